@@ -1,0 +1,1 @@
+"""The ``hlmm`` command line (click)."""

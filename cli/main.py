@@ -1,0 +1,33 @@
+"""Entry point of the ``hlmm`` command: a click group; each subcommand lives in its own module."""
+import click
+
+from hlmm import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hlmm")
+def main():
+    """Heteroskedastic linear (mixed) models: genome scans of SNP effects on the mean
+    and the variance of a trait."""
+
+
+def _register():
+    # Imported here so that `hlmm --help` lists every subcommand that is installed.
+    import importlib
+
+    for module in ("cli.chr", "cli.fit", "cli.tutorial", "cli.dispersion", "cli.plot",
+                   "cli.simulate"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue
+            raise
+        for command in getattr(mod, "COMMANDS", ()):
+            main.add_command(command)
+
+
+_register()
+
+if __name__ == "__main__":
+    main()

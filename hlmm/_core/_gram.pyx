@@ -1,0 +1,149 @@
+"""Weighted Gram kernels over tall n×l matrices, in row chunks, BLAS via cython_blas.
+
+All matrices are C-contiguous (one row per individual).  A C-contiguous n×l matrix
+is, to column-major BLAS, the l×n matrix Gᵀ: the kernels are written in that view.
+Rows are processed in chunks so the only temporary is ``chunk × l`` doubles.
+"""
+from libc.math cimport sqrt
+from libc.stdlib cimport malloc, free
+from scipy.linalg.cython_blas cimport dsyrk, dgemm, ddot
+
+cdef Py_ssize_t CHUNK = 1024
+
+
+cdef void _fill_lower_from_upper_colmajor(double* C, int l) noexcept nogil:
+    # BLAS wrote the upper triangle in column-major order, i.e. the lower triangle of
+    # the C-order matrix; mirror it so the caller sees a full symmetric matrix.
+    cdef int j, k
+    for j in range(l):
+        for k in range(j + 1, l):
+            C[j * l + k] = C[k * l + j]
+
+
+def weighted_gram(const double[:, ::1] G, const double[::1] w, double[:, ::1] out,
+                  bint accumulate=False):
+    """``out (+)= Gᵀ diag(w) G = Σ_i w_i g_i g_iᵀ`` (l×l), for ``w_i ≥ 0``.
+
+    One BLAS syrk over the row-scaled chunks ``diag(√w) G``.
+    """
+    cdef Py_ssize_t n = G.shape[0], i0, i, j, m
+    cdef int l = <int>G.shape[1], k, one = 1
+    cdef double alpha = 1.0, beta, s
+    cdef char uplo = b'U', trans = b'N'
+    cdef double* buf
+    if w.shape[0] != n or out.shape[0] != l or out.shape[1] != l:
+        raise ValueError("weighted_gram: shape mismatch")
+    if l == 0:
+        return
+    buf = <double*>malloc(CHUNK * l * sizeof(double))
+    if buf == NULL:
+        raise MemoryError()
+    # syrk always accumulates into out; starting from zero gives the plain Gram.
+    beta = 1.0
+    if not accumulate:
+        out[:, :] = 0.0
+    with nogil:
+        i0 = 0
+        while i0 < n:
+            m = min(CHUNK, n - i0)
+            for i in range(m):
+                s = sqrt(w[i0 + i])
+                for j in range(l):
+                    buf[i * l + j] = s * G[i0 + i, j]
+            k = <int>m
+            dsyrk(&uplo, &trans, &l, &k, &alpha, buf, &l, &beta, &out[0, 0], &l)
+            i0 += m
+        _fill_lower_from_upper_colmajor(&out[0, 0], l)
+    free(buf)
+
+
+def gram_rows(const double[:, ::1] G, const Py_ssize_t[::1] rows, double[:, ::1] out):
+    """``out = Σ_{i∈rows} g_i g_iᵀ`` (l×l): the unweighted Gram of a subset of rows.
+
+    One syrk over the gathered rows (the carriers of a genotype class in a scan).
+    """
+    cdef Py_ssize_t n = rows.shape[0], i0, i, j, m
+    cdef int l = <int>G.shape[1], k
+    cdef double alpha = 1.0, beta = 1.0
+    cdef char uplo = b'U', trans = b'N'
+    cdef double* buf
+    if out.shape[0] != l or out.shape[1] != l:
+        raise ValueError("gram_rows: shape mismatch")
+    out[:, :] = 0.0
+    if l == 0 or n == 0:
+        return
+    buf = <double*>malloc(CHUNK * l * sizeof(double))
+    if buf == NULL:
+        raise MemoryError()
+    with nogil:
+        i0 = 0
+        while i0 < n:
+            m = min(CHUNK, n - i0)
+            for i in range(m):
+                for j in range(l):
+                    buf[i * l + j] = G[rows[i0 + i], j]
+            k = <int>m
+            dsyrk(&uplo, &trans, &l, &k, &alpha, buf, &l, &beta, &out[0, 0], &l)
+            i0 += m
+        _fill_lower_from_upper_colmajor(&out[0, 0], l)
+    free(buf)
+
+
+def weighted_cross(const double[:, ::1] A, const double[:, ::1] B, const double[::1] w,
+                   double[:, ::1] out):
+    """``out = Aᵀ diag(w) B = Σ_i w_i a_i b_iᵀ`` (a×b); w may have any sign."""
+    cdef Py_ssize_t n = A.shape[0], i0, i, j, m
+    cdef int a = <int>A.shape[1], b = <int>B.shape[1], k
+    cdef double one = 1.0, beta
+    cdef char tn = b'N', tt = b'T'
+    cdef double* buf
+    if B.shape[0] != n or w.shape[0] != n or out.shape[0] != a or out.shape[1] != b:
+        raise ValueError("weighted_cross: shape mismatch")
+    out[:, :] = 0.0
+    if a == 0 or b == 0 or n == 0:
+        return
+    buf = <double*>malloc(CHUNK * b * sizeof(double))
+    if buf == NULL:
+        raise MemoryError()
+    with nogil:
+        i0 = 0
+        beta = 1.0
+        while i0 < n:
+            m = min(CHUNK, n - i0)
+            for i in range(m):
+                for j in range(b):
+                    buf[i * b + j] = w[i0 + i] * B[i0 + i, j]
+            k = <int>m
+            # column-major: out_cm (b×a) += Bs_cm (b×m) · A_cm(a×m)ᵀ
+            dgemm(&tn, &tt, &b, &a, &k, &one, buf, &b, &A[i0, 0], &a, &beta, &out[0, 0], &b)
+            i0 += m
+    free(buf)
+
+
+def row_quadratic(const double[:, ::1] G, const double[:, ::1] M, double[::1] out):
+    """``out_i = g_iᵀ M g_i`` for every row, M symmetric l×l: the diagonal of ``G M Gᵀ``
+    without forming it (O(n·l²), one gemm per chunk)."""
+    cdef Py_ssize_t n = G.shape[0], i0, i, m
+    cdef int l = <int>G.shape[1], k, one_i = 1
+    cdef double one = 1.0, zero = 0.0
+    cdef char tn = b'N'
+    cdef double* buf
+    if M.shape[0] != l or M.shape[1] != l or out.shape[0] != n:
+        raise ValueError("row_quadratic: shape mismatch")
+    if l == 0:
+        out[:] = 0.0
+        return
+    buf = <double*>malloc(CHUNK * l * sizeof(double))
+    if buf == NULL:
+        raise MemoryError()
+    with nogil:
+        i0 = 0
+        while i0 < n:
+            m = min(CHUNK, n - i0)
+            k = <int>m
+            # column-major: T_cm (l×m) = M (l×l) · G_cm (l×m); M symmetric so no transpose
+            dgemm(&tn, &tn, &l, &k, &l, &one, &M[0, 0], &l, &G[i0, 0], &l, &zero, buf, &l)
+            for i in range(m):
+                out[i0 + i] = ddot(&l, &buf[i * l], &one_i, &G[i0 + i, 0], &one_i)
+            i0 += m
+    free(buf)

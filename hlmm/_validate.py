@@ -1,0 +1,49 @@
+"""Input checks shared by the models: one clear ValueError naming the argument."""
+import numpy as np
+
+
+def as_vector(y, name="y"):
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2 and 1 in y.shape:
+        y = y.reshape(-1)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {y.shape}")
+    if y.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return np.ascontiguousarray(y)
+
+
+def as_design(A, n, name, check_rank=True):
+    """A 2-D C-contiguous float64 copy of a design matrix with n rows (1-D = one column)."""
+    A = np.asarray(A, dtype=np.float64)
+    if A.ndim == 1:
+        A = A.reshape(-1, 1)
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 1- or 2-dimensional, got {A.ndim} dimensions")
+    if A.shape[0] != n:
+        raise ValueError(f"{name} has {A.shape[0]} rows but y has {n} observations")
+    if A.shape[1] == 0:
+        raise ValueError(f"{name} has no columns")
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if check_rank and not full_column_rank(A):
+        raise ValueError(f"{name} is rank deficient: its columns are linearly dependent")
+    return np.ascontiguousarray(A)
+
+
+def full_column_rank(A):
+    # Scale columns first so that a covariate in large units does not look collinear.
+    norms = np.sqrt(np.einsum("ij,ij->j", A, A))
+    if np.any(norms == 0):
+        return False
+    s = np.linalg.svd(A / norms, compute_uv=False)
+    return s[-1] > s[0] * max(A.shape) * np.finfo(float).eps * 10
+
+
+def check_sample_size(n, n_params):
+    if n <= n_params:
+        raise ValueError(
+            f"y has {n} observations, too few for {n_params} mean and variance parameters"
+        )
