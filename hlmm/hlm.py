@@ -151,7 +151,9 @@ class HLM:
             t = 1.0
             for _ in range(60):
                 f_new, alpha_new, XtWX_new = self._profile_f(beta + t * step)
-                if f_new <= f - 1e-4 * t * decrement or (decrement < tol and f_new <= f + 1e-12 * abs(f)):
+                # The slack absorbs rounding in f (a sum of n terms) near the optimum, where
+                # the true decrease is below what double precision can resolve.
+                if f_new <= f - 1e-4 * t * decrement + 1e-12 * max(1.0, abs(f)):
                     break
                 t *= 0.5
             else:

@@ -1,0 +1,62 @@
+"""``hlmm chr``: the genome scan of SNP effects on the mean and the variance of a trait."""
+import shlex
+import sys
+
+import click
+
+from hlmm.scan import ScanConfig, run_scan
+
+from .options import option, progress_bar, user_errors
+
+
+@click.command("chr")
+@click.argument("genofile", type=click.Path(dir_okay=False))
+@click.argument("start", type=int)
+@click.argument("end", type=int)
+@click.argument("phenofile", type=click.Path(dir_okay=False))
+@click.argument("outprefix")
+@option("--whole-chr", is_flag=True, help="Test every SNP in GENOFILE (START and END are ignored).")
+@option("--mean-covar", type=click.Path(dir_okay=False), help="Mean covariates file (FID IID c1 …).")
+@option("--var-covar", type=click.Path(dir_okay=False), help="Variance covariates file (FID IID c1 …).")
+@option("--fit-covariates", is_flag=True,
+        help="Fit the covariates in every SNP's model instead of projecting them out once.")
+@option("--random-gts", multiple=True, type=click.Path(dir_okay=False),
+        help="PLINK .bed of the SNPs modelled as random effects (repeatable: files are joined).")
+@option("--random-gts-txt", is_flag=True,
+        help="--random-gts is a text table FID IID x1 … instead of a .bed.")
+@option("--h2-init", type=float, default=0.05, show_default=True,
+        help="Starting value of h2 for the null HLMM.")
+@option("--phen-index", type=int, default=1, show_default=True,
+        help="Which phenotype column to analyse (1 = first).")
+@option("--pheno-name", help="Analyse the phenotype column with this header name.")
+@option("--min-maf", type=float, default=0.05, show_default=True,
+        help="Fit SNPs with minor allele frequency above this.")
+@option("--max-missing", type=float, default=5.0, show_default=True,
+        help="Fit SNPs with a missing-call percentage below this.")
+@option("--missing-char", default="NA", show_default=True, help="Missing value string.")
+@option("--append", is_flag=True, help="Append rows to an existing OUTPREFIX.models.gz.")
+@option("--no-covariate-estimates", is_flag=True, help="Do not write the null covariate effects.")
+@option("--no-h2-estimate", is_flag=True,
+        help="Do not estimate the null h2; start every SNP's fit at --h2-init.")
+@option("--count-a2", is_flag=True,
+        help="Count the A2 allele (as hlmm 1.x did); default counts A1 like PLINK.")
+@option("--threads", type=click.IntRange(min=1), default=None,
+        help="Threads for SNP blocks [default: all cores].")
+@option("--block-size", type=click.IntRange(min=1), default=1000, show_default=True,
+        help="SNPs per block.")
+@user_errors
+def chr_command(genofile, start, end, phenofile, outprefix, **opts):
+    """Scan SNPs START..END-1 (0-based) of GENOFILE (.bed/.bim/.fam) for effects on the
+    mean and the variance of the phenotype in PHENOFILE, writing OUTPREFIX.models.gz,
+    OUTPREFIX.log and the null-model files."""
+    cfg = ScanConfig(genofile=genofile, start=start, end=end, phenofile=phenofile,
+                     outprefix=outprefix, random_gts=tuple(opts.pop("random_gts")),
+                     command="hlmm " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                     **opts)
+    counts = run_scan(cfg, progress=progress_bar("Scanning SNPs"))
+    click.echo(f"{sum(counts.values())} SNPs written to {outprefix}.models.gz: "
+               f"{counts['ok']} fitted, {counts['filtered_missing'] + counts['filtered_maf']} "
+               f"filtered, {counts['failed']} failed", err=True)
+
+
+COMMANDS = [chr_command]

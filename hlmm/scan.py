@@ -1,0 +1,348 @@
+"""The genome scan (``hlmm chr``): a null model, then every SNP's mean and variance effect.
+
+Default mode (as the original): fit the null HLM ``y ~ X`` with log-variance ``V``, then
+``y ← (y − Xα̂)/exp(Vβ̂/2)`` and ``X = V = 1``; with random effects the null h2 is
+estimated on that projected y and starts every SNP's fit.  With ``fit_covariates``
+the covariates stay in every SNP's model.  Each SNP's model adds the centred genotype
+``x = g − 2f`` (individuals with a missing call dropped) to both X and V.  A SNP is
+fitted when its missing-call percentage is below ``max_missing`` and its MAF above
+``min_maf``; otherwise, or when its fit fails, its row is written with NaN values.
+
+SNPs are processed in blocks (read, fitted and written in order, memory bounded by the
+block), optionally by several threads.
+"""
+import concurrent.futures as cf
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
+from .genotypes import BedFile
+from .hlm import HLM
+from .output import AtomicOutputs, MODELS_COLUMNS, effects_table, models_row
+from .random_effects import random_effects_from_beds, random_effects_from_table
+from .sample import build_sample
+from .tables import read_table
+
+
+@dataclass
+class ScanConfig:
+    genofile: str
+    start: int
+    end: int
+    phenofile: str
+    outprefix: str
+    whole_chr: bool = False
+    mean_covar: str = None
+    var_covar: str = None
+    fit_covariates: bool = False
+    random_gts: tuple = ()
+    random_gts_txt: bool = False
+    h2_init: float = 0.05
+    phen_index: int = 1
+    pheno_name: str = None
+    min_maf: float = 0.05
+    max_missing: float = 5.0
+    missing_char: str = "NA"
+    append: bool = False
+    no_covariate_estimates: bool = False
+    no_h2_estimate: bool = False
+    count_a2: bool = False
+    threads: int = None
+    block_size: int = 1000
+    engine: str = "auto"      # "auto" (fast class statistics where valid) or "general"
+    command: str = ""
+
+
+@dataclass
+class SnpFit:
+    n: int
+    freq: float               # folded; NaN when the missingness filter failed
+    fit: dict = None          # likelihood, add, add_se, var, var_se; None = no fit
+    status: str = "ok"        # ok | filtered_missing | filtered_maf | failed: <reason>
+
+
+class Log:
+    """Lines for ``OUTPREFIX.log``; echoed to stderr when ``echo``."""
+
+    def __init__(self, echo=False):
+        self.lines = []
+        self.echo = echo
+
+    def __call__(self, msg):
+        self.lines.append(msg)
+        if self.echo:
+            print(msg, file=sys.stderr)
+
+    def text(self):
+        return "\n".join(self.lines) + "\n"
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, k):
+        pass
+
+
+def _fmt(x):
+    return repr(float(x))
+
+
+class GenomeScan:
+    """Everything the per-SNP fits share: sample, designs, null model, G."""
+
+    def __init__(self, cfg, log):
+        self.cfg = cfg
+        self.log = log
+        t0 = time.perf_counter()
+        if cfg.h2_init is not None and not 0 < cfg.h2_init <= 1:
+            raise InputError(f"--h2-init {cfg.h2_init}: must be in (0, 1]")
+        if cfg.block_size < 1:
+            raise InputError(f"--block-size {cfg.block_size}: must be at least 1")
+        self.bed = BedFile(cfg.genofile, "GENOFILE", count_a1=not cfg.count_a2,
+                           num_threads=cfg.threads)
+        if cfg.whole_chr:
+            self.start, self.end = 0, self.bed.n_snps
+        else:
+            self.start, self.end = cfg.start, cfg.end
+            if self.start < 0 or self.end < 0:
+                raise InputError(f"START {self.start} and END {self.end} must be non-negative")
+            if self.start > self.end:
+                raise InputError(f"START {self.start} is greater than END {self.end}")
+            if self.end > self.bed.n_snps:
+                raise InputError(f"END {self.end} is beyond the {self.bed.n_snps} SNPs in "
+                                 f"{self.bed.path}")
+        log(f"Test genotypes: {self.bed.path}: {self.bed.n_samples} individuals, "
+            f"{self.bed.n_snps} SNPs; testing SNPs {self.start}..{self.end - 1} "
+            f"({self.end - self.start}), counting the {'A2' if cfg.count_a2 else 'A1'} allele")
+
+        random_beds, random_table = [], None
+        if cfg.random_gts:
+            if cfg.random_gts_txt:
+                if len(cfg.random_gts) != 1:
+                    raise InputError("--random-gts-txt takes exactly one --random-gts file")
+                random_table = read_table(cfg.random_gts[0], cfg.missing_char)
+                others = [("--random-gts", random_table.ids)]
+            else:
+                random_beds = [BedFile(p, "--random-gts", num_threads=cfg.threads)
+                               for p in cfg.random_gts]
+                others = [("--random-gts", b.ids) for b in random_beds]
+        else:
+            others = []
+        s = build_sample(cfg.phenofile, cfg.missing_char, cfg.phen_index, cfg.pheno_name,
+                         cfg.mean_covar, cfg.var_covar, order_ids=self.bed.ids,
+                         other_ids=others)
+        self.sample = s
+        fam_pos = {k: i for i, k in enumerate(self.bed.ids)}
+        self.sample_index = np.array([fam_pos[k] for k in s.ids], dtype=np.intp)
+        c = s.counts
+        log(f"Phenotype: {cfg.phenofile}: {c['phenotype_rows']} rows")
+        log(f"Individuals in {self.bed.path[:-4]}.fam: {self.bed.n_samples}; analysed: {s.n} "
+            f"(dropped: {c['not_in_phenotype']} not in the phenotype file, "
+            f"{c['missing_phenotype']} with a missing phenotype, "
+            f"{c['missing_covariate']} with a missing covariate, "
+            f"{c['not_in_random_gts']} not in the random-effects genotypes)")
+        if s.n <= s.X.shape[1] + s.V.shape[1] + 2:
+            raise InputError(f"only {s.n} individuals analysed: too few for the model")
+
+        self.G = None
+        if random_beds:
+            self.G, info = random_effects_from_beds(random_beds, s.ids)
+        elif random_table is not None:
+            self.G, info = random_effects_from_table(random_table, s.ids)
+        if self.G is not None:
+            log(f"Random effects: {', '.join(cfg.random_gts)}: {info['snps_read']} SNPs read, "
+                f"{info['no_calls']} without calls and {info['constant']} without variation "
+                f"dropped, l = {info['l']}")
+        self.t_setup = time.perf_counter() - t0
+        self._fit_null()
+
+    # --- null model ----------------------------------------------------------------
+    def _fit_null(self):
+        cfg, s, log = self.cfg, self.sample, self.log
+        t0 = time.perf_counter()
+        try:
+            null = HLM(s.y, s.X, s.V).fit()
+        except ValueError as exc:
+            raise InputError(f"null model: {exc} (check --mean-covar/--var-covar)") from None
+        if not null.converged:
+            raise InputError(f"the null model did not converge ({null.message})")
+        self.null = null
+        self.null_mean = (s.X_names, null.alpha / s.X_sd, null.alpha_se / s.X_sd)
+        self.null_var = (s.V_names, null.beta / s.V_sd, null.beta_se / s.V_sd)
+        log(f"Null HLM: log-likelihood {float(null.loglik)!r}, {null.n_iter} Newton iterations")
+        for (names, est, se), kind in ((self.null_mean, "mean"), (self.null_var, "log-variance")):
+            for nm, e, sd in zip(names, est, se):
+                log(f"  null {kind} effect {nm}: {float(e)!r} (SE {float(sd)!r})")
+        y, X, V = s.y, s.X, s.V
+        if not cfg.fit_covariates:
+            y = (y - X @ null.alpha) / np.exp(0.5 * (V @ null.beta))
+            X = V = np.ones((s.n, 1))
+        self.y, self.X, self.V = np.ascontiguousarray(y), X, V
+        self.h2_start = cfg.h2_init
+        self.null_h2 = None
+        if self.G is not None and not cfg.no_h2_estimate:
+            from .mixed import HLMM
+
+            res = HLMM(self.y, self.X, self.V, self.G).fit(h2_init=cfg.h2_init)
+            if not res.converged:
+                raise InputError(f"the null HLMM did not converge ({res.message})")
+            self.null_h2 = (res.h2, res.h2_se)
+            self.h2_start = max(res.h2, 1e-4)
+            log(f"Null h2: {float(res.h2)!r} (SE {float(res.h2_se)!r}), "
+                f"log-likelihood {float(res.loglik)!r}")
+        self.t_null = time.perf_counter() - t0
+
+    # --- per SNP ---------------------------------------------------------------------
+    def _fit_one(self, g):
+        """Filter and fit one SNP given its dosages over the analysis sample."""
+        cfg = self.cfg
+        ok = ~np.isnan(g)
+        n_l = int(ok.sum())
+        n = g.shape[0]
+        missingness = 100.0 * (1.0 - n_l / n)
+        if not missingness < cfg.max_missing:
+            return SnpFit(n_l, np.nan, None, "filtered_missing")
+        gl = g[ok]
+        f = gl.mean() / 2.0
+        x = gl - 2.0 * f
+        freq = min(f, 1.0 - f)
+        if not freq > cfg.min_maf:
+            return SnpFit(n_l, freq, None, "filtered_maf")
+        X = np.column_stack([self.X[ok], x])
+        V = np.column_stack([self.V[ok], x])
+        try:
+            if self.G is None:
+                res = HLM(self.y[ok], X, V).fit()
+            else:
+                from .mixed import HLMM
+
+                res = HLMM(self.y[ok], X, V, self.G[ok]).fit(h2_init=self.h2_start)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            return SnpFit(n_l, freq, None, f"failed: {str(exc).splitlines()[0]}")
+        if not res.converged:
+            return SnpFit(n_l, freq, None, f"failed: {res.message}")
+        p, q = X.shape[1] - 1, V.shape[1] - 1
+        se_a, se_b = res.alpha_se[p], res.beta_se[q]
+        if not (np.isfinite(se_a) and np.isfinite(se_b) and se_a > 0 and se_b > 0):
+            return SnpFit(n_l, freq, None, "failed: standard errors undefined")
+        return SnpFit(n_l, freq, {"likelihood": res.loglik, "add": res.alpha[p],
+                                  "add_se": se_a, "var": res.beta[q], "var_se": se_b})
+
+    def fit_block(self, s, e):
+        """SnpFit for SNPs ``s..e-1`` (thread-safe)."""
+        dos = self.bed.read_dosages(s, e, self.sample_index)
+        return [self._fit_one(dos[:, j]) for j in range(e - s)]
+
+    def blocks(self):
+        b = self.cfg.block_size
+        return [(s, min(s + b, self.end)) for s in range(self.start, self.end, b)]
+
+    def iter_fits(self, threads=1):
+        """Yield ``(snp_index, SnpFit)`` in SNP order, ``threads`` blocks in flight."""
+        blocks = self.blocks()
+        if threads <= 1 or len(blocks) <= 1:
+            for s, e in blocks:
+                for j, fit in enumerate(self.fit_block(s, e)):
+                    yield s + j, fit
+            return
+        with cf.ThreadPoolExecutor(max_workers=threads) as pool:
+            pending = []
+            it = iter(blocks)
+            for blk in it:
+                pending.append((blk, pool.submit(self.fit_block, *blk)))
+                if len(pending) >= 2 * threads:
+                    break
+            while pending:
+                (s, e), fut = pending.pop(0)
+                rows = fut.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(self.fit_block, *nxt)))
+                for j, fit in enumerate(rows):
+                    yield s + j, fit
+
+
+def run_scan(cfg, progress=None, echo=False):
+    """Run a whole scan and write its outputs; returns the counts of SNP outcomes.
+
+    ``progress``, if given, is called with the number of SNPs to scan and returns a
+    context manager with ``update(k)`` (click.progressbar fits).
+    """
+    t_start = time.perf_counter()
+    log = Log(echo=echo)
+    if cfg.command:
+        log(f"Command: {cfg.command}")
+    log(f"Started: {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    models_path = cfg.outprefix + ".models.gz"
+    if cfg.append and os.path.exists(models_path):
+        with open(models_path, "rb") as fh:
+            if fh.read(2) != b"\x1f\x8b":
+                raise InputError(f"--append: {models_path} exists but is not gzip-compressed")
+    scan = GenomeScan(cfg, log)
+    threads = cfg.threads or os.cpu_count() or 1
+    counts = {"ok": 0, "filtered_missing": 0, "filtered_maf": 0, "failed": 0}
+    failures = []
+    t_loop = time.perf_counter()
+    with AtomicOutputs() as out:
+        if not cfg.append:
+            if not cfg.no_covariate_estimates:
+                if cfg.mean_covar is not None:
+                    out.text(cfg.outprefix + ".null_mean_effects.txt",
+                             "name\testimate\tse\n" + effects_table(*scan.null_mean))
+                if cfg.var_covar is not None:
+                    out.text(cfg.outprefix + ".null_variance_effects.txt",
+                             "name\testimate\tse\n" + effects_table(*scan.null_var))
+            if scan.null_h2 is not None:
+                out.text(cfg.outprefix + ".null_h2.txt",
+                         f"h2\tse\n{_fmt(scan.null_h2[0])}\t{_fmt(scan.null_h2[1])}\n")
+        counted, other = scan.bed.counted_alleles()
+        append = cfg.append and os.path.exists(models_path)
+        bar_cm = progress(scan.end - scan.start) if progress is not None else None
+        with out.open_gzip(models_path, append=append) as fh, \
+                (bar_cm if bar_cm is not None else _NoBar()) as bar:
+            if not append:
+                fh.write("\t".join(MODELS_COLUMNS) + "\n")
+            done = 0
+            for i, fit in scan.iter_fits(threads):
+                fh.write(models_row(scan.bed.sid[i], fit.n, fit.freq, fit.fit,
+                                    scan.bed.chromosome[i], scan.bed.bp_position[i],
+                                    counted[i], other[i]))
+                key = "failed" if fit.status.startswith("failed") else fit.status
+                counts[key] += 1
+                if key == "failed":
+                    failures.append(f"{scan.bed.sid[i]}: {fit.status[8:]}")
+                    print(f"hlmm: warning: fit failed for {scan.bed.sid[i]}: {fit.status[8:]}",
+                          file=sys.stderr)
+                done += 1
+                if done % 64 == 0:
+                    bar.update(64)
+            bar.update(done % 64)
+        t_end = time.perf_counter()
+        log(f"SNPs: {sum(counts.values())} written; {counts['ok']} fitted, "
+            f"{counts['filtered_missing']} filtered on missingness (>= {cfg.max_missing}%), "
+            f"{counts['filtered_maf']} filtered on MAF (<= {cfg.min_maf}), "
+            f"{counts['failed']} failed")
+        for line in failures:
+            log(f"  failed: {line}")
+        log(f"Timing: setup {scan.t_setup:.3f} s, null model {scan.t_null:.3f} s, "
+            f"SNP loop {t_end - t_loop:.3f} s, total {t_end - t_start:.3f} s "
+            f"({threads} thread(s), blocks of {cfg.block_size} SNPs)")
+        log(f"Output: {models_path}")
+        log_path = cfg.outprefix + ".log"
+        if cfg.append and os.path.exists(log_path):
+            with open(log_path) as fh:
+                previous = fh.read()
+            out.text(log_path, previous + log.text())
+        else:
+            out.text(log_path, log.text())
+        out.commit()
+    return counts
