@@ -1,0 +1,271 @@
+"""Exact per-SNP HLM fits from genotype-class sufficient statistics, O(1) per SNP.
+
+Each SNP's model is ``y_i ~ N(α0 + α1·x_i, exp(β0 + β1·x_i))`` with ``x_i = g_i − 2f``
+over the individuals with a call (``f = mean(g)/2``), so individuals of class k share
+``x_k = k − 2f``, ``d_k = exp(η_k)``, ``w_k = 1/d_k`` and ``μ_k = α0 + α1·x_k``.  With
+``v_k = (1, x_k)`` and ``rr_k = S2_k − 2μ_k·S1_k + n_k·μ_k²`` (= Σ_{i∈k}(y_i − μ_k)²):
+
+- ``α̂(β) = (Σ_k w_k n_k v_k v_kᵀ)⁻¹ Σ_k w_k S1_k v_k``   (weighted least squares)
+- ``f(β) = −2L − n·log2π = Σ_k n_k η_k + w_k·rr_k``       (at α̂(β))
+- ``∂f/∂β = Σ_k v_k (n_k − w_k rr_k)``, and the profile Hessian
+  ``H = Σ_k w_k rr_k v_k v_kᵀ − 2·C (XᵀWX)⁻¹ Cᵀ`` with ``C = Σ_k w_k(S1_k − n_k μ_k) v_k v_kᵀ``.
+
+With three classes, f is minimised by Newton's method on β (Fisher scoring
+``Σ_k n_k v_k v_kᵀ`` where H is not positive definite, backtracking line search), the
+same iteration as :class:`hlmm.HLM`.  With two classes the model is saturated: each
+class gets its own mean and ML variance ``rr_k/n_k`` in closed form.
+
+Standard errors as the original hlmm: ``cov(α) = (XᵀD⁻¹X)⁻¹``, ``cov(β) = 2(VᵀV)⁻¹``.
+"""
+from libc.math cimport exp, log, sqrt, fabs, isfinite, INFINITY, NAN
+
+# status codes, mapped to reasons by hlmm.scan_engine
+cdef enum:
+    ST_OK = 0
+    ST_NO_CALLS = 1
+    ST_MONOMORPHIC = 2
+    ST_NOT_CONVERGED = 3
+    ST_DEGENERATE = 4
+    ST_LINESEARCH = 5
+
+cdef double LOG2PI = 1.8378770664093453
+
+# columns of the result matrix
+cdef enum:
+    NOUT = 12
+N_OUT = NOUT
+COLUMNS = ("n", "freq", "likelihood", "alpha0", "add", "add_se",
+           "beta0", "var", "var_se", "alpha0_se", "beta0_se", "n_iter")
+
+
+cdef double _profile(int K, const double* nk, const double* S1, const double* S2,
+                     const double* x, double b0, double b1, double* a) noexcept nogil:
+    """f(β) at α̂(β) (stored in a[0:2]); +inf where the weights overflow or WLS is singular."""
+    cdef int k
+    cdef double w, m00 = 0, m01 = 0, m11 = 0, r0 = 0, r1 = 0, det, mu, f = 0
+    for k in range(K):
+        w = exp(-(b0 + b1 * x[k]))
+        m00 += w * nk[k]
+        m01 += w * nk[k] * x[k]
+        m11 += w * nk[k] * x[k] * x[k]
+        r0 += w * S1[k]
+        r1 += w * S1[k] * x[k]
+    det = m00 * m11 - m01 * m01
+    if not (isfinite(det) and det > 0 and isfinite(r0) and isfinite(r1)):
+        return INFINITY
+    a[0] = (m11 * r0 - m01 * r1) / det
+    a[1] = (m00 * r1 - m01 * r0) / det
+    for k in range(K):
+        mu = a[0] + a[1] * x[k]
+        f += nk[k] * (b0 + b1 * x[k]) + exp(-(b0 + b1 * x[k])) * (S2[k] - 2 * mu * S1[k] + nk[k] * mu * mu)
+    if not isfinite(f):
+        return INFINITY
+    return f
+
+
+cdef void _se(int K, const double* nk, const double* x, double b0, double b1,
+              double* res) noexcept nogil:
+    """SEs: cov(α) = (Σ w_k n_k v vᵀ)⁻¹, cov(β) = 2(Σ n_k v vᵀ)⁻¹."""
+    cdef int k
+    cdef double w, m00 = 0, m01 = 0, m11 = 0, f00 = 0, f01 = 0, f11 = 0, det
+    for k in range(K):
+        w = exp(-(b0 + b1 * x[k]))
+        m00 += w * nk[k]
+        m01 += w * nk[k] * x[k]
+        m11 += w * nk[k] * x[k] * x[k]
+        f00 += nk[k]
+        f01 += nk[k] * x[k]
+        f11 += nk[k] * x[k] * x[k]
+    det = m00 * m11 - m01 * m01
+    res[5] = sqrt(m00 / det)
+    res[9] = sqrt(m11 / det)
+    det = f00 * f11 - f01 * f01
+    res[8] = sqrt(2 * f00 / det)
+    res[10] = sqrt(2 * f11 / det)
+
+
+cdef int _newton(int K, const double* nk, const double* S1, const double* S2,
+                 const double* x, double tol, int max_iter, double* res) noexcept nogil:
+    cdef int k, it, ls
+    cdef double a[2]
+    cdef double a_new[2]
+    cdef double b0, b1, f, f_new, w, mu, e, c, t, s0, s1, dec
+    cdef double g0, g1, h00, h01, h11, m00, m01, m11, det, c00, c01, c10, c11
+    cdef double q00, q01, q11, ntot = 0, rrtot = 0, floor, t0 = 0, t1 = 0
+    cdef double F00 = 0, F01 = 0, F11 = 0, F_det
+    cdef bint converged = False
+    # start: OLS α, then the n_k-weighted regression of log(rr_k/n_k) on v_k
+    _profile(K, nk, S1, S2, x, 0.0, 0.0, a)
+    for k in range(K):
+        mu = a[0] + a[1] * x[k]
+        rrtot += S2[k] - 2 * mu * S1[k] + nk[k] * mu * mu
+        ntot += nk[k]
+        F00 += nk[k]
+        F01 += nk[k] * x[k]
+        F11 += nk[k] * x[k] * x[k]
+    F_det = F00 * F11 - F01 * F01
+    floor = 1e-8 * max(rrtot / ntot, 1e-300)
+    for k in range(K):
+        mu = a[0] + a[1] * x[k]
+        e = log(max((S2[k] - 2 * mu * S1[k] + nk[k] * mu * mu) / nk[k], 0.0) + floor)
+        t0 += nk[k] * e
+        t1 += nk[k] * x[k] * e
+    b0 = (F11 * t0 - F01 * t1) / F_det
+    b1 = (F00 * t1 - F01 * t0) / F_det
+    f = _profile(K, nk, S1, S2, x, b0, b1, a)
+    if not isfinite(f):
+        return ST_NOT_CONVERGED
+    it = 0
+    while it < max_iter:
+        it += 1
+        g0 = g1 = h00 = h01 = h11 = m00 = m01 = m11 = 0
+        c00 = c01 = c10 = c11 = 0
+        for k in range(K):
+            w = exp(-(b0 + b1 * x[k]))
+            mu = a[0] + a[1] * x[k]
+            e = w * (S2[k] - 2 * mu * S1[k] + nk[k] * mu * mu)
+            g0 += nk[k] - e
+            g1 += x[k] * (nk[k] - e)
+            h00 += e
+            h01 += e * x[k]
+            h11 += e * x[k] * x[k]
+            m00 += w * nk[k]
+            m01 += w * nk[k] * x[k]
+            m11 += w * nk[k] * x[k] * x[k]
+            c = w * (S1[k] - nk[k] * mu)
+            c00 += c
+            c01 += c * x[k]
+            c11 += c * x[k] * x[k]
+        c10 = c01
+        # H -= 2·C M⁻¹ Cᵀ  (M = XᵀWX, C symmetric here since V = X)
+        det = m00 * m11 - m01 * m01
+        q00 = (c00 * c00 * m11 - 2 * c00 * c01 * m01 + c01 * c01 * m00) / det
+        q01 = (c00 * c10 * m11 - (c00 * c11 + c01 * c10) * m01 + c01 * c11 * m00) / det
+        q11 = (c10 * c10 * m11 - 2 * c10 * c11 * m01 + c11 * c11 * m00) / det
+        h00 -= 2 * q00
+        h01 -= 2 * q01
+        h11 -= 2 * q11
+        det = h00 * h11 - h01 * h01
+        if h00 > 0 and det > 0:
+            s0 = -(h11 * g0 - h01 * g1) / det
+            s1 = -(h00 * g1 - h01 * g0) / det
+        else:
+            s0 = -(F11 * g0 - F01 * g1) / F_det
+            s1 = -(F00 * g1 - F01 * g0) / F_det
+        dec = -(g0 * s0 + g1 * s1)
+        if dec < 0:
+            s0 = -(F11 * g0 - F01 * g1) / F_det
+            s1 = -(F00 * g1 - F01 * g0) / F_det
+            dec = -(g0 * s0 + g1 * s1)
+        t = 1.0
+        for ls in range(60):
+            f_new = _profile(K, nk, S1, S2, x, b0 + t * s0, b1 + t * s1, a_new)
+            if f_new <= f - 1e-4 * t * dec or (dec < tol and f_new <= f + 1e-12 * fabs(f)):
+                break
+            t *= 0.5
+        else:
+            res[11] = it
+            return ST_LINESEARCH
+        b0 += t * s0
+        b1 += t * s1
+        a[0] = a_new[0]
+        a[1] = a_new[1]
+        f = f_new
+        if dec < tol:
+            converged = True
+            break
+    res[11] = it
+    if not converged:
+        return ST_NOT_CONVERGED
+    res[2] = -0.5 * (f + ntot * LOG2PI)
+    res[3] = a[0]
+    res[4] = a[1]
+    res[6] = b0
+    res[7] = b1
+    _se(K, nk, x, b0, b1, res)
+    return ST_OK
+
+
+cdef int _fit_one(const double* st, double tol, int max_iter, double* res) noexcept nogil:
+    cdef int k, K = 0, j
+    cdef double nk[3]
+    cdef double S1[3]
+    cdef double S2[3]
+    cdef double x[3]
+    cdef double ntot = st[0] + st[3] + st[6], f, rr
+    cdef double d[3]
+    cdef double mu[3]
+    for j in range(NOUT):
+        res[j] = NAN
+    res[0] = ntot
+    res[11] = 0
+    if ntot <= 0:
+        return ST_NO_CALLS
+    f = (st[3] + 2 * st[6]) / (2 * ntot)
+    res[1] = f
+    for k in range(3):
+        if st[3 * k] > 0:
+            nk[K] = st[3 * k]
+            S1[K] = st[3 * k + 1]
+            S2[K] = st[3 * k + 2]
+            x[K] = k - 2 * f
+            K += 1
+    if K < 2:
+        return ST_MONOMORPHIC
+    if K == 3:
+        return _newton(K, nk, S1, S2, x, tol, max_iter, res)
+    # two classes: saturated, closed form (class means and ML class variances)
+    for k in range(2):
+        mu[k] = S1[k] / nk[k]
+        rr = S2[k] - S1[k] * mu[k]
+        # a class whose y values are all equal (e.g. a single carrier) has zero ML
+        # variance: the likelihood is unbounded and no MLE exists
+        if not (rr > 1e-12 * S2[k]):
+            return ST_DEGENERATE
+        d[k] = rr / nk[k]
+    res[4] = (mu[1] - mu[0]) / (x[1] - x[0])
+    res[3] = mu[0] - res[4] * x[0]
+    res[7] = (log(d[1]) - log(d[0])) / (x[1] - x[0])
+    res[6] = log(d[0]) - res[7] * x[0]
+    res[2] = -0.5 * (nk[0] * (LOG2PI + log(d[0]) + 1) + nk[1] * (LOG2PI + log(d[1]) + 1))
+    _se(2, nk, x, res[6], res[7], res)
+    return ST_OK
+
+
+def hlm_fit_block(const double[:, ::1] stats, double[:, ::1] out, int[::1] status,
+                  double tol=1e-12, int max_iter=100):
+    """Fit every SNP of a block from its class statistics (``stats``: n_snps × 9, columns
+    ``n_k, S1_k, S2_k`` for k = 0, 1, 2).  ``out``: n_snps × 12, columns :data:`COLUMNS`
+    (NaN estimates where ``status != 0``)."""
+    cdef Py_ssize_t s, k, n_snps = stats.shape[0]
+    if stats.shape[1] != 9 or out.shape[0] != n_snps or out.shape[1] != NOUT \
+            or status.shape[0] != n_snps:
+        raise ValueError("hlm_fit_block: shape mismatch")
+    with nogil:
+        for s in range(n_snps):
+            status[s] = _fit_one(&stats[s, 0], tol, max_iter, &out[s, 0])
+            if status[s] != ST_OK:
+                for k in range(2, NOUT - 1):
+                    out[s, k] = NAN
+
+
+def gather_sums(const double[:, ::1] G, const Py_ssize_t[::1] rows, const double[::1] y,
+                double[::1] u, double[::1] s):
+    """``u = Σ_{i∈rows} g_i``, ``s = Σ_{i∈rows} y_i·g_i`` (l-vectors, overwritten)."""
+    cdef Py_ssize_t i, j, r, l = G.shape[1], m = rows.shape[0]
+    cdef double yi
+    if u.shape[0] != l or s.shape[0] != l or y.shape[0] != G.shape[0]:
+        raise ValueError("gather_sums: shape mismatch")
+    for i in range(m):
+        if rows[i] < 0 or rows[i] >= G.shape[0]:
+            raise IndexError("gather_sums: row index out of range")
+    with nogil:
+        for j in range(l):
+            u[j] = 0.0
+            s[j] = 0.0
+        for i in range(m):
+            r = rows[i]
+            yi = y[r]
+            for j in range(l):
+                u[j] += G[r, j]
+                s[j] += yi * G[r, j]
