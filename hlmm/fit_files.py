@@ -1,0 +1,97 @@
+"""``hlmm fit``: one HLM (or HLMM with random effects) from phenotype/covariate files.
+
+The job of the original fit_hlmm_model.py: covariates are z-scored for the fit and their
+effects reported on their own scale (estimate and SE divided by the covariate's SD).
+"""
+import time
+from dataclasses import dataclass
+
+from .errors import InputError
+from .genotypes import BedFile
+from .hlm import HLM
+from .output import AtomicOutputs, effects_table
+from .random_effects import random_effects_from_beds, random_effects_from_table
+from .sample import build_sample
+from .scan import Log
+from .tables import read_table
+
+
+@dataclass
+class FitConfig:
+    phenofile: str
+    outprefix: str
+    mean_covar: str = None
+    var_covar: str = None
+    random_gts: tuple = ()
+    random_gts_txt: bool = False
+    h2_init: float = 0.05
+    phen_index: int = 1
+    pheno_name: str = None
+    missing_char: str = "NA"
+    no_h2_estimate: bool = False
+    command: str = ""
+
+
+def run_fit(cfg):
+    """Fit the model and write ``OUTPREFIX.{mean_effects,variance_effects,h2}.txt`` and
+    ``OUTPREFIX.log``; returns the results object with covariate-scale names."""
+    t0 = time.perf_counter()
+    log = Log()
+    if cfg.command:
+        log(f"Command: {cfg.command}")
+    if not 0 < cfg.h2_init <= 1:
+        raise InputError(f"--h2-init {cfg.h2_init}: must be in (0, 1]")
+    others, beds, table = [], [], None
+    if cfg.random_gts:
+        if cfg.random_gts_txt:
+            if len(cfg.random_gts) != 1:
+                raise InputError("--random-gts-txt takes exactly one --random-gts file")
+            table = read_table(cfg.random_gts[0], cfg.missing_char)
+            others = [("--random-gts", table.ids)]
+        else:
+            beds = [BedFile(p, "--random-gts") for p in cfg.random_gts]
+            others = [("--random-gts", b.ids) for b in beds]
+    s = build_sample(cfg.phenofile, cfg.missing_char, cfg.phen_index, cfg.pheno_name,
+                     cfg.mean_covar, cfg.var_covar, other_ids=others)
+    c = s.counts
+    log(f"Phenotype: {cfg.phenofile}: {c['phenotype_rows']} rows; analysed {s.n} "
+        f"({c['missing_phenotype']} missing phenotype, {c['missing_covariate']} missing a "
+        f"covariate, {c['not_in_random_gts']} not in the random-effects genotypes)")
+    if s.n <= s.X.shape[1] + s.V.shape[1] + 1:
+        raise InputError(f"only {s.n} individuals analysed: too few for the model")
+    G = None
+    if beds:
+        G, info = random_effects_from_beds(beds, s.ids)
+    elif table is not None:
+        G, info = random_effects_from_table(table, s.ids)
+    if G is not None:
+        log(f"Random effects: {info['snps_read']} columns read, {info['no_calls']} without "
+            f"calls and {info['constant']} without variation dropped, l = {info['l']}")
+    try:
+        if G is None:
+            res = HLM(s.y, s.X, s.V).fit()
+        else:
+            from .mixed import HLMM
+
+            res = HLMM(s.y, s.X, s.V, G).fit(h2_init=cfg.h2_init)
+    except ValueError as exc:
+        raise InputError(f"model: {exc} (check --mean-covar/--var-covar)") from None
+    if not res.converged:
+        raise InputError(f"the model fit did not converge ({res.message})")
+    p = len(s.X_names)
+    names = ([f"mean:{n}" for n in s.X_names] + [f"var:{n}" for n in s.V_names]
+             + (["h2"] if G is not None else []))
+    res.param_names = names
+    mean = (s.X_names, res.alpha / s.X_sd, res.alpha_se / s.X_sd)
+    var = (s.V_names, res.beta / s.V_sd, res.beta_se / s.V_sd)
+    log(f"Log-likelihood {float(res.loglik)!r}; converged in {res.n_iter} iterations")
+    with AtomicOutputs() as out:
+        out.text(cfg.outprefix + ".mean_effects.txt", "name\testimate\tse\n" + effects_table(*mean))
+        out.text(cfg.outprefix + ".variance_effects.txt",
+                 "name\testimate\tse\n" + effects_table(*var))
+        if G is not None and not cfg.no_h2_estimate:
+            out.text(cfg.outprefix + ".h2.txt", f"h2\tse\n{float(res.h2)!r}\t{float(res.h2_se)!r}\n")
+        log(f"Time: {time.perf_counter() - t0:.3f} s")
+        out.text(cfg.outprefix + ".log", log.text())
+        out.commit()
+    return res, mean, var
