@@ -44,6 +44,9 @@ from .options import option, progress_bar, user_errors
         help="Threads for SNP blocks [default: all cores].")
 @option("--block-size", type=click.IntRange(min=1), default=1000, show_default=True,
         help="SNPs per block.")
+@option("--engine", type=click.Choice(["auto", "general"]), default="auto", show_default=True,
+        help="auto: per-SNP fits from genotype-class statistics where the model allows "
+             "(default mode, hard calls); general: fit every SNP's full model.")
 @user_errors
 def chr_command(genofile, start, end, phenofile, outprefix, **opts):
     """Scan SNPs START..END-1 (0-based) of GENOFILE (.bed/.bim/.fam) for effects on the

@@ -200,23 +200,28 @@ class GenomeScan:
             log(f"Null h2: {float(res.h2)!r} (SE {float(res.h2_se)!r}), "
                 f"log-likelihood {float(res.loglik)!r}")
         self.t_null = time.perf_counter() - t0
+        # Class statistics cover the default mode (X = V = [1, x] per SNP) with hard calls.
+        if cfg.engine not in ("auto", "general"):
+            raise InputError(f"--engine {cfg.engine}: must be 'auto' or 'general'")
+        self.engine = "general"
+        if cfg.engine == "auto" and not cfg.fit_covariates and self.G is None:
+            from .scan_engine import HLMClassScan
+
+            self.engine = "classes"
+            self._class_scan = HLMClassScan(self.y)
+        log(f"Engine: {self.engine}")
 
     # --- per SNP ---------------------------------------------------------------------
     def _fit_one(self, g):
         """Filter and fit one SNP given its dosages over the analysis sample."""
-        cfg = self.cfg
         ok = ~np.isnan(g)
         n_l = int(ok.sum())
-        n = g.shape[0]
-        missingness = 100.0 * (1.0 - n_l / n)
-        if not missingness < cfg.max_missing:
-            return SnpFit(n_l, np.nan, None, "filtered_missing")
         gl = g[ok]
-        f = gl.mean() / 2.0
+        f = gl.mean() / 2.0 if n_l else np.nan
+        freq, status = self._filter(n_l, f)
+        if status != "ok":
+            return SnpFit(n_l, freq, None, status)
         x = gl - 2.0 * f
-        freq = min(f, 1.0 - f)
-        if not freq > cfg.min_maf:
-            return SnpFit(n_l, freq, None, "filtered_maf")
         X = np.column_stack([self.X[ok], x])
         V = np.column_stack([self.V[ok], x])
         try:
@@ -237,8 +242,42 @@ class GenomeScan:
         return SnpFit(n_l, freq, {"likelihood": res.loglik, "add": res.alpha[p],
                                   "add_se": se_a, "var": res.beta[q], "var_se": se_b})
 
+    def _filter(self, n_l, f):
+        """The original's filters on a SNP's call count and counted-allele frequency f:
+        ``(freq, status)`` with freq folded (NaN when the missingness filter fails)."""
+        cfg = self.cfg
+        if not 100.0 * (1.0 - n_l / self.sample.n) < cfg.max_missing:
+            return np.nan, "filtered_missing"
+        freq = min(f, 1.0 - f)
+        if not freq > cfg.min_maf:
+            return freq, "filtered_maf"
+        return freq, "ok"
+
+    def _fit_block_classes(self, s, e):
+        """Default mode, HLM: class statistics straight from the packed .bed bytes."""
+        from ._core import _bed
+
+        packed = self.bed.read_packed(s, e)
+        stats = np.empty((e - s, 9))
+        _bed.class_stats(packed, self.sample_index, self.y, self.bed.count_a1, stats)
+        res = self._class_scan.fit_block(stats)
+        fits = []
+        for j in range(e - s):
+            n_l = int(res["n"][j])
+            freq, status = self._filter(n_l, res["freq"][j])
+            if status != "ok":
+                fits.append(SnpFit(n_l, freq, None, status))
+            elif not res["ok"][j]:
+                fits.append(SnpFit(n_l, freq, None, f"failed: {res['reason'][j]}"))
+            else:
+                fits.append(SnpFit(n_l, freq, {k: res[k][j] for k in
+                                               ("likelihood", "add", "add_se", "var", "var_se")}))
+        return fits
+
     def fit_block(self, s, e):
         """SnpFit for SNPs ``s..e-1`` (thread-safe)."""
+        if self.engine == "classes":
+            return self._fit_block_classes(s, e)
         dos = self.bed.read_dosages(s, e, self.sample_index)
         return [self._fit_one(dos[:, j]) for j in range(e - s)]
 
