@@ -1,0 +1,46 @@
+"""``hlmm plot``: QQ, Manhattan and add-versus-var figures of a scan."""
+import os
+
+import click
+
+from hlmm.results_table import read_table
+
+
+@click.command("plot")
+@click.argument("results", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", "prefix", type=click.Path(), default=None,
+              help="Prefix of the PNG files [default: RESULTS without .models.gz / "
+                   ".dispersion.tsv].")
+@click.option("--title", default=None, help="Title over every figure.")
+def plot(results, prefix, title):
+    """Figures of a scan's RESULTS table (.models.gz, or a .dispersion.tsv).
+
+    Writes PREFIX.qq.png (QQ plots of the add, var and, when present, dispersion
+    p-values, genomic-control lambda in each title), PREFIX.manhattan.png (-log10 p
+    along the genome, from the chrom/pos columns when present, else the SNP index) and
+    PREFIX.add_var.png (var t statistic against add t statistic).
+    """
+    from hlmm.plots import plot_results
+
+    if prefix is None:
+        prefix = str(results)
+        for suffix in (".models.gz", ".dispersion.tsv", ".gz", ".tsv", ".txt"):
+            if prefix.endswith(suffix):
+                prefix = prefix[: -len(suffix)]
+                break
+    directory = os.path.dirname(os.path.abspath(prefix))
+    if not os.path.isdir(directory):
+        raise click.BadParameter(f"directory {directory} does not exist",
+                                 param_hint="'-o' / '--out'")
+    try:
+        table = read_table(results)
+        paths = plot_results(table, prefix, title=title)
+    except (ValueError, OSError) as exc:
+        msg = str(exc) if not isinstance(exc, OSError) else (exc.strerror or str(exc))
+        raise click.ClickException(msg if str(results) in msg else f"{results}: {msg}") \
+            from None
+    for p in paths:
+        click.echo(f"Wrote {p}", err=True)
+
+
+COMMANDS = [plot]
