@@ -69,9 +69,9 @@ def read_table(path, missing="NA"):
         names = [f"v{j + 1}" for j in range(len(first) - 2)]
     k = len(names)
     ids = []
-    values = np.empty((len(rows), k))
     seen = {}
-    for r, (line_no, tokens) in enumerate(rows):
+    flat = []
+    for line_no, tokens in rows:
         if len(tokens) != k + 2:
             raise InputError(
                 f"{path} line {line_no}: expected {k + 2} columns, found {len(tokens)}"
@@ -84,18 +84,27 @@ def read_table(path, missing="NA"):
             )
         seen[key] = line_no
         ids.append(key)
-        for j, tok in enumerate(tokens[2:]):
-            if tok == missing:
-                values[r, j] = np.nan
+        flat.extend(tokens[2:])
+    is_missing = np.array([t == missing for t in flat], dtype=bool)
+    try:
+        # One vectorised conversion; the slow per-token loop only runs to locate an error.
+        values = np.array(["nan" if m else t for t, m in zip(flat, is_missing)], dtype=np.float64)
+        bad = ~np.isfinite(values) & ~is_missing
+    except ValueError:
+        bad = None
+    if bad is None or bad.any():
+        for idx, tok in enumerate(flat):
+            if is_missing[idx]:
                 continue
             try:
-                v = float(tok)
+                ok = np.isfinite(float(tok))
             except ValueError:
-                raise InputError(
-                    f"{path} line {line_no}: non-numeric value '{tok}' in column {j + 3}"
-                    f" ({names[j]})"
-                ) from None
-            if not np.isfinite(v):
-                raise InputError(f"{path} line {line_no}: non-finite value '{tok}' in column {j + 3}")
-            values[r, j] = v
+                ok = None
+            if not ok:
+                line_no = rows[idx // k][0]
+                j = idx % k
+                what = "non-numeric" if ok is None else "non-finite"
+                raise InputError(f"{path} line {line_no}: {what} value '{tok}' in column "
+                                 f"{j + 3} ({names[j]})")
+    values = values.reshape(len(rows), k)
     return Table(str(path), ids, names, values)

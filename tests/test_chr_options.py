@@ -130,3 +130,15 @@ def test_log_records_counts(synth, tmp_path):
     scan(synth, tmp_path / "a")
     log = open(tmp_path / "a.log").read()
     assert "analysed: 600" in log and "Null HLM" in log and "SNPs: 40 written" in log
+
+
+@pytest.mark.parametrize("df", [1, 2])
+def test_neglog10_pval_matches_scipy_including_far_tail(df):
+    from scipy.stats import chi2
+
+    from hlmm.output import neglog10_pval
+
+    for stat in [0.0, 1e-8, 0.5, 3.84, 25.0, 400.0, 5000.0]:
+        expect = -chi2.logsf(stat, df) / np.log(10)
+        assert abs(neglog10_pval(stat, df) - expect) <= 1e-10 * max(1.0, expect)
+    assert np.isnan(neglog10_pval(float("nan"), df))
