@@ -106,7 +106,7 @@ def simulate_genotypes(outprefix, n, n_snps, freq_min=0.05, freq_max=0.95, seed=
                     c = counts[j - start]
                     realised[j] = c / (2.0 * n)
                     col = block[:, j - start]
-                    if 2 * c <= 2 * n - c:  # D is the minor allele (or a tie)
+                    if c <= 2 * n - c:  # D is the minor allele (or a tie)
                         a1.append("D")
                         w.write(col)
                     else:
