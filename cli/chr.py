@@ -47,6 +47,11 @@ from .options import option, progress_bar, user_errors
 @option("--engine", type=click.Choice(["auto", "general"]), default="auto", show_default=True,
         help="auto: per-SNP fits from genotype-class statistics where the model allows "
              "(default mode, hard calls); general: fit every SNP's full model.")
+@option("--dask-scheduler", metavar="ADDRESS",
+        help="Run the SNP blocks on this existing Dask scheduler (files on a shared "
+             "filesystem); needs pip install 'hlmm[dask]'.")
+@option("--dask-workers", type=click.IntRange(min=1),
+        help="Run the SNP blocks on a new local Dask cluster of N worker processes.")
 @user_errors
 def chr_command(genofile, start, end, phenofile, outprefix, **opts):
     """Scan SNPs START..END-1 (0-based) of GENOFILE (.bed/.bim/.fam) for effects on the

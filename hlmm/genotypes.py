@@ -27,6 +27,7 @@ class BedFile:
 
         prefix = bed_prefix(str(path))
         self.path = prefix + ".bed"
+        self.abspath = os.path.abspath(self.path)  # for workers with another cwd
         self.option = option
         for ext in (".bed", ".bim", ".fam"):
             if not os.path.isfile(prefix + ext):
@@ -65,6 +66,21 @@ class BedFile:
                 f"need {expected} bytes, the file has {actual}"
             )
 
+    def __getstate__(self):
+        # bed-reader's handle does not pickle; Dask workers reopen the file by path.
+        state = self.__dict__.copy()
+        state["_bed"] = None
+        return state
+
+    def __setstate__(self, state):
+        import bed_reader
+
+        self.__dict__.update(state)
+        self._bed = bed_reader.open_bed(self.abspath, count_A1=self.count_a1,
+                                        skip_format_check=True,
+                                        properties={"fid": self.fid, "iid": self.iid,
+                                                    "sid": self.sid})
+
     @property
     def ids(self):
         return list(zip(self.fid.tolist(), self.iid.tolist()))
@@ -83,7 +99,7 @@ class BedFile:
     def read_packed(self, start, stop):
         """The raw .bed bytes of SNPs ``start..stop-1``: ``(stop−start) × bytes_per_snp`` uint8."""
         count = (stop - start) * self.bytes_per_snp
-        with open(self.path, "rb") as fh:
+        with open(self.abspath, "rb") as fh:
             fh.seek(3 + start * self.bytes_per_snp)
             buf = np.frombuffer(fh.read(count), dtype=np.uint8)
         if buf.size != count:

@@ -4,6 +4,7 @@ Every file is written to a temporary name beside its target and renamed into pla
 when the whole run has succeeded, so a failed run leaves no half-written output.
 """
 import gzip
+import io
 import math
 import os
 import shutil
@@ -75,6 +76,20 @@ def effects_table(names, estimates, ses):
                    for name, e, s in zip(names, estimates, ses))
 
 
+class _ClosingText(io.TextIOWrapper):
+    """Text over a GzipFile that also closes the underlying raw file."""
+
+    def __init__(self, gz, raw):
+        super().__init__(gz, encoding="utf-8", newline="")
+        self._raw = raw
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
 class AtomicOutputs:
     """Collects temporary files and renames them into place on :meth:`commit`.
 
@@ -103,11 +118,14 @@ class AtomicOutputs:
 
     def open_gzip(self, final, append=False):
         """A text handle writing gzip; with ``append`` the existing file's members are kept
-        and a new gzip member is added (a valid concatenated gzip stream)."""
+        and a new gzip member is added (a valid concatenated gzip stream).  The member
+        header carries no name or time stamp, so equal tables give equal bytes."""
         tmp = self._tmp_for(final)
         if append and os.path.exists(final):
             shutil.copyfile(final, tmp)
-        return gzip.open(tmp, "at" if append else "wt", compresslevel=6)
+        raw = open(tmp, "ab" if append else "wb")
+        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0)
+        return _ClosingText(gz, raw)
 
     def commit(self):
         for tmp, final in self._pending:

@@ -12,6 +12,7 @@ SNPs are processed in blocks (read, fitted and written in order, memory bounded 
 block), optionally by several threads.
 """
 import concurrent.futures as cf
+import contextlib
 import os
 import sys
 import time
@@ -54,6 +55,8 @@ class ScanConfig:
     threads: int = None
     block_size: int = 1000
     engine: str = "auto"      # "auto" (fast class statistics where valid) or "general"
+    dask_scheduler: str = None
+    dask_workers: int = None
     command: str = ""
 
 
@@ -326,8 +329,30 @@ def run_scan(cfg, progress=None, echo=False):
         with open(models_path, "rb") as fh:
             if fh.read(2) != b"\x1f\x8b":
                 raise InputError(f"--append: {models_path} exists but is not gzip-compressed")
+    if cfg.dask_scheduler and cfg.dask_workers:
+        raise InputError("--dask-scheduler and --dask-workers exclude each other")
+    use_dask = bool(cfg.dask_scheduler or cfg.dask_workers)
+    if use_dask:
+        from .dask_scan import _require_distributed
+
+        _require_distributed("--dask-scheduler" if cfg.dask_scheduler else "--dask-workers")
     scan = GenomeScan(cfg, log)
     threads = cfg.threads or os.cpu_count() or 1
+    with contextlib.ExitStack() as stack:
+        if use_dask:
+            from .dask_scan import dask_client, iter_fits_dask
+
+            client = stack.enter_context(dask_client(cfg.dask_scheduler, cfg.dask_workers,
+                                                     cfg.threads))
+            log(f"Dask: {len(client.scheduler_info()['workers'])} worker(s) at "
+                f"{client.scheduler.address}")
+            fits = iter_fits_dask(scan, client)
+        else:
+            fits = scan.iter_fits(threads)
+        return _write_scan(cfg, scan, log, fits, progress, threads, t_start, models_path)
+
+
+def _write_scan(cfg, scan, log, fits, progress, threads, t_start, models_path):
     counts = {"ok": 0, "filtered_missing": 0, "filtered_maf": 0, "failed": 0}
     failures = []
     t_loop = time.perf_counter()
@@ -351,7 +376,7 @@ def run_scan(cfg, progress=None, echo=False):
             if not append:
                 fh.write("\t".join(MODELS_COLUMNS) + "\n")
             done = 0
-            for i, fit in scan.iter_fits(threads):
+            for i, fit in fits:
                 fh.write(models_row(scan.bed.sid[i], fit.n, fit.freq, fit.fit,
                                     scan.bed.chromosome[i], scan.bed.bp_position[i],
                                     counted[i], other[i]))

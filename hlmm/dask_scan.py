@@ -1,0 +1,68 @@
+"""Run a scan's SNP blocks on a Dask cluster (``dask.distributed``).
+
+The client fits the null model once and scatters the whole :class:`~hlmm.scan.GenomeScan`
+(phenotype, designs, null model, random-effects design and its precomputed statistics)
+to every worker once.  Each task then reads its own SNP block from the .bed (which must
+be on a filesystem the workers share, as on HPC clusters) and runs the same engine as a
+local scan, so the output is identical.  Results are consumed in SNP order; a task lost
+with a killed worker is recomputed by Dask, and since a block's result depends only on
+its inputs, the table is unchanged.
+"""
+import contextlib
+
+from .errors import InputError
+
+_INSTALL = "pip install 'hlmm[dask]'"
+
+
+def _require_distributed(option):
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise InputError(f"{option} needs Dask's distributed scheduler: {_INSTALL}") from None
+
+
+@contextlib.contextmanager
+def dask_client(scheduler=None, workers=None, threads_per_worker=None):
+    """A ``distributed.Client``: connected to ``scheduler`` or to a new local cluster of
+    ``workers`` processes (closed on exit)."""
+    option = "--dask-scheduler" if scheduler else "--dask-workers"
+    _require_distributed(option)
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"--dask-scheduler {scheduler}: cannot connect ({exc})") from None
+        try:
+            yield client
+        finally:
+            client.close()
+    else:
+        if workers < 1:
+            raise InputError(f"--dask-workers {workers}: must be at least 1")
+        with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker or 1,
+                          processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            yield client
+
+
+def _fit_block(scan, start, stop):
+    return scan.fit_block(start, stop)
+
+
+def iter_fits_dask(scan, client):
+    """Yield ``(snp_index, SnpFit)`` in SNP order, computing the blocks on ``client``."""
+    scan_future = client.scatter(scan, broadcast=True, hash=False)
+    blocks = scan.blocks()
+    futures = [client.submit(_fit_block, scan_future, s, e, pure=False) for s, e in blocks]
+    try:
+        for (s, _), fut in zip(blocks, futures):
+            rows = fut.result()
+            fut.release()
+            for j, fit in enumerate(rows):
+                yield s + j, fit
+    finally:
+        for fut in futures:
+            fut.cancel()
