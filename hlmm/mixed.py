@@ -1,0 +1,416 @@
+"""The heteroskedastic linear mixed model (HLMM).
+
+``y ~ N(Xα, Σ)``, ``Σ = D + h2·GGᵀ``, ``D = diag(d)``, ``d_i = exp(v_iᵀβ)``, ``h2 ≥ 0``.
+Write ``W = D⁻¹ = diag(w)``, ``A = I_l + h2·GᵀWG``, ``r = y − Xα`` and
+``F = log|Σ| + rᵀΣ⁻¹r = −2L − n·log2π``.  Nothing n×n is ever formed:
+
+- ``log|Σ| = Σ_i log d_i + log|A|``, ``Σ⁻¹ = W − h2·WGA⁻¹GᵀW`` (Woodbury),
+- ``Σ⁻¹r = s``, ``s_i = w_i(r_i − h2·g_iᵀz)``, ``z = A⁻¹GᵀWr``,
+- ``(Σ⁻¹)_ii = w_i − h2·w_i²·c_i``, ``c_i = g_iᵀA⁻¹g_i``.
+
+One evaluation costs one weighted Gram ``GᵀWG`` (BLAS syrk) and a Cholesky of A;
+its gradient one more triangular solve over G; the exact Hessian one signed Gram per
+non-constant column of V.  α is profiled out by GLS and ``(β, h2)`` are fitted by
+Newton's method on the profile likelihood with the exact Hessian (projected for the
+bound on h2, Fisher scoring where the Hessian is not positive definite).
+
+With V a single constant column (the null model of a scan), ``Σ = dI + h2·GGᵀ`` is
+diagonal in the basis of G's left singular vectors, and after one thin SVD every
+evaluation is O(l·p²) (the ``spectral`` method).
+"""
+import numpy as np
+from scipy import linalg
+
+from ._core import _gram, _mixed
+from ._validate import as_design, as_vector, check_sample_size
+from .hlm import HLM, LOG2PI
+from .results import FitResults
+
+
+class _LowRankPoint:
+    """``F`` and its derivatives at one (β, h2), general V, via the identities above."""
+
+    def __init__(self, m, beta, h2):
+        self.m, self.beta, self.h2 = m, beta, h2
+        self.Vb = m.V @ beta
+        with np.errstate(over="ignore"):
+            self.w = np.exp(-self.Vb)
+        self.ok = bool(np.all(np.isfinite(self.w)) and np.all(self.w > 0))
+        if not self.ok:
+            return
+        l, p = m.l, m.p
+        self.K = np.empty((l, l))
+        _gram.weighted_gram(m.G, self.w, self.K)
+        A = h2 * self.K
+        A[np.diag_indices(l)] += 1.0
+        try:
+            self.L = np.ascontiguousarray(linalg.cholesky(A, lower=True, check_finite=True))
+        except (linalg.LinAlgError, ValueError):
+            self.ok = False
+            return
+        self.logdetA = 2.0 * np.sum(np.log(np.diag(self.L)))
+        self.GWXY = np.empty((l, p + 1))
+        _gram.weighted_cross(m.G, m.XY, self.w, self.GWXY)
+        XWXY = np.empty((p + 1, p + 1))
+        _gram.weighted_cross(m.XY, m.XY, self.w, XWXY)
+        # [X y]ᵀ Σ⁻¹ [X y], for the GLS normal equations
+        self.Q = XWXY - h2 * self.GWXY.T @ self.solve(self.GWXY)
+
+    def solve(self, B):
+        """``A⁻¹B``."""
+        return linalg.cho_solve((self.L, True), B, check_finite=False)
+
+    def value(self, alpha=None):
+        """``F`` at α (default ``α̂ = (XᵀΣ⁻¹X)⁻¹XᵀΣ⁻¹y``)."""
+        m, p = self.m, self.m.p
+        self.XSX = self.Q[:p, :p]
+        if alpha is None:
+            alpha = linalg.solve(self.XSX, self.Q[:p, p], assume_a="pos")
+        self.alpha = alpha
+        # r is formed explicitly: the quadratic form of Q would lose digits to cancellation.
+        self.r = m.y - m.X @ alpha
+        wr = self.w * self.r
+        b = m.G.T @ wr
+        self.z = self.solve(b)
+        quad = self.r @ wr - self.h2 * b @ self.z
+        self.f = np.sum(self.Vb) + self.logdetA + quad
+        return self.f
+
+    def gradient(self):
+        """``∂F/∂α = −2Xᵀs``, ``∂F/∂β = Vᵀ(1 − h2·w∘c − w∘e²)``, ``∂F/∂h2 = Σ_i w_i c_i − ‖z‖²``,
+        with ``e = r − h2·Gz`` (so ``s = w∘e``); ``Σ_i w_i c_i = tr(A⁻¹GᵀWG)``."""
+        m, h2, w = self.m, self.h2, self.w
+        self.c = np.empty(m.n)
+        az = np.empty(m.n)
+        _mixed.row_terms(m.G, self.L, self.z, self.c, az)
+        self.e = self.r - h2 * az
+        self.s = w * self.e
+        wc = w * self.c
+        self.wc = wc
+        g_a = -2.0 * (m.X.T @ self.s)
+        g_b = m.V.T @ (1.0 - h2 * wc - self.e * self.s)
+        g_h = np.sum(wc) - self.z @ self.z
+        self.grad = np.concatenate([g_a, g_b, [g_h]])
+        return self.grad
+
+    def hessian(self):
+        """Exact Hessian of F over (α, β, h2) and the expected one over (β, h2).
+
+        With ``Σ_j = ∂Σ/∂θ_j`` and ``t_j = Σ_jΣ⁻¹r``:
+        ``∂²F/∂θ_j∂θ_k = tr(Σ⁻¹Σ_jk) − sᵀΣ_jk s − tr(Σ⁻¹Σ_jΣ⁻¹Σ_k) + 2t_jᵀΣ⁻¹t_k``,
+        ``∂²F/∂α∂θ_j = 2XᵀΣ⁻¹t_j``, ``∂²F/∂α² = 2XᵀΣ⁻¹X``; the expectation of the
+        (β, h2) block is ``tr(Σ⁻¹Σ_jΣ⁻¹Σ_k)``.  For β, ``Σ_j = diag(v_j∘d)``, ``t_j = v_j∘e``;
+        for h2, ``Σ_h = GGᵀ``, ``t_h = GGᵀs``.  The traces reduce to l×l algebra with
+        ``M_j = Gᵀdiag(v_j∘w)G``: ``Σ_ik v_ij d_i(Σ⁻¹)_ik² d_k v_kj' = Σ_i v_ij v_ij'(1 − 2h2·w_i c_i)
+        + h2²·tr(A⁻¹M_jA⁻¹M_j')``, ``tr(Σ⁻¹Σ_jΣ⁻¹GGᵀ) = tr(A⁻²M_j)``,
+        ``tr((Σ⁻¹GGᵀ)²) = tr((A⁻¹GᵀWG)²)``.
+        """
+        m, h2, w = self.m, self.h2, self.w
+        q, p, l = m.q, m.p, m.l
+        Ainv = self.solve(np.eye(l))
+        N = []
+        for j in range(q):
+            if m.const_cols[j]:
+                Mj = m.V[0, j] * self.K
+            else:
+                Mj = np.empty((l, l))
+                _mixed.signed_gram(m.G, np.ascontiguousarray(m.V[:, j] * w), Mj)
+            N.append(Ainv @ Mj)
+        P = Ainv @ self.K
+        T = np.array([[np.sum(N[j] * N[k].T) for k in range(q)] for j in range(q)])
+        tr2 = np.array([np.sum(Ainv * N[j].T) for j in range(q)])
+        # t_j and W t_j as columns, j over β and then h2
+        Gts = m.G.T @ self.s
+        th = m.G @ Gts
+        Tm = np.column_stack([m.V * self.e[:, None], th])
+        Wt = np.column_stack([m.V * self.s[:, None], w * th])
+        GWt = m.G.T @ Wt
+        ZWt = self.solve(GWt)
+        tSt = Tm.T @ Wt - h2 * GWt.T @ ZWt
+        XSt = m.X.T @ Wt - h2 * self.GWXY[:, :p].T @ ZWt
+        E = np.empty((q + 1, q + 1))
+        E[:q, :q] = (m.V.T * (1.0 - 2.0 * h2 * self.wc)) @ m.V + h2 * h2 * T
+        E[:q, q] = E[q, :q] = tr2
+        E[q, q] = np.sum(P * P.T)
+        Ftt = 2.0 * tSt - E
+        Ftt[:q, :q] += (m.V.T * (1.0 - h2 * self.wc - self.e * self.s)) @ m.V
+        self.fisher = E
+        self.hess = _assemble(2.0 * self.XSX, 2.0 * XSt, Ftt)
+        return self.hess
+
+
+class _SpectralPoint:
+    """``F`` and its derivatives at one (β, h2) when V is one constant column c.
+
+    ``Σ = U diag(λ) Uᵀ + d(I − UUᵀ)``, ``λ_j = d + h2·s_j²``, ``d = exp(cβ)``: every
+    term is a sum over eigenvalues ``μ`` of Σ (the complement contributing ``n − k``
+    copies of d) of functions of μ and the squared projection ``ρ²`` of r, e.g.
+    ``F = Σ log μ + ρ²/μ``, ``∂F/∂θ_j = Σ μ_j(1/μ − ρ²/μ²)``,
+    ``∂²F/∂θ_j∂θ_k = Σ μ_jk(1/μ − ρ²/μ²) + μ_jμ_k(2ρ²/μ³ − 1/μ²)``, with
+    ``μ_β = c·d``, ``μ_ββ = c²·d``, ``μ_h = s²`` (0 on the complement).
+    """
+
+    def __init__(self, m, beta, h2):
+        self.m, self.beta, self.h2 = m, beta, h2
+        sp = m._spectral()
+        self.cv = m.V[0, 0]
+        with np.errstate(over="ignore"):
+            self.d = float(np.exp(self.cv * beta[0]))
+        self.ok = bool(np.isfinite(self.d) and self.d > 0)
+        if self.ok:
+            self.lam = self.d + h2 * sp["s2"]
+
+    def value(self, alpha=None):
+        m, sp, d, lam = self.m, self.m._spectral(), self.d, self.lam
+        xi, eta, C, nk = sp["xi"], sp["eta"], sp["C"], sp["n_rest"]
+        p = m.p
+        self.XSX = xi.T @ (xi / lam[:, None]) + C[:p, :p] / d
+        if alpha is None:
+            alpha = linalg.solve(self.XSX, xi.T @ (eta / lam) + C[:p, p] / d, assume_a="pos")
+        self.alpha = alpha
+        self.rho = eta - xi @ alpha
+        u = np.append(-alpha, 1.0)
+        Cu = C @ u
+        self.xr = Cu[:p]
+        self.rr = max(u @ Cu, 0.0) if nk > 0 else 0.0
+        self.f = (np.sum(np.log(lam)) + nk * np.log(d) + np.sum(self.rho ** 2 / lam)
+                  + self.rr / d)
+        return self.f
+
+    def gradient(self):
+        sp, d, lam, rho, cv = self.m._spectral(), self.d, self.lam, self.rho, self.cv
+        s2, nk = sp["s2"], sp["n_rest"]
+        g_a = -2.0 * (sp["xi"].T @ (rho / lam) + self.xr / d)
+        first = 1.0 / lam - rho ** 2 / lam ** 2
+        g_b = cv * d * (np.sum(first) + nk / d - self.rr / d ** 2)
+        g_h = np.sum(s2 * first)
+        self.grad = np.concatenate([g_a, [g_b, g_h]])
+        return self.grad
+
+    def hessian(self):
+        sp, d, lam, rho, cv = self.m._spectral(), self.d, self.lam, self.rho, self.cv
+        s2, nk, xi = sp["s2"], sp["n_rest"], sp["xi"]
+        mb = cv * d
+        first = np.sum(1.0 / lam - rho ** 2 / lam ** 2) + nk / d - self.rr / d ** 2
+        sec = 2.0 * rho ** 2 / lam ** 3 - 1.0 / lam ** 2
+        sec_rest = 2.0 * self.rr / d ** 3 - nk / d ** 2
+        Ftt = np.array([[cv * mb * first + mb * mb * (np.sum(sec) + sec_rest), mb * np.sum(s2 * sec)],
+                        [0.0, np.sum(s2 * s2 * sec)]])
+        Ftt[1, 0] = Ftt[0, 1]
+        inv2 = 1.0 / lam ** 2
+        self.fisher = np.array([[mb * mb * (np.sum(inv2) + nk / d ** 2), mb * np.sum(s2 * inv2)],
+                                [mb * np.sum(s2 * inv2), np.sum(s2 * s2 * inv2)]])
+        Fat = 2.0 * np.column_stack([mb * (xi.T @ (rho * inv2) + self.xr / d ** 2),
+                                     xi.T @ (s2 * rho * inv2)])
+        self.hess = _assemble(2.0 * self.XSX, Fat, Ftt)
+        return self.hess
+
+
+def _assemble(Faa, Fat, Ftt):
+    p = Faa.shape[0]
+    H = np.empty((p + Ftt.shape[0],) * 2)
+    H[:p, :p], H[:p, p:], H[p:, :p], H[p:, p:] = Faa, Fat, Fat.T, Ftt
+    return H
+
+
+def _profile_hessian(H, p):
+    """Hessian of ``F(α̂(θ), θ)``: ``F_θθ − F_θα F_αα⁻¹ F_αθ`` (α̂ stationary in α)."""
+    return H[p:, p:] - H[p:, :p] @ linalg.solve(H[:p, :p], H[:p, p:], assume_a="pos")
+
+
+class HLMM:
+    """Heteroskedastic linear mixed model ``y ~ N(Xα, diag(exp(Vβ)) + h2·GGᵀ)``.
+
+    Parameters
+    ----------
+    y : (n,) array
+    X : (n, p) or (n,) array, mean design (include an intercept column yourself)
+    V : (n, q) or (n,) array, log-variance design
+    G : (n, l) or (n,) array, random-effects design (l may exceed n)
+    method : ``"auto"`` (spectral when V is one constant column), ``"general"`` or
+        ``"spectral"`` (only for a constant V).
+    """
+
+    def __init__(self, y, X, V, G, method="auto"):
+        self.y = as_vector(y, "y")
+        n = self.y.shape[0]
+        self.X = as_design(X, n, "X")
+        self.V = as_design(V, n, "V")
+        self.G = as_design(G, n, "G", check_rank=False)
+        self.n, self.p, self.q, self.l = n, self.X.shape[1], self.V.shape[1], self.G.shape[1]
+        check_sample_size(n, self.p + self.q + 1)
+        self.XY = np.ascontiguousarray(np.column_stack([self.X, self.y]))
+        self.const_cols = [bool(np.all(self.V[:, j] == self.V[0, j])) for j in range(self.q)]
+        null = self.q == 1 and self.const_cols[0]
+        if method not in ("auto", "general", "spectral"):
+            raise ValueError(f"method must be 'auto', 'general' or 'spectral', got {method!r}")
+        if method == "spectral" and not null:
+            raise ValueError("method='spectral' needs V to be a single constant column")
+        self.method = "spectral" if (method == "spectral" or (method == "auto" and null)) else "general"
+        self._spec = None
+        self.n_evals = {"likelihood": 0, "gradient": 0, "hessian": 0}
+
+    def _spectral(self):
+        """Once: thin SVD ``G = U S Qᵀ``; ``UᵀX``, ``Uᵀy`` and the Gram of ``(I − UUᵀ)[X y]``."""
+        if self._spec is None:
+            U, s, _ = np.linalg.svd(self.G, full_matrices=False)
+            # Directions with s at rounding level are indistinguishable from the complement.
+            keep = s > (s[0] if s.size else 0.0) * max(self.G.shape) * np.finfo(float).eps
+            U, s = U[:, keep], s[keep]
+            UXY = U.T @ self.XY
+            R = self.XY - U @ UXY
+            self._spec = {"s2": s ** 2, "xi": UXY[:, : self.p], "eta": UXY[:, self.p],
+                          "C": R.T @ R, "n_rest": self.n - s.size}
+        return self._spec
+
+    # --- evaluation -------------------------------------------------------------------
+    def _point(self, beta, h2):
+        beta = np.ascontiguousarray(np.asarray(beta, dtype=np.float64).reshape(-1))
+        if beta.shape[0] != self.q:
+            raise ValueError(f"beta has {beta.shape[0]} elements, V has {self.q} columns")
+        h2 = float(h2)
+        if not np.isfinite(h2) or h2 < 0:
+            raise ValueError(f"h2 must be finite and non-negative, got {h2}")
+        self.n_evals["likelihood"] += 1
+        cls = _SpectralPoint if self.method == "spectral" else _LowRankPoint
+        return cls(self, beta, h2)
+
+    def _at(self, alpha, beta, h2, order):
+        pt = self._point(beta, h2)
+        if not pt.ok:
+            raise ValueError("the variance exp(Vβ) overflows or underflows at this beta")
+        if alpha is not None:
+            alpha = np.asarray(alpha, dtype=np.float64).reshape(-1)
+            if alpha.shape[0] != self.p:
+                raise ValueError(f"alpha has {alpha.shape[0]} elements, X has {self.p} columns")
+        pt.value(alpha)
+        if order >= 1:
+            self.n_evals["gradient"] += 1
+            pt.gradient()
+        if order >= 2:
+            self.n_evals["hessian"] += 1
+            pt.hessian()
+        return pt
+
+    def loglik(self, alpha, beta, h2):
+        """``L = −½(n·log2π + log|Σ| + rᵀΣ⁻¹r)``, ``r = y − Xα``."""
+        return -0.5 * (self._at(alpha, beta, h2, 0).f + self.n * LOG2PI)
+
+    def gradient(self, alpha, beta, h2):
+        """Gradient of :meth:`loglik` over (α, β, h2): ``∂L/∂α = XᵀΣ⁻¹r``,
+        ``∂L/∂β_j = −½Σ_i v_ij d_i[(Σ⁻¹)_ii − (Σ⁻¹r)_i²]``,
+        ``∂L/∂h2 = −½[tr(A⁻¹GᵀWG) − ‖A⁻¹GᵀWr‖²]``."""
+        return -0.5 * self._at(alpha, beta, h2, 1).grad
+
+    def hessian(self, alpha, beta, h2):
+        """Hessian of :meth:`loglik` over (α, β, h2) (analytic; see ``_LowRankPoint.hessian``)."""
+        return -0.5 * self._at(alpha, beta, h2, 2).hess
+
+    def alpha_mle(self, beta, h2):
+        """``α̂(β, h2) = (XᵀΣ⁻¹X)⁻¹XᵀΣ⁻¹y``."""
+        return self._at(None, beta, h2, 0).alpha
+
+    def profile_loglik(self, beta, h2):
+        """``L(α̂(β, h2), β, h2)``."""
+        return self.loglik(None, beta, h2)
+
+    def profile_gradient(self, beta, h2):
+        """Gradient of :meth:`profile_loglik` over (β, h2): the partial gradient at α̂."""
+        return -0.5 * self._at(None, beta, h2, 1).grad[self.p:]
+
+    def covariance(self, alpha, beta, h2):
+        """Inverse observed information ``(−∂²L)⁻¹`` over (α, β, h2)."""
+        return linalg.inv(-self.hessian(alpha, beta, h2))
+
+    # --- fit ----------------------------------------------------------------------------
+    def fit(self, h2_init=0.05, beta_init=None, tol=1e-10, max_iter=100, h2_min=0.0):
+        """Maximum-likelihood fit of (α, β, h2), ``h2 ≥ h2_min``.
+
+        Projected Newton on the profile ``F(θ) = −2L(α̂(θ), θ)``, θ = (β, h2), with the
+        exact Hessian ``F_θθ − F_θαF_αα⁻¹F_αθ`` (the expected information where it is
+        not positive definite) and an Armijo backtracking line search.  h2 is held at
+        ``h2_min`` while ``∂F/∂h2 ≥ 0`` there.  Stops when the Newton decrement over the
+        free parameters falls below ``tol`` (a predicted gain in L below ``tol/4``).
+        β starts at the HLM's MLE ``HLM(y, X, V).fit().beta``.
+
+        Standard errors: inverse observed information over (α, β, h2) at the MLE.  When
+        h2 ends on the bound (``boundary=True``) its row and column are NaN and the
+        (α, β) block is the inverse of their information with h2 held there.
+        """
+        h2_init = float(h2_init)
+        if not np.isfinite(h2_init) or h2_init < 0:
+            raise ValueError(f"h2_init must be finite and non-negative, got {h2_init}")
+        if h2_min < 0:
+            raise ValueError(f"h2_min must be non-negative, got {h2_min}")
+        for key in self.n_evals:
+            self.n_evals[key] = 0
+        if beta_init is None:
+            beta = HLM(self.y, self.X, self.V).fit().beta
+        else:
+            beta = np.asarray(beta_init, dtype=np.float64).reshape(-1)
+        theta = np.append(beta, max(h2_init, h2_min))
+        pt = self._at(None, theta[:-1], theta[-1], 2)
+        q, p = self.q, self.p
+        converged, message, it, boundary = False, "maximum number of iterations reached", 0, False
+        for it in range(1, max_iter + 1):
+            g = pt.grad[p:]
+            free = np.ones(q + 1, dtype=bool)
+            if theta[-1] <= h2_min and g[-1] >= 0:
+                free[-1] = False
+            step = np.zeros(q + 1)
+            step[free], decrement = _newton_step(_profile_hessian(pt.hess, p)[np.ix_(free, free)],
+                                                 pt.fisher[np.ix_(free, free)], g[free])
+            if decrement < tol:
+                converged, message = True, "converged"
+                break
+            t = 1.0
+            for _ in range(60):
+                cand = theta + t * step
+                cand[-1] = max(cand[-1], h2_min)
+                new = self._point(cand[:-1], cand[-1])
+                if new.ok:
+                    with np.errstate(all="ignore"):
+                        f_new = new.value()
+                    if np.isfinite(f_new) and (
+                            f_new <= pt.f + 1e-4 * (g @ (cand - theta))
+                            or (decrement < 1e-6 and f_new <= pt.f + 1e-12 * abs(pt.f))):
+                        break
+                t *= 0.5
+            else:
+                message = "line search failed"
+                break
+            theta, pt = cand, new
+            self.n_evals["gradient"] += 1
+            self.n_evals["hessian"] += 1
+            pt.gradient()
+            pt.hessian()
+        h2 = theta[-1]
+        boundary = bool(h2 <= h2_min and pt.grad[-1] >= 0)
+        npar = p + q + 1
+        cov = np.full((npar, npar), np.nan)
+        info = 0.5 * pt.hess
+        idx = np.arange(npar - 1) if boundary else np.arange(npar)
+        try:
+            cov[np.ix_(idx, idx)] = linalg.inv(info[np.ix_(idx, idx)])
+        except (linalg.LinAlgError, ValueError):
+            message += "; the information matrix is singular"
+        loglik = -0.5 * (pt.f + self.n * LOG2PI)
+        res = FitResults(pt.alpha, theta[:-1], cov, loglik, converged, it, self.n, h2=h2,
+                         message=message, boundary=boundary)
+        res.n_evals = dict(self.n_evals)
+        return res
+
+
+def _newton_step(H, E, g):
+    """Newton step ``−H⁻¹g`` if H is positive definite, else the scoring step ``−E⁻¹g``;
+    returns it with its decrement ``gᵀH⁻¹g``."""
+    for M in (H, E):
+        try:
+            step = -linalg.cho_solve(linalg.cho_factor(M), g)
+        except (linalg.LinAlgError, ValueError):
+            continue
+        dec = -g @ step
+        if np.isfinite(dec) and dec >= 0:
+            return step, dec
+    step = -g / max(np.max(np.abs(np.diag(E))), 1.0)
+    return step, -g @ step
