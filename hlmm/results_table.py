@@ -55,6 +55,10 @@ class ResultsTable:
     def float(self, name):
         """The column ``name`` as a float64 array; missing values (NaN, nan, NA) are NaN."""
         self.require(name)
+        try:  # fast path: numpy parses numbers, "nan" and "NaN" itself
+            return np.asarray(self.text[name], dtype=np.float64)
+        except ValueError:
+            pass
         out = np.empty(self.n_rows)
         for i, field in enumerate(self.text[name]):
             if field.lower() in _MISSING:

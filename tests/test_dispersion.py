@@ -259,3 +259,18 @@ def test_cli_dispersion_bad_output_dir(tmp_path, rng):
     assert res.exit_code != 0 and "--out" in res.output
     res = CliRunner().invoke(main, ["dispersion", str(tmp_path / "missing.gz")])
     assert res.exit_code != 0 and "missing.gz" in res.output
+
+
+def test_results_table_missing_values_and_round_trip(tmp_path):
+    src = tmp_path / "t.tsv"
+    src.write_text("SNP\tadd\tvar\nrs1\t0.5\tNA\nrs2\tnan\t-1e-3\nrs3\tNaN\t2\n")
+    t = read_table(src)
+    np.testing.assert_array_equal(np.isnan(t.float("add")), [False, True, True])
+    np.testing.assert_array_equal(np.isnan(t.float("var")), [True, False, False])
+    t.add_column("x", [1.0, np.nan, 0.1])
+    t.write(tmp_path / "u.tsv.gz")  # gzip by name; read back by content
+    u = read_table(tmp_path / "u.tsv.gz")
+    assert u.columns == ["SNP", "add", "var", "x"]
+    assert u.text["var"] == ["NA", "-1e-3", "2"] and u.text["x"] == ["1.0", "NaN", "0.1"]
+    with pytest.raises(ValueError, match="column SNP, row 1"):
+        u.float("SNP")
