@@ -1,12 +1,9 @@
 """``hlmm chr``: the genome scan of SNP effects on the mean and the variance of a trait."""
-import shlex
-import sys
-
 import click
 
 from hlmm.scan import ScanConfig, run_scan
 
-from .options import option, progress_bar, user_errors
+from .options import command_line, option, progress_bar, user_errors
 
 
 @click.command("chr")
@@ -59,7 +56,7 @@ def chr_command(genofile, start, end, phenofile, outprefix, **opts):
     OUTPREFIX.log and the null-model files."""
     cfg = ScanConfig(genofile=genofile, start=start, end=end, phenofile=phenofile,
                      outprefix=outprefix, random_gts=tuple(opts.pop("random_gts")),
-                     command="hlmm " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                     command=command_line(click.get_current_context()),
                      **opts)
     counts = run_scan(cfg, progress=progress_bar("Scanning SNPs"))
     click.echo(f"{sum(counts.values())} SNPs written to {outprefix}.models.gz: "

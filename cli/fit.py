@@ -1,12 +1,9 @@
 """``hlmm fit``: fit one HLM, or an HLMM with ``--random-gts``, from files."""
-import shlex
-import sys
-
 import click
 
 from hlmm.fit_files import FitConfig, run_fit
 
-from .options import option, user_errors
+from .options import command_line, option, user_errors
 
 
 @click.command("fit")
@@ -30,7 +27,7 @@ def fit_command(phenofile, outprefix, **opts):
     effects, OUTPREFIX.h2.txt."""
     cfg = FitConfig(phenofile=phenofile, outprefix=outprefix,
                     random_gts=tuple(opts.pop("random_gts")),
-                    command="hlmm " + " ".join(shlex.quote(a) for a in sys.argv[1:]), **opts)
+                    command=command_line(click.get_current_context()), **opts)
     res, mean, var = run_fit(cfg)
     click.echo(res.summary())
     click.echo("\nOn the covariates' own scale:")

@@ -40,3 +40,25 @@ def progress_bar(label):
         return None
 
     return make
+
+
+def command_line(ctx):
+    """The invocation as a shell command, rebuilt from click's parsed parameters (so it is
+    right also when the command is invoked from Python, e.g. by ``hlmm tutorial``)."""
+    import shlex
+
+    words = ctx.command_path.split()
+    if words:
+        words[0] = "hlmm"
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if isinstance(param, click.Argument):
+            words.append(str(value))
+            continue
+        if value is None or value is False or value == () or value == param.default:
+            continue
+        flag = param.opts[0]
+        values = value if isinstance(value, (tuple, list)) else [value]
+        for v in values:
+            words.extend([flag] if v is True else [flag, str(v)])
+    return " ".join(shlex.quote(w) for w in words)

@@ -128,7 +128,11 @@ class AtomicOutputs:
         return _ClosingText(gz, raw)
 
     def commit(self):
+        # mkstemp creates files readable by the owner only; give them the usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
         for tmp, final in self._pending:
+            os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, final)
         self._pending = []
 
