@@ -1,0 +1,401 @@
+"""Per-SNP fits of the default scan mode from genotype-class sufficient statistics.
+
+Every SNP's model is ``X = V = [1, x]``, ``x_i = g_i − 2f`` over the individuals with a
+call, ``f = mean(g)/2`` of the counted allele (the original's convention).  Individuals
+of genotype class k ∈ {0, 1, 2} share ``x_k``, ``d_k = exp(β0 + β1·x_k)``, ``w_k = 1/d_k``
+and ``μ_k = α0 + α1·x_k``, so the likelihood depends on the data only through
+
+- ``n_k``, ``S1_k = Σ_{i∈k} y_i``, ``S2_k = Σ_{i∈k} y_i²``                  (HLM)
+- and ``u_k = Σ g_i``, ``s_k = Σ g_i y_i``, ``M_k = Σ g_i g_iᵀ`` (G's rows)  (HLMM).
+
+:class:`HLMClassScan` fits the HLM of a block of SNPs from ``_bed.class_stats`` output in
+O(1) per SNP; :class:`HLMMClassScan` fits the HLMM ``Σ = D + h2·GGᵀ`` of one SNP at
+O(n_carriers·l²) + O(l³) per likelihood evaluation (DESIGN.md §3).  Both are thread-safe:
+per-call state is local, and the heavy kernels (BLAS, LAPACK, Cython) release the GIL.
+"""
+import numpy as np
+from scipy import linalg
+from scipy.linalg import blas, lapack
+
+from ._core import _classfit, _gram
+from ._validate import as_vector
+
+LOG2PI = np.log(2.0 * np.pi)
+H2_MIN = 1e-5  # the original's lower bound on h2
+
+_REASONS = {0: "", 1: "no calls", 2: "monomorphic", 3: "not converged",
+            4: "degenerate: a genotype class has zero variance", 5: "line search failed"}
+_COL = {name: j for j, name in enumerate(_classfit.COLUMNS)}
+KEYS = ("n", "freq", "likelihood", "add", "add_se", "var", "var_se")
+
+
+def _hlm_raw(stats, tol=1e-12, max_iter=100):
+    stats = np.ascontiguousarray(stats, dtype=np.float64)
+    if stats.ndim != 2 or stats.shape[1] != 9:
+        raise ValueError("stats must be n_snps × 9 (n_k, S1_k, S2_k for k = 0, 1, 2)")
+    out = np.empty((stats.shape[0], _classfit.N_OUT))
+    status = np.empty(stats.shape[0], dtype=np.int32)
+    _classfit.hlm_fit_block(stats, out, status, tol, max_iter)
+    return out, status
+
+
+class HLMClassScan:
+    """Exact HLM fits ``y ~ N(α0 + α1·x, exp(β0 + β1·x))`` of SNPs from class statistics.
+
+    The fit is the MLE of :class:`hlmm.HLM` with ``X = V = [1, x]`` on the SNP's
+    individuals with a call: Newton on the profile likelihood in β with α by weighted
+    least squares, all sums over individuals collapsed onto the three classes (see
+    ``hlmm._core._classfit``).  SEs as the original: ``cov(β) = 2(VᵀV)⁻¹``,
+    ``cov(α) = (XᵀD⁻¹X)⁻¹``.
+
+    Parameters
+    ----------
+    y : (m,) array, the analysis phenotype passed to ``_bed.class_stats``.  The class
+        sums ``S2_k − 2μ_k·S1_k + n_k·μ_k²`` lose ``log10(mean(y)²/var(y))`` digits, so
+        ``y`` should be roughly centred (the scan's projected phenotype is).
+    """
+
+    def __init__(self, y):
+        self.y = as_vector(y, "y")
+
+    def fit_block(self, stats, tol=1e-12, max_iter=100):
+        """Fit every SNP of ``stats`` (n_snps × 9 from ``_bed.class_stats``).
+
+        Returns a dict of arrays (one entry per SNP): ``n`` (calls), ``freq`` (f of the
+        counted allele), ``likelihood`` (maximised L), ``add``, ``add_se`` (α1),
+        ``var``, ``var_se`` (β1), ``ok`` (bool) and ``reason`` ('' when ok, else e.g.
+        'monomorphic', 'not converged').  Values are NaN where not ok.
+        """
+        out, status = _hlm_raw(stats, tol, max_iter)
+        res = {k: out[:, _COL[k]].copy() for k in ("n", "freq", "likelihood", "add",
+                                                   "add_se", "var", "var_se")}
+        res["ok"] = status == 0
+        res["reason"] = np.array([_REASONS.get(int(s), "failed") for s in status], dtype=object)
+        return res
+
+
+class ClassStatsHLMM:
+    """Log-likelihood of one SNP's HLMM from class statistics (DESIGN.md §3).
+
+    ``y ~ N(Xα, Σ)``, ``Σ = D + h2·GGᵀ``, ``X = V = [1, x]``.  With
+    ``A = I + h2·Σ_k w_k M_k``, ``gr_k = s_k − μ_k u_k``, ``b = Σ_k w_k gr_k``,
+    ``z = A⁻¹b`` and ``rr_k = S2_k − 2μ_k S1_k + n_k μ_k²``:
+
+    - ``f = −2L − n·log2π = Σ_k n_k η_k + log|A| + Σ_k w_k rr_k − h2·bᵀz``
+    - ``∂f/∂α = −2 Σ_k v_k w_k (S1_k − n_k μ_k − h2·u_kᵀz)``
+    - ``∂f/∂β = Σ_k v_k [n_k − h2 w_k tr(A⁻¹M_k) − w_k(rr_k − 2h2·zᵀgr_k + h2²·zᵀM_k z)]``
+    - ``∂f/∂h2 = Σ_k w_k tr(A⁻¹M_k) − zᵀz``
+
+    and the profiled ``α̂ = (XᵀΣ⁻¹X)⁻¹XᵀΣ⁻¹y`` from ``XᵀΣ⁻¹X = XᵀWX − h2·PᵀA⁻¹P``,
+    ``P = GᵀWX = [Σ w_k u_k, Σ w_k x_k u_k]``.  Each evaluation is a Cholesky and an
+    inverse of the l×l matrix A, independent of n.  Arrays are over present classes.
+    """
+
+    def __init__(self, n, S1, S2, u, s, M, x):
+        self.nk = np.asarray(n, float)
+        self.S1, self.S2 = np.asarray(S1, float), np.asarray(S2, float)
+        self.u, self.s = np.asarray(u, float), np.asarray(s, float)  # C × l
+        self.M = M                                                   # list of l × l
+        self.x = np.asarray(x, float)
+        self.n = float(self.nk.sum())
+        self.l = self.u.shape[1]
+
+    def evaluate(self, beta, h2, alpha=None):
+        """``(f, ∂f/∂(α, β, h2), α, XᵀΣ⁻¹X)`` at (α, β, h2); α = α̂(β, h2) when None.
+        Returns None where Σ is not positive definite or the weights overflow."""
+        b0, b1 = float(beta[0]), float(beta[1])
+        eta = b0 + b1 * self.x
+        with np.errstate(over="ignore"):
+            w = np.exp(-eta)
+        if not np.all(np.isfinite(w)):
+            return None
+        A = self.M[0] * (h2 * w[0])
+        for k in range(1, len(self.M)):
+            A += self.M[k] * (h2 * w[k])
+        A.flat[:: self.l + 1] += 1.0
+        c, info = lapack.dpotrf(A, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            return None
+        logdet = 2.0 * np.log(np.diag(c)).sum()
+        Ainv, info = lapack.dpotri(c, lower=1, overwrite_c=1)
+        if info != 0:
+            return None
+        Ainv = np.tril(Ainv) + np.tril(Ainv, -1).T
+        # l-sized products go through scipy's BLAS only: numpy may carry its own
+        # OpenBLAS, and two thread pools alternating spin against each other (measured:
+        # 50× slower per evaluation on 2 cores).  Sums over the ≤ 3 classes are loops.
+        C = len(self.M)
+        V = np.column_stack([np.ones_like(self.x), self.x])           # C × 2
+        P = np.zeros((self.l, 3), order="F")
+        for k in range(C):
+            P[:, 0] += w[k] * self.u[k]
+            P[:, 1] += (w[k] * self.x[k]) * self.u[k]
+            P[:, 2] += w[k] * self.s[k]
+        Q = blas.dsymm(1.0, Ainv, P)
+        PQ = (P[:, :2, None] * Q[:, None, :]).sum(axis=0)            # 2 × 3 = PᵀA⁻¹P
+        XSX = (V.T * (w * self.nk)) @ V - h2 * PQ[:, :2]
+        if alpha is None:
+            XSy = V.T @ (w * self.S1) - h2 * PQ[:, 2]
+            det = XSX[0, 0] * XSX[1, 1] - XSX[0, 1] * XSX[1, 0]
+            if not (det > 0 and XSX[0, 0] > 0):
+                return None
+            alpha = np.array([XSX[1, 1] * XSy[0] - XSX[0, 1] * XSy[1],
+                              XSX[0, 0] * XSy[1] - XSX[1, 0] * XSy[0]]) / det
+        alpha = np.asarray(alpha, float)
+        mu = alpha[0] + alpha[1] * self.x
+        rr = self.S2 - 2.0 * mu * self.S1 + self.nk * mu * mu
+        gr = self.s - mu[:, None] * self.u                             # C × l
+        bvec = (gr * w[:, None]).sum(axis=0)
+        z = blas.dsymv(1.0, Ainv, bvec)
+        f = float(self.nk @ eta + logdet + w @ rr - h2 * blas.ddot(bvec, z))
+        a_flat = Ainv.reshape(-1)
+        trk = np.array([blas.ddot(a_flat, Mk.reshape(-1)) for Mk in self.M])
+        zMz = np.array([blas.ddot(z, blas.dsymv(1.0, Mk, z)) for Mk in self.M])
+        first = self.nk - h2 * w * trk
+        second = w * (rr - 2.0 * h2 * (gr * z).sum(axis=1) + h2 * h2 * zMz)
+        uz = (self.u * z).sum(axis=1)
+        g_alpha = -2.0 * V.T @ (w * (self.S1 - self.nk * mu - h2 * uz))
+        g_beta = V.T @ (first - second)
+        g_h2 = w @ trk - blas.ddot(z, z)
+        grad = np.concatenate([g_alpha, g_beta, [g_h2]])
+        if not (np.isfinite(f) and np.all(np.isfinite(grad))):
+            return None
+        return f, grad, alpha, XSX
+
+    # --- public, in log-likelihood units --------------------------------------------
+    def loglik(self, alpha, beta, h2):
+        """``L(α, β, h2)``."""
+        r = self.evaluate(beta, h2, alpha)
+        return -np.inf if r is None else -0.5 * (r[0] + self.n * LOG2PI)
+
+    def gradient(self, alpha, beta, h2):
+        """``∂L/∂(α0, α1, β0, β1, h2)``."""
+        return -0.5 * self.evaluate(beta, h2, alpha)[1]
+
+    def profile_loglik(self, beta, h2):
+        """``L(α̂(β, h2), β, h2)``."""
+        r = self.evaluate(beta, h2)
+        return -np.inf if r is None else -0.5 * (r[0] + self.n * LOG2PI)
+
+    def profile_gradient(self, beta, h2):
+        """``dL(α̂, β, h2)/d(β0, β1, h2)`` (= the partial gradient, since ∂L/∂α = 0 at α̂)."""
+        return -0.5 * self.evaluate(beta, h2)[1][2:]
+
+
+def _fd_profile_hessian(model, theta, g):
+    """Profile Hessian of f over (β0, β1, h2) by forward differences of the analytic
+    profile gradient (only used to steer Newton; h2 is stepped upwards, so stays ≥ 0)."""
+    H = np.empty((3, 3))
+    for j in range(3):
+        d = 1e-6 * max(1.0, abs(theta[j]))
+        tp = theta.copy()
+        tp[j] += d
+        ev = model.evaluate(tp[:2], tp[2])
+        if ev is None:
+            return None
+        H[:, j] = (ev[1][2:] - g) / d
+    return 0.5 * (H + H.T)
+
+
+def _newton_hlmm(model, theta, h2_min, tol, max_iter):
+    """Projected Newton on f(β0, β1, h2) (α profiled) subject to h2 ≥ h2_min.
+
+    h2 is held at the bound while it sits there with ∂f/∂h2 > 0; otherwise all three
+    move.  Indefinite Hessians get their eigenvalues reflected.  Backtracking Armijo
+    search along the projected path.  Stops after the step whose Newton decrement
+    gᵀH⁻¹g (on the free set) is below ``tol``.
+    Returns (theta, f, grad, alpha, XSX, n_iter, message) or message only on failure.
+    """
+    theta = np.array(theta, dtype=float)
+    theta[2] = max(theta[2], h2_min)
+    ev = model.evaluate(theta[:2], theta[2])
+    if ev is None:
+        return "likelihood not finite at the start"
+    f, grad, alpha, XSX = ev
+    for it in range(1, max_iter + 1):
+        g = grad[2:]
+        H = _fd_profile_hessian(model, theta, g)
+        if H is None or not np.all(np.isfinite(H)):
+            return "Hessian not finite"
+        free = np.array([True, True, not (theta[2] <= h2_min and g[2] > 0)])
+        lam, U = linalg.eigh(H[np.ix_(free, free)])
+        lam = np.maximum(np.abs(lam), 1e-12 * max(np.abs(lam).max(), 1.0))
+        step = np.zeros(3)
+        step[free] = -U @ ((U.T @ g[free]) / lam)
+        dec = -(g @ step)
+        t = 1.0
+        for _ in range(60):
+            cand = theta + t * step
+            cand[2] = max(cand[2], h2_min)
+            ev_new = model.evaluate(cand[:2], cand[2])
+            if ev_new is not None:
+                f_new = ev_new[0]
+                if f_new <= f + 1e-4 * min(g @ (cand - theta), 0.0) or (
+                        dec < tol and f_new <= f + 1e-12 * abs(f)):
+                    break
+            t *= 0.5
+        else:
+            return "line search failed"
+        theta = cand
+        f, grad, alpha, XSX = ev_new
+        if dec < tol:
+            return theta, f, grad, alpha, XSX, it, ""
+    return "not converged"
+
+
+def _observed_information(model, theta, alpha, XSX, boundary):
+    """Observed information ``−∂²L`` over (α0, α1, β0, β1, h2) at the MLE (without h2 at
+    the boundary).  The α block is analytic, ``XᵀΣ⁻¹X``; the β and h2 columns are central
+    differences of the analytic gradient at fixed α (never differences of L)."""
+    n_par = 4 if boundary else 5
+    H = np.zeros((n_par, n_par))
+    H[:2, :2] = 2.0 * XSX
+    for j in range(n_par - 2):
+        if j < 2:
+            d = 1e-4 * max(1.0, abs(theta[j]))
+        else:
+            d = min(1e-4 * max(1.0, theta[2]), 0.5 * theta[2])
+        cols = []
+        for sign in (1.0, -1.0):
+            tp = theta.copy()
+            tp[j] += sign * d
+            ev = model.evaluate(tp[:2], tp[2], alpha)
+            if ev is None:
+                return None
+            cols.append(ev[1][:n_par])
+        H[:, 2 + j] = (cols[0] - cols[1]) / (2.0 * d)
+    H[2:, :2] = H[:2, 2:].T  # α-θ cross terms: the differenced ones
+    H[2:, 2:] = 0.5 * (H[2:, 2:] + H[2:, 2:].T)
+    return 0.5 * H  # f = −2L − const
+
+
+class HLMMClassScan:
+    """Exact per-SNP HLMM fits ``y ~ N(α0 + α1·x, D + h2·GGᵀ)``, ``d_k = exp(β0 + β1·x_k)``,
+    from genotype-class statistics.
+
+    Precomputes ``M_all = GᵀG``, ``u_all = Σ g_i``, ``s_all = Gᵀy`` once.  Per SNP, forms
+    ``M_k, u_k, s_k`` only for the classes other than the largest one and for the missing
+    calls (one syrk over those rows); the largest class gets ``all − others − missing``.
+    Each likelihood/gradient evaluation is then O(l³) (:class:`ClassStatsHLMM`).
+
+    The MLE over (β0, β1, h2 ≥ ``h2_min``) with α profiled out is found by projected
+    Newton (Hessian from forward differences of the analytic profile gradient), started
+    from the SNP's HLM estimates and ``h2_init``.  SEs are the square roots of the
+    diagonal of the inverse observed information ``−∂²L`` over (α0, α1, β0, β1, h2).
+
+    **Boundary:** when h2 ends at ``h2_min`` with ∂L/∂h2 < 0, the fixed effects are still
+    reported, with SEs from the information of (α, β) alone (h2 held fixed), ``h2_se`` is
+    NaN and ``boundary`` is True.
+
+    Parameters
+    ----------
+    y : (n,) analysis phenotype; G : (n, l) standardised random-effects design;
+    h2_init : start for h2 (the null model's estimate); h2_min : lower bound (1e-5, as
+    the original).
+    """
+
+    def __init__(self, y, G, h2_init, h2_min=H2_MIN):
+        self.y = as_vector(y, "y")
+        self.y2 = self.y * self.y
+        self.G = np.ascontiguousarray(G, dtype=np.float64)
+        if self.G.ndim != 2 or self.G.shape[0] != self.y.shape[0]:
+            raise ValueError(f"G must be n × l with n = {self.y.shape[0]}, got {self.G.shape}")
+        if not np.all(np.isfinite(self.G)):
+            raise ValueError("G contains NaN or infinite values")
+        self.n, self.l = self.G.shape
+        self.h2_init = float(h2_init)
+        self.h2_min = float(h2_min)
+        self.M_all = np.empty((self.l, self.l))
+        _gram.weighted_gram(self.G, np.ones(self.n), self.M_all)
+        self.u_all = self.G.sum(axis=0)
+        self.s_all = blas.dgemv(1.0, self.G.T, self.y)  # G.T is Fortran-ordered: no copy
+
+    def _codes(self, codes):
+        codes = np.asarray(codes)
+        if codes.ndim != 1 or codes.shape[0] != self.n:
+            raise ValueError(f"codes must be a 1-D array of length {self.n}")
+        if codes.size and (codes.min() < -1 or codes.max() > 2):
+            raise ValueError("codes must be 0, 1, 2 or -1 (missing)")
+        return codes.astype(np.intp) + 1  # bins: missing, 0, 1, 2
+
+    def class_stats(self, codes):
+        """The 9 HLM class statistics ``n_k, S1_k, S2_k`` (k = 0, 1, 2) of one SNP."""
+        bins = self._codes(codes)
+        cnt = np.bincount(bins, minlength=4).astype(float)
+        S1 = np.bincount(bins, weights=self.y, minlength=4)
+        S2 = np.bincount(bins, weights=self.y2, minlength=4)
+        return np.column_stack([cnt, S1, S2])[1:].reshape(-1)
+
+    def class_model(self, codes, freq=None):
+        """:class:`ClassStatsHLMM` of one SNP (present classes only), with
+        ``x_k = k − 2f``; ``freq`` (f) defaults to the SNP's counted-allele frequency."""
+        bins = self._codes(codes)
+        st = self.class_stats(codes).reshape(3, 3)
+        nk = st[:, 0]
+        if freq is None:
+            freq = (nk[1] + 2 * nk[2]) / (2 * nk.sum())
+        present = [k for k in range(3) if nk[k] > 0]
+        largest = max(present, key=lambda k: nk[k])
+        M_rest = self.M_all.copy()
+        u_rest, s_rest = self.u_all.copy(), self.s_all.copy()
+        parts = {}
+        for k in [-1] + present:          # k = −1: missing calls (not in the model)
+            if k == largest:
+                continue
+            rows = np.flatnonzero(bins == k + 1).astype(np.intp)
+            if rows.size == 0:
+                continue
+            Mk, uk, sk = np.empty((self.l, self.l)), np.empty(self.l), np.empty(self.l)
+            _gram.gram_rows(self.G, rows, Mk)
+            _classfit.gather_sums(self.G, rows, self.y, uk, sk)
+            M_rest -= Mk
+            u_rest -= uk
+            s_rest -= sk
+            parts[k] = (Mk, uk, sk)
+        parts[largest] = (M_rest, u_rest, s_rest)
+        return ClassStatsHLMM(nk[present], st[present, 1], st[present, 2],
+                              np.array([parts[k][1] for k in present]),
+                              np.array([parts[k][2] for k in present]),
+                              [parts[k][0] for k in present],
+                              np.array(present, float) - 2.0 * freq)
+
+    def fit_snp(self, codes, tol=1e-10, max_iter=50):
+        """Fit one SNP; ``codes`` are its genotype classes (0, 1, 2, −1 missing) over the
+        analysis individuals (``_bed.decode_codes``).
+
+        Returns a dict of scalars: ``n``, ``freq``, ``likelihood`` (maximised L),
+        ``add``, ``add_se`` (α1), ``var``, ``var_se`` (β1), ``h2``, ``h2_se``,
+        ``boundary`` (h2 at its lower bound), ``ok`` and ``reason`` ('' when ok).
+        Every value but n and freq is NaN when not ok.
+        """
+        st = self.class_stats(codes)
+        out, status = _hlm_raw(st[None, :])
+        out, status = out[0], int(status[0])
+        res = {"n": out[_COL["n"]], "freq": out[_COL["freq"]], "likelihood": np.nan,
+               "add": np.nan, "add_se": np.nan, "var": np.nan, "var_se": np.nan,
+               "h2": np.nan, "h2_se": np.nan, "boundary": False, "ok": False, "reason": ""}
+        if status != 0:
+            res["reason"] = "HLM start: " + _REASONS.get(status, "failed") \
+                if status in (3, 4, 5) else _REASONS.get(status, "failed")
+            return res
+        model = self.class_model(codes, res["freq"])
+        beta0 = np.array([out[_COL["beta0"]], out[_COL["var"]]])
+        fit = _newton_hlmm(model, np.r_[beta0, self.h2_init], self.h2_min, tol, max_iter)
+        if isinstance(fit, str):
+            res["reason"] = fit
+            return res
+        theta, f, grad, alpha, XSX, _, _ = fit
+        boundary = bool(theta[2] <= self.h2_min and grad[4] > 0)
+        info = _observed_information(model, theta, alpha, XSX, boundary)
+        try:
+            cov = linalg.inv(info) if info is not None else None
+        except linalg.LinAlgError:
+            cov = None
+        if cov is None or not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+            res["reason"] = "observed information not positive definite"
+            return res
+        se = np.sqrt(np.diag(cov))
+        res.update(likelihood=-0.5 * (f + model.n * LOG2PI), add=alpha[1], add_se=se[1],
+                   var=theta[1], var_se=se[3], h2=theta[2],
+                   h2_se=np.nan if boundary else se[4], boundary=boundary, ok=True)
+        return res
