@@ -29,7 +29,7 @@ _COL = {name: j for j, name in enumerate(_classfit.COLUMNS)}
 KEYS = ("n", "freq", "likelihood", "add", "add_se", "var", "var_se")
 
 
-def _hlm_raw(stats, tol=1e-12, max_iter=100):
+def _hlm_raw(stats, tol=1e-10, max_iter=100):
     stats = np.ascontiguousarray(stats, dtype=np.float64)
     if stats.ndim != 2 or stats.shape[1] != 9:
         raise ValueError("stats must be n_snps × 9 (n_k, S1_k, S2_k for k = 0, 1, 2)")
@@ -58,7 +58,7 @@ class HLMClassScan:
     def __init__(self, y):
         self.y = as_vector(y, "y")
 
-    def fit_block(self, stats, tol=1e-12, max_iter=100):
+    def fit_block(self, stats, tol=1e-10, max_iter=100):
         """Fit every SNP of ``stats`` (n_snps × 9 from ``_bed.class_stats``).
 
         Returns a dict of arrays (one entry per SNP): ``n`` (calls), ``freq`` (f of the
@@ -223,6 +223,9 @@ def _newton_hlmm(model, theta, h2_min, tol, max_iter):
         step = np.zeros(3)
         step[free] = -U @ ((U.T @ g[free]) / lam)
         dec = -(g @ step)
+        # below ~1e-10·|f| Armijo cannot resolve the decrease (f ~ n): take the full
+        # step unless it raises f beyond rounding
+        near = dec < 1e-10 * max(1.0, abs(f))
         t = 1.0
         for _ in range(60):
             cand = theta + t * step
@@ -231,7 +234,7 @@ def _newton_hlmm(model, theta, h2_min, tol, max_iter):
             if ev_new is not None:
                 f_new = ev_new[0]
                 if f_new <= f + 1e-4 * min(g @ (cand - theta), 0.0) or (
-                        dec < tol and f_new <= f + 1e-12 * abs(f)):
+                        near and t == 1.0 and f_new <= f + 1e-12 * abs(f)):
                     break
             t *= 0.5
         else:

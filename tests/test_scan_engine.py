@@ -145,6 +145,27 @@ def test_hlm_class_scan_matches_hlm():
         assert res["reason"][j] == ""
 
 
+def test_hlm_class_scan_converges_on_every_polymorphic_snp():
+    # large n: the Newton decrement near the optimum falls below the rounding of
+    # f ~ n, which once stalled the line search ('not converged' on an ordinary SNP)
+    stalled = [2495.0, 71.3972941091442, 2595.4792023231776, 8825.0, -39.78845252028658,
+               8610.100072324787, 8482.0, -38.70012872600168, 8288.680645811082]
+    rng = np.random.default_rng(12)
+    n, m = 20000, 300
+    g = rng.binomial(2, rng.uniform(0.01, 0.99, m), (n, m)).astype(np.int8)
+    y = rng.normal(size=n)
+    stats = np.array([stalled] + [_stats(g[:, j], y) for j in range(m)])
+    res = HLMClassScan(y).fit_block(stats)
+    assert res["ok"].all(), set(res["reason"])
+    for j in (1, 2, 3):
+        x = g[:, j - 1] - g[:, j - 1].mean()
+        X = np.column_stack([np.ones(n), x])
+        ref = hlmm.HLM(y, X, X).fit()
+        np.testing.assert_allclose([res["add"][j], res["var"][j]], [ref.alpha[1], ref.beta[1]],
+                                   rtol=1e-6)
+        assert abs(res["likelihood"][j] - ref.loglik) < 1e-8
+
+
 def test_hlm_class_scan_failures_are_nan():
     rng = np.random.default_rng(8)
     n = 50

@@ -93,7 +93,7 @@ cdef int _newton(int K, const double* nk, const double* S1, const double* S2,
     cdef double g0, g1, h00, h01, h11, m00, m01, m11, det, c00, c01, c10, c11
     cdef double q00, q01, q11, ntot = 0, rrtot = 0, floor, t0 = 0, t1 = 0
     cdef double F00 = 0, F01 = 0, F11 = 0, F_det
-    cdef bint converged = False
+    cdef bint converged = False, near
     # start: OLS α, then the n_k-weighted regression of log(rr_k/n_k) on v_k
     _profile(K, nk, S1, S2, x, 0.0, 0.0, a)
     for k in range(K):
@@ -157,10 +157,14 @@ cdef int _newton(int K, const double* nk, const double* S1, const double* S2,
             s0 = -(F11 * g0 - F01 * g1) / F_det
             s1 = -(F00 * g1 - F01 * g0) / F_det
             dec = -(g0 * s0 + g1 * s1)
+        # Near the optimum the predicted decrease falls below the rounding of f (f ~ n):
+        # Armijo cannot resolve it, so a full Newton step that does not raise f beyond
+        # rounding is taken (Newton is then in its quadratic regime).
+        near = dec < 1e-10 * max(1.0, fabs(f))
         t = 1.0
         for ls in range(60):
             f_new = _profile(K, nk, S1, S2, x, b0 + t * s0, b1 + t * s1, a_new)
-            if f_new <= f - 1e-4 * t * dec or (dec < tol and f_new <= f + 1e-12 * fabs(f)):
+            if f_new <= f - 1e-4 * t * dec or (near and t == 1.0 and f_new <= f + 1e-12 * fabs(f)):
                 break
             t *= 0.5
         else:
@@ -233,7 +237,7 @@ cdef int _fit_one(const double* st, double tol, int max_iter, double* res) noexc
 
 
 def hlm_fit_block(const double[:, ::1] stats, double[:, ::1] out, int[::1] status,
-                  double tol=1e-12, int max_iter=100):
+                  double tol=1e-10, int max_iter=100):
     """Fit every SNP of a block from its class statistics (``stats``: n_snps × 9, columns
     ``n_k, S1_k, S2_k`` for k = 0, 1, 2).  ``out``: n_snps × 12, columns :data:`COLUMNS`
     (NaN estimates where ``status != 0``)."""
