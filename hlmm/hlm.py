@@ -60,7 +60,7 @@ class HLM:
         grad = np.empty(self.q)
         H_bb = np.empty((self.q, self.q))
         C_ba = np.empty((self.q, self.p))
-        f = _hlm.profile_derivatives(self.y, self.X, self.V, beta, alpha, grad, H_bb, C_ba)
+        f, _ = _hlm.profile_derivatives(self.y, self.X, self.V, beta, alpha, grad, H_bb, C_ba)
         return f, grad, H_bb, C_ba
 
     # --- public functions of the parameters ------------------------------------------
@@ -97,75 +97,97 @@ class HLM:
         return -0.5 * g
 
     def start_beta(self):
-        """Scale-equivariant start: regress ``log r² − E[log χ²₁]`` on V, r the OLS residuals."""
-        alpha_ols, *_ = linalg.lstsq(self.X, self.y)
+        """Scale-equivariant start: regress ``log r² − E[log χ²₁]`` on V, r the OLS residuals.
+
+        Both regressions are solved by their normal equations, whose moments come from
+        the compensated one-pass kernel (O(n·k²) rather than an O(n·k²)-but-slow
+        Householder/SVD least squares on a tall matrix).
+        """
+        XtX, Xty = self._wls(np.zeros(self.q))
+        alpha_ols = linalg.solve(XtX, Xty, assume_a="pos")
         r2 = np.square(self.y - self.X @ alpha_ols)
         floor = 1e-8 * max(r2.mean(), np.finfo(float).tiny)
         target = np.log(r2 + floor) - _E_LOG_CHI2_1
-        beta0, *_ = linalg.lstsq(self.V, target)
-        return beta0
+        VtV = np.empty((self.q, self.q))
+        Vtt = np.empty(self.q)
+        _hlm.wls_moments(target, self.V, self.V, np.zeros(self.q), VtV, Vtt)
+        return linalg.solve(VtV, Vtt, assume_a="pos")
 
     # --- fit ---------------------------------------------------------------------------
-    def _profile_f(self, beta):
-        """−2L − n·log2π at (α̂(β), β), or inf where the weights overflow."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            XtWX, XtWy = self._wls(beta)
-            if not np.all(np.isfinite(XtWX)) or not np.all(np.isfinite(XtWy)):
-                return np.inf, None, XtWX
-            try:
-                alpha = linalg.solve(XtWX, XtWy, assume_a="pos")
-            except (linalg.LinAlgError, ValueError):
-                return np.inf, None, XtWX
-            f, *_ = self._derivatives(beta, alpha)
-        return (f if np.isfinite(f) else np.inf), alpha, XtWX
+    def _evaluate(self, beta):
+        """Profile quantities at β: ``α̂(β)``, XᵀWX and ``(f, s, ∂f/∂β, H_bb, C_ba)`` at
+        (α̂, β) (see ``_core._hlm.profile_derivatives``); None where β overflows the weights."""
+        XtWX, XtWy = self._wls(beta)
+        if not (np.all(np.isfinite(XtWX)) and np.all(np.isfinite(XtWy))):
+            return None
+        try:
+            alpha = linalg.solve(XtWX, XtWy, assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            return None
+        grad = np.empty(self.q)
+        H_bb = np.empty((self.q, self.q))
+        C_ba = np.empty((self.q, self.p))
+        f, s = _hlm.profile_derivatives(self.y, self.X, self.V, beta, alpha, grad, H_bb, C_ba)
+        if not (np.isfinite(f) and np.all(np.isfinite(grad)) and np.all(np.isfinite(H_bb))
+                and np.all(np.isfinite(C_ba))):
+            return None
+        return alpha, XtWX, f, s, grad, H_bb, C_ba
 
     def fit(self, beta_init=None, tol=1e-10, max_iter=200):
         """Maximum-likelihood fit.
 
-        Stops when the Newton decrement ``gᵀH⁻¹g`` of the profile ``−2L`` falls below
-        ``tol`` (a predicted log-likelihood gain below ``tol/4``).
+        Newton's method on the profile ``f(β) = −2L(α̂(β), β) − n·log2π`` with its exact
+        Hessian ``H = Σ_i e_i v_i v_iᵀ − 2C(XᵀWX)⁻¹Cᵀ`` (``e_i = w_i r_i²``,
+        ``C = Σ_i w_i r_i v_i x_iᵀ``), Fisher scoring (``H ≈ VᵀV``) where H is not positive
+        definite, and an Armijo backtracking line search.  Stops when the Newton decrement
+        ``gᵀH⁻¹g`` falls below ``tol`` or below the rounding error of f
+        (``~1e-13·Σ_i(|v_iᵀβ| + e_i)``, which matters only for n ≳ 10⁷); the Newton step
+        of that last iteration is taken.
 
         Standard errors as the original hlmm defines them: ``cov(β) = 2(VᵀV)⁻¹`` (the
         expected information), ``cov(α) = (XᵀD⁻¹X)⁻¹``, α and β uncorrelated.
         """
         beta = self.start_beta() if beta_init is None else self._beta(beta_init).copy()
-        f, alpha, XtWX = self._profile_f(beta)
-        if not np.isfinite(f):
+        state = self._evaluate(beta)
+        if state is None and beta_init is not None:
             beta = self.start_beta()
-            f, alpha, XtWX = self._profile_f(beta)
+            state = self._evaluate(beta)
+        if state is None:
+            raise FloatingPointError("HLM.fit: the likelihood is not finite at the start values")
+        alpha, XtWX, f, s, g, H_bb, C_ba = state
         VtV = self.V.T @ self.V
         converged = False
         message = "maximum number of iterations reached"
         it = 0
         for it in range(1, max_iter + 1):
-            f, g, H_bb, C_ba = self._derivatives(beta, alpha)
             H = H_bb - 2.0 * C_ba @ linalg.solve(XtWX, C_ba.T, assume_a="pos")
             try:
                 step = -linalg.solve(H, g, assume_a="pos")
+                decrement = -g @ step
             except (linalg.LinAlgError, ValueError):
-                step = -linalg.solve(VtV, g, assume_a="pos")
-            decrement = -g @ step
-            if decrement < 0:
+                decrement = -1.0
+            if not decrement >= 0:
                 step = -linalg.solve(VtV, g, assume_a="pos")
                 decrement = -g @ step
+            # Below this the change in f is lost in its own rounding, so Armijo's test
+            # cannot be decided: take the Newton step and stop.
+            done = decrement < max(tol, 1e-13 * s)
             t = 1.0
             for _ in range(60):
-                f_new, alpha_new, XtWX_new = self._profile_f(beta + t * step)
-                # The slack absorbs rounding in f (a sum of n terms) near the optimum, where
-                # the true decrease is below what double precision can resolve.
-                if f_new <= f - 1e-4 * t * decrement + 1e-12 * max(1.0, abs(f)):
+                trial = self._evaluate(beta + t * step)
+                if trial is not None and (trial[2] <= f - 1e-4 * t * decrement
+                                          or (done and trial[2] <= f + 1e-12 * s)):
                     break
                 t *= 0.5
             else:
                 message = "line search failed"
                 break
             beta = beta + t * step
-            alpha, XtWX = alpha_new, XtWX_new
-            if decrement < tol:
+            alpha, XtWX, f, s, g, H_bb, C_ba = trial
+            if done:
                 converged = True
                 message = "converged"
                 break
-        f, *_ = self._derivatives(beta, alpha)
         loglik = -0.5 * (f + self.n * LOG2PI)
         cov = np.zeros((self.p + self.q, self.p + self.q))
         cov[: self.p, : self.p] = linalg.inv(XtWX)
