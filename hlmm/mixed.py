@@ -39,8 +39,7 @@ class _LowRankPoint:
         if not self.ok:
             return
         l, p = m.l, m.p
-        self.K = np.empty((l, l))
-        _gram.weighted_gram(m.G, self.w, self.K)
+        self.K = self._gram(self.w)
         A = h2 * self.K
         A[np.diag_indices(l)] += 1.0
         try:
@@ -49,12 +48,33 @@ class _LowRankPoint:
             self.ok = False
             return
         self.logdetA = 2.0 * np.sum(np.log(np.diag(self.L)))
-        self.GWXY = np.empty((l, p + 1))
-        _gram.weighted_cross(m.G, m.XY, self.w, self.GWXY)
-        XWXY = np.empty((p + 1, p + 1))
-        _gram.weighted_cross(m.XY, m.XY, self.w, XWXY)
+        self.GWXY = self._cross(m.G, m.XY, self.w)
+        XWXY = self._cross(m.XY, m.XY, self.w)
         # [X y]ᵀ Σ⁻¹ [X y], for the GLS normal equations
         self.Q = XWXY - h2 * self.GWXY.T @ self.solve(self.GWXY)
+
+    # The O(n·l²) and O(n·l) passes over G; bench/numpy_hlmm.py swaps them for numpy.
+    def _gram(self, w):
+        out = np.empty((self.m.l, self.m.l))
+        _gram.weighted_gram(self.m.G, w, out)
+        return out
+
+    def _signed_gram(self, a):
+        out = np.empty((self.m.l, self.m.l))
+        _mixed.signed_gram(self.m.G, np.ascontiguousarray(a), out)
+        return out
+
+    @staticmethod
+    def _cross(A, B, w):
+        out = np.empty((A.shape[1], B.shape[1]))
+        _gram.weighted_cross(A, B, w, out)
+        return out
+
+    def _row_terms(self, z):
+        """``c_i = g_iᵀA⁻¹g_i`` and ``g_iᵀz``."""
+        c, az = np.empty(self.m.n), np.empty(self.m.n)
+        _mixed.row_terms(self.m.G, self.L, z, c, az)
+        return c, az
 
     def solve(self, B):
         """``A⁻¹B``."""
@@ -80,9 +100,7 @@ class _LowRankPoint:
         """``∂F/∂α = −2Xᵀs``, ``∂F/∂β = Vᵀ(1 − h2·w∘c − w∘e²)``, ``∂F/∂h2 = Σ_i w_i c_i − ‖z‖²``,
         with ``e = r − h2·Gz`` (so ``s = w∘e``); ``Σ_i w_i c_i = tr(A⁻¹GᵀWG)``."""
         m, h2, w = self.m, self.h2, self.w
-        self.c = np.empty(m.n)
-        az = np.empty(m.n)
-        _mixed.row_terms(m.G, self.L, self.z, self.c, az)
+        self.c, az = self._row_terms(self.z)
         self.e = self.r - h2 * az
         self.s = w * self.e
         wc = w * self.c
@@ -108,15 +126,9 @@ class _LowRankPoint:
         m, h2, w = self.m, self.h2, self.w
         q, p, l = m.q, m.p, m.l
         Ainv = self.solve(np.eye(l))
-        N = []
-        for j in range(q):
-            if m.const_cols[j]:
-                Mj = m.V[0, j] * self.K
-            else:
-                Mj = np.empty((l, l))
-                _mixed.signed_gram(m.G, np.ascontiguousarray(m.V[:, j] * w), Mj)
-            N.append(Ainv @ Mj)
         P = Ainv @ self.K
+        N = [m.V[0, j] * P if m.const_cols[j] else Ainv @ self._signed_gram(m.V[:, j] * w)
+             for j in range(q)]
         T = np.array([[np.sum(N[j] * N[k].T) for k in range(q)] for j in range(q)])
         tr2 = np.array([np.sum(Ainv * N[j].T) for j in range(q)])
         # t_j and W t_j as columns, j over β and then h2
@@ -248,6 +260,7 @@ class HLMM:
             raise ValueError("method='spectral' needs V to be a single constant column")
         self.method = "spectral" if (method == "spectral" or (method == "auto" and null)) else "general"
         self._spec = None
+        self._general_point = _LowRankPoint
         self.n_evals = {"likelihood": 0, "gradient": 0, "hessian": 0}
 
     def _spectral(self):
@@ -272,7 +285,7 @@ class HLMM:
         if not np.isfinite(h2) or h2 < 0:
             raise ValueError(f"h2 must be finite and non-negative, got {h2}")
         self.n_evals["likelihood"] += 1
-        cls = _SpectralPoint if self.method == "spectral" else _LowRankPoint
+        cls = _SpectralPoint if self.method == "spectral" else self._general_point
         return cls(self, beta, h2)
 
     def _at(self, alpha, beta, h2, order):
@@ -331,7 +344,8 @@ class HLMM:
         not positive definite) and an Armijo backtracking line search.  h2 is held at
         ``h2_min`` while ``∂F/∂h2 ≥ 0`` there.  Stops when the Newton decrement over the
         free parameters falls below ``tol`` (a predicted gain in L below ``tol/4``).
-        β starts at the HLM's MLE ``HLM(y, X, V).fit().beta``.
+        β starts at the HLM's MLE ``HLM(y, X, V).fit().beta``.  The original bounded h2
+        below by 1e-5 (``hlmm.hetlmm`` still does); here the default bound is 0.
 
         Standard errors: inverse observed information over (α, β, h2) at the MLE.  When
         h2 ends on the bound (``boundary=True``) its row and column are NaN and the
@@ -395,7 +409,8 @@ class HLMM:
         except (linalg.LinAlgError, ValueError):
             message += "; the information matrix is singular"
         loglik = -0.5 * (pt.f + self.n * LOG2PI)
-        res = FitResults(pt.alpha, theta[:-1], cov, loglik, converged, it, self.n, h2=h2,
+        n_steps = it - 1 if converged else it
+        res = FitResults(pt.alpha, theta[:-1], cov, loglik, converged, n_steps, self.n, h2=h2,
                          message=message, boundary=boundary)
         res.n_evals = dict(self.n_evals)
         return res
