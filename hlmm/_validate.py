@@ -2,8 +2,15 @@
 import numpy as np
 
 
+def _as_float(a, name):
+    try:
+        return np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric: {exc}") from None
+
+
 def as_vector(y, name="y"):
-    y = np.asarray(y, dtype=np.float64)
+    y = _as_float(y, name)
     if y.ndim == 2 and 1 in y.shape:
         y = y.reshape(-1)
     if y.ndim != 1:
@@ -17,7 +24,7 @@ def as_vector(y, name="y"):
 
 def as_design(A, n, name, check_rank=True):
     """A 2-D C-contiguous float64 copy of a design matrix with n rows (1-D = one column)."""
-    A = np.asarray(A, dtype=np.float64)
+    A = _as_float(A, name)
     if A.ndim == 1:
         A = A.reshape(-1, 1)
     if A.ndim != 2:

@@ -283,6 +283,32 @@ def test_bad_input_raises_value_error_naming_the_argument(rng, case):
     assert re.search(rf"\b{name}\b", str(info.value)), str(info.value)
 
 
+def test_exact_fit_and_non_numeric_input_raise_value_error(rng):
+    n = 50
+    x = rng.standard_normal(n)
+    X = np.column_stack([np.ones(n), x])
+    for y in (np.full(n, 3.0), 1.0 + 2.0 * x, np.zeros(n)):
+        with pytest.raises(ValueError, match=r"\by\b.*exactly"):
+            HLM(y, X, X).fit()
+    with pytest.raises(ValueError, match=r"^y must be numeric"):
+        HLM(["a"] * n, X, X)
+    with pytest.raises(ValueError, match=r"^V must be numeric"):
+        HLM(x, X, [{}] * n)
+
+
+def test_unbounded_likelihood_ends_unconverged_without_warnings(rng):
+    # One variance group is fitted exactly by its own mean: L → ∞ as its variance → 0.
+    n = 200
+    g = (rng.standard_normal(n) > 0).astype(float)
+    y = np.where(g == 1, 1.0, rng.standard_normal(n))
+    X = V = np.column_stack([np.ones(n), g])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = HLM(y, X, V).fit(max_iter=50)
+    assert not res.converged
+    assert res.beta[1] < -20
+
+
 def test_rank_check_is_exact_for_nearly_collinear_but_full_rank(rng):
     # Collinear up to 1e-6 after scaling: the fast Gram test is inconclusive, the SVD decides.
     n = 500
