@@ -169,8 +169,9 @@ class ClassStatsHLMM:
         return -np.inf if r is None else -0.5 * (r[0] + self.n * LOG2PI)
 
     def gradient(self, alpha, beta, h2):
-        """``∂L/∂(α0, α1, β0, β1, h2)``."""
-        return -0.5 * self.evaluate(beta, h2, alpha)[1]
+        """``∂L/∂(α0, α1, β0, β1, h2)`` (NaN where Σ is not positive definite)."""
+        r = self.evaluate(beta, h2, alpha)
+        return np.full(5, np.nan) if r is None else -0.5 * r[1]
 
     def profile_loglik(self, beta, h2):
         """``L(α̂(β, h2), β, h2)``."""
@@ -179,7 +180,8 @@ class ClassStatsHLMM:
 
     def profile_gradient(self, beta, h2):
         """``dL(α̂, β, h2)/d(β0, β1, h2)`` (= the partial gradient, since ∂L/∂α = 0 at α̂)."""
-        return -0.5 * self.evaluate(beta, h2)[1][2:]
+        r = self.evaluate(beta, h2)
+        return np.full(3, np.nan) if r is None else -0.5 * r[1][2:]
 
 
 def _fd_profile_hessian(model, theta, g):
@@ -308,6 +310,9 @@ class HLMMClassScan:
         self.n, self.l = self.G.shape
         self.h2_init = float(h2_init)
         self.h2_min = float(h2_min)
+        if not (np.isfinite(self.h2_init) and self.h2_init >= 0 and self.h2_min >= 0):
+            raise ValueError(f"h2_init and h2_min must be finite and non-negative, "
+                             f"got {h2_init}, {h2_min}")
         self.M_all = np.empty((self.l, self.l))
         _gram.weighted_gram(self.G, np.ones(self.n), self.M_all)
         self.u_all = self.G.sum(axis=0)
