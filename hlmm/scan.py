@@ -207,11 +207,15 @@ class GenomeScan:
         if cfg.engine not in ("auto", "general"):
             raise InputError(f"--engine {cfg.engine}: must be 'auto' or 'general'")
         self.engine = "general"
-        if cfg.engine == "auto" and not cfg.fit_covariates and self.G is None:
-            from .scan_engine import HLMClassScan
+        if cfg.engine == "auto" and not cfg.fit_covariates:
+            from .scan_engine import HLMClassScan, HLMMClassScan
 
-            self.engine = "classes"
-            self._class_scan = HLMClassScan(self.y)
+            if self.G is None:
+                self.engine = "classes"
+                self._class_scan = HLMClassScan(self.y)
+            else:
+                self.engine = "classes_hlmm"
+                self._class_scan = HLMMClassScan(self.y, self.G, self.h2_start)
         log(f"Engine: {self.engine}")
 
     # --- per SNP ---------------------------------------------------------------------
@@ -277,10 +281,37 @@ class GenomeScan:
                                                ("likelihood", "add", "add_se", "var", "var_se")}))
         return fits
 
+    def _fit_block_classes_hlmm(self, s, e):
+        """Default mode, HLMM: genotype classes decoded from the packed bytes; per SNP only
+        the carriers of the smaller classes touch G (``HLMMClassScan``)."""
+        from ._core import _bed
+
+        packed = self.bed.read_packed(s, e)
+        codes = np.empty((e - s, self.sample.n), dtype=np.int8)
+        _bed.decode_codes(packed, self.sample_index, self.bed.count_a1, codes)
+        fits = []
+        for j in range(e - s):
+            called = codes[j] >= 0
+            n_l = int(called.sum())
+            f = codes[j][called].sum(dtype=np.int64) / (2.0 * n_l) if n_l else np.nan
+            freq, status = self._filter(n_l, f)
+            if status != "ok":
+                fits.append(SnpFit(n_l, freq, None, status))
+                continue
+            res = self._class_scan.fit_snp(codes[j])
+            if not res["ok"]:
+                fits.append(SnpFit(n_l, freq, None, f"failed: {res['reason']}"))
+            else:
+                fits.append(SnpFit(n_l, freq, {k: res[k] for k in
+                                               ("likelihood", "add", "add_se", "var", "var_se")}))
+        return fits
+
     def fit_block(self, s, e):
         """SnpFit for SNPs ``s..e-1`` (thread-safe)."""
         if self.engine == "classes":
             return self._fit_block_classes(s, e)
+        if self.engine == "classes_hlmm":
+            return self._fit_block_classes_hlmm(s, e)
         dos = self.bed.read_dosages(s, e, self.sample_index)
         return [self._fit_one(dos[:, j]) for j in range(e - s)]
 

@@ -135,3 +135,41 @@ def test_fit_hlm_matches_original(reference_dir, tmp_path):
         assert ours[:, 0].tolist() == ref[:, 0].tolist()
         np.testing.assert_allclose(ours[:, 1:].astype(float), ref[:, 1:].astype(float),
                                    atol=2e-5, rtol=0)
+
+
+def _read_h2(path):
+    vals = [float(t) for t in open(path).read().split() if t not in ("h2", "se")]
+    return np.array(vals)
+
+
+@pytest.mark.parametrize("name", list(HLMM_RUNS))
+def test_small_hlmm_runs_match_original(reference_dir, tmp_path, name):
+    """HLMM scans (l = 100 random SNPs) on the first 30 SNPs; null h2 as well.
+
+    h2 and its SE within 2e-5 (the original's L-BFGS-B stopped as loosely as for the HLM).
+    """
+    pheno, extra = HLMM_RUNS[name]
+    d = reference_dir / "small"
+    args = ["chr", d / "test.bed", 0, 30, d / pheno, tmp_path / name, "--count-a2"]
+    args += [str(d / a) if a.endswith((".txt", ".bed")) else a for a in extra]
+    run(args)
+    h, rows = read_models(tmp_path / f"{name}.models.gz")
+    rh, rrows = read_models(d / f"{name}.models.gz")
+    compare_models((h, rows), (rh, rrows[:30]))
+    np.testing.assert_allclose(_read_h2(tmp_path / f"{name}.null_h2.txt"),
+                               _read_h2(d / f"{name}.null_h2.txt"), atol=2e-5, rtol=0)
+
+
+def test_fit_hlmm_matches_original(reference_dir, tmp_path):
+    d = reference_dir / "small"
+    out = tmp_path / "fit_hlmm_cov"
+    run(["fit", d / "pheno_cov.fam", out, "--mean_covar", d / "mcov.txt", "--var_covar",
+         d / "vcov.txt", "--random_gts", d / "random.bed"])
+    np.testing.assert_allclose(_read_h2(f"{out}.h2.txt"), _read_h2(d / "fit_hlmm_cov.h2.txt"),
+                               atol=2e-5, rtol=0)
+    for kind in ("mean", "variance"):
+        ours = np.loadtxt(f"{out}.{kind}_effects.txt", dtype=str, skiprows=1)
+        ref = np.loadtxt(d / f"fit_hlmm_cov.{kind}_effects.txt", dtype=str)
+        assert ours[:, 0].tolist() == ref[:, 0].tolist()
+        np.testing.assert_allclose(ours[:, 1:].astype(float), ref[:, 1:].astype(float),
+                                   atol=5e-5, rtol=0)
