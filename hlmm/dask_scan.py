@@ -48,15 +48,22 @@ def dask_client(scheduler=None, workers=None, threads_per_worker=None):
             yield client
 
 
-def _fit_block(scan, start, stop):
-    return scan.fit_block(start, stop)
+def _fit_block(scan, start, stop, single_blas):
+    from .scan import blas_single_threaded
+
+    with blas_single_threaded(single_blas):
+        return scan.fit_block(start, stop)
 
 
 def iter_fits_dask(scan, client):
-    """Yield ``(snp_index, SnpFit)`` in SNP order, computing the blocks on ``client``."""
+    """Yield ``(snp_index, SnpFit)`` in SNP order, computing the blocks on ``client``.
+
+    On workers that run several tasks at once, BLAS is kept to one thread per task."""
+    nthreads = client.nthreads()
+    single_blas = max(nthreads.values(), default=1) > 1
     scan_future = client.scatter(scan, broadcast=True, hash=False)
     blocks = scan.blocks()
-    futures = [client.submit(_fit_block, scan_future, s, e, pure=False) for s, e in blocks]
+    futures = [client.submit(_fit_block, scan_future, s, e, single_blas, pure=False) for s, e in blocks]
     try:
         for (s, _), fut in zip(blocks, futures):
             rows = fut.result()

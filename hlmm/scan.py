@@ -84,6 +84,20 @@ class Log:
         return "\n".join(self.lines) + "\n"
 
 
+def blas_single_threaded(active=True):
+    """Limit BLAS to one thread while SNP blocks run in parallel threads.
+
+    numpy and scipy each carry an OpenBLAS with its own thread pool; with blocks already
+    in parallel, BLAS threads only oversubscribe the cores, and idle OpenBLAS threads
+    spinning against the other pool made small l×l factorisations 100× slower.
+    """
+    if not active:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 class _NoBar:
     def __enter__(self):
         return self
@@ -321,6 +335,10 @@ class GenomeScan:
 
     def iter_fits(self, threads=1):
         """Yield ``(snp_index, SnpFit)`` in SNP order, ``threads`` blocks in flight."""
+        with blas_single_threaded(threads > 1):
+            yield from self._iter_fits(threads)
+
+    def _iter_fits(self, threads):
         blocks = self.blocks()
         if threads <= 1 or len(blocks) <= 1:
             for s, e in blocks:
