@@ -61,7 +61,7 @@ def main():
     plink2 = shutil.which("plink2")
     base = None
     if plink2:
-        base, rss2 = timed([plink2, "--bfile", prefix, "--pheno", pheno, "--glm",
+        base, rss2 = timed([plink2, "--bfile", prefix, "--no-psam-pheno", "--pheno", pheno, "--glm",
                             "allow-no-covars", "--threads", str(a.threads), "--out",
                             os.path.join(a.dir, "w1_plink2")])
         rows.append(("plink2 --glm (mean only)", base, rss2))

@@ -3,7 +3,6 @@ import os
 
 import click
 
-from hlmm.dispersion import dispersion_table
 
 
 def default_output(path):
@@ -44,6 +43,8 @@ def dispersion(results, out, tol, max_iter):
         raise click.BadParameter(f"directory {out_dir} does not exist",
                                  param_hint="'-o' / '--out'")
     try:
+        from hlmm.dispersion import dispersion_table
+
         table, fit = dispersion_table(results, tol=tol, maxiter=max_iter)
     except (ValueError, OSError) as exc:
         raise click.ClickException(_with_file(exc, results)) from None

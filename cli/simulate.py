@@ -3,7 +3,6 @@ import os
 
 import click
 
-from hlmm import gensim
 
 
 def _check_outdir(path, param_hint):
@@ -46,6 +45,8 @@ def genotypes(outprefix, n, snps, maf_min, maf_max, seed, block_snps):
         raise click.BadParameter(f"--maf-min {maf_min} exceeds --maf-max {maf_max}",
                                  param_hint="'--maf-min'")
     _check_outdir(outprefix + ".bed", "OUTPREFIX")
+    from hlmm import gensim  # here, not at import: keeps `hlmm chr` start-up light
+
     try:
         gensim.simulate_genotypes(outprefix, n, snps, maf_min, maf_max, seed=seed,
                                   block_snps=block_snps)
@@ -76,6 +77,8 @@ def phenotype(test_bed, random_bed, out, h2, dispersion, seed):
     transformed.
     """
     _check_outdir(out, "OUT.fam")
+    from hlmm import gensim
+
     try:
         sim = gensim.simulate_phenotype([test_bed, random_bed], h2=h2, dispersion=dispersion,
                                         seed=seed)

@@ -78,7 +78,6 @@ def run_fit(cfg):
         raise InputError(f"model: {exc} (check --mean-covar/--var-covar)") from None
     if not res.converged:
         raise InputError(f"the model fit did not converge ({res.message})")
-    p = len(s.X_names)
     names = ([f"mean:{n}" for n in s.X_names] + [f"var:{n}" for n in s.V_names]
              + (["h2"] if G is not None else []))
     res.param_names = names

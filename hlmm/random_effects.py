@@ -9,7 +9,6 @@ design (e.g. one file per chromosome).
 import numpy as np
 
 from .errors import InputError
-from .genotypes import BedFile
 
 BLOCK = 512
 

@@ -1,6 +1,6 @@
 """Results of a model fit, statsmodels style: ``params``, ``bse``, ``cov_params()``, ``summary()``."""
 import numpy as np
-from scipy import stats
+from scipy.special import ndtr
 
 
 class FitResults:
@@ -68,7 +68,7 @@ class FitResults:
 
     @property
     def pvalues(self):
-        return 2.0 * stats.norm.sf(np.abs(self.tvalues))
+        return 2.0 * ndtr(-np.abs(self.tvalues))
 
     # --- blocks -------------------------------------------------------------------
     @property

@@ -16,7 +16,7 @@ import contextlib
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -225,8 +225,14 @@ class GenomeScan:
             from .scan_engine import HLMClassScan, HLMMClassScan
 
             if self.G is None:
+                from ._core import _bed
+
                 self.engine = "classes"
                 self._class_scan = HLMClassScan(self.y)
+                # Built once: per .bed byte, the sums of y and y² over each subset of its
+                # four samples, so a SNP costs a few lookups per byte.
+                self._tables = _bed.subset_tables(self.sample_index, self.y,
+                                                  self.bed.n_samples)
             else:
                 self.engine = "classes_hlmm"
                 self._class_scan = HLMMClassScan(self.y, self.G, self.h2_start)
@@ -280,7 +286,7 @@ class GenomeScan:
 
         packed = self.bed.read_packed(s, e)
         stats = np.empty((e - s, 9))
-        _bed.class_stats(packed, self.sample_index, self.y, self.bed.count_a1, stats)
+        _bed.class_stats_tabled(packed, *self._tables, self.bed.count_a1, stats)
         res = self._class_scan.fit_block(stats)
         fits = []
         for j in range(e - s):
