@@ -56,7 +56,8 @@ def _fit_block(scan, start, stop, single_blas):
 
 
 def iter_fits_dask(scan, client):
-    """Yield ``(snp_index, SnpFit)`` in SNP order, computing the blocks on ``client``.
+    """Yield ``(first_snp_index, [SnpFit, …])`` per block in SNP order, computed on
+    ``client``.
 
     On workers that run several tasks at once, BLAS is kept to one thread per task."""
     nthreads = client.nthreads()
@@ -68,8 +69,7 @@ def iter_fits_dask(scan, client):
         for (s, _), fut in zip(blocks, futures):
             rows = fut.result()
             fut.release()
-            for j, fit in enumerate(rows):
-                yield s + j, fit
+            yield s, rows
     finally:
         for fut in futures:
             fut.cancel()

@@ -18,55 +18,59 @@ _LOG2 = math.log(2.0)
 
 MODELS_COLUMNS = ["SNP", "n", "frequency", "likelihood", "add", "add_se", "add_t", "add_pval",
                   "var", "var_se", "var_t", "var_pval", "av_pval", "chrom", "pos", "a1", "a2"]
-_NAN4 = "NaN\tNaN\tNaN\tNaN"
 
 
 def neglog10_pval(stat, df):
-    """``−log10 P(χ²_df > stat)``, accurate far into the tail.
+    """``−log10 P(χ²_df > stat)`` (scalar or array), accurate far into the tail.
 
     Closed forms (scipy.stats' generic logsf costs ~1 ms a call, too slow per SNP):
     χ²₁: ``P = 2Φ(−√stat)``, so ``log P = log 2 + log Φ(−√stat)``;
-    χ²₂: ``P = exp(−stat/2)``; other df through ``chdtrc``.
+    χ²₂: ``P = exp(−stat/2)``; other df through ``chdtrc``.  NaN stays NaN.
     """
-    stat = float(stat)
-    if not stat == stat:
-        return float("nan")
-    if df == 1:
-        return -(_LOG2 + float(log_ndtr(-math.sqrt(max(stat, 0.0))))) / _LN10
-    if df == 2:
-        return max(stat, 0.0) / 2.0 / _LN10
-    return float(-np.log(chdtrc(df, stat)) / _LN10)
+    stat = np.maximum(np.asarray(stat, dtype=float), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if df == 1:
+            out = -(_LOG2 + log_ndtr(-np.sqrt(stat))) / _LN10
+        elif df == 2:
+            out = stat / 2.0 / _LN10
+        else:
+            out = -np.log(chdtrc(df, stat)) / _LN10
+    return out if out.ndim else float(out)
 
 
-def _r6(x):
-    # The original wrote round(x, 6) through str(); keep that exact text.
-    return str(round(float(x), 6))
+def _fixed6(values):
+    return ["NaN" if v != v else "%.6f" % v for v in values]
 
 
-def effect_columns(est, se):
-    """``est, se, t, −log10 p`` as the original's tab-separated text."""
-    t = est / se
-    return "\t".join([_r6(est), _r6(se), _r6(t), _r6(neglog10_pval(t * t, 1))])
+def models_block(snps, ns, freqs, fits, chrom, pos, a1, a2):
+    """Lines of ``OUTPREFIX.models.gz`` for a block of SNPs (vectorised :func:`models_row`).
 
-
-def models_row(snp, n, freq, fit, chrom, pos, a1, a2):
-    """One line of ``OUTPREFIX.models.gz``.
-
-    ``freq`` is the folded allele frequency (NaN when the SNP failed the missingness
-    filter); ``fit`` is None for a SNP that was filtered or whose fit failed, else a
-    mapping with ``likelihood, add, add_se, var, var_se``.
+    Estimates, SEs and t statistics are printed with 6 decimals and p-values (−log10)
+    likewise; the likelihood and frequency at full precision.
     """
-    if fit is None:
-        like, add, var, av = "nan", _NAN4, _NAN4, "nan"
-    else:
-        like = repr(float(fit["likelihood"]))
-        add = effect_columns(fit["add"], fit["add_se"])
-        var = effect_columns(fit["var"], fit["var_se"])
-        stat = (fit["add"] / fit["add_se"]) ** 2 + (fit["var"] / fit["var_se"]) ** 2
-        av = _r6(neglog10_pval(stat, 2))
-    freq_s = "nan" if freq is None or not np.isfinite(freq) else repr(float(freq))
-    return "\t".join([snp, str(int(n)), freq_s, like, add, var, av, str(chrom), str(pos),
-                      str(a1), str(a2)]) + "\n"
+    k = len(fits)
+    est = np.full((k, 5), np.nan)
+    for j, f in enumerate(fits):
+        if f is not None:
+            est[j] = (f["likelihood"], f["add"], f["add_se"], f["var"], f["var_se"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        add_t = est[:, 1] / est[:, 2]
+        var_t = est[:, 3] / est[:, 4]
+        add_p = neglog10_pval(add_t * add_t, 1)
+        var_p = neglog10_pval(var_t * var_t, 1)
+        av_p = neglog10_pval(add_t * add_t + var_t * var_t, 2)
+    cols = [_fixed6(c.tolist()) for c in (est[:, 1], est[:, 2], add_t, add_p,
+                                          est[:, 3], est[:, 4], var_t, var_p, av_p)]
+    like = ["nan" if v != v else repr(v) for v in est[:, 0].tolist()]
+    av = ["nan" if v == "NaN" else v for v in cols[8]]
+    lines = []
+    for j in range(k):
+        fq = freqs[j]
+        lines.append("\t".join((snps[j], str(int(ns[j])), "nan" if fq != fq else repr(float(fq)),
+                                like[j], cols[0][j], cols[1][j], cols[2][j], cols[3][j],
+                                cols[4][j], cols[5][j], cols[6][j], cols[7][j], av[j],
+                                str(chrom[j]), str(pos[j]), str(a1[j]), str(a2[j]))))
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def effects_table(names, estimates, ses):
@@ -123,7 +127,9 @@ class AtomicOutputs:
         if append and os.path.exists(final):
             shutil.copyfile(final, tmp)
         raw = open(tmp, "ab" if append else "wb")
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0)
+        # Level 1: the table is numbers and compresses well anyway; higher levels cost
+        # more time than the whole scan's arithmetic.
+        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1, mtime=0)
         return _ClosingText(gz, raw)
 
     def commit(self):

@@ -77,14 +77,16 @@ def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_co
             complete = ~np.isnan(t.values).any(axis=1)
             covar_ok.append({k for k, ok in zip(t.ids, complete) if ok})
     others = [set(ids) for _, ids in other_ids]
+    covar_sets = [ok for ok in covar_ok if ok is not None]
     for k in order_ids:
-        if k not in y_of:
+        y_k = y_of.get(k)
+        if y_k is None:
             dropped["not_in_phenotype"] += 1
-        elif np.isnan(y_of[k]):
+        elif y_k != y_k:
             dropped["missing_phenotype"] += 1
-        elif any(ok is not None and k not in ok for ok in covar_ok):
+        elif covar_sets and not all(k in ok for ok in covar_sets):
             dropped["missing_covariate"] += 1
-        elif any(k not in s for s in others):
+        elif others and not all(k in o for o in others):
             dropped["not_in_random_gts"] += 1
         else:
             keep.append(k)

@@ -23,7 +23,7 @@ import numpy as np
 from .errors import InputError
 from .genotypes import BedFile
 from .hlm import HLM
-from .output import AtomicOutputs, MODELS_COLUMNS, effects_table, models_row
+from .output import AtomicOutputs, MODELS_COLUMNS, effects_table, models_block
 from .random_effects import random_effects_from_beds, random_effects_from_table
 from .sample import build_sample
 from .tables import read_table
@@ -340,7 +340,8 @@ class GenomeScan:
         return [(s, min(s + b, self.end)) for s in range(self.start, self.end, b)]
 
     def iter_fits(self, threads=1):
-        """Yield ``(snp_index, SnpFit)`` in SNP order, ``threads`` blocks in flight."""
+        """Yield ``(first_snp_index, [SnpFit, …])`` per block in SNP order, ``threads``
+        blocks in flight."""
         with blas_single_threaded(threads > 1):
             yield from self._iter_fits(threads)
 
@@ -348,8 +349,7 @@ class GenomeScan:
         blocks = self.blocks()
         if threads <= 1 or len(blocks) <= 1:
             for s, e in blocks:
-                for j, fit in enumerate(self.fit_block(s, e)):
-                    yield s + j, fit
+                yield s, self.fit_block(s, e)
             return
         with cf.ThreadPoolExecutor(max_workers=threads) as pool:
             pending = []
@@ -364,8 +364,7 @@ class GenomeScan:
                 nxt = next(it, None)
                 if nxt is not None:
                     pending.append((nxt, pool.submit(self.fit_block, *nxt)))
-                for j, fit in enumerate(rows):
-                    yield s + j, fit
+                yield s, rows
 
 
 def run_scan(cfg, progress=None, echo=False):
@@ -430,21 +429,21 @@ def _write_scan(cfg, scan, log, fits, progress, threads, t_start, models_path):
                 (bar_cm if bar_cm is not None else _NoBar()) as bar:
             if not append:
                 fh.write("\t".join(MODELS_COLUMNS) + "\n")
-            done = 0
-            for i, fit in fits:
-                fh.write(models_row(scan.bed.sid[i], fit.n, fit.freq, fit.fit,
-                                    scan.bed.chromosome[i], scan.bed.bp_position[i],
-                                    counted[i], other[i]))
-                key = "failed" if fit.status.startswith("failed") else fit.status
-                counts[key] += 1
-                if key == "failed":
-                    failures.append(f"{scan.bed.sid[i]}: {fit.status[8:]}")
-                    print(f"hlmm: warning: fit failed for {scan.bed.sid[i]}: {fit.status[8:]}",
-                          file=sys.stderr)
-                done += 1
-                if done % 64 == 0:
-                    bar.update(64)
-            bar.update(done % 64)
+            bed = scan.bed
+            for s, block in fits:
+                e = s + len(block)
+                fh.write(models_block(bed.sid[s:e], [f.n for f in block],
+                                      [f.freq for f in block], [f.fit for f in block],
+                                      bed.chromosome[s:e], bed.bp_position[s:e],
+                                      counted[s:e], other[s:e]))
+                for i, fit in enumerate(block, start=s):
+                    key = "failed" if fit.status.startswith("failed") else fit.status
+                    counts[key] += 1
+                    if key == "failed":
+                        failures.append(f"{bed.sid[i]}: {fit.status[8:]}")
+                        print(f"hlmm: warning: fit failed for {bed.sid[i]}: {fit.status[8:]}",
+                              file=sys.stderr)
+                bar.update(len(block))
         t_end = time.perf_counter()
         log(f"SNPs: {sum(counts.values())} written; {counts['ok']} fitted, "
             f"{counts['filtered_missing']} filtered on missingness (>= {cfg.max_missing}%), "
