@@ -39,8 +39,9 @@ from .options import command_line, option, progress_bar, user_errors
         help="Count the A2 allele (as hlmm 1.x did); default counts A1 like PLINK.")
 @option("--threads", type=click.IntRange(min=1), default=None,
         help="Threads for SNP blocks [default: all cores].")
-@option("--block-size", type=click.IntRange(min=1), default=1000, show_default=True,
-        help="SNPs per block.")
+@option("--block-size", type=click.IntRange(min=1), default=None,
+        help="SNPs per block (the unit of parallel work) [default: 1000, or 16 with "
+             "random effects or --fit-covariates].")
 @option("--engine", type=click.Choice(["auto", "general"]), default="auto", show_default=True,
         help="auto: per-SNP fits from genotype-class statistics where the model allows "
              "(default mode, hard calls); general: fit every SNP's full model.")

@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import InputError
 
-BLOCK = 512
+BLOCK = 64  # SNPs read at a time: a transient n × 64 float64 block
 
 
 def _standardise_inplace(G, source):

@@ -53,7 +53,7 @@ class ScanConfig:
     no_h2_estimate: bool = False
     count_a2: bool = False
     threads: int = None
-    block_size: int = 1000
+    block_size: int = None    # SNPs per block; None = 1000 for the HLM, 16 with random effects
     engine: str = "auto"      # "auto" (fast class statistics where valid) or "general"
     dask_scheduler: str = None
     dask_workers: int = None
@@ -122,7 +122,7 @@ class GenomeScan:
         t0 = time.perf_counter()
         if cfg.h2_init is not None and not 0 < cfg.h2_init <= 1:
             raise InputError(f"--h2-init {cfg.h2_init}: must be in (0, 1]")
-        if cfg.block_size < 1:
+        if cfg.block_size is not None and cfg.block_size < 1:
             raise InputError(f"--block-size {cfg.block_size}: must be at least 1")
         self.bed = BedFile(cfg.genofile, "GENOFILE", count_a1=not cfg.count_a2,
                            num_threads=cfg.threads)
@@ -236,6 +236,10 @@ class GenomeScan:
             else:
                 self.engine = "classes_hlmm"
                 self._class_scan = HLMMClassScan(self.y, self.G, self.h2_start)
+        # A block is the unit of parallel work: HLM SNPs cost microseconds, HLMM SNPs
+        # up to seconds, so the latter come in small blocks to keep every thread busy.
+        self.block_size = cfg.block_size or (1000 if self.G is None and
+                                             self.engine == "classes" else 16)
         log(f"Engine: {self.engine}")
 
     # --- per SNP ---------------------------------------------------------------------
@@ -307,18 +311,19 @@ class GenomeScan:
         from ._core import _bed
 
         packed = self.bed.read_packed(s, e)
-        codes = np.empty((e - s, self.sample.n), dtype=np.int8)
-        _bed.decode_codes(packed, self.sample_index, self.bed.count_a1, codes)
+        codes = np.empty((1, self.sample.n), dtype=np.int8)
         fits = []
         for j in range(e - s):
-            called = codes[j] >= 0
+            _bed.decode_codes(packed[j:j + 1], self.sample_index, self.bed.count_a1, codes)
+            c = codes[0]
+            called = c >= 0
             n_l = int(called.sum())
-            f = codes[j][called].sum(dtype=np.int64) / (2.0 * n_l) if n_l else np.nan
+            f = c[called].sum(dtype=np.int64) / (2.0 * n_l) if n_l else np.nan
             freq, status = self._filter(n_l, f)
             if status != "ok":
                 fits.append(SnpFit(n_l, freq, None, status))
                 continue
-            res = self._class_scan.fit_snp(codes[j])
+            res = self._class_scan.fit_snp(c)
             if not res["ok"]:
                 fits.append(SnpFit(n_l, freq, None, f"failed: {res['reason']}"))
             else:
@@ -336,7 +341,7 @@ class GenomeScan:
         return [self._fit_one(dos[:, j]) for j in range(e - s)]
 
     def blocks(self):
-        b = self.cfg.block_size
+        b = self.block_size
         return [(s, min(s + b, self.end)) for s in range(self.start, self.end, b)]
 
     def iter_fits(self, threads=1):
@@ -453,7 +458,7 @@ def _write_scan(cfg, scan, log, fits, progress, threads, t_start, models_path):
             log(f"  failed: {line}")
         log(f"Timing: setup {scan.t_setup:.3f} s, null model {scan.t_null:.3f} s, "
             f"SNP loop {t_end - t_loop:.3f} s, total {t_end - t_start:.3f} s "
-            f"({threads} thread(s), blocks of {cfg.block_size} SNPs)")
+            f"({threads} thread(s), blocks of {scan.block_size} SNPs)")
         log(f"Output: {models_path}")
         log_path = cfg.outprefix + ".log"
         if cfg.append and os.path.exists(log_path):

@@ -1,0 +1,109 @@
+"""Benchmark 2 (issue 5): the HLMM scan's per-SNP cost against its floor.
+
+    python bench/bench_scan_hlmm.py [--n 100000] [--l 500] [--snps 200] [--general 2]
+
+Per SNP the class-statistics engine forms the Gram of the carriers of the smaller
+genotype classes (one syrk over those rows of G) and then iterates in O(l³). The floor
+is the time of that one syrk (rows gathered beforehand, scipy's dsyrk, one thread).
+Prints per-SNP seconds, the ratio to the floor by MAF, the general O(n·l²)-per-evaluation
+path on the first --general SNPs, and the peak memory of the whole `hlmm chr` run.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _timing import simulate_fileset, timed, write_phenotype  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--l", type=int, default=500)
+    ap.add_argument("--snps", type=int, default=200)
+    ap.add_argument("--general", type=int, default=2)
+    ap.add_argument("--dir", default="/tmp/hlmm-bench")
+    a = ap.parse_args()
+    from scipy.linalg import blas
+    from threadpoolctl import threadpool_limits
+
+    from hlmm._core import _bed
+    from hlmm.mixed import HLMM
+    from hlmm.scan import Log, ScanConfig, GenomeScan
+
+    os.makedirs(a.dir, exist_ok=True)
+    test = os.path.join(a.dir, f"hlmm_test_{a.n}_{a.snps}")
+    rand = os.path.join(a.dir, f"rand_{a.n}_{a.l}")
+    simulate_fileset(test, a.n, a.snps, seed=3)
+    simulate_fileset(rand, a.n, a.l, seed=2)
+    pheno = test + ".pheno"
+    if not os.path.exists(pheno):
+        write_phenotype(test + ".fam", pheno)
+    cfg = ScanConfig(genofile=test + ".bed", start=0, end=a.snps, phenofile=pheno,
+                     outprefix=os.path.join(a.dir, "hlmm_scan"), random_gts=(rand + ".bed",))
+    t0 = time.perf_counter()
+    scan = GenomeScan(cfg, Log())
+    print(f"n = {a.n}, l = {scan.G.shape[1]}, SNPs = {a.snps}; setup + null h2 "
+          f"{time.perf_counter() - t0:.1f} s (null h2 {scan.null_h2[0]:.4f})")
+    packed = scan.bed.read_packed(0, a.snps)
+    codes = np.empty((a.snps, scan.sample.n), dtype=np.int8)
+    _bed.decode_codes(packed, scan.sample_index, True, codes)
+    rows_out = []
+    with threadpool_limits(1, user_api="blas"):
+        for j in range(a.snps):
+            c = codes[j]
+            t = time.perf_counter()
+            res = scan._class_scan.fit_snp(c)
+            fit_s = time.perf_counter() - t
+            counts = [(c == k).sum() for k in (0, 1, 2)]
+            largest = int(np.argmax(counts))
+            rows = np.nonzero((c != largest))[0]
+            Gr = np.ascontiguousarray(scan.G[rows])
+            floor = min(_time_syrk(blas, Gr) for _ in range(2))
+            maf = min(res["freq"], 1 - res["freq"])
+            rows_out.append((maf, len(rows), fit_s, floor, res["ok"]))
+    r = np.array([(m, k, f, fl) for m, k, f, fl, _ in rows_out])
+    print(f"{'MAF bin':12s} {'SNPs':>5s} {'carrier rows':>12s} {'fit s/SNP':>10s} "
+          f"{'floor s':>8s} {'fit/floor':>9s}")
+    for lo, hi in ((0.0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5)):
+        sel = (r[:, 0] > lo) & (r[:, 0] <= hi)
+        if sel.any():
+            print(f"({lo:.1f}, {hi:.1f}]   {sel.sum():5d} {r[sel, 1].mean():12.0f} "
+                  f"{r[sel, 2].mean():10.3f} {r[sel, 3].mean():8.3f} "
+                  f"{np.median(r[sel, 2] / r[sel, 3]):8.2f}x")
+    print(f"all          {len(r):5d} {r[:, 1].mean():12.0f} {r[:, 2].mean():10.3f} "
+          f"{r[:, 3].mean():8.3f} {np.median(r[:, 2] / r[:, 3]):8.2f}x  "
+          f"({sum(ok for *_, ok in rows_out)} ok)")
+    if a.general:
+        times = []
+        with threadpool_limits(1, user_api="blas"):
+            dos = scan.bed.read_dosages(0, a.general, scan.sample_index)
+            for j in range(a.general):
+                g = dos[:, j]
+                ok = ~np.isnan(g)
+                x = g[ok] - g[ok].mean()
+                X = np.column_stack([np.ones(ok.sum()), x])
+                t = time.perf_counter()
+                HLMM(scan.y[ok], X, X, scan.G[ok]).fit(h2_init=scan.h2_start)
+                times.append(time.perf_counter() - t)
+        print(f"general path (O(n·l²) per evaluation), first {a.general} SNPs: "
+              f"{np.mean(times):.2f} s/SNP = {np.mean(times) / r[:a.general, 2].mean():.1f}x "
+              f"the class engine on the same SNPs")
+    wall, rss = timed([sys.executable, "-m", "cli.main", "chr", test + ".bed", "0",
+                       str(a.snps), pheno, os.path.join(a.dir, "hlmm_scan_cli"),
+                       "--random-gts", rand + ".bed", "--threads", "2"])
+    print(f"hlmm chr --random-gts, {a.snps} SNPs, 2 threads: {wall:.1f} s wall, "
+          f"peak RSS {rss:.0f} MB (G alone: {scan.G.nbytes / 2**20:.0f} MB)")
+
+
+def _time_syrk(blas, Gr):
+    t = time.perf_counter()
+    blas.dsyrk(1.0, Gr, trans=1, lower=1)
+    return time.perf_counter() - t
+
+
+if __name__ == "__main__":
+    main()
