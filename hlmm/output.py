@@ -110,6 +110,10 @@ class AtomicOutputs:
         self._pending.append((tmp, final))
         return tmp
 
+    def temp_path(self, final):
+        """A temporary path beside ``final`` for a writer of its own (e.g. savefig)."""
+        return self._tmp_for(final)
+
     def text(self, final, content):
         tmp = self._tmp_for(final)
         with open(tmp, "w") as fh:

@@ -15,12 +15,12 @@
   dispersion effect stands off it.
 """
 import os
-import tempfile
 
 import numpy as np
 from scipy import stats
 
 from .dispersion import genomic_control
+from .output import AtomicOutputs
 
 STATISTICS = (("add", "mean (add)"), ("var", "variance (var)"),
               ("dispersion", "dispersion"))
@@ -57,19 +57,9 @@ def _tstat(table, name):
 
 
 def _save(fig, path):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100, format="png")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with AtomicOutputs() as out:
+        fig.savefig(out.temp_path(path), dpi=100, format="png")
+        out.commit()
 
 
 def qq_plot(table, path, title=None):

@@ -12,10 +12,10 @@ original and R write a filtered SNP) become NaN.
 """
 import gzip
 import math
-import os
-import tempfile
 
 import numpy as np
+
+from .output import AtomicOutputs
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _MISSING = {"nan", "na", "-nan", "+nan", ""}
@@ -88,23 +88,14 @@ class ResultsTable:
         """
         if compress is None:
             compress = str(path).endswith(".gz")
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as raw:
+        with AtomicOutputs() as out:
+            with open(out.temp_path(str(path)), "wb") as raw:
                 if compress:
                     with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
                         gz.write(self.to_text().encode())
                 else:
                     raw.write(self.to_text().encode())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            out.commit()
 
     def to_text(self):
         lines = ["\t".join(self.columns)]
