@@ -75,7 +75,7 @@ def _reuse_heap_memory():
 
 
 def _fit_block(scan, start, stop, single_blas):
-    from .scan import blas_single_threaded
+    from ._threads import blas_single_threaded
 
     _reuse_heap_memory()
     with blas_single_threaded(single_blas):

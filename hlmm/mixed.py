@@ -24,6 +24,7 @@ from scipy.linalg import lapack
 
 from ._core import _gram, _mixed
 from ._validate import as_design, as_vector, check_sample_size
+from ._threads import numpy_blas_single_threaded
 from .hlm import HLM, LOG2PI
 from .results import FitResults
 
@@ -394,6 +395,12 @@ class HLMM:
         h2 ends on the bound (``boundary=True``) its row and column are NaN and the
         (α, β) block is the inverse of their information with h2 held there.
         """
+        # numpy's BLAS serves only small products here; its threads spinning against
+        # scipy's (our kernels') pool cost more than they bring.
+        with numpy_blas_single_threaded():
+            return self._fit(h2_init, beta_init, tol, max_iter, h2_min)
+
+    def _fit(self, h2_init, beta_init, tol, max_iter, h2_min):
         h2_init = float(h2_init)
         if not np.isfinite(h2_init) or h2_init < 0:
             raise ValueError(f"h2_init must be finite and non-negative, got {h2_init}")

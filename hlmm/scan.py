@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
+from ._threads import blas_single_threaded
 from .genotypes import BedFile
 from .hlm import HLM
 from .output import AtomicOutputs, MODELS_COLUMNS, effects_table, models_block
@@ -82,20 +83,6 @@ class Log:
 
     def text(self):
         return "\n".join(self.lines) + "\n"
-
-
-def blas_single_threaded(active=True):
-    """Limit BLAS to one thread while SNP blocks run in parallel threads.
-
-    numpy and scipy each carry an OpenBLAS with its own thread pool; with blocks already
-    in parallel, BLAS threads only oversubscribe the cores, and idle OpenBLAS threads
-    spinning against the other pool made small l×l factorisations 100× slower.
-    """
-    if not active:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 class _NoBar:
