@@ -7,13 +7,11 @@ import time
 from dataclasses import dataclass
 
 from .errors import InputError
-from .genotypes import BedFile
 from .hlm import HLM
 from .output import AtomicOutputs, effects_table
-from .random_effects import random_effects_from_beds, random_effects_from_table
+from .random_effects import RandomEffectsInput
 from .sample import build_sample
 from .scan import Log
-from .tables import read_table
 
 
 @dataclass
@@ -41,32 +39,18 @@ def run_fit(cfg):
         log(f"Command: {cfg.command}")
     if not 0 < cfg.h2_init <= 1:
         raise InputError(f"--h2-init {cfg.h2_init}: must be in (0, 1]")
-    others, beds, table = [], [], None
-    if cfg.random_gts:
-        if cfg.random_gts_txt:
-            if len(cfg.random_gts) != 1:
-                raise InputError("--random-gts-txt takes exactly one --random-gts file")
-            table = read_table(cfg.random_gts[0], cfg.missing_char)
-            others = [("--random-gts", table.ids)]
-        else:
-            beds = [BedFile(p, "--random-gts") for p in cfg.random_gts]
-            others = [("--random-gts", b.ids) for b in beds]
+    random = (RandomEffectsInput(cfg.random_gts, cfg.random_gts_txt, cfg.missing_char)
+              if cfg.random_gts else None)
     s = build_sample(cfg.phenofile, cfg.missing_char, cfg.phen_index, cfg.pheno_name,
-                     cfg.mean_covar, cfg.var_covar, other_ids=others)
+                     cfg.mean_covar, cfg.var_covar,
+                     other_ids=[("--random-gts", ids) for ids in random.ids] if random else ())
     c = s.counts
     log(f"Phenotype: {cfg.phenofile}: {c['phenotype_rows']} rows; analysed {s.n} "
         f"({c['missing_phenotype']} missing phenotype, {c['missing_covariate']} missing a "
         f"covariate, {c['not_in_random_gts']} not in the random-effects genotypes)")
     if s.n <= s.X.shape[1] + s.V.shape[1] + 1:
         raise InputError(f"only {s.n} individuals analysed: too few for the model")
-    G = None
-    if beds:
-        G, info = random_effects_from_beds(beds, s.ids)
-    elif table is not None:
-        G, info = random_effects_from_table(table, s.ids)
-    if G is not None:
-        log(f"Random effects: {info['snps_read']} columns read, {info['no_calls']} without "
-            f"calls and {info['constant']} without variation dropped, l = {info['l']}")
+    G = random.design(s.ids, log) if random else None
     try:
         if G is None:
             res = HLM(s.y, s.X, s.V).fit()

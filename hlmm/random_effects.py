@@ -40,6 +40,41 @@ def _standardise_inplace(G, source):
     return np.ascontiguousarray(G), int(no_calls.sum()), int(constant.sum())
 
 
+class RandomEffectsInput:
+    """The ``--random-gts`` files, opened and checked before the sample is matched.
+
+    ``paths`` are .bed files (joined column-wise) or, with ``as_text``, one table
+    ``FID IID x1 …``.  ``ids`` lists, per file, the individuals it has.
+    """
+
+    def __init__(self, paths, as_text=False, missing="NA", num_threads=None):
+        from .genotypes import BedFile
+        from .tables import read_table
+
+        self.paths = tuple(paths)
+        if as_text:
+            if len(self.paths) != 1:
+                raise InputError("--random-gts-txt takes exactly one --random-gts file")
+            self.table, self.beds = read_table(self.paths[0], missing), []
+            self.ids = [self.table.ids]
+        else:
+            self.table = None
+            self.beds = [BedFile(p, "--random-gts", num_threads=num_threads) for p in self.paths]
+            self.ids = [b.ids for b in self.beds]
+
+    def design(self, sample_ids, log=None):
+        """G for the analysis sample (see the module docstring); logs what was dropped."""
+        if self.table is not None:
+            G, info = random_effects_from_table(self.table, sample_ids)
+        else:
+            G, info = random_effects_from_beds(self.beds, sample_ids)
+        if log is not None:
+            log(f"Random effects: {', '.join(self.paths)}: {info['snps_read']} SNPs read, "
+                f"{info['no_calls']} without calls and {info['constant']} without variation "
+                f"dropped, l = {info['l']}")
+        return G
+
+
 def random_effects_from_beds(beds, sample_ids):
     """G (n × l, C order) for the individuals ``sample_ids`` [(FID, IID)] from
     :class:`BedFile` objects; all of them must contain every sample ID."""

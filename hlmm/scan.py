@@ -25,9 +25,8 @@ from ._threads import blas_single_threaded
 from .genotypes import BedFile
 from .hlm import HLM
 from .output import AtomicOutputs, MODELS_COLUMNS, effects_table, models_block
-from .random_effects import random_effects_from_beds, random_effects_from_table
+from .random_effects import RandomEffectsInput
 from .sample import build_sample
-from .tables import read_table
 
 
 @dataclass
@@ -128,22 +127,12 @@ class GenomeScan:
             f"{self.bed.n_snps} SNPs; testing SNPs {self.start}..{self.end - 1} "
             f"({self.end - self.start}), counting the {'A2' if cfg.count_a2 else 'A1'} allele")
 
-        random_beds, random_table = [], None
-        if cfg.random_gts:
-            if cfg.random_gts_txt:
-                if len(cfg.random_gts) != 1:
-                    raise InputError("--random-gts-txt takes exactly one --random-gts file")
-                random_table = read_table(cfg.random_gts[0], cfg.missing_char)
-                others = [("--random-gts", random_table.ids)]
-            else:
-                random_beds = [BedFile(p, "--random-gts", num_threads=cfg.threads)
-                               for p in cfg.random_gts]
-                others = [("--random-gts", b.ids) for b in random_beds]
-        else:
-            others = []
+        random = (RandomEffectsInput(cfg.random_gts, cfg.random_gts_txt, cfg.missing_char,
+                                     cfg.threads) if cfg.random_gts else None)
         s = build_sample(cfg.phenofile, cfg.missing_char, cfg.phen_index, cfg.pheno_name,
                          cfg.mean_covar, cfg.var_covar, order_ids=self.bed.ids,
-                         other_ids=others)
+                         other_ids=[("--random-gts", ids) for ids in random.ids] if random
+                         else ())
         self.sample = s
         fam_pos = {k: i for i, k in enumerate(self.bed.ids)}
         self.sample_index = np.array([fam_pos[k] for k in s.ids], dtype=np.intp)
@@ -157,15 +146,7 @@ class GenomeScan:
         if s.n <= s.X.shape[1] + s.V.shape[1] + 2:
             raise InputError(f"only {s.n} individuals analysed: too few for the model")
 
-        self.G = None
-        if random_beds:
-            self.G, info = random_effects_from_beds(random_beds, s.ids)
-        elif random_table is not None:
-            self.G, info = random_effects_from_table(random_table, s.ids)
-        if self.G is not None:
-            log(f"Random effects: {', '.join(cfg.random_gts)}: {info['snps_read']} SNPs read, "
-                f"{info['no_calls']} without calls and {info['constant']} without variation "
-                f"dropped, l = {info['l']}")
+        self.G = random.design(s.ids, log) if random else None
         self.t_setup = time.perf_counter() - t0
         self._fit_null()
 
