@@ -7,6 +7,18 @@ import sys
 import time
 
 
+def best_time(fn, repeat):
+    """(best wall seconds of ``repeat`` calls of ``fn``, the last result)."""
+    import numpy as np
+
+    best, out = np.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
 def timed(cmd, env=None):
     """Run ``cmd`` (list); return (wall seconds, peak RSS in MB). Raises on failure."""
     gnu_time = shutil.which("time") or "/usr/bin/time"

@@ -9,7 +9,6 @@ y simulated with true heteroskedasticity, ``y ~ N(Xα, exp(Vβ))``.  Times are t
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -17,6 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))  # the source tree, built in place
 import numpy_hlm  # noqa: E402
+from _timing import best_time  # noqa: E402
 
 import hlmm  # noqa: E402
 
@@ -32,15 +32,6 @@ def simulate(n, q, rng):
     beta = rng.normal(0, 0.3 / np.sqrt(q), q)
     y = X @ alpha + np.exp(0.5 * (V @ beta)) * rng.standard_normal(n)
     return y, X, V
-
-
-def best_time(fn, repeat):
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main(argv=None):

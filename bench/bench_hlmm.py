@@ -20,7 +20,6 @@ plus intercepts).  Columns:
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 from scipy.linalg import blas
@@ -29,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))  # the source tree, built in place
 import numpy_hlmm  # noqa: E402
+from _timing import best_time  # noqa: E402
 
 import hlmm  # noqa: E402
 
@@ -38,15 +38,6 @@ def make(n, l, q, rng):
     X[:, 0] = 1.0
     V[:, 0] = 1.0
     return y, X, V, G
-
-
-def best_time(fn, repeat):
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def syrk_time(G, repeat):
