@@ -60,6 +60,9 @@ class ScanConfig:
     command: str = ""
 
 
+FIT_KEYS = ("likelihood", "add", "add_se", "var", "var_se")
+
+
 @dataclass
 class SnpFit:
     n: int
@@ -69,16 +72,13 @@ class SnpFit:
 
 
 class Log:
-    """Lines for ``OUTPREFIX.log``; echoed to stderr when ``echo``."""
+    """Lines for ``OUTPREFIX.log``."""
 
-    def __init__(self, echo=False):
+    def __init__(self):
         self.lines = []
-        self.echo = echo
 
     def __call__(self, msg):
         self.lines.append(msg)
-        if self.echo:
-            print(msg, file=sys.stderr)
 
     def text(self):
         return "\n".join(self.lines) + "\n"
@@ -269,8 +269,7 @@ class GenomeScan:
             elif not res["ok"][j]:
                 fits.append(SnpFit(n_l, freq, None, f"failed: {res['reason'][j]}"))
             else:
-                fits.append(SnpFit(n_l, freq, {k: res[k][j] for k in
-                                               ("likelihood", "add", "add_se", "var", "var_se")}))
+                fits.append(SnpFit(n_l, freq, {k: res[k][j] for k in FIT_KEYS}))
         return fits
 
     def _fit_block_classes_hlmm(self, s, e):
@@ -295,8 +294,7 @@ class GenomeScan:
             if not res["ok"]:
                 fits.append(SnpFit(n_l, freq, None, f"failed: {res['reason']}"))
             else:
-                fits.append(SnpFit(n_l, freq, {k: res[k] for k in
-                                               ("likelihood", "add", "add_se", "var", "var_se")}))
+                fits.append(SnpFit(n_l, freq, {k: res[k] for k in FIT_KEYS}))
         return fits
 
     def fit_block(self, s, e):
@@ -340,14 +338,14 @@ class GenomeScan:
                 yield s, rows
 
 
-def run_scan(cfg, progress=None, echo=False):
+def run_scan(cfg, progress=None):
     """Run a whole scan and write its outputs; returns the counts of SNP outcomes.
 
     ``progress``, if given, is called with the number of SNPs to scan and returns a
     context manager with ``update(k)`` (click.progressbar fits).
     """
     t_start = time.perf_counter()
-    log = Log(echo=echo)
+    log = Log()
     if cfg.command:
         log(f"Command: {cfg.command}")
     log(f"Started: {time.strftime('%Y-%m-%d %H:%M:%S')}")
