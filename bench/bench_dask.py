@@ -33,7 +33,7 @@ def main():
     pheno = test + ".pheno"
     if not os.path.exists(pheno):
         write_phenotype(test + ".fam", pheno)
-    hlmm = [sys.executable, "-m", "cli.main", "chr"]
+    hlmm = [sys.executable, "-m", "hlmm.cli.main", "chr"]
     work = {
         "W2 HLM": (hlmm + [test + ".bed", "0", str(a.snps), pheno], a.block_size, a.snps),
         "W3 HLMM": (hlmm + [test + ".bed", "0", str(a.hlmm_snps), pheno, "--random-gts",

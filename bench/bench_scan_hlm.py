@@ -55,7 +55,7 @@ def main():
     raw, decoded = plain_read(prefix + ".bed", a.n)
     rows = [("read .bed bytes", raw, float("nan")), ("bed-reader decode, int8", decoded, float("nan"))]
     out = os.path.join(a.dir, "w1_hlmm")
-    wall, rss = timed([sys.executable, "-m", "cli.main", "chr", prefix + ".bed", "0", "0", pheno, out, "--whole-chr",
+    wall, rss = timed([sys.executable, "-m", "hlmm.cli.main", "chr", prefix + ".bed", "0", "0", pheno, out, "--whole-chr",
                        "--threads", str(a.threads)])
     rows.append(("hlmm chr (mean + variance)", wall, rss))
     plink2 = shutil.which("plink2")

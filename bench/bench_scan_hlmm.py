@@ -92,7 +92,7 @@ def main():
         print(f"general path (O(n·l²) per evaluation), first {a.general} SNPs: "
               f"{np.mean(times):.2f} s/SNP = {np.mean(times) / r[:a.general, 2].mean():.1f}x "
               f"the class engine on the same SNPs")
-    wall, rss = timed([sys.executable, "-m", "cli.main", "chr", test + ".bed", "0",
+    wall, rss = timed([sys.executable, "-m", "hlmm.cli.main", "chr", test + ".bed", "0",
                        str(a.snps), pheno, os.path.join(a.dir, "hlmm_scan_cli"),
                        "--random-gts", rand + ".bed", "--threads", "2"])
     print(f"hlmm chr --random-gts, {a.snps} SNPs, 2 threads: {wall:.1f} s wall, "

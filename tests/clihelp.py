@@ -4,7 +4,7 @@ import gzip
 import numpy as np
 from click.testing import CliRunner
 
-from cli.main import main
+from hlmm.cli.main import main
 
 
 def run(args, expect_ok=True):

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from cli.main import main
+from hlmm.cli.main import main
 from hlmm.dispersion import (DISPERSION_COLUMNS, dispersion_effects, dispersion_table,
                              genomic_control, headline_statistics, huber_regression,
                              ks_chi2_pvalue)

@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from cli.main import main
+from hlmm.cli.main import main
 from hlmm import HLM, gensim
 
 bed_reader = pytest.importorskip("bed_reader")

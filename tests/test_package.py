@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import hlmm
 import hlmm._core
-from cli.main import main
+from hlmm.cli.main import main
 
 CORE = pathlib.Path(hlmm._core.__file__).parent
 PYX = sorted(p.stem for p in CORE.glob("_*.pyx"))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from hlmm.cli.main import main
 from hlmm import plots
 from hlmm.dispersion import dispersion_table
 from hlmm.results_table import ResultsTable, read_table

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from hlmm.cli.main import main
 from hlmm.dispersion import dispersion_table, headline_statistics
 from hlmm.results_table import read_table
 
-pytest.importorskip("cli.chr", reason="the tutorial runs `hlmm chr`")
+pytest.importorskip("hlmm.cli.chr", reason="the tutorial runs `hlmm chr`")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

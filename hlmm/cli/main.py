@@ -15,8 +15,8 @@ def _register():
     # Imported here so that `hlmm --help` lists every subcommand that is installed.
     import importlib
 
-    for module in ("cli.chr", "cli.fit", "cli.tutorial", "cli.dispersion", "cli.plot",
-                   "cli.simulate"):
+    for module in ("hlmm.cli.chr", "hlmm.cli.fit", "hlmm.cli.tutorial", "hlmm.cli.dispersion", "hlmm.cli.plot",
+                   "hlmm.cli.simulate"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -24,7 +24,7 @@ def _say(msg):
 
 def _run_chr(args):
     """Run ``hlmm chr`` in-process through click."""
-    from cli.main import main
+    from hlmm.cli.main import main
 
     try:
         main.main(args=["chr", *args], standalone_mode=False, prog_name="hlmm")
