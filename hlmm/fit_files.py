@@ -10,7 +10,7 @@ from .errors import InputError
 from .hlm import HLM
 from .output import AtomicOutputs, effects_table
 from .random_effects import RandomEffectsInput
-from .sample import build_sample
+from .sample import build_sample, missing_summary
 from .scan import Log
 
 
@@ -26,6 +26,7 @@ class FitConfig:
     phen_index: int = 1
     pheno_name: str = None
     missing_char: str = "NA"
+    input_missing_phenotype: float = -9.0
     no_h2_estimate: bool = False
     command: str = ""
 
@@ -43,11 +44,13 @@ def run_fit(cfg):
               if cfg.random_gts else None)
     s = build_sample(cfg.phenofile, cfg.missing_char, cfg.phen_index, cfg.pheno_name,
                      cfg.mean_covar, cfg.var_covar,
-                     other_ids=[("--random-gts", ids) for ids in random.ids] if random else ())
+                     other_ids=[("--random-gts", ids) for ids in random.ids] if random else (),
+                     missing_number=cfg.input_missing_phenotype)
     c = s.counts
     log(f"Phenotype: {cfg.phenofile}: {c['phenotype_rows']} rows; analysed {s.n} "
         f"({c['missing_phenotype']} missing phenotype, {c['missing_covariate']} missing a "
         f"covariate, {c['not_in_random_gts']} not in the random-effects genotypes)")
+    log(missing_summary(c))
     if s.n <= s.X.shape[1] + s.V.shape[1] + 1:
         raise InputError(f"only {s.n} individuals analysed: too few for the model")
     G = random.design(s.ids, log) if random else None

@@ -56,6 +56,7 @@ class BedFile:
         self.n_snps = len(self.sid)
         if self.n_samples == 0:
             raise InputError(f"{prefix}.fam: no individuals")
+        self._check_unique_ids(prefix + ".fam")
         self.bytes_per_snp = (self.n_samples + 3) // 4
         expected = 3 + self.n_snps * self.bytes_per_snp
         actual = os.path.getsize(self.path)
@@ -65,6 +66,18 @@ class BedFile:
                 f"{self.path}: {what}: {self.n_snps} SNPs × {self.n_samples} individuals "
                 f"need {expected} bytes, the file has {actual}"
             )
+
+    def _check_unique_ids(self, fam):
+        """Individuals are matched by (FID, IID): a repeated pair would be ambiguous."""
+        keys = np.char.add(np.char.add(self.fid, "\0"), self.iid)
+        uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        if len(uniq) == len(keys):
+            return
+        dup = int(np.flatnonzero(counts > 1)[0])
+        k = first[dup]
+        later = np.flatnonzero(keys == keys[k])[1]
+        raise InputError(f"{fam} line {later + 1}: duplicate individual {self.fid[k]} "
+                         f"{self.iid[k]} (first on line {k + 1}; {self.option} {self.path})")
 
     def __getstate__(self):
         # bed-reader's handle does not pickle; Dask workers reopen the file by path.

@@ -38,15 +38,17 @@ def neglog10_pval(stat, df):
     return out if out.ndim else float(out)
 
 
-def _fixed6(values):
-    return ["NaN" if v != v else "%.6f" % v for v in values]
+def _sig6(values):
+    # Significant digits, not fixed decimals: a trait in small units (or --fit-covariates
+    # on the trait's scale) has effects and SEs far below 1e-6.
+    return ["NaN" if v != v else "%.6g" % v for v in values]
 
 
 def models_block(snps, ns, freqs, fits, chrom, pos, a1, a2):
     """Lines of ``OUTPREFIX.models.gz`` for a block of SNPs (vectorised :func:`models_row`).
 
-    Estimates, SEs and t statistics are printed with 6 decimals and p-values (−log10)
-    likewise; the likelihood and frequency at full precision.
+    Estimates, SEs, t statistics and p-values (−log10) are printed with 6 significant
+    digits; the likelihood and frequency at full precision.
     """
     k = len(fits)
     est = np.full((k, 5), np.nan)
@@ -59,7 +61,7 @@ def models_block(snps, ns, freqs, fits, chrom, pos, a1, a2):
         add_p = neglog10_pval(add_t * add_t, 1)
         var_p = neglog10_pval(var_t * var_t, 1)
         av_p = neglog10_pval(add_t * add_t + var_t * var_t, 2)
-    cols = [_fixed6(c.tolist()) for c in (est[:, 1], est[:, 2], add_t, add_p,
+    cols = [_sig6(c.tolist()) for c in (est[:, 1], est[:, 2], add_t, add_p,
                                           est[:, 3], est[:, 4], var_t, var_p, av_p)]
     like = ["nan" if v != v else repr(v) for v in est[:, 0].tolist()]
     av = ["nan" if v == "NaN" else v for v in cols[8]]

@@ -14,6 +14,12 @@ from .errors import InputError
 from .tables import read_table
 
 
+def missing_summary(counts):
+    """One log line: the missing values found in each input table."""
+    parts = ", ".join(f"{what}: {k}" for what, k in counts["missing_values"])
+    return f"Missing values ({counts['missing_strings']}): {parts}"
+
+
 @dataclass
 class Sample:
     ids: list                 # [(FID, IID)] analysis order
@@ -49,21 +55,25 @@ def _design(table, ids, option):
 
 
 def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_covar=None,
-                 var_covar=None, order_ids=None, other_ids=()):
+                 var_covar=None, order_ids=None, other_ids=(), missing_number=-9.0):
     """Read and match everything that defines the analysis sample.
 
     ``order_ids`` gives the order (and restricts to those IDs; default: the phenotype
     file's order); ``other_ids`` are ``(description, ids)`` of further files every
-    individual must appear in (random-effects genotypes).
+    individual must appear in (random-effects genotypes).  Values equal to
+    ``missing_number`` (PLINK's −9) are missing besides the string ``missing``.
     """
-    pheno = read_table(phenofile, missing)
+    pheno = read_table(phenofile, missing, missing_number)
     y_all = pheno.column(phen_index, pheno_name)
-    counts = {"phenotype_rows": len(pheno.ids)}
+    counts = {"phenotype_rows": len(pheno.ids),
+              "missing_values": [(f"phenotype {phenofile}", int(np.isnan(y_all).sum()))]}
     y_of = {k: v for k, v in zip(pheno.ids, y_all)}
     tables = []
     for option, path in (("--mean-covar", mean_covar), ("--var-covar", var_covar)):
-        t = read_table(path, missing) if path is not None else None
+        t = read_table(path, missing, missing_number) if path is not None else None
         tables.append(t)
+        if t is not None:
+            counts["missing_values"].append((f"{option} {path}", int(t.n_missing.sum())))
     if order_ids is None:
         order_ids = pheno.ids
     keep = []
@@ -91,6 +101,8 @@ def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_co
         else:
             keep.append(k)
     counts.update(dropped)
+    counts["missing_strings"] = (f"'{missing}' or {missing_number:g}" if missing_number is not None
+                                 else f"'{missing}'")
     if not keep:
         raise InputError(f"no individuals in common with a non-missing phenotype in {phenofile}"
                          + (" and complete covariates" if any(tables) else "")

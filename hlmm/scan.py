@@ -26,7 +26,7 @@ from .genotypes import BedFile
 from .hlm import HLM
 from .output import AtomicOutputs, MODELS_COLUMNS, effects_table, models_block
 from .random_effects import RandomEffectsInput
-from .sample import build_sample
+from .sample import build_sample, missing_summary
 
 
 @dataclass
@@ -48,6 +48,7 @@ class ScanConfig:
     min_maf: float = 0.05
     max_missing: float = 5.0
     missing_char: str = "NA"
+    input_missing_phenotype: float = -9.0   # PLINK's numeric missing value; None = none
     append: bool = False
     no_covariate_estimates: bool = False
     no_h2_estimate: bool = False
@@ -108,6 +109,11 @@ class GenomeScan:
         t0 = time.perf_counter()
         if cfg.h2_init is not None and not 0 < cfg.h2_init <= 1:
             raise InputError(f"--h2-init {cfg.h2_init}: must be in (0, 1]")
+        if not 0 <= cfg.min_maf < 0.5:
+            raise InputError(f"--min-maf {cfg.min_maf}: must be in [0, 0.5)")
+        if not 0 <= cfg.max_missing <= 100:
+            raise InputError(f"--max-missing {cfg.max_missing}: must be a percentage in "
+                             "[0, 100] (5 means 5 %)")
         if cfg.block_size is not None and cfg.block_size < 1:
             raise InputError(f"--block-size {cfg.block_size}: must be at least 1")
         self.bed = BedFile(cfg.genofile, "GENOFILE", count_a1=not cfg.count_a2,
@@ -132,12 +138,13 @@ class GenomeScan:
         s = build_sample(cfg.phenofile, cfg.missing_char, cfg.phen_index, cfg.pheno_name,
                          cfg.mean_covar, cfg.var_covar, order_ids=self.bed.ids,
                          other_ids=[("--random-gts", ids) for ids in random.ids] if random
-                         else ())
+                         else (), missing_number=cfg.input_missing_phenotype)
         self.sample = s
         fam_pos = {k: i for i, k in enumerate(self.bed.ids)}
         self.sample_index = np.array([fam_pos[k] for k in s.ids], dtype=np.intp)
         c = s.counts
         log(f"Phenotype: {cfg.phenofile}: {c['phenotype_rows']} rows")
+        log(missing_summary(c))
         log(f"Individuals in {self.bed.path[:-4]}.fam: {self.bed.n_samples}; analysed: {s.n} "
             f"(dropped: {c['not_in_phenotype']} not in the phenotype file, "
             f"{c['missing_phenotype']} with a missing phenotype, "
@@ -420,6 +427,8 @@ def _write_scan(cfg, scan, log, fits, progress, threads, t_start, models_path):
             f"{counts['filtered_missing']} filtered on missingness (>= {cfg.max_missing}%), "
             f"{counts['filtered_maf']} filtered on MAF (<= {cfg.min_maf}), "
             f"{counts['failed']} failed")
+        if counts["ok"] == 0 and counts["filtered_missing"] + counts["filtered_maf"] > 0:
+            log("Warning: every SNP was filtered out; no SNP was fitted")
         for line in failures:
             log(f"  failed: {line}")
         log(f"Timing: setup {scan.t_setup:.3f} s, null model {scan.t_null:.3f} s, "

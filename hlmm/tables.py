@@ -2,7 +2,10 @@
 
 A header line is recognised when its first token is ``FID`` or when any value column
 of the first line is neither a number nor the missing-value string (a header names the
-columns).  Missing values (``NA`` by default) become NaN.
+columns).  Missing values become NaN: the missing-value string (``NA`` by default) and,
+as in PLINK, any value equal to ``missing_number`` (−9 by default; PLINK's
+``--input-missing-phenotype``).  Analysing −9 as a number gives silently wrong results
+(one −9 is an extreme outlier of the variance), so it is missing unless switched off.
 """
 from dataclasses import dataclass
 
@@ -17,6 +20,7 @@ class Table:
     ids: list            # [(FID, IID), …] in file order
     names: list          # column names (header, or v1, v2, … when there is none)
     values: np.ndarray   # (rows, columns) float, NaN = missing
+    n_missing: np.ndarray = None   # per column: missing values (string or missing_number)
 
     def column(self, index=None, name=None, option="--phen-index"):
         """One column as a float vector, by 1-based index or by name."""
@@ -44,8 +48,11 @@ def _is_number(token, missing):
         return False
 
 
-def read_table(path, missing="NA"):
-    """Read a ``FID IID v1 …`` file (see module docstring); errors name the file and line."""
+def read_table(path, missing="NA", missing_number=-9.0):
+    """Read a ``FID IID v1 …`` file (see module docstring); errors name the file and line.
+
+    ``missing_number=None`` keeps values equal to −9 as numbers.
+    """
     try:
         with open(path, "r") as fh:
             lines = fh.read().splitlines()
@@ -107,4 +114,6 @@ def read_table(path, missing="NA"):
                 raise InputError(f"{path} line {line_no}: {what} value '{tok}' in column "
                                  f"{j + 3} ({names[j]})")
     values = values.reshape(len(rows), k)
-    return Table(str(path), ids, names, values)
+    if missing_number is not None:
+        values[values == float(missing_number)] = np.nan
+    return Table(str(path), ids, names, values, np.isnan(values).sum(axis=0))

@@ -3,10 +3,10 @@ import click
 
 from hlmm.scan import ScanConfig, run_scan
 
-from .options import command_line, option, progress_bar, user_errors
+from .options import PrefixCommand, command_line, missing_number_option, option, progress_bar, user_errors
 
 
-@click.command("chr")
+@click.command("chr", cls=PrefixCommand)
 @click.argument("genofile", type=click.Path(dir_okay=False))
 @click.argument("start", type=int)
 @click.argument("end", type=int)
@@ -30,7 +30,8 @@ from .options import command_line, option, progress_bar, user_errors
         help="Fit SNPs with minor allele frequency above this.")
 @option("--max-missing", type=float, default=5.0, show_default=True,
         help="Fit SNPs with a missing-call percentage below this.")
-@option("--missing-char", default="NA", show_default=True, help="Missing value string.")
+@option("--missing-char", default="NA", show_default=True, help="Missing value string (-9 is missing too: see --input-missing-phenotype).")
+@missing_number_option()
 @option("--append", is_flag=True, help="Append rows to an existing OUTPREFIX.models.gz.")
 @option("--no-covariate-estimates", is_flag=True, help="Do not write the null covariate effects.")
 @option("--no-h2-estimate", is_flag=True,
@@ -63,6 +64,10 @@ def chr_command(genofile, start, end, phenofile, outprefix, **opts):
     click.echo(f"{sum(counts.values())} SNPs written to {outprefix}.models.gz: "
                f"{counts['ok']} fitted, {counts['filtered_missing'] + counts['filtered_maf']} "
                f"filtered, {counts['failed']} failed", err=True)
+    if counts["ok"] == 0 and counts["filtered_missing"] + counts["filtered_maf"] > 0:
+        click.echo(f"hlmm: warning: every SNP was filtered out ({counts['filtered_missing']} on "
+                   f"--max-missing {opts['max_missing']:g} %, {counts['filtered_maf']} on "
+                   f"--min-maf {opts['min_maf']:g}); no SNP was fitted", err=True)
 
 
 COMMANDS = [chr_command]

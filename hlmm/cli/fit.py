@@ -3,10 +3,10 @@ import click
 
 from hlmm.fit_files import FitConfig, run_fit
 
-from .options import command_line, option, user_errors
+from .options import PrefixCommand, command_line, missing_number_option, option, user_errors
 
 
-@click.command("fit")
+@click.command("fit", cls=PrefixCommand)
 @click.argument("phenofile", type=click.Path(dir_okay=False))
 @click.argument("outprefix")
 @option("--mean-covar", type=click.Path(dir_okay=False), help="Mean covariates file (FID IID c1 …).")
@@ -18,7 +18,8 @@ from .options import command_line, option, user_errors
 @option("--phen-index", type=int, default=1, show_default=True,
         help="Which phenotype column to analyse (1 = first).")
 @option("--pheno-name", help="Analyse the phenotype column with this header name.")
-@option("--missing-char", default="NA", show_default=True, help="Missing value string.")
+@option("--missing-char", default="NA", show_default=True, help="Missing value string (-9 is missing too: see --input-missing-phenotype).")
+@missing_number_option()
 @option("--no-h2-estimate", is_flag=True, help="Do not write OUTPREFIX.h2.txt.")
 @user_errors
 def fit_command(phenofile, outprefix, **opts):

@@ -15,6 +15,24 @@ def option(name, *args, **kwargs):
     return click.option(*names, *args, **kwargs)
 
 
+def _missing_number(ctx, param, value):
+    if value is None or value.lower() == "none":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a number (or 'none')") from None
+
+
+def missing_number_option():
+    """PLINK's ``--input-missing-phenotype``: the number read as missing (default −9)."""
+    return click.option("--input-missing-phenotype", "input_missing_phenotype", type=str,
+                        default=-9.0,
+                        show_default=True, callback=_missing_number, metavar="NUMBER",
+                        help="Phenotype/covariate value read as missing, as in PLINK "
+                             "('none': no number is missing; --missing-char is missing too).")
+
+
 def user_errors(f):
     """Turn an InputError (bad input) into click's one-line ``Error: …`` and exit code 1."""
 
@@ -62,3 +80,46 @@ def command_line(ctx):
         for v in values:
             words.extend([flag] if v is True else [flag, str(v)])
     return " ".join(shlex.quote(w) for w in words)
+
+
+class PrefixCommand(click.Command):
+    """A command that accepts unambiguous prefixes of its long options (``--whole`` for
+    ``--whole-chr``, ``--mean`` for ``--mean_covar``), as the original's argparse did, so
+    old scripts keep working.  A prefix shared by two different options is an error that
+    names them."""
+
+    def parse_args(self, ctx, args):
+        longs = {}
+        for param in self.params:
+            if isinstance(param, click.Option):
+                for name in param.opts + param.secondary_opts:
+                    if name.startswith("--"):
+                        longs[name] = param
+        out = []
+        it = iter(args)
+        for arg in it:
+            if arg == "--":
+                out.append(arg)
+                out.extend(it)
+                break
+            if not arg.startswith("--") or arg == "--":
+                out.append(arg)
+                continue
+            name, eq, value = arg.partition("=")
+            param = longs.get(name)
+            if param is None:
+                hits = {p.name: (n, p) for n, p in longs.items() if n.startswith(name)}
+                if len(hits) > 1:
+                    names = sorted(p.opts[0] for _, p in hits.values())
+                    raise click.UsageError(f"option {name} is ambiguous (could be "
+                                           f"{', '.join(names)})", ctx)
+                if len(hits) == 1:
+                    full, param = next(iter(hits.values()))
+                    # the spelling of the alias matched keeps flags and aliases distinct
+                    name = full
+            out.append(name + eq + value)
+            if param is not None and not eq and not param.is_flag and param.nargs == 1:
+                nxt = next(it, None)     # the option's value, whatever it looks like
+                if nxt is not None:
+                    out.append(nxt)
+        return super().parse_args(ctx, out)
