@@ -76,7 +76,7 @@ def _analyse(directory, outname, label, step, total):
     _say(f"step {step}/{total}: dispersion effects -> {disp_path} "
          f"({time.perf_counter() - t0:.1f} s)")
     t0 = time.perf_counter()
-    paths = plot_results(table, os.path.join(directory, outname), title=label)
+    paths = plot_results(table, os.path.join(directory, outname), title=label, source=disp_path)
     _say(f"step {step + 1}/{total}: figures -> {', '.join(paths)} "
          f"({time.perf_counter() - t0:.1f} s)")
     return headline_statistics(table, fit)
