@@ -6,17 +6,25 @@ original's loosely converged L-BFGS-B).
 """
 import numpy as np
 
-from .hlm import HLM, LOG2PI
+from .hlm import HLM
+
+
+class _HLM(HLM):
+    # As in the original, any model can be built and its likelihood and gradient
+    # evaluated; only optimize_model needs more observations than parameters.
+    _check_sample_size_on_init = False
 
 
 class model:
     """Heteroskedastic linear model ``y ~ N(Xα, diag(exp(Vβ)))`` (original API).
 
-    1-D ``X`` or ``V`` are taken as one column.
+    1-D ``X`` or ``V`` are taken as one column.  As in the original, the model may have
+    more parameters than observations (``p + q ≥ n``): the likelihood, its gradient and
+    α̂ are defined, and only :meth:`optimize_model` refuses it.
     """
 
     def __init__(self, y, X, V):
-        self._hlm = HLM(y, X, V)
+        self._hlm = _HLM(y, X, V)
         self.y, self.X, self.V = self._hlm.y, self._hlm.X, self._hlm.V
         self.n = self._hlm.n
         self.n_fixed_mean = self._hlm.p
@@ -24,10 +32,10 @@ class model:
 
     def likelihood(self, beta, alpha, negative=False):
         """Log-likelihood ``L``; with ``negative=True``, ``−2L − n·log2π``."""
-        L = self._hlm.loglik(alpha, beta)
         if negative:
-            return -2.0 * L - self.n * LOG2PI
-        return L
+            f, *_ = self._hlm._derivatives(self._hlm._beta(beta), self._hlm._alpha(alpha))
+            return f
+        return self._hlm.loglik(alpha, beta)
 
     def alpha_mle(self, beta):
         """Weighted least-squares estimate of α given β."""
@@ -61,7 +69,13 @@ class model:
 
     def optimize_model(self):
         """Maximum-likelihood fit; a dict with keys ``alpha, beta, alpha_se, beta_se,
-        alpha_cov, beta_cov, likelihood, success``."""
+        alpha_cov, beta_cov, likelihood, success``.  Raises ValueError if ``n ≤ p + q``."""
+        n, n_par = self.n, self.n_fixed_mean + self.n_fixed_variance
+        if n <= n_par:
+            raise ValueError(
+                f"optimize_model: y has {n} observations, too few to fit {n_par} parameters "
+                f"({self.n_fixed_mean} mean and {self.n_fixed_variance} variance); "
+                "the likelihood and its gradient can still be evaluated")
         res = self._hlm.fit()
         if not res.converged:
             print("Optimization unsuccessful.")

@@ -7,7 +7,6 @@ differences of the gradient).
 """
 import numpy as np
 
-from .hlm import LOG2PI
 from .mixed import HLMM
 from .simulate import simulate as _simulate
 
@@ -15,14 +14,22 @@ from .simulate import simulate as _simulate
 H2_LOWER = 1e-5
 
 
+class _HLMM(HLMM):
+    # As in the original, any model can be built and its likelihood and gradient
+    # evaluated; only optimize_model needs more observations than parameters.
+    _check_sample_size_on_init = False
+
+
 class model:
     """Heteroskedastic linear mixed model ``y ~ N(Xα, diag(exp(Vβ)) + h2·GGᵀ)`` (original API).
 
-    1-D ``X``, ``V`` or ``G`` are taken as one column.
+    1-D ``X``, ``V`` or ``G`` are taken as one column.  As in the original, the model
+    may have more parameters than observations (``p + q + 1 ≥ n``): the likelihood,
+    its gradient and α̂ are defined, and only :meth:`optimize_model` refuses it.
     """
 
     def __init__(self, y, X, V, G):
-        self._m = HLMM(y, X, V, G)
+        self._m = _HLMM(y, X, V, G)
         self.y, self.X, self.V, self.G = self._m.y, self._m.X, self._m.V, self._m.G
         self.n, self.l = self._m.n, self._m.l
         self.n_fixed_mean = self._m.p
@@ -31,10 +38,10 @@ class model:
     def likelihood(self, beta, h2, negative=False):
         """Profile log-likelihood ``L(α̂(β, h2), β, h2)``; with ``negative=True`` the
         original's returned quantity ``−2L/n − log2π``."""
-        L = self._m.profile_loglik(beta, h2)
         if negative:
-            return -2.0 * L / self.n - LOG2PI
-        return L
+            # the very number likelihood_and_gradient returns, as in the original
+            return self.likelihood_and_gradient(beta, h2, return_grad=False)
+        return self._m.profile_loglik(beta, h2)
 
     def likelihood_and_gradient(self, beta, h2, return_grad=True):
         """``(−2L/n − log2π, ∇/n)`` at ``α = α̂(β, h2)``, ∇ the gradient of −2L over
@@ -60,8 +67,14 @@ class model:
         Returns a dict with keys ``alpha, beta, h2, likelihood`` (L), ``success``,
         ``warnflag`` (0 on success, 1 iteration limit, 2 otherwise) and, with ``SEs``,
         ``par_cov, alpha_se, beta_se, h2_se``.  ``dx`` is accepted for compatibility:
-        the Hessian is analytic.
+        the Hessian is analytic.  Raises ValueError if ``n ≤ p + q + 1``.
         """
+        n, n_par = self.n, self.n_fixed_mean + self.n_fixed_variance + 1
+        if n <= n_par:
+            raise ValueError(
+                f"optimize_model: y has {n} observations, too few to fit {n_par} parameters "
+                f"({self.n_fixed_mean} mean, {self.n_fixed_variance} variance and h2); "
+                "the likelihood and its gradient can still be evaluated")
         res = self._m.fit(h2_init=max(float(h2), H2_LOWER), h2_min=H2_LOWER)
         optim = {"success": res.converged}
         if res.converged:
@@ -90,6 +103,12 @@ class model:
 
 
 def simulate(n, l, alpha, beta, h2):
-    """Simulate data as :func:`hlmm.simulate` and return it as a :class:`model`."""
-    y, X, V, G = _simulate(n, l, alpha, beta, h2)
+    """Simulate data as :func:`hlmm.simulate` and return it as a :class:`model`.
+
+    As in the original, the draws come from numpy's global random state, so
+    ``np.random.seed(s)`` makes them reproducible (X, V and G are then the original's
+    draws; y has the same distribution).
+    """
+    # The numpy.random module's functions draw from the global RandomState.
+    y, X, V, G = _simulate(n, l, alpha, beta, h2, rng=np.random)
     return model(y, X, V, G)

@@ -29,6 +29,10 @@ class HLM:
     V : (n, q) or (n,) array, log-variance design
     """
 
+    # hlmm.hetlm.model (the original API) sets this False: it evaluates models with more
+    # parameters than observations and checks the sample size in optimize_model.
+    _check_sample_size_on_init = True
+
     def __init__(self, y, X, V):
         self.y = as_vector(y, "y")
         n = self.y.shape[0]
@@ -37,7 +41,8 @@ class HLM:
         self.n = n
         self.p = self.X.shape[1]
         self.q = self.V.shape[1]
-        check_sample_size(n, self.p + self.q)
+        if self._check_sample_size_on_init:
+            check_sample_size(n, self.p + self.q)
 
     # --- building blocks --------------------------------------------------------------
     def _beta(self, beta):

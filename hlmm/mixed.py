@@ -268,6 +268,10 @@ class HLMM:
         ``"spectral"`` (only for a constant V).
     """
 
+    # hlmm.hetlmm.model (the original API) sets this False: it evaluates models with more
+    # parameters than observations and checks the sample size in optimize_model.
+    _check_sample_size_on_init = True
+
     def __init__(self, y, X, V, G, method="auto"):
         self.y = as_vector(y, "y")
         n = self.y.shape[0]
@@ -275,7 +279,8 @@ class HLMM:
         self.V = as_design(V, n, "V")
         self.G = as_design(G, n, "G", check_rank=False)
         self.n, self.p, self.q, self.l = n, self.X.shape[1], self.V.shape[1], self.G.shape[1]
-        check_sample_size(n, self.p + self.q + 1)
+        if self._check_sample_size_on_init:
+            check_sample_size(n, self.p + self.q + 1)
         self.XY = np.ascontiguousarray(np.column_stack([self.X, self.y]))
         self.const_cols = [bool(np.all(self.V[:, j] == self.V[0, j])) for j in range(self.q)]
         null = self.q == 1 and self.const_cols[0]

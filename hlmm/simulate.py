@@ -27,7 +27,10 @@ def simulate(n, l, alpha, beta, h2, seed=None, rng=None):
     alpha, beta : array-like, mean and log-variance effects (p and q of them)
     h2 : float ≥ 0
     seed : int, optional, seeds ``numpy.random.default_rng`` when ``rng`` is None
-    rng : numpy.random.Generator, optional
+    rng : numpy.random.Generator, optional; a ``numpy.random.RandomState``, or the
+        ``numpy.random`` module itself for numpy's global state (what
+        :func:`hlmm.hetlmm.simulate` uses, as the original did), also works: only
+        ``rng.standard_normal(size)`` and ``rng.binomial(n, p, size)`` are called.
     """
     n, l = int(n), int(l)
     if n < 1 or l < 1:
