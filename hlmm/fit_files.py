@@ -28,6 +28,7 @@ class FitConfig:
     missing_char: str = "NA"
     input_missing_phenotype: float = -9.0
     no_h2_estimate: bool = False
+    robust: bool = False
     command: str = ""
 
 
@@ -56,11 +57,11 @@ def run_fit(cfg):
     G = random.design(s.ids, log) if random else None
     try:
         if G is None:
-            res = HLM(s.y, s.X, s.V).fit()
+            res = HLM(s.y, s.X, s.V).fit(robust=cfg.robust)
         else:
             from .mixed import HLMM
 
-            res = HLMM(s.y, s.X, s.V, G).fit(h2_init=cfg.h2_init)
+            res = HLMM(s.y, s.X, s.V, G).fit(h2_init=cfg.h2_init, robust=cfg.robust)
     except ValueError as exc:
         raise InputError(f"model: {exc} (check --mean-covar/--var-covar)") from None
     if not res.converged:
@@ -71,6 +72,7 @@ def run_fit(cfg):
     mean = (s.X_names, res.alpha / s.X_sd, res.alpha_se / s.X_sd)
     var = (s.V_names, res.beta / s.V_sd, res.beta_se / s.V_sd)
     log(f"Log-likelihood {float(res.loglik)!r}; converged in {res.n_iter} iterations")
+    log(f"Standard errors: {res.cov_type}")
     with AtomicOutputs() as out:
         out.text(cfg.outprefix + ".mean_effects.txt", "name\testimate\tse\n" + effects_table(*mean))
         out.text(cfg.outprefix + ".variance_effects.txt",

@@ -13,6 +13,7 @@ from scipy import linalg
 from ._core import _hlm
 from ._validate import as_design, as_vector, check_sample_size
 from .results import FitResults
+from . import robust as _robust
 
 LOG2PI = np.log(2.0 * np.pi)
 # E[log χ²₁]: the offset between log r² and log σ² for a Gaussian residual.
@@ -145,7 +146,7 @@ class HLM:
             return None
         return alpha, XtWX, f, s, grad, H_bb, C_ba
 
-    def fit(self, beta_init=None, tol=1e-10, max_iter=200):
+    def fit(self, beta_init=None, tol=1e-10, max_iter=200, robust=False):
         """Maximum-likelihood fit.
 
         Newton's method on the profile ``f(β) = −2L(α̂(β), β) − n·log2π`` with its exact
@@ -157,13 +158,21 @@ class HLM:
         of that last iteration is taken.
 
         Standard errors as the original hlmm defines them: ``cov(β) = 2(VᵀV)⁻¹`` (the
-        expected information), ``cov(α) = (XᵀD⁻¹X)⁻¹``, α and β uncorrelated.
+        expected information), ``cov(α) = (XᵀD⁻¹X)⁻¹``, α and β uncorrelated; valid for
+        normal residuals.  ``robust=True`` (or ``"pooled"``, ``"hc0"``) gives the sandwich
+        covariance of :mod:`hlmm.robust` instead, valid for residuals of any shape
+        (``results.cov_type`` says which).
         """
+        kind = None if robust is False or robust is None else _robust.check_kind(robust)
         with warnings.catch_warnings():
             # Only when the likelihood is unbounded (a variance group fitted exactly) do the
             # weights diverge and XᵀWX become singular; that ends as converged=False.
             warnings.simplefilter("ignore", linalg.LinAlgWarning)
-            return self._fit(beta_init, tol, max_iter)
+            res = self._fit(beta_init, tol, max_iter)
+        if kind is not None:
+            res._cov = _robust.hlm_sandwich(self.y, self.X, self.V, res.alpha, res.beta, kind)
+            res.cov_type = f"robust ({kind})"
+        return res
 
     def _fit(self, beta_init, tol, max_iter):
         beta = self.start_beta() if beta_init is None else self._beta(beta_init).copy()

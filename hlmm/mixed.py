@@ -27,6 +27,7 @@ from ._validate import as_design, as_vector, check_sample_size
 from ._threads import numpy_blas_single_threaded
 from .hlm import HLM, LOG2PI
 from .results import FitResults
+from . import robust as _robust
 
 
 class _LowRankPoint:
@@ -385,7 +386,8 @@ class HLMM:
         return linalg.inv(-self.hessian(alpha, beta, h2))
 
     # --- fit ----------------------------------------------------------------------------
-    def fit(self, h2_init=0.05, beta_init=None, tol=1e-10, max_iter=100, h2_min=0.0):
+    def fit(self, h2_init=0.05, beta_init=None, tol=1e-10, max_iter=100, h2_min=0.0,
+            robust=False):
         """Maximum-likelihood fit of (α, β, h2), ``h2 ≥ h2_min``.
 
         Projected Newton on the profile ``F(θ) = −2L(α̂(θ), θ)``, θ = (β, h2), with the
@@ -399,11 +401,21 @@ class HLMM:
         Standard errors: inverse observed information over (α, β, h2) at the MLE.  When
         h2 ends on the bound (``boundary=True``) its row and column are NaN and the
         (α, β) block is the inverse of their information with h2 held there.
+        ``robust=True`` (or ``"pooled"``): the (α, β) block is the pooled sandwich of
+        :func:`hlmm.robust.hlmm_robust_cov`, valid for residuals of any shape
+        (``results.cov_type`` says which).
         """
+        if robust is not False and robust is not None and _robust.check_kind(robust) != "pooled":
+            raise ValueError("HLMM.fit: only robust='pooled' (or True) is defined for the HLMM")
         # numpy's BLAS serves only small products here; its threads spinning against
         # scipy's (our kernels') pool cost more than they bring.
         with numpy_blas_single_threaded():
-            return self._fit(h2_init, beta_init, tol, max_iter, h2_min)
+            res = self._fit(h2_init, beta_init, tol, max_iter, h2_min)
+            if robust is not False and robust is not None:
+                res._cov = _robust.hlmm_robust_cov(self.y, self.X, self.V, self.G, res.alpha,
+                                                   res.beta, res.h2, res._cov)
+                res.cov_type = "robust (pooled)"
+        return res
 
     def _fit(self, h2_init, beta_init, tol, max_iter, h2_min):
         h2_init = float(h2_init)

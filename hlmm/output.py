@@ -51,16 +51,22 @@ def models_block(snps, ns, freqs, fits, chrom, pos, a1, a2):
     digits; the likelihood and frequency at full precision.
     """
     k = len(fits)
-    est = np.full((k, 5), np.nan)
+    est = np.full((k, 6), np.nan)
+    est[:, 5] = 0.0
     for j, f in enumerate(fits):
         if f is not None:
-            est[j] = (f["likelihood"], f["add"], f["add_se"], f["var"], f["var_se"])
+            est[j] = (f["likelihood"], f["add"], f["add_se"], f["var"], f["var_se"],
+                      f.get("av_cov", 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         add_t = est[:, 1] / est[:, 2]
         var_t = est[:, 3] / est[:, 4]
         add_p = neglog10_pval(add_t * add_t, 1)
         var_p = neglog10_pval(var_t * var_t, 1)
-        av_p = neglog10_pval(add_t * add_t + var_t * var_t, 2)
+        # Joint Wald test (t_a² − 2ρ·t_a·t_v + t_v²)/(1 − ρ²), ρ the correlation of the
+        # two estimates: 0 for the model-based SEs, not for robust ones (skewness).
+        rho = est[:, 5] / (est[:, 2] * est[:, 4])
+        av_p = neglog10_pval((add_t * add_t - 2.0 * rho * add_t * var_t + var_t * var_t)
+                             / (1.0 - rho * rho), 2)
     cols = [_sig6(c.tolist()) for c in (est[:, 1], est[:, 2], add_t, add_p,
                                           est[:, 3], est[:, 4], var_t, var_p, av_p)]
     like = ["nan" if v != v else repr(v) for v in est[:, 0].tolist()]

@@ -35,6 +35,7 @@ class FitResults:
         self.nobs = int(n_obs)
         self.message = message
         self.boundary = bool(boundary)
+        self.cov_type = "model-based"      # or "robust (pooled)", "robust (hc0)"
         p, q = self.alpha.size, self.beta.size
         self._p, self._q = p, q
         if names is None:
@@ -98,6 +99,7 @@ class FitResults:
         lines = [
             f"{kind} fit: n = {self.nobs}, log-likelihood = {self.loglik:.6f}, "
             f"converged = {self.converged} ({self.n_iter} iterations)",
+            f"standard errors: {self.cov_type}",
         ]
         if self.boundary:
             lines.append("h2 is at the boundary 0: its SE is undefined (NaN)")

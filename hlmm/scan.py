@@ -26,6 +26,7 @@ from .genotypes import BedFile
 from .hlm import HLM
 from .output import AtomicOutputs, MODELS_COLUMNS, effects_table, models_block
 from .random_effects import RandomEffectsInput
+from .robust import standardised_kurtosis
 from .sample import build_sample, missing_summary
 
 
@@ -56,6 +57,9 @@ class ScanConfig:
     threads: int = None
     block_size: int = None    # SNPs per block; None = 1000 for the HLM, 16 with random effects
     engine: str = "auto"      # "auto" (fast class statistics where valid) or "general"
+    robust: bool = False      # sandwich SEs (hlmm.robust) instead of model-based ones
+    robust_estimator: str = "pooled"
+    brown_forsythe: bool = False
     dask_scheduler: str = None
     dask_workers: int = None
     command: str = ""
@@ -114,6 +118,9 @@ class GenomeScan:
         if not 0 <= cfg.max_missing <= 100:
             raise InputError(f"--max-missing {cfg.max_missing}: must be a percentage in "
                              "[0, 100] (5 means 5 %)")
+        if cfg.robust and cfg.random_gts and cfg.robust_estimator != "pooled":
+            raise InputError(f"--robust-estimator {cfg.robust_estimator}: only 'pooled' is "
+                             "defined for the HLMM (--random-gts)")
         if cfg.block_size is not None and cfg.block_size < 1:
             raise InputError(f"--block-size {cfg.block_size}: must be at least 1")
         self.bed = BedFile(cfg.genofile, "GENOFILE", count_a1=not cfg.count_a2,
@@ -174,6 +181,7 @@ class GenomeScan:
         for (names, est, se), kind in ((self.null_mean, "mean"), (self.null_var, "log-variance")):
             for nm, e, sd in zip(names, est, se):
                 log(f"  null {kind} effect {nm}: {float(e)!r} (SE {float(sd)!r})")
+        self._check_kurtosis(null)
         y, X, V = s.y, s.X, s.V
         if not cfg.fit_covariates:
             y = (y - X @ null.alpha) / np.exp(0.5 * (V @ null.beta))
@@ -206,16 +214,43 @@ class GenomeScan:
                 self._class_scan = HLMClassScan(self.y)
                 # Built once: per .bed byte, the sums of y and y² over each subset of its
                 # four samples, so a SNP costs a few lookups per byte.
+                # Robust SEs need the class sums of y³ and y⁴ too.
                 self._tables = _bed.subset_tables(self.sample_index, self.y,
-                                                  self.bed.n_samples)
+                                                  self.bed.n_samples, 4 if cfg.robust else 2)
             else:
                 self.engine = "classes_hlmm"
-                self._class_scan = HLMMClassScan(self.y, self.G, self.h2_start)
+                self._class_scan = HLMMClassScan(
+                    self.y, self.G, self.h2_start,
+                    robust=cfg.robust_estimator if cfg.robust else False)
         # A block is the unit of parallel work: HLM SNPs cost microseconds, HLMM SNPs
         # up to seconds, so the latter come in small blocks to keep every thread busy.
         self.block_size = cfg.block_size or (1000 if self.G is None and
                                              self.engine == "classes" else 16)
         log(f"Engine: {self.engine}")
+
+    def _check_kurtosis(self, null):
+        """Model-based variance tests assume normal residuals: with kurtosis κ of the
+        null model's standardised residuals their χ² is scaled by about (κ − 1)/2
+        (``hlmm.robust``).  Outside λ ∈ [0.9, 1.1] (κ ∈ [2.8, 3.2]), when the deviation is
+        beyond sampling noise (3 SEs, SE(κ̂) ≈ √(24/n) under normality), warn."""
+        cfg, s, log = self.cfg, self.sample, self.log
+        e = (s.y - s.X @ null.alpha) * np.exp(-0.5 * (s.V @ null.beta))
+        kappa = standardised_kurtosis(e)
+        lam = (kappa - 1.0) / 2.0
+        self.kurtosis = kappa
+        log(f"Kurtosis of the null model's standardised residuals: {kappa:.4g} (normal: 3)")
+        if cfg.robust:
+            log(f"Standard errors: robust (sandwich, {cfg.robust_estimator} moments; "
+                "see hlmm.robust)")
+            return
+        log("Standard errors: model-based (valid for normal residuals)")
+        if not 0.9 <= lam <= 1.1 and abs(kappa - 3.0) > 3.0 * np.sqrt(24.0 / s.n):
+            what = ("inflated" if lam > 1 else "deflated (power lost)")
+            msg = (f"warning: the kurtosis of the phenotype's null-model residuals is "
+                   f"{kappa:.3g} (3 for a normal trait): model-based variance tests are "
+                   f"{what}, about λ = {lam:.2f}; use --robust for valid var p-values")
+            log(msg)
+            print(f"hlmm: {msg}", file=sys.stderr)
 
     # --- per SNP ---------------------------------------------------------------------
     def _fit_one(self, g):
@@ -230,13 +265,15 @@ class GenomeScan:
         x = gl - 2.0 * f
         X = np.column_stack([self.X[ok], x])
         V = np.column_stack([self.V[ok], x])
+        robust = self.cfg.robust_estimator if self.cfg.robust else False
         try:
             if self.G is None:
-                res = HLM(self.y[ok], X, V).fit()
+                res = HLM(self.y[ok], X, V).fit(robust=robust)
             else:
                 from .mixed import HLMM
 
-                res = HLMM(self.y[ok], X, V, self.G[ok]).fit(h2_init=self.h2_start)
+                res = HLMM(self.y[ok], X, V, self.G[ok]).fit(h2_init=self.h2_start,
+                                                             robust=robust)
         except (ValueError, np.linalg.LinAlgError) as exc:
             return SnpFit(n_l, freq, None, f"failed: {str(exc).splitlines()[0]}")
         if not res.converged:
@@ -245,8 +282,11 @@ class GenomeScan:
         se_a, se_b = res.alpha_se[p], res.beta_se[q]
         if not (np.isfinite(se_a) and np.isfinite(se_b) and se_a > 0 and se_b > 0):
             return SnpFit(n_l, freq, None, "failed: standard errors undefined")
-        return SnpFit(n_l, freq, {"likelihood": res.loglik, "add": res.alpha[p],
-                                  "add_se": se_a, "var": res.beta[q], "var_se": se_b})
+        fit = {"likelihood": res.loglik, "add": res.alpha[p], "add_se": se_a,
+               "var": res.beta[q], "var_se": se_b}
+        if robust:
+            fit["av_cov"] = res.cov_params()[p, X.shape[1] + q]
+        return SnpFit(n_l, freq, fit)
 
     def _filter(self, n_l, f):
         """The original's filters on a SNP's call count and counted-allele frequency f:
@@ -264,9 +304,15 @@ class GenomeScan:
         from ._core import _bed
 
         packed = self.bed.read_packed(s, e)
-        stats = np.empty((e - s, 9))
-        _bed.class_stats_tabled(packed, *self._tables, self.bed.count_a1, stats)
-        res = self._class_scan.fit_block(stats)
+        if self.cfg.robust:
+            moments = np.empty((e - s, 15))
+            _bed.class_moments_tabled(packed, *self._tables, self.bed.count_a1, moments)
+            res = self._class_scan.fit_block_robust(moments, self.cfg.robust_estimator)
+        else:
+            stats = np.empty((e - s, 9))
+            _bed.class_stats_tabled(packed, *self._tables, self.bed.count_a1, stats)
+            res = self._class_scan.fit_block(stats)
+        keys = FIT_KEYS + (("av_cov",) if "av_cov" in res else ())
         fits = []
         for j in range(e - s):
             n_l = int(res["n"][j])
@@ -276,7 +322,7 @@ class GenomeScan:
             elif not res["ok"][j]:
                 fits.append(SnpFit(n_l, freq, None, f"failed: {res['reason'][j]}"))
             else:
-                fits.append(SnpFit(n_l, freq, {k: res[k][j] for k in FIT_KEYS}))
+                fits.append(SnpFit(n_l, freq, {k: res[k][j] for k in keys}))
         return fits
 
     def _fit_block_classes_hlmm(self, s, e):
@@ -301,7 +347,8 @@ class GenomeScan:
             if not res["ok"]:
                 fits.append(SnpFit(n_l, freq, None, f"failed: {res['reason']}"))
             else:
-                fits.append(SnpFit(n_l, freq, {k: res[k] for k in FIT_KEYS}))
+                fits.append(SnpFit(n_l, freq, {k: res[k] for k in FIT_KEYS + (
+                    ("av_cov",) if "av_cov" in res else ())}))
         return fits
 
     def fit_block(self, s, e):

@@ -19,6 +19,7 @@ from scipy.linalg import blas, lapack
 
 from ._core import _classfit, _gram
 from ._validate import as_vector
+from . import robust as _robust
 
 LOG2PI = np.log(2.0 * np.pi)
 H2_MIN = 1e-5  # the original's lower bound on h2
@@ -67,10 +68,29 @@ class HLMClassScan:
         'monomorphic', 'not converged').  Values are NaN where not ok.
         """
         out, status = _hlm_raw(stats, tol, max_iter)
-        res = {k: out[:, _COL[k]].copy() for k in ("n", "freq", "likelihood", "add",
-                                                   "add_se", "var", "var_se")}
+        res = {k: out[:, _COL[k]].copy() for k in ("n", "freq", "likelihood", "alpha0", "add",
+                                                   "add_se", "beta0", "var", "var_se")}
         res["ok"] = status == 0
         res["reason"] = np.array([_REASONS.get(int(s), "failed") for s in status], dtype=object)
+        return res
+
+    def fit_block_robust(self, moments, kind=True, tol=1e-10, max_iter=100):
+        """:meth:`fit_block` with sandwich SEs (:func:`hlmm.robust.class_sandwich`).
+
+        ``moments``: n_snps × 15 class power sums ``Σ_{i∈k} y_i^j`` (k = 0, 1, 2;
+        j = 0…4) from ``_bed.class_moments_tabled``.  ``add_se``/``var_se`` are the robust
+        SEs and ``av_cov`` the robust covariance of (add, var), for the joint test.
+        """
+        P = np.ascontiguousarray(moments, dtype=np.float64).reshape(-1, 3, 5)
+        res = self.fit_block(np.ascontiguousarray(P[:, :, :3]).reshape(-1, 9), tol, max_iter)
+        x = np.arange(3.0)[None, :] - 2.0 * res["freq"][:, None]
+        se_a, se_b, c_ab = _robust.class_sandwich(P, x, res["alpha0"], res["add"],
+                                                  res["beta0"], res["var"], kind)
+        bad = res["ok"] & ~(np.isfinite(se_a) & np.isfinite(se_b) & (se_a > 0) & (se_b > 0))
+        res["ok"] &= ~bad
+        res["reason"][bad] = "robust standard errors undefined"
+        for k, v in (("add_se", se_a), ("var_se", se_b), ("av_cov", c_ab)):
+            res[k] = np.where(res["ok"], v, np.nan)
         return res
 
 
@@ -157,6 +177,7 @@ class ClassStatsHLMM:
         g_alpha = -2.0 * V.T @ (w * (self.S1 - self.nk * mu - h2 * uz))
         g_beta = V.T @ (first - second)
         g_h2 = w @ trk - blas.ddot(z, z)
+        self.last_terms = (w, mu, z, trk)   # for the robust SEs at the optimum
         grad = np.concatenate([g_alpha, g_beta, [g_h2]])
         if not (np.isfinite(f) and np.all(np.isfinite(grad))):
             return None
@@ -304,7 +325,10 @@ class HLMMClassScan:
     the original).
     """
 
-    def __init__(self, y, G, h2_init, h2_min=H2_MIN):
+    def __init__(self, y, G, h2_init, h2_min=H2_MIN, robust=False):
+        self.robust = robust is not False and robust is not None
+        if self.robust and _robust.check_kind(robust) != "pooled":
+            raise ValueError("only the pooled robust estimator is defined for the HLMM")
         self.y = as_vector(y, "y")
         self.y2 = self.y * self.y
         self.G = np.ascontiguousarray(G, dtype=np.float64)
@@ -407,8 +431,39 @@ class HLMMClassScan:
         if cov is None or not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
             res["reason"] = "observed information not positive definite"
             return res
+        if self.robust:
+            cov = self._robust_cov(model, codes, theta, alpha, cov)
+            res["av_cov"] = cov[1, 3]
+            if not (cov[1, 1] > 0 and cov[3, 3] > 0):
+                res["reason"] = "robust standard errors undefined"
+                return res
         se = np.sqrt(np.diag(cov))
         res.update(likelihood=-0.5 * (f + model.n * LOG2PI), add=alpha[1], add_se=se[1],
                    var=theta[1], var_se=se[3], h2=theta[2],
                    h2_se=np.nan if boundary else se[4], boundary=boundary, ok=True)
         return res
+
+    def _robust_cov(self, model, codes, theta, alpha, cov):
+        """The pooled sandwich of :func:`hlmm.robust.hlmm_robust_cov` from class
+        statistics: per individual only ``t = Gz`` (one gemv, O(n·l)) and
+        ``ẽ_i = √w_k(y_i − μ_k − h2·t_i)``; ``c̄ = (N − h2·Σ_k w_k tr(A⁻¹M_k))/N``."""
+        h2 = float(theta[2])
+        model.evaluate(theta[:2], h2, alpha)          # terms at the optimum
+        w, mu, z, trk = model.last_terms
+        codes = np.asarray(codes)
+        called = codes >= 0
+        # position of each individual's class among the model's (present) classes
+        lookup = np.full(3, -1, dtype=np.intp)
+        classes = np.unique(codes[called])
+        lookup[classes] = np.arange(len(classes))
+        pos = lookup[codes[called]]
+        t = blas.dgemv(1.0, self.G.T, z, trans=1)[called]
+        et = np.sqrt(w)[pos] * (self.y[called] - mu[pos] - h2 * t)
+        N = model.n
+        cbar = (N - h2 * float(w @ trk)) / N
+        m2, m3, m4 = _robust.pooled_moments(et / np.sqrt(cbar))
+        V = np.column_stack([np.ones_like(model.x), model.x])
+        nk = model.nk
+        D = _robust.pooled_excess(m2, m3, m4, cbar, (V.T * (nk * w)) @ V,
+                                  (V.T * (nk * np.sqrt(w))) @ V, (V.T * nk) @ V)
+        return _robust.with_excess(cov, D)

@@ -160,19 +160,25 @@ _init_masks()
 cdef Py_ssize_t TABLE_CHUNK = 64
 
 
-def subset_tables(const Py_ssize_t[::1] sample_index, const double[::1] y, Py_ssize_t n_fam):
-    """Per-byte subset sums of ``y`` and ``y²`` for :func:`class_stats_tabled`.
+def subset_tables(const Py_ssize_t[::1] sample_index, const double[::1] y, Py_ssize_t n_fam,
+                  int n_powers=2):
+    """Per-byte subset sums of ``y, y², …, y^n_powers`` for :func:`class_stats_tabled`
+    (``n_powers = 2``) and :func:`class_moments_tabled` (``n_powers = 4``).
 
     The .fam samples ``4b … 4b+3`` share byte ``b`` of every SNP row.  For each byte and
-    each of the 16 subsets ``S`` of its 4 samples, ``tables[b, S] = (Σ_{j∈S} y_j,
-    Σ_{j∈S} y_j²)`` over the analysis individuals (others count 0), and
-    ``members[b]`` is the 4-bit mask of the byte's analysis individuals.
-    Returns ``(tables (bps × 16 × 2), members (bps,) uint8)``; O(n) memory, built once.
+    each of the 16 subsets ``S`` of its 4 samples, ``tables[b, S, j−1] = Σ_{i∈S} y_i^j``
+    over the analysis individuals (others count 0), and ``members[b]`` is the 4-bit
+    mask of the byte's analysis individuals.
+    Returns ``(tables (bps × 16 × n_powers), members (bps,) uint8)``; O(n) memory, built once.
     """
     cdef Py_ssize_t bps = (n_fam + 3) // 4, m = sample_index.shape[0], i, j, b, S, lane
+    cdef int pw
+    cdef double yl, yp
     if y.shape[0] != m:
         raise ValueError("subset_tables: y and sample_index differ in length")
-    tables = cnp.PyArray_ZEROS(3, [bps, 16, 2], cnp.NPY_DOUBLE, 0)
+    if n_powers < 1 or n_powers > 8:
+        raise ValueError("subset_tables: n_powers must be in 1..8")
+    tables = cnp.PyArray_ZEROS(3, [bps, 16, n_powers], cnp.NPY_DOUBLE, 0)
     members = cnp.PyArray_ZEROS(1, [bps], cnp.NPY_UINT8, 0)
     cdef double[:, :, ::1] T = tables
     cdef unsigned char[::1] inc = members
@@ -192,8 +198,11 @@ def subset_tables(const Py_ssize_t[::1] sample_index, const double[::1] y, Py_ss
             for S in range(16):
                 for lane in range(4):
                     if S & (1 << lane):
-                        T[b, S, 0] += yf[4 * b + lane]
-                        T[b, S, 1] += yf[4 * b + lane] * yf[4 * b + lane]
+                        yl = yf[4 * b + lane]
+                        yp = yl
+                        for pw in range(n_powers):
+                            T[b, S, pw] += yp
+                            yp *= yl
     return tables, members
 
 
@@ -258,4 +267,65 @@ def class_stats_tabled(const unsigned char[:, ::1] packed, const double[:, :, ::
                 out[s, 3 * k_hom2] += c3
                 out[s, 3 * k_hom2 + 1] += s3
                 out[s, 3 * k_hom2 + 2] += q3
+            b0 = b1
+
+
+def class_moments_tabled(const unsigned char[:, ::1] packed, const double[:, :, ::1] tables,
+                         const unsigned char[::1] members, bint count_a1, double[:, ::1] out):
+    """Class power sums for the robust (sandwich) SEs, from 4-power subset tables.
+
+    ``out[s, 5k + j] = Σ_{i∈k} y_i^j`` for class k = 0, 1, 2 and j = 0…4 (j = 0 is
+    ``n_k``) of SNP row ``s``; ``tables`` from ``subset_tables(…, n_powers=4)``.  The
+    same pass as :func:`class_stats_tabled` with two more table additions per class.
+    """
+    cdef Py_ssize_t n_snps = packed.shape[0], bps = packed.shape[1]
+    cdef Py_ssize_t s, b, b0, b1, j
+    cdef unsigned char v, inc, m0, m2, m3
+    cdef double a0[4]
+    cdef double a2[4]
+    cdef double a3[4]
+    cdef long c0, c2, c3
+    cdef int k_hom1 = 2 if count_a1 else 0
+    cdef int k_hom2 = 2 - k_hom1
+    if tables.shape[0] != bps or tables.shape[1] != 16 or tables.shape[2] != 4:
+        raise ValueError("class_moments_tabled: tables must be bps × 16 × 4 (n_powers=4)")
+    if members.shape[0] != bps or out.shape[0] != n_snps or out.shape[1] != 15:
+        raise ValueError("class_moments_tabled: shape mismatch")
+    cdef const double* T = &tables[0, 0, 0]
+    cdef const double* t
+    cdef const unsigned char* row
+    cdef const unsigned char* mem = &members[0]
+    with nogil:
+        for s in range(n_snps):
+            for b in range(15):
+                out[s, b] = 0.0
+        b0 = 0
+        while b0 < bps:
+            b1 = min(b0 + TABLE_CHUNK, bps)
+            for s in range(n_snps):
+                for j in range(4):
+                    a0[j] = 0.0; a2[j] = 0.0; a3[j] = 0.0
+                c0 = 0; c2 = 0; c3 = 0
+                row = &packed[s, 0]
+                for b in range(b0, b1):
+                    v = row[b]
+                    inc = mem[b]
+                    m0 = CODE_MASK[0][v] & inc
+                    m2 = CODE_MASK[2][v] & inc
+                    m3 = CODE_MASK[3][v] & inc
+                    t = T + 64 * b
+                    for j in range(4):
+                        a0[j] += t[4 * m0 + j]
+                        a2[j] += t[4 * m2 + j]
+                        a3[j] += t[4 * m3 + j]
+                    c0 += POPCOUNT4[m0]
+                    c2 += POPCOUNT4[m2]
+                    c3 += POPCOUNT4[m3]
+                out[s, 5 * k_hom1] += c0
+                out[s, 5] += c2
+                out[s, 5 * k_hom2] += c3
+                for j in range(4):
+                    out[s, 5 * k_hom1 + 1 + j] += a0[j]
+                    out[s, 6 + j] += a2[j]
+                    out[s, 5 * k_hom2 + 1 + j] += a3[j]
             b0 = b1

@@ -46,6 +46,13 @@ from .options import PrefixCommand, command_line, missing_number_option, option,
 @option("--engine", type=click.Choice(["auto", "general"]), default="auto", show_default=True,
         help="auto: per-SNP fits from genotype-class statistics where the model allows "
              "(default mode, hard calls); general: fit every SNP's full model.")
+@option("--robust", is_flag=True,
+        help="Sandwich (robust) standard errors, valid for non-normal traits "
+             "(add_se … av_pval hold the robust values).")
+@option("--robust-estimator", type=click.Choice(["pooled", "hc0"]), default="pooled",
+        show_default=True,
+        help="Meat of the sandwich: moments pooled over individuals (calibrated down to "
+             "MAF 0.01) or per-individual HC0.")
 @option("--dask-scheduler", metavar="ADDRESS",
         help="Run the SNP blocks on this existing Dask scheduler (files on a shared "
              "filesystem); needs pip install 'hlmm[dask]'.")

@@ -21,6 +21,9 @@ from .options import PrefixCommand, command_line, missing_number_option, option,
 @option("--missing-char", default="NA", show_default=True, help="Missing value string (-9 is missing too: see --input-missing-phenotype).")
 @missing_number_option()
 @option("--no-h2-estimate", is_flag=True, help="Do not write OUTPREFIX.h2.txt.")
+@option("--robust", is_flag=True,
+        help="Sandwich (robust) standard errors of the mean and variance effects, valid "
+             "for non-normal traits.")
 @user_errors
 def fit_command(phenofile, outprefix, **opts):
     """Fit one heteroskedastic linear (mixed) model to PHENOFILE, writing
