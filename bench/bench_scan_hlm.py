@@ -4,7 +4,8 @@
 
 Simulates a .bed (plink1.9 --simulate when installed), then times in the same run:
 one plain read of the .bed (raw bytes, and bed-reader decoding every block), `hlmm chr
---whole-chr` (mean + variance effects per SNP), `plink2 --glm allow-no-covars` and,
+--whole-chr` (mean + variance effects per SNP; also with --robust and --brown-forsythe,
+as ratios to the default scan), `plink2 --glm allow-no-covars` and,
 with --plink19, `plink1.9 --linear`, all with the same threads. Prints wall time, peak
 memory and the ratio to plink2.
 """
@@ -58,6 +59,15 @@ def main():
     wall, rss = timed([sys.executable, "-m", "hlmm.cli.main", "chr", prefix + ".bed", "0", "0", pheno, out, "--whole-chr",
                        "--threads", str(a.threads)])
     rows.append(("hlmm chr (mean + variance)", wall, rss))
+    default_wall = wall
+    variants = []
+    for label, opts in (("hlmm chr --robust", ["--robust"]),
+                        ("hlmm chr --brown-forsythe", ["--brown-forsythe"])):
+        w, r = timed([sys.executable, "-m", "hlmm.cli.main", "chr", prefix + ".bed", "0", "0",
+                      pheno, out + opts[0].strip("-").replace("-", "_"), "--whole-chr",
+                      "--threads", str(a.threads), *opts])
+        rows.append((label, w, r))
+        variants.append((label, w))
     plink2 = shutil.which("plink2")
     base = None
     if plink2:
@@ -74,6 +84,8 @@ def main():
     for name, w, r in rows:
         ratio = f"{w / base:.2f}x" if base else "-"
         print(f"{name:34s} {w:8.2f} {r:8.0f} {ratio:>10s}")
+    for name, w in variants:
+        print(f"{name}: {w / default_wall:.2f}x the default hlmm chr")
 
 
 if __name__ == "__main__":

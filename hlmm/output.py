@@ -44,7 +44,10 @@ def _sig6(values):
     return ["NaN" if v != v else "%.6g" % v for v in values]
 
 
-def models_block(snps, ns, freqs, fits, chrom, pos, a1, a2):
+BF_COLUMNS = ["bf_f", "bf_pval"]
+
+
+def models_block(snps, ns, freqs, fits, chrom, pos, a1, a2, bf=None):
     """Lines of ``OUTPREFIX.models.gz`` for a block of SNPs (vectorised :func:`models_row`).
 
     Estimates, SEs, t statistics and p-values (−log10) are printed with 6 significant
@@ -71,13 +74,18 @@ def models_block(snps, ns, freqs, fits, chrom, pos, a1, a2):
                                           est[:, 3], est[:, 4], var_t, var_p, av_p)]
     like = ["nan" if v != v else repr(v) for v in est[:, 0].tolist()]
     av = ["nan" if v == "NaN" else v for v in cols[8]]
+    extra = [""] * k
+    if bf is not None:       # Brown–Forsythe F and −log10 p (NaN: filtered or undefined)
+        bfa = np.array([t if t is not None else (np.nan, np.nan) for t in bf], float).reshape(k, 2)
+        extra = ["\t" + a + "\t" + b for a, b in zip(_sig6(bfa[:, 0].tolist()),
+                                                     _sig6(bfa[:, 1].tolist()))]
     lines = []
     for j in range(k):
         fq = freqs[j]
         lines.append("\t".join((snps[j], str(int(ns[j])), "nan" if fq != fq else repr(float(fq)),
                                 like[j], cols[0][j], cols[1][j], cols[2][j], cols[3][j],
                                 cols[4][j], cols[5][j], cols[6][j], cols[7][j], av[j],
-                                str(chrom[j]), str(pos[j]), str(a1[j]), str(a2[j]))))
+                                str(chrom[j]), str(pos[j]), str(a1[j]), str(a2[j]))) + extra[j])
     return "\n".join(lines) + "\n" if lines else ""
 
 

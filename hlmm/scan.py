@@ -24,7 +24,7 @@ from .errors import InputError
 from ._threads import blas_single_threaded
 from .genotypes import BedFile
 from .hlm import HLM
-from .output import AtomicOutputs, MODELS_COLUMNS, effects_table, models_block
+from .output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table, models_block
 from .random_effects import RandomEffectsInput
 from .robust import standardised_kurtosis
 from .sample import build_sample, missing_summary
@@ -74,6 +74,7 @@ class SnpFit:
     freq: float               # folded; NaN when the missingness filter failed
     fit: dict = None          # likelihood, add, add_se, var, var_se; None = no fit
     status: str = "ok"        # ok | filtered_missing | filtered_maf | failed: <reason>
+    bf: tuple = None          # (F, −log10 p) of the Brown–Forsythe test, when asked for
 
 
 class Log:
@@ -226,6 +227,21 @@ class GenomeScan:
         # up to seconds, so the latter come in small blocks to keep every thread busy.
         self.block_size = cfg.block_size or (1000 if self.G is None and
                                              self.engine == "classes" else 16)
+        self._bf = None
+        if cfg.brown_forsythe:
+            from .levene import BrownForsythe
+
+            # On the null model's standardised residual (the scan's y in the default
+            # mode): covariates projected out, as OSCA users adjust before --vqtl.
+            if cfg.fit_covariates:
+                r = (s.y - s.X @ self.null.alpha) / np.exp(0.5 * (s.V @ self.null.beta))
+            else:
+                r = self.y
+            self._bf_y = np.ascontiguousarray(r)
+            self._bf = BrownForsythe(self.sample_index, self._bf_y, self.bed.n_samples,
+                                     self.bed.count_a1)
+            log("Brown-Forsythe test: on the null model's standardised residuals, "
+                "genotype classes as groups (bf_f, bf_pval)")
         log(f"Engine: {self.engine}")
 
     def _check_kurtosis(self, null):
@@ -308,6 +324,7 @@ class GenomeScan:
             moments = np.empty((e - s, 15))
             _bed.class_moments_tabled(packed, *self._tables, self.bed.count_a1, moments)
             res = self._class_scan.fit_block_robust(moments, self.cfg.robust_estimator)
+            stats = np.ascontiguousarray(moments.reshape(-1, 3, 5)[:, :, :3]).reshape(-1, 9)
         else:
             stats = np.empty((e - s, 9))
             _bed.class_stats_tabled(packed, *self._tables, self.bed.count_a1, stats)
@@ -323,6 +340,17 @@ class GenomeScan:
                 fits.append(SnpFit(n_l, freq, None, f"failed: {res['reason'][j]}"))
             else:
                 fits.append(SnpFit(n_l, freq, {k: res[k][j] for k in keys}))
+        # the scan's y is the BF's y here: its class sums are shared
+        return self._add_bf(fits, packed, stats)
+
+    def _add_bf(self, fits, packed, stats=None):
+        """Brown–Forsythe (F, −log10 p) of the SNPs that pass the filters."""
+        if self._bf is None:
+            return fits
+        F, p = self._bf.block(packed, stats=stats)
+        for j, fit in enumerate(fits):
+            if fit.status in ("ok",) or fit.status.startswith("failed"):
+                fit.bf = (F[j], p[j])
         return fits
 
     def _fit_block_classes_hlmm(self, s, e):
@@ -349,7 +377,7 @@ class GenomeScan:
             else:
                 fits.append(SnpFit(n_l, freq, {k: res[k] for k in FIT_KEYS + (
                     ("av_cov",) if "av_cov" in res else ())}))
-        return fits
+        return self._add_bf(fits, packed)
 
     def fit_block(self, s, e):
         """SnpFit for SNPs ``s..e-1`` (thread-safe)."""
@@ -358,7 +386,8 @@ class GenomeScan:
         if self.engine == "classes_hlmm":
             return self._fit_block_classes_hlmm(s, e)
         dos = self.bed.read_dosages(s, e, self.sample_index)
-        return [self._fit_one(dos[:, j]) for j in range(e - s)]
+        fits = [self._fit_one(dos[:, j]) for j in range(e - s)]
+        return self._add_bf(fits, self.bed.read_packed(s, e)) if self._bf is not None else fits
 
     def blocks(self):
         b = self.block_size
@@ -452,15 +481,17 @@ def _write_scan(cfg, scan, log, fits, progress, threads, t_start, models_path):
         bar_cm = progress(scan.end - scan.start) if progress is not None else None
         with out.open_gzip(models_path, append=append) as fh, \
                 (bar_cm if bar_cm is not None else _NoBar()) as bar:
+            columns = MODELS_COLUMNS + (BF_COLUMNS if cfg.brown_forsythe else [])
             if not append:
-                fh.write("\t".join(MODELS_COLUMNS) + "\n")
+                fh.write("\t".join(columns) + "\n")
             bed = scan.bed
             for s, block in fits:
                 e = s + len(block)
                 fh.write(models_block(bed.sid[s:e], [f.n for f in block],
                                       [f.freq for f in block], [f.fit for f in block],
                                       bed.chromosome[s:e], bed.bp_position[s:e],
-                                      counted[s:e], other[s:e]))
+                                      counted[s:e], other[s:e],
+                                      [f.bf for f in block] if cfg.brown_forsythe else None))
                 for i, fit in enumerate(block, start=s):
                     key = "failed" if fit.status.startswith("failed") else fit.status
                     counts[key] += 1

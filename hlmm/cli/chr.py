@@ -53,6 +53,9 @@ from .options import PrefixCommand, command_line, missing_number_option, option,
         show_default=True,
         help="Meat of the sandwich: moments pooled over individuals (calibrated down to "
              "MAF 0.01) or per-individual HC0.")
+@option("--brown-forsythe", is_flag=True,
+        help="Also the Brown-Forsythe test (Levene about the class medians, OSCA "
+             "--vqtl-mtd 2) per SNP: columns bf_f, bf_pval.")
 @option("--dask-scheduler", metavar="ADDRESS",
         help="Run the SNP blocks on this existing Dask scheduler (files on a shared "
              "filesystem); needs pip install 'hlmm[dask]'.")
