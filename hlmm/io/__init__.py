@@ -1,0 +1,60 @@
+"""Genotype readers behind one small interface, chosen by the file's extension.
+
+Every reader (``.bed`` :class:`~hlmm.io.bed.BedFile`, ``.pgen``
+:class:`~hlmm.io.pgen.PgenSource`, ``.bgen`` :class:`~hlmm.io.bgen.BgenSource`) is a
+*genotype source* with:
+
+- ``path`` (the genotype file), ``option`` (the command-line option or argument it came
+  from, for error messages), ``format`` ("bed", "pgen", "bgen");
+- ``n_samples``, ``n_snps``; ``fid``, ``iid`` (str arrays, file order) and
+  ``match_by_iid`` (True when the file has no family IDs, e.g. a ``#IID`` .psam or BGEN
+  sample IDs: individuals are then matched to phenotypes by IID alone, as PLINK 2 does;
+  ``fid`` then repeats ``iid``);
+- per variant: ``sid``, ``chromosome``, ``bp_position``, and ``counted_alleles()`` →
+  ``(counted, other)`` arrays (.bed: A1 unless ``count_a1=False``; .pgen: ALT, as
+  plink2; .bgen: the second allele, as plink2's ``ref-first`` import);
+- ``has_dosages``: the file may hold non-integer dosages;
+- ``read_dosages(start, stop, sample_index)`` → float64 C-order array
+  ``len(sample_index) × (stop − start)`` of counted-allele dosages in [0, 2], NaN where
+  missing; streamed: memory O(n × block);
+- ``unusable(start, stop)`` → list of ``(variant index, reason)`` for variants the model
+  cannot use (e.g. "multi-allelic", "ploidy != 2"); their columns of ``read_dosages`` are
+  all NaN and the scan writes a NaN row with the reason counted in the log;
+- picklable (Dask workers reopen the file by path).
+
+Only ``.bed`` sources have ``read_packed`` (raw 2-bit codes for the compiled
+class-statistics kernels); the scan reads other formats through ``read_dosages``.
+"""
+import os
+
+from ..errors import InputError
+
+FORMATS = {".bed": "bed", ".pgen": "pgen", ".bgen": "bgen"}
+
+
+def genotype_format(path):
+    """'bed', 'pgen' or 'bgen' from the extension (a bare PLINK prefix means .bed)."""
+    ext = os.path.splitext(str(path))[1].lower()
+    if ext in FORMATS:
+        return FORMATS[ext]
+    if ext == "" or os.path.exists(str(path) + ".bed"):
+        return "bed"
+    raise InputError(f"{path}: unknown genotype format '{ext}' (expected .bed, .pgen or .bgen)")
+
+
+def open_genotypes(path, option="GENOFILE", count_a1=True, sample_file=None, num_threads=None):
+    """The genotype source for ``path`` (see the module docstring)."""
+    fmt = genotype_format(path)
+    if fmt == "bed":
+        if sample_file is not None:
+            raise InputError(f"--sample {sample_file}: only for .bgen files ({option} {path})")
+        from .bed import BedFile
+
+        return BedFile(path, option, count_a1=count_a1, num_threads=num_threads)
+    if fmt == "pgen":
+        from .pgen import PgenSource
+
+        return PgenSource(path, option, num_threads=num_threads)
+    from .bgen import BgenSource
+
+    return BgenSource(path, option, sample_file=sample_file, num_threads=num_threads)
