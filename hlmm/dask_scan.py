@@ -74,16 +74,16 @@ def _reuse_heap_memory():
         pass
 
 
-def _fit_block(scan, start, stop, single_blas):
+def _fit_block(scan, idx, single_blas):
     from ._threads import blas_single_threaded
 
     _reuse_heap_memory()
     with blas_single_threaded(single_blas):
-        return scan.fit_block(start, stop)
+        return scan.fit_block(idx)
 
 
 def iter_fits_dask(scan, client):
-    """Yield ``(first_snp_index, [SnpFit, …])`` per block in SNP order, computed on
+    """Yield ``(variant indices, [SnpFit, …])`` per block in SNP order, computed on
     ``client``.
 
     On workers that run several tasks at once, BLAS is kept to one thread per task."""
@@ -91,12 +91,13 @@ def iter_fits_dask(scan, client):
     single_blas = max(nthreads.values(), default=1) > 1
     scan_future = client.scatter(scan, broadcast=True, hash=False)
     blocks = scan.blocks()
-    futures = [client.submit(_fit_block, scan_future, s, e, single_blas, pure=False) for s, e in blocks]
+    futures = [client.submit(_fit_block, scan_future, idx, single_blas, pure=False)
+               for idx in blocks]
     try:
-        for (s, _), fut in zip(blocks, futures):
+        for idx, fut in zip(blocks, futures):
             rows = fut.result()
             fut.release()
-            yield s, rows
+            yield idx, rows
     finally:
         for fut in futures:
             fut.cancel()

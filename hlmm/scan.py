@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import InputError
 from ._threads import blas_single_threaded
-from .genotypes import BedFile
+from .io import open_genotypes, runs
 from .hlm import HLM
 from .output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table, models_block
 from .random_effects import RandomEffectsInput
@@ -60,6 +60,7 @@ class ScanConfig:
     robust: bool = False      # sandwich SEs (hlmm.robust) instead of model-based ones
     robust_estimator: str = "pooled"
     brown_forsythe: bool = False
+    sample: str = None        # BGEN: the .sample file when not beside the .bgen
     dask_scheduler: str = None
     dask_workers: int = None
     command: str = ""
@@ -124,8 +125,12 @@ class GenomeScan:
                              "defined for the HLMM (--random-gts)")
         if cfg.block_size is not None and cfg.block_size < 1:
             raise InputError(f"--block-size {cfg.block_size}: must be at least 1")
-        self.bed = BedFile(cfg.genofile, "GENOFILE", count_a1=not cfg.count_a2,
-                           num_threads=cfg.threads)
+        self.geno = open_genotypes(cfg.genofile, "GENOFILE", count_a1=not cfg.count_a2,
+                                   sample_file=cfg.sample, num_threads=cfg.threads)
+        self.bed = self.geno        # the name of hlmm 2.0
+        if cfg.count_a2 and self.geno.format != "bed":
+            raise InputError(f"--count-a2 is for .bed files; {self.geno.path} counts "
+                             f"{'ALT' if self.geno.format == 'pgen' else 'the second allele'}")
         if cfg.whole_chr:
             self.start, self.end = 0, self.bed.n_snps
         else:
@@ -137,9 +142,13 @@ class GenomeScan:
             if self.end > self.bed.n_snps:
                 raise InputError(f"END {self.end} is beyond the {self.bed.n_snps} SNPs in "
                                  f"{self.bed.path}")
-        log(f"Test genotypes: {self.bed.path}: {self.bed.n_samples} individuals, "
-            f"{self.bed.n_snps} SNPs; testing SNPs {self.start}..{self.end - 1} "
-            f"({self.end - self.start}), counting the {'A2' if cfg.count_a2 else 'A1'} allele")
+        self.snps = np.arange(self.start, self.end, dtype=np.intp)
+        counted = {"bed": "A2" if cfg.count_a2 else "A1", "pgen": "ALT",
+                   "bgen": "second"}[self.geno.format]
+        log(f"Test genotypes: {self.bed.path} ({self.geno.format}): {self.bed.n_samples} "
+            f"individuals, {self.bed.n_snps} SNPs; testing SNPs {self.start}..{self.end - 1} "
+            f"({self.end - self.start}), counting the {counted} allele"
+            + (", dosages where stored" if self.geno.has_dosages else ""))
 
         random = (RandomEffectsInput(cfg.random_gts, cfg.random_gts_txt, cfg.missing_char,
                                      cfg.threads) if cfg.random_gts else None)
@@ -218,6 +227,12 @@ class GenomeScan:
                 # Robust SEs need the class sums of y³ and y⁴ too.
                 self._tables = _bed.subset_tables(self.sample_index, self.y,
                                                   self.bed.n_samples, 4 if cfg.robust else 2)
+                if self.geno.has_dosages:
+                    from .dosage_engine import DosageClassScan
+
+                    self._dosage_scan = DosageClassScan(
+                        self.y, self.sample_index, self.geno.dosage_scale,
+                        cfg.robust_estimator if cfg.robust else False)
             else:
                 self.engine = "classes_hlmm"
                 self._class_scan = HLMMClassScan(
@@ -315,54 +330,79 @@ class GenomeScan:
             return freq, "filtered_maf"
         return freq, "ok"
 
-    def _fit_block_classes(self, s, e):
-        """Default mode, HLM: class statistics straight from the packed .bed bytes."""
-        from ._core import _bed
+    def _read_block(self, idx):
+        """``(packed, D)`` of the variants ``idx``: .bed bytes (hard calls; rounded dosages
+        for other formats) and, for other formats, all samples' dosages (n × m)."""
+        if self.geno.format == "bed":
+            return np.concatenate([self.geno.read_packed(a, b) for a, b in runs(idx)]), None
+        from .dosage_engine import pack_hardcalls
 
-        packed = self.bed.read_packed(s, e)
-        if self.cfg.robust:
-            moments = np.empty((e - s, 15))
-            _bed.class_moments_tabled(packed, *self._tables, self.bed.count_a1, moments)
-            res = self._class_scan.fit_block_robust(moments, self.cfg.robust_estimator)
-            stats = np.ascontiguousarray(moments.reshape(-1, 3, 5)[:, :, :3]).reshape(-1, 9)
-        else:
-            stats = np.empty((e - s, 9))
-            _bed.class_stats_tabled(packed, *self._tables, self.bed.count_a1, stats)
-            res = self._class_scan.fit_block(stats)
+        every = np.arange(self.geno.n_samples, dtype=np.intp)
+        D = np.concatenate([self.geno.read_dosages(a, b, every) for a, b in runs(idx)], axis=1)
+        return pack_hardcalls(D), D
+
+    @property
+    def _count_a1(self):
+        # packed rows of other formats are written counting the counted allele as A1
+        return self.geno.count_a1 if self.geno.format == "bed" else True
+
+    def _fits_from_classes(self, res, fits, cols):
+        """SnpFit of columns ``cols`` from a class-engine result dict (filters applied)."""
         keys = FIT_KEYS + (("av_cov",) if "av_cov" in res else ())
-        fits = []
-        for j in range(e - s):
+        for j, col in enumerate(cols):
             n_l = int(res["n"][j])
             freq, status = self._filter(n_l, res["freq"][j])
             if status != "ok":
-                fits.append(SnpFit(n_l, freq, None, status))
+                fits[col] = SnpFit(n_l, freq, None, status)
             elif not res["ok"][j]:
-                fits.append(SnpFit(n_l, freq, None, f"failed: {res['reason'][j]}"))
+                fits[col] = SnpFit(n_l, freq, None, f"failed: {res['reason'][j]}")
             else:
-                fits.append(SnpFit(n_l, freq, {k: res[k][j] for k in keys}))
-        # the scan's y is the BF's y here: its class sums are shared
-        return self._add_bf(fits, packed, stats)
+                fits[col] = SnpFit(n_l, freq, {k: res[k][j] for k in keys})
 
-    def _add_bf(self, fits, packed, stats=None):
-        """Brown–Forsythe (F, −log10 p) of the SNPs that pass the filters."""
-        if self._bf is None:
-            return fits
-        F, p = self._bf.block(packed, stats=stats)
-        for j, fit in enumerate(fits):
-            if fit.status in ("ok",) or fit.status.startswith("failed"):
-                fit.bf = (F[j], p[j])
-        return fits
-
-    def _fit_block_classes_hlmm(self, s, e):
-        """Default mode, HLMM: genotype classes decoded from the packed bytes; per SNP only
-        the carriers of the smaller classes touch G (``HLMMClassScan``)."""
+    def _fit_block_classes(self, idx, packed, D):
+        """Default mode, HLM: class statistics straight from the packed bytes; SNPs with
+        stored dosages from their dosage-value classes."""
         from ._core import _bed
 
-        packed = self.bed.read_packed(s, e)
+        m = len(idx)
+        if self.cfg.robust:
+            moments = np.empty((m, 15))
+            _bed.class_moments_tabled(packed, *self._tables, self._count_a1, moments)
+            res = self._class_scan.fit_block_robust(moments, self.cfg.robust_estimator)
+            stats = np.ascontiguousarray(moments.reshape(-1, 3, 5)[:, :, :3]).reshape(-1, 9)
+        else:
+            stats = np.empty((m, 9))
+            _bed.class_stats_tabled(packed, *self._tables, self._count_a1, stats)
+            res = self._class_scan.fit_block(stats)
+        fits = [None] * m
+        self._fits_from_classes(res, fits, range(m))
+        if D is not None and self.geno.has_dosages:
+            from .dosage_engine import is_hardcall
+
+            dos = np.flatnonzero(~is_hardcall(D))
+            if dos.size:
+                rd = self._dosage_scan.fit_block(np.ascontiguousarray(D[:, dos].T))
+                self._fits_from_classes(rd, fits, dos)
+                for j in dos[rd["off_grid"]]:
+                    fits[j] = self._fit_one(D[self.sample_index, j])
+                stats = None        # the dosage SNPs' class sums are not in stats
+        return fits, stats
+
+    def _fit_block_classes_hlmm(self, idx, packed, D):
+        """Default mode, HLMM: genotype classes decoded from the packed bytes; per SNP only
+        the carriers of the smaller classes touch G (``HLMMClassScan``).  SNPs with
+        stored dosages take the general path."""
+        from ._core import _bed
+        from .dosage_engine import is_hardcall
+
         codes = np.empty((1, self.sample.n), dtype=np.int8)
+        hard = is_hardcall(D) if D is not None else np.ones(len(idx), bool)
         fits = []
-        for j in range(e - s):
-            _bed.decode_codes(packed[j:j + 1], self.sample_index, self.bed.count_a1, codes)
+        for j in range(len(idx)):
+            if not hard[j]:
+                fits.append(self._fit_one(D[self.sample_index, j]))
+                continue
+            _bed.decode_codes(packed[j:j + 1], self.sample_index, self._count_a1, codes)
             c = codes[0]
             called = c >= 0
             n_l = int(called.sum())
@@ -377,24 +417,48 @@ class GenomeScan:
             else:
                 fits.append(SnpFit(n_l, freq, {k: res[k] for k in FIT_KEYS + (
                     ("av_cov",) if "av_cov" in res else ())}))
-        return self._add_bf(fits, packed)
+        return fits
 
-    def fit_block(self, s, e):
-        """SnpFit for SNPs ``s..e-1`` (thread-safe)."""
+    def _add_bf(self, fits, packed, stats=None):
+        """Brown–Forsythe (F, −log10 p) of the SNPs that pass the filters (dosages: of
+        the best-guess genotypes)."""
+        if self._bf is None:
+            return fits
+        F, p = self._bf.block(packed, stats=stats)
+        for j, fit in enumerate(fits):
+            if fit.status in ("ok",) or fit.status.startswith("failed"):
+                fit.bf = (F[j], p[j])
+        return fits
+
+    def fit_block(self, s, e=None):
+        """SnpFit for the variants ``s`` (an index array) or ``s..e-1`` (thread-safe)."""
+        idx = np.arange(s, e, dtype=np.intp) if e is not None else np.asarray(s, np.intp)
+        packed, D = self._read_block(idx)
+        stats = None
         if self.engine == "classes":
-            return self._fit_block_classes(s, e)
-        if self.engine == "classes_hlmm":
-            return self._fit_block_classes_hlmm(s, e)
-        dos = self.bed.read_dosages(s, e, self.sample_index)
-        fits = [self._fit_one(dos[:, j]) for j in range(e - s)]
-        return self._add_bf(fits, self.bed.read_packed(s, e)) if self._bf is not None else fits
+            fits, stats = self._fit_block_classes(idx, packed, D)
+        elif self.engine == "classes_hlmm":
+            fits = self._fit_block_classes_hlmm(idx, packed, D)
+        else:
+            if D is None:
+                dos = np.concatenate([self.geno.read_dosages(a, b, self.sample_index)
+                                      for a, b in runs(idx)], axis=1)
+            else:
+                dos = D[self.sample_index]
+            fits = [self._fit_one(dos[:, j]) for j in range(len(idx))]
+        for a, b in runs(idx):
+            for v, reason in self.geno.unusable(a, b):
+                fits[int(np.searchsorted(idx, v))] = SnpFit(0, np.nan, None,
+                                                            f"unusable: {reason}")
+        return self._add_bf(fits, packed, stats)
 
     def blocks(self):
+        """The variant index arrays of the blocks, in order."""
         b = self.block_size
-        return [(s, min(s + b, self.end)) for s in range(self.start, self.end, b)]
+        return [self.snps[i:i + b] for i in range(0, len(self.snps), b)]
 
     def iter_fits(self, threads=1):
-        """Yield ``(first_snp_index, [SnpFit, …])`` per block in SNP order, ``threads``
+        """Yield ``(variant indices, [SnpFit, …])`` per block in SNP order, ``threads``
         blocks in flight."""
         with blas_single_threaded(threads > 1):
             yield from self._iter_fits(threads)
@@ -402,23 +466,23 @@ class GenomeScan:
     def _iter_fits(self, threads):
         blocks = self.blocks()
         if threads <= 1 or len(blocks) <= 1:
-            for s, e in blocks:
-                yield s, self.fit_block(s, e)
+            for idx in blocks:
+                yield idx, self.fit_block(idx)
             return
         with cf.ThreadPoolExecutor(max_workers=threads) as pool:
             pending = []
             it = iter(blocks)
             for blk in it:
-                pending.append((blk, pool.submit(self.fit_block, *blk)))
+                pending.append((blk, pool.submit(self.fit_block, blk)))
                 if len(pending) >= 2 * threads:
                     break
             while pending:
-                (s, e), fut = pending.pop(0)
+                idx, fut = pending.pop(0)
                 rows = fut.result()
                 nxt = next(it, None)
                 if nxt is not None:
-                    pending.append((nxt, pool.submit(self.fit_block, *nxt)))
-                yield s, rows
+                    pending.append((nxt, pool.submit(self.fit_block, nxt)))
+                yield idx, rows
 
 
 def run_scan(cfg, progress=None):
@@ -462,6 +526,7 @@ def run_scan(cfg, progress=None):
 
 def _write_scan(cfg, scan, log, fits, progress, threads, t_start, models_path):
     counts = {"ok": 0, "filtered_missing": 0, "filtered_maf": 0, "failed": 0}
+    unusable = {}
     failures = []
     t_loop = time.perf_counter()
     with AtomicOutputs() as out:
@@ -478,21 +543,24 @@ def _write_scan(cfg, scan, log, fits, progress, threads, t_start, models_path):
                          f"h2\tse\n{_fmt(scan.null_h2[0])}\t{_fmt(scan.null_h2[1])}\n")
         counted, other = scan.bed.counted_alleles()
         append = cfg.append and os.path.exists(models_path)
-        bar_cm = progress(scan.end - scan.start) if progress is not None else None
+        bar_cm = progress(len(scan.snps)) if progress is not None else None
         with out.open_gzip(models_path, append=append) as fh, \
                 (bar_cm if bar_cm is not None else _NoBar()) as bar:
             columns = MODELS_COLUMNS + (BF_COLUMNS if cfg.brown_forsythe else [])
             if not append:
                 fh.write("\t".join(columns) + "\n")
             bed = scan.bed
-            for s, block in fits:
-                e = s + len(block)
-                fh.write(models_block(bed.sid[s:e], [f.n for f in block],
+            for idx, block in fits:
+                fh.write(models_block(bed.sid[idx], [f.n for f in block],
                                       [f.freq for f in block], [f.fit for f in block],
-                                      bed.chromosome[s:e], bed.bp_position[s:e],
-                                      counted[s:e], other[s:e],
+                                      bed.chromosome[idx], bed.bp_position[idx],
+                                      counted[idx], other[idx],
                                       [f.bf for f in block] if cfg.brown_forsythe else None))
-                for i, fit in enumerate(block, start=s):
+                for i, fit in zip(idx, block):
+                    if fit.status.startswith("unusable"):
+                        reason = fit.status[10:]
+                        unusable[reason] = unusable.get(reason, 0) + 1
+                        continue
                     key = "failed" if fit.status.startswith("failed") else fit.status
                     counts[key] += 1
                     if key == "failed":
@@ -505,6 +573,9 @@ def _write_scan(cfg, scan, log, fits, progress, threads, t_start, models_path):
             f"{counts['filtered_missing']} filtered on missingness (>= {cfg.max_missing}%), "
             f"{counts['filtered_maf']} filtered on MAF (<= {cfg.min_maf}), "
             f"{counts['failed']} failed")
+        for reason, k in sorted(unusable.items()):
+            log(f"  {k} variant(s) not usable ({reason}): written with NaN")
+        counts["unusable"] = sum(unusable.values())
         if counts["ok"] == 0 and counts["filtered_missing"] + counts["filtered_maf"] > 0:
             log("Warning: every SNP was filtered out; no SNP was fitted")
         for line in failures:

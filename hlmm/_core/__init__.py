@@ -6,7 +6,7 @@ C-contiguous float64 arrays.
 import importlib as _importlib
 import os as _os
 
-_KERNELS = ("_bed", "_classfit", "_gram", "_hlm", "_levene", "_mixed")
+_KERNELS = ("_bed", "_classfit", "_dosage", "_gram", "_hlm", "_levene", "_mixed")
 
 for _name in _KERNELS:
     try:

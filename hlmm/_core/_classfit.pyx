@@ -18,6 +18,9 @@ class gets its own mean and ML variance ``rr_k/n_k`` in closed form.
 Standard errors as the original hlmm: ``cov(α) = (XᵀD⁻¹X)⁻¹``, ``cov(β) = 2(VᵀV)⁻¹``.
 """
 from libc.math cimport exp, log, sqrt, fabs, isfinite, INFINITY, NAN
+cimport numpy as cnp
+
+cnp.import_array()
 
 # status codes, mapped to reasons by hlmm.scan_engine
 cdef enum:
@@ -196,9 +199,7 @@ cdef int _fit_one(const double* st, double tol, int max_iter, double* res) noexc
     cdef double S1[3]
     cdef double S2[3]
     cdef double x[3]
-    cdef double ntot = st[0] + st[3] + st[6], f, rr
-    cdef double d[3]
-    cdef double mu[3]
+    cdef double ntot = st[0] + st[3] + st[6], f
     for j in range(NOUT):
         res[j] = NAN
     res[0] = ntot
@@ -214,9 +215,20 @@ cdef int _fit_one(const double* st, double tol, int max_iter, double* res) noexc
             S2[K] = st[3 * k + 2]
             x[K] = k - 2 * f
             K += 1
+    return _fit_present(K, nk, S1, S2, x, tol, max_iter, res)
+
+
+cdef int _fit_present(int K, const double* nk, const double* S1, const double* S2,
+                      const double* x, double tol, int max_iter, double* res) noexcept nogil:
+    """The fit from the K classes present (n_k > 0): Newton for K ≥ 3, the saturated
+    closed form for K = 2.  ``res`` holds n and f already."""
+    cdef int k
+    cdef double rr
+    cdef double d[2]
+    cdef double mu[2]
     if K < 2:
         return ST_MONOMORPHIC
-    if K == 3:
+    if K >= 3:
         return _newton(K, nk, S1, S2, x, tol, max_iter, res)
     # two classes: saturated, closed form (class means and ML class variances)
     for k in range(2):
@@ -248,6 +260,56 @@ def hlm_fit_block(const double[:, ::1] stats, double[:, ::1] out, int[::1] statu
     with nogil:
         for s in range(n_snps):
             status[s] = _fit_one(&stats[s, 0], tol, max_iter, &out[s, 0])
+            if status[s] != ST_OK:
+                for k in range(2, NOUT - 1):
+                    out[s, k] = NAN
+
+
+def hlm_fit_classes(const Py_ssize_t[::1] offsets, const double[::1] nk, const double[::1] S1,
+                    const double[::1] S2, const double[::1] g, double[:, ::1] out,
+                    int[::1] status, double tol=1e-10, int max_iter=100):
+    """:func:`hlm_fit_block` for SNPs with any number of genotype classes (dosages).
+
+    SNP ``s`` has the classes ``offsets[s] … offsets[s+1]−1`` with dosage value ``g_k``
+    (of the counted allele, in [0, 2]), ``n_k > 0``, ``S1_k``, ``S2_k``.  As for hard
+    calls, ``f = Σ n_k g_k / (2N)`` and ``x_k = g_k − 2f``: one class per distinct stored
+    dosage value keeps the fit exact (DESIGN §8).  ``out``: n_snps × 12 (:data:`COLUMNS`).
+    """
+    cdef Py_ssize_t s, k, j, a, b, n_snps = offsets.shape[0] - 1, kmax = 0
+    cdef double ntot, tot, f
+    if out.shape[0] != n_snps or out.shape[1] != NOUT or status.shape[0] != n_snps:
+        raise ValueError("hlm_fit_classes: shape mismatch")
+    if nk.shape[0] != S1.shape[0] or nk.shape[0] != S2.shape[0] or nk.shape[0] != g.shape[0] \
+            or offsets[n_snps] != nk.shape[0]:
+        raise ValueError("hlm_fit_classes: class arrays and offsets differ")
+    for s in range(n_snps):
+        if offsets[s + 1] < offsets[s]:
+            raise ValueError("hlm_fit_classes: offsets must be non-decreasing")
+        kmax = max(kmax, offsets[s + 1] - offsets[s])
+    x_arr = cnp.PyArray_ZEROS(1, [max(kmax, 1)], cnp.NPY_DOUBLE, 0)
+    cdef double[::1] x = x_arr
+    with nogil:
+        for s in range(n_snps):
+            a = offsets[s]
+            b = offsets[s + 1]
+            for j in range(NOUT):
+                out[s, j] = NAN
+            ntot = 0.0
+            tot = 0.0
+            for k in range(a, b):
+                ntot += nk[k]
+                tot += nk[k] * g[k]
+            out[s, 0] = ntot
+            out[s, 11] = 0
+            if ntot <= 0:
+                status[s] = ST_NO_CALLS
+                continue
+            f = tot / (2 * ntot)
+            out[s, 1] = f
+            for k in range(a, b):
+                x[k - a] = g[k] - 2 * f
+            status[s] = _fit_present(<int>(b - a), &nk[a], &S1[a], &S2[a], &x[0], tol,
+                                     max_iter, &out[s, 0])
             if status[s] != ST_OK:
                 for k in range(2, NOUT - 1):
                     out[s, k] = NAN

@@ -13,6 +13,9 @@ from .options import PrefixCommand, command_line, missing_number_option, option,
 @click.argument("phenofile", type=click.Path(dir_okay=False))
 @click.argument("outprefix")
 @option("--whole-chr", is_flag=True, help="Test every SNP in GENOFILE (START and END are ignored).")
+@option("--sample", "sample", type=click.Path(dir_okay=False),
+        help="BGEN: the .sample file of sample IDs (default: the IDs in the .bgen, else "
+             "GENOFILE's .sample).")
 @option("--mean-covar", type=click.Path(dir_okay=False), help="Mean covariates file (FID IID c1 …).")
 @option("--var-covar", type=click.Path(dir_okay=False), help="Variance covariates file (FID IID c1 …).")
 @option("--fit-covariates", is_flag=True,
@@ -63,7 +66,7 @@ from .options import PrefixCommand, command_line, missing_number_option, option,
         help="Run the SNP blocks on a new local Dask cluster of N worker processes.")
 @user_errors
 def chr_command(genofile, start, end, phenofile, outprefix, **opts):
-    """Scan SNPs START..END-1 (0-based) of GENOFILE (.bed/.bim/.fam) for effects on the
+    """Scan SNPs START..END-1 (0-based) of GENOFILE (.bed, .pgen or .bgen) for effects on the
     mean and the variance of the phenotype in PHENOFILE, writing OUTPREFIX.models.gz,
     OUTPREFIX.log and the null-model files."""
     cfg = ScanConfig(genofile=genofile, start=start, end=end, phenofile=phenofile,
@@ -73,7 +76,9 @@ def chr_command(genofile, start, end, phenofile, outprefix, **opts):
     counts = run_scan(cfg, progress=progress_bar("Scanning SNPs"))
     click.echo(f"{sum(counts.values())} SNPs written to {outprefix}.models.gz: "
                f"{counts['ok']} fitted, {counts['filtered_missing'] + counts['filtered_maf']} "
-               f"filtered, {counts['failed']} failed", err=True)
+               f"filtered, {counts['failed']} failed"
+               + (f", {counts['unusable']} not usable" if counts.get("unusable") else ""),
+               err=True)
     if counts["ok"] == 0 and counts["filtered_missing"] + counts["filtered_maf"] > 0:
         click.echo(f"hlmm: warning: every SNP was filtered out ({counts['filtered_missing']} on "
                    f"--max-missing {opts['max_missing']:g} %, {counts['filtered_maf']} on "

@@ -58,3 +58,16 @@ def open_genotypes(path, option="GENOFILE", count_a1=True, sample_file=None, num
     from .bgen import BgenSource
 
     return BgenSource(path, option, sample_file=sample_file, num_threads=num_threads)
+
+
+def runs(idx):
+    """``[(start, stop), …]``: the runs of consecutive values of a sorted index array."""
+    import numpy as np
+
+    idx = np.asarray(idx)
+    if idx.size == 0:
+        return []
+    cut = np.flatnonzero(np.diff(idx) != 1) + 1
+    starts = np.concatenate([[0], cut])
+    stops = np.concatenate([cut, [idx.size]])
+    return [(int(idx[a]), int(idx[b - 1]) + 1) for a, b in zip(starts, stops)]

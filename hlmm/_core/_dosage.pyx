@@ -1,0 +1,55 @@
+"""Genotype-class sums of one SNP's dosages: one class per distinct stored dosage value.
+
+Dosages in .pgen and BGEN files are quantized (DESIGN §8): .pgen stores multiples of
+1/16384, b-bit BGEN probabilities give ``(a + 2b)/(2^b − 1)``.  With ``scale`` the
+inverse of the grid step, ``key = rint(g·scale)`` is an integer in ``[0, 2·scale]`` that
+identifies the value, so the classes are found by direct indexing (no sort, no hash):
+one pass over the individuals, a few additions each.
+"""
+from libc.math cimport rint, fabs, isnan
+
+
+def dosage_class_sums(const double[::1] row, const Py_ssize_t[::1] sample_index,
+                      const double[::1] y, double scale, double[:, ::1] acc,
+                      Py_ssize_t[::1] touched):
+    """Accumulate, per distinct dosage value of one SNP, ``n`` and ``Σ y^j``.
+
+    ``row``: the SNP's dosages over all file samples (NaN = missing); analysis individual
+    ``i`` is sample ``sample_index[i]`` with phenotype ``y[i]``.  ``acc``: ``(2·scale + 1)
+    × (1 + P)``, all zero on entry; row ``key`` gets ``(n, Σy, …, Σy^P)`` of the class with
+    ``g = key/scale``.  ``touched[:K]`` receives the K keys present (unsorted).
+    Returns K, or ``−1 − K`` when a dosage is off the grid (|g·scale − key| > 1e-6): the
+    caller then uses the general path for that SNP.  Rows ``touched[:K]`` of ``acc`` are
+    left filled either way: the caller resets them.
+    """
+    cdef Py_ssize_t i, j, m = sample_index.shape[0], nrow = row.shape[0], K = 0, key
+    cdef Py_ssize_t nkeys = acc.shape[0], P = acc.shape[1] - 1
+    cdef double g, t, yi, yp
+    cdef bint off_grid = False
+    if y.shape[0] != m or touched.shape[0] < min(m, nkeys):
+        raise ValueError("dosage_class_sums: shape mismatch")
+    if nkeys != <Py_ssize_t>(2 * scale + 1.5) or P < 1:
+        raise ValueError("dosage_class_sums: acc must be (2·scale + 1) × (1 + powers)")
+    for i in range(m):
+        if sample_index[i] < 0 or sample_index[i] >= nrow:
+            raise IndexError("dosage_class_sums: sample_index out of range")
+    with nogil:
+        for i in range(m):
+            g = row[sample_index[i]]
+            if isnan(g):
+                continue
+            t = g * scale
+            key = <Py_ssize_t>rint(t)
+            if key < 0 or key >= nkeys or fabs(t - key) > 1e-6:
+                off_grid = True
+                break
+            if acc[key, 0] == 0.0:
+                touched[K] = key
+                K += 1
+            acc[key, 0] += 1.0
+            yi = y[i]
+            yp = yi
+            for j in range(1, P + 1):
+                acc[key, j] += yp
+                yp *= yi
+    return -1 - K if off_grid else K

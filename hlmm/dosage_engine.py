@@ -1,0 +1,128 @@
+"""Per-SNP HLM fits of dosage SNPs from one class per stored dosage value (DESIGN §8).
+
+A .pgen or BGEN dosage is stored on a grid (.pgen: steps of 1/16384; b-bit BGEN:
+``(a + 2b)/(2^b − 1)``), so the individuals sharing a stored value share ``x_k``, ``d_k``
+and ``μ_k`` exactly as hard-call genotype classes do: the fit of
+``y ~ N(α0 + α1·x, exp(β0 + β1·x))`` depends on the data only through each value's
+``n_k, Σy, Σy²`` (and ``Σy³, Σy⁴`` for robust SEs), and costs O(number of values)
+(``_classfit.hlm_fit_classes``, the kernel of the hard-call engine).  The class sums come
+from one pass over the SNP's dosages (``_dosage.dosage_class_sums``, direct indexing by
+``rint(g·scale)``).
+
+Also :func:`pack_hardcalls`: hard calls from any source as .bed bytes, so hard-call SNPs
+of every format go through the .bed kernels and give identical numbers.
+"""
+import threading
+
+import numpy as np
+
+from ._core import _classfit, _dosage
+from . import robust as _robust
+from .scan_engine import _COL, _REASONS
+
+# .bed 2-bit codes for a counted-allele count of 0, 1, 2 (count_a1 convention) and missing
+_CODE_OF_COUNT = np.array([3, 2, 0], dtype=np.uint8)
+_MISSING_CODE = 1
+
+
+def pack_hardcalls(D):
+    """``D``: (n_samples × m) counted-allele dosages (NaN = missing), rounded to the
+    nearest count; returns (m × ceil(n/4)) uint8 .bed rows read with ``count_a1=True``."""
+    n, m = D.shape
+    bps = (n + 3) // 4
+    codes = np.full((m, 4 * bps), _MISSING_CODE, dtype=np.uint8)
+    ok = ~np.isnan(D)
+    cnt = np.clip(np.rint(np.where(ok, D, 0.0)), 0, 2).astype(np.intp)
+    codes[:, :n] = np.where(ok, _CODE_OF_COUNT[cnt], _MISSING_CODE).T
+    c = codes.reshape(m, bps, 4)
+    return np.ascontiguousarray(c[:, :, 0] | (c[:, :, 1] << 2) | (c[:, :, 2] << 4)
+                                | (c[:, :, 3] << 6))
+
+
+def is_hardcall(D):
+    """Per column: every non-missing value is 0, 1 or 2."""
+    with np.errstate(invalid="ignore"):
+        frac = np.where(np.isnan(D), 0.0, D)
+    return np.all((frac == 0.0) | (frac == 1.0) | (frac == 2.0), axis=0)
+
+
+class DosageClassScan:
+    """Exact HLM fits of dosage SNPs from their dosage-value classes.
+
+    ``y``: the analysis phenotype; ``sample_index``: analysis individual → file sample;
+    ``scale``: inverse grid step of the file's dosages; ``robust``: False or a
+    :mod:`hlmm.robust` estimator name.  Thread-safe (per-thread accumulators).
+    """
+
+    def __init__(self, y, sample_index, scale, robust=False):
+        self.y = np.ascontiguousarray(y, dtype=np.float64)
+        self.sample_index = np.ascontiguousarray(sample_index, dtype=np.intp)
+        self.scale = float(scale)
+        self.robust = robust
+        self.powers = 4 if robust else 2
+        self._local = threading.local()
+
+    def _buffers(self):
+        b = getattr(self._local, "buf", None)
+        if b is None:
+            nkeys = int(2 * self.scale + 1.5)
+            b = (np.zeros((nkeys, 1 + self.powers)),
+                 np.empty(min(len(self.y), nkeys), dtype=np.intp))
+            self._local.buf = b
+        return b
+
+    def class_sums(self, row):
+        """``(g, sums)`` of one SNP: its distinct dosage values (sorted) and per value
+        ``(n, Σy, …, Σy^P)``; None when a value is off the file's grid."""
+        acc, touched = self._buffers()
+        K = _dosage.dosage_class_sums(row, self.sample_index, self.y, self.scale, acc,
+                                      touched)
+        keys = np.sort(touched[:K if K >= 0 else -1 - K])
+        sums = acc[keys].copy()
+        acc[keys] = 0.0
+        if K < 0:
+            return None
+        return keys / self.scale, sums
+
+    def fit_block(self, rows, tol=1e-10, max_iter=100):
+        """Fit the SNPs whose all-sample dosage rows are ``rows`` (m × n_samples).
+
+        Returns a dict of arrays like :meth:`hlmm.scan_engine.HLMClassScan.fit_block`
+        (``n, freq, likelihood, add, add_se, var, var_se, ok, reason`` and ``av_cov``
+        with robust SEs) and ``off_grid`` (bool: fit these by the general path).
+        """
+        m = rows.shape[0]
+        parts = [self.class_sums(np.ascontiguousarray(rows[j])) for j in range(m)]
+        off_grid = np.array([p is None for p in parts])
+        parts = [p if p is not None else (np.zeros(0), np.zeros((0, 1 + self.powers)))
+                 for p in parts]
+        counts = np.array([len(g) for g, _ in parts], dtype=np.intp)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
+        g = np.concatenate([p[0] for p in parts]) if m else np.zeros(0)
+        S = np.concatenate([p[1] for p in parts]) if m else np.zeros((0, 1 + self.powers))
+        out = np.empty((m, _classfit.N_OUT))
+        status = np.empty(m, dtype=np.int32)
+        _classfit.hlm_fit_classes(offsets, np.ascontiguousarray(S[:, 0]),
+                                  np.ascontiguousarray(S[:, 1]), np.ascontiguousarray(S[:, 2]),
+                                  np.ascontiguousarray(g), out, status, tol, max_iter)
+        res = {k: out[:, _COL[k]].copy() for k in ("n", "freq", "likelihood", "alpha0", "add",
+                                                   "add_se", "beta0", "var", "var_se")}
+        res["ok"] = (status == 0) & ~off_grid
+        res["reason"] = np.array([_REASONS.get(int(s), "failed") for s in status], dtype=object)
+        res["off_grid"] = off_grid
+        if self.robust and m:
+            kmax = max(int(counts.max()), 1)
+            P = np.zeros((m, kmax, 5))
+            x = np.zeros((m, kmax))
+            for j in range(m):
+                a, b = offsets[j], offsets[j + 1]
+                P[j, : b - a] = S[a:b]
+                x[j, : b - a] = g[a:b] - 2.0 * res["freq"][j]
+            se_a, se_b, c_ab = _robust.class_sandwich(P, x, res["alpha0"], res["add"],
+                                                      res["beta0"], res["var"], self.robust)
+            bad = res["ok"] & ~(np.isfinite(se_a) & np.isfinite(se_b) & (se_a > 0) & (se_b > 0))
+            res["ok"] &= ~bad
+            res["reason"][bad] = "robust standard errors undefined"
+            for k, v in (("add_se", se_a), ("var_se", se_b), ("av_cov", c_ab)):
+                res[k] = np.where(res["ok"], v, np.nan)
+        return res
