@@ -52,11 +52,17 @@ def trait(shape, n, rng):
 SHAPES = ("normal", "t5", "chi2_4", "lognormal", "bimodal", "var_covariate")
 
 
-def genotypes(n, per_band, rng):
-    freqs = np.concatenate([rng.uniform(lo, hi, per_band) for lo, hi in BANDS])
-    band = np.repeat(np.arange(len(BANDS)), per_band)
-    G = rng.binomial(2, freqs, size=(n, freqs.size)).astype(np.float32)
-    return G, band
+def band_files(d, n, per_band, seed, label):
+    """One .bed per MAF band, streamed by `hlmm simulate genotypes` (memory n × 256 B)."""
+    files = []
+    for b, (lo, hi) in enumerate(BANDS):
+        prefix = os.path.join(d, f"g_{label}_{b}")
+        subprocess.run([sys.executable, "-m", "hlmm.cli.main", "simulate", "genotypes", prefix,
+                        "--n", str(n), "--snps", str(per_band), "--maf-min", str(lo),
+                        "--maf-max", str(hi), "--seed", str(seed + b)], check=True,
+                       capture_output=True)
+        files.append(prefix + ".bed")
+    return files
 
 
 def hlmm_chr(args):
@@ -67,66 +73,54 @@ def hlmm_chr(args):
     return proc.stderr
 
 
-def stats_of(prefix, col):
+def neglog10p(prefix, col):
     h, rows = read_models(prefix + ".models.gz")
-    if col not in h:
-        return None, None
-    p = column(h, rows, col)                        # −log10 p
-    frq = column(h, rows, "frequency")
-    return p, frq
+    return column(h, rows, col) if col in h else None
 
 
-def summarise(p, band, label):
-    """λ and tail-rate ratios per MAF band from −log10 p of a 1-df (or F) test."""
+def summary_row(p):
+    """λ and tail-rate ratios from −log10 p of a 1-df (or F) test."""
     from scipy import stats
 
-    out = []
-    for b, (lo, hi) in enumerate(BANDS):
-        pb = p[band == b]
-        pb = pb[np.isfinite(pb)]
-        if pb.size == 0:
-            out.append((label, f"{lo}-{hi}", np.nan, np.nan, np.nan, 0))
-            continue
-        pv = 10.0 ** -pb
-        chi2 = stats.chi2.isf(pv, 1)
-        lam = np.median(chi2) / CHI2_1_MEDIAN
-        out.append((label, f"{lo}-{hi}", lam, np.mean(pv < 1e-2) / 1e-2,
-                    np.mean(pv < 1e-3) / 1e-3, pb.size))
-    return out
+    p = p[np.isfinite(p)]
+    pv = 10.0 ** -p
+    lam = np.median(stats.chi2.isf(pv, 1)) / CHI2_1_MEDIAN
+    return lam, np.mean(pv < 1e-2) / 1e-2, np.mean(pv < 1e-3) / 1e-3, p.size
 
 
-def run_null(d, n, per_band, rng, extra_common, label, methods):
-    G, band = genotypes(n, per_band, rng)
-    bed = write_bed(os.path.join(d, f"g_{label}"), G)
-    ids = [(f"f{i}", f"i{i}") for i in range(n)]
+def run_null(d, n, files, rng, extra_common, label, methods, shapes=SHAPES):
+    ids = [(f"per{i}", f"per{i}") for i in range(n)]
     rows = []
     kurt = {}
-    for shape in SHAPES:
+    for shape in shapes:
         y, c = trait(shape, n, rng)
         pheno = write_table(os.path.join(d, f"p_{label}_{shape}.txt"), ids, y[:, None])
         extra = list(extra_common)
         if c is not None:
-            extra += ["--var-covar", write_table(os.path.join(d, f"c_{shape}.txt"), ids,
+            extra += ["--var-covar", write_table(os.path.join(d, f"c_{label}.txt"), ids,
                                                  c[:, None])]
         for method, opts, col in methods:
-            prefix = os.path.join(d, f"o_{label}_{shape}_{method}")
-            hlmm_chr([bed, 0, 0, pheno, prefix, "--whole-chr", "--min-maf", "0.005", *opts,
-                      *extra])
-            p, _ = stats_of(prefix, col)
-            if p is None:
-                continue
-            if method == "model":
-                with open(prefix + ".log") as fh:
-                    for line in fh:
-                        if line.startswith("Kurtosis"):
-                            kurt[shape] = float(line.split(":")[1].split()[0])
-            rows += [(shape,) + r for r in summarise(p, band, method)]
+            for b, bed in enumerate(files):
+                prefix = os.path.join(d, f"o_{label}_{shape}_{method}_{b}")
+                hlmm_chr([bed, 0, 0, pheno, prefix, "--whole-chr", "--min-maf", "0.005",
+                          *opts, *extra])
+                p = neglog10p(prefix, col)
+                if p is None:
+                    continue
+                if method == "model" and b == 0:
+                    with open(prefix + ".log") as fh:
+                        for line in fh:
+                            if line.startswith("Kurtosis"):
+                                kurt[shape] = float(line.split(":")[1].split()[0])
+                lo, hi = BANDS[b]
+                rows.append((shape, method, f"{lo}-{hi}") + summary_row(p))
     return rows, kurt
 
 
-def power(d, n, rng, extra_common, label, methods, effect=0.08, snps=200):
+def power(d, n, rng, extra_common, label, methods, effect=0.06, snps=100):
     """Power at p < 1e-3: SNPs with MAF 0.2–0.5 and a log-variance effect ``effect``
-    per allele, on a normal and a t(5) trait."""
+    per allele, on a normal and a t(5) trait.  Each phenotype carries the effects of a
+    batch of 20 SNPs (each SNP's effect is tested with the others' as extra noise)."""
     f = rng.uniform(0.2, 0.5, snps)
     G = rng.binomial(2, f, size=(n, snps)).astype(np.float32)
     bed = write_bed(os.path.join(d, f"pw_{label}"), G)
@@ -134,10 +128,6 @@ def power(d, n, rng, extra_common, label, methods, effect=0.08, snps=200):
     rows = []
     for shape in ("normal", "t5"):
         hits = {}
-        # one SNP at a time carries the effect: phenotype per SNP would cost one scan each;
-        # instead every SNP gets the effect on its own independent copy of the noise
-        # through a block design: y_j depends on SNP j only, scanned as one phenotype per
-        # run over 10 SNP batches.
         for b in range(0, snps, 20):
             e, _ = trait(shape, n, rng)
             x = G[:, b:b + 20].astype(float)
@@ -148,7 +138,7 @@ def power(d, n, rng, extra_common, label, methods, effect=0.08, snps=200):
             for method, opts, col in methods:
                 prefix = os.path.join(d, f"pw_{label}_{shape}_{method}_{b}")
                 hlmm_chr([bed, b, b + 20, pheno, prefix, *opts, *extra_common])
-                p, _ = stats_of(prefix, col)
+                p = neglog10p(prefix, col)
                 if p is not None:
                     hits.setdefault(method, []).extend(list(p))
         for method, p in hits.items():
@@ -160,37 +150,46 @@ def power(d, n, rng, extra_common, label, methods, effect=0.08, snps=200):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20000)
-    ap.add_argument("--per-band", type=int, default=600)
+    ap.add_argument("--per-band", type=int, default=4000, help="null SNPs per MAF band (HLM)")
     ap.add_argument("--hlmm-n", type=int, default=5000)
-    ap.add_argument("--hlmm-snps", type=int, default=60, help="SNPs per MAF band (HLMM)")
+    ap.add_argument("--hlmm-per-band", type=int, default=400)
     ap.add_argument("--hlmm-l", type=int, default=100)
+    ap.add_argument("--power-snps", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-hlmm", action="store_true")
     ap.add_argument("--skip-power", action="store_true")
+    ap.add_argument("--skip-null", action="store_true", help="skip the HLM null SNPs")
+    ap.add_argument("--shapes", default=",".join(SHAPES), help="comma list of trait shapes")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
+    shapes = tuple(a.shapes.split(","))
     methods = [("model", [], "var_pval"), ("robust", ["--robust"], "var_pval"),
                ("robust_hc0", ["--robust", "--robust-estimator", "hc0"], "var_pval"),
                ("bf", ["--brown-forsythe"], "bf_pval")]
     with tempfile.TemporaryDirectory() as d:
-        print(f"HLM, n = {a.n}, {a.per_band} null SNPs per MAF band", flush=True)
-        rows, kurt = run_null(d, a.n, a.per_band, rng, [], "hlm", methods)
-        _print(rows, kurt)
+        if not a.skip_null:
+            print(f"HLM, n = {a.n}, {a.per_band} null SNPs per MAF band", flush=True)
+            files = band_files(d, a.n, a.per_band, 100 * a.seed, "hlm")
+            rows, kurt = run_null(d, a.n, files, rng, [], "hlm", methods, shapes)
+            _print(rows, kurt)
+        if not a.skip_power:
+            print(f"\nPower at p < 1e-3, HLM, n = {a.n}, log-variance effect 0.06 per allele, "
+                  "MAF 0.2-0.5", flush=True)
+            print("trait\tmethod\tpower\tSNPs")
+            for shape, method, pw, k in power(d, a.n, rng, [], "hlm", methods,
+                                              snps=a.power_snps):
+                print(f"{shape}\t{method}\t{pw:.3f}\t{k}", flush=True)
         if not a.skip_hlmm:
             n = a.hlmm_n
             R = rng.binomial(2, rng.uniform(0.05, 0.5, a.hlmm_l), size=(n, a.hlmm_l))
-            rbed = write_bed(os.path.join(d, "random"), R.astype(np.float32))
-            print(f"\nHLMM, n = {n}, l = {a.hlmm_l}, {a.hlmm_snps} null SNPs per MAF band",
+            rbed = write_bed(os.path.join(d, "random"), R.astype(np.float32),
+                             fid=[f"per{i}" for i in range(n)], iid=[f"per{i}" for i in range(n)])
+            print(f"\nHLMM, n = {n}, l = {a.hlmm_l}, {a.hlmm_per_band} null SNPs per MAF band",
                   flush=True)
-            rows, kurt = run_null(d, n, a.hlmm_snps, rng, ["--random-gts", rbed], "hlmm",
-                                  methods[:2])
+            files = band_files(d, n, a.hlmm_per_band, 100 * a.seed + 50, "hlmm")
+            rows, kurt = run_null(d, n, files, rng, ["--random-gts", rbed], "hlmm",
+                                  methods[:2], shapes)
             _print(rows, kurt)
-        if not a.skip_power:
-            print(f"\nPower at p < 1e-3, HLM, n = {a.n}, log-variance effect 0.08 per allele, "
-                  "MAF 0.2-0.5", flush=True)
-            print("trait\tmethod\tpower\tSNPs")
-            for shape, method, pw, k in power(d, a.n, rng, [], "hlm", methods):
-                print(f"{shape}\t{method}\t{pw:.3f}\t{k}")
 
 
 def _print(rows, kurt):
