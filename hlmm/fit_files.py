@@ -46,7 +46,8 @@ def run_fit(cfg):
     s = build_sample(cfg.phenofile, cfg.missing_char, cfg.phen_index, cfg.pheno_name,
                      cfg.mean_covar, cfg.var_covar,
                      other_ids=[("--random-gts", ids) for ids in random.ids] if random else (),
-                     missing_number=cfg.input_missing_phenotype)
+                     missing_number=cfg.input_missing_phenotype,
+                     by_iid=random is not None and random.match_by_iid)
     c = s.counts
     log(f"Phenotype: {cfg.phenofile}: {c['phenotype_rows']} rows; analysed {s.n} "
         f"({c['missing_phenotype']} missing phenotype, {c['missing_covariate']} missing a "
@@ -54,7 +55,7 @@ def run_fit(cfg):
     log(missing_summary(c))
     if s.n <= s.X.shape[1] + s.V.shape[1] + 1:
         raise InputError(f"only {s.n} individuals analysed: too few for the model")
-    G = random.design(s.ids, log) if random else None
+    G = random.design(s.ids, log, s.by_iid) if random else None
     try:
         if G is None:
             res = HLM(s.y, s.X, s.V).fit(robust=cfg.robust)

@@ -9,6 +9,7 @@ design (e.g. one file per chromosome).
 import numpy as np
 
 from .errors import InputError
+from .tables import match_keys
 
 BLOCK = 64  # SNPs read at a time: a transient n × 64 float64 block
 
@@ -48,7 +49,7 @@ class RandomEffectsInput:
     """
 
     def __init__(self, paths, as_text=False, missing="NA", num_threads=None):
-        from .genotypes import BedFile
+        from .io import open_genotypes
         from .tables import read_table
 
         self.paths = tuple(paths)
@@ -59,15 +60,23 @@ class RandomEffectsInput:
             self.ids = [self.table.ids]
         else:
             self.table = None
-            self.beds = [BedFile(p, "--random-gts", num_threads=num_threads) for p in self.paths]
+            self.beds = [open_genotypes(p, "--random-gts", num_threads=num_threads)
+                         for p in self.paths]
             self.ids = [b.ids for b in self.beds]
 
-    def design(self, sample_ids, log=None):
+    @property
+    def match_by_iid(self):
+        """True when a random-effects file has no family IDs."""
+        if self.table is not None:
+            return self.table.match_by_iid
+        return any(b.match_by_iid for b in self.beds)
+
+    def design(self, sample_ids, log=None, by_iid=False):
         """G for the analysis sample (see the module docstring); logs what was dropped."""
         if self.table is not None:
-            G, info = random_effects_from_table(self.table, sample_ids)
+            G, info = random_effects_from_table(self.table, sample_ids, by_iid)
         else:
-            G, info = random_effects_from_beds(self.beds, sample_ids)
+            G, info = random_effects_from_beds(self.beds, sample_ids, by_iid)
         if log is not None:
             log(f"Random effects: {', '.join(self.paths)}: {info['snps_read']} SNPs read, "
                 f"{info['no_calls']} without calls and {info['constant']} without variation "
@@ -75,7 +84,7 @@ class RandomEffectsInput:
         return G
 
 
-def random_effects_from_beds(beds, sample_ids):
+def random_effects_from_beds(beds, sample_ids, by_iid=False):
     """G (n × l, C order) for the individuals ``sample_ids`` [(FID, IID)] from
     :class:`BedFile` objects; all of them must contain every sample ID."""
     n = len(sample_ids)
@@ -83,8 +92,8 @@ def random_effects_from_beds(beds, sample_ids):
     G = np.empty((n, total))
     col = 0
     for bed in beds:
-        pos = {k: i for i, k in enumerate(bed.ids)}
-        index = np.array([pos[k] for k in sample_ids], dtype=np.intp)
+        pos = {k: i for i, k in enumerate(match_keys(bed.ids, by_iid))}
+        index = np.array([pos[k] for k in match_keys(sample_ids, by_iid)], dtype=np.intp)
         for s in range(0, bed.n_snps, BLOCK):
             e = min(bed.n_snps, s + BLOCK)
             G[:, col + s: col + e] = bed.read_dosages(s, e, index)
@@ -96,10 +105,11 @@ def random_effects_from_beds(beds, sample_ids):
                "l": G.shape[1]}
 
 
-def random_effects_from_table(table, sample_ids):
+def random_effects_from_table(table, sample_ids, by_iid=False):
     """G from a text table ``FID IID x1 …`` (already read); missing values imputed."""
-    pos = {k: i for i, k in enumerate(table.ids)}
-    G = np.array(table.values[[pos[k] for k in sample_ids]], dtype=np.float64)
+    pos = table.row_index(by_iid)
+    G = np.array(table.values[[pos[k] for k in match_keys(sample_ids, by_iid)]],
+                 dtype=np.float64)
     G, n_no_calls, n_constant = _standardise_inplace(G, table.path)
     G *= G.shape[1] ** -0.5
     return G, {"snps_read": table.values.shape[1], "no_calls": n_no_calls,

@@ -61,6 +61,13 @@ class ScanConfig:
     robust_estimator: str = "pooled"
     brown_forsythe: bool = False
     sample: str = None        # BGEN: the .sample file when not beside the .bgen
+    keep: str = None          # PLINK-style selection
+    remove: str = None
+    extract: str = None
+    exclude: str = None
+    chr: str = None
+    from_bp: int = None
+    to_bp: int = None
     dask_scheduler: str = None
     dask_workers: int = None
     command: str = ""
@@ -131,38 +138,50 @@ class GenomeScan:
         if cfg.count_a2 and self.geno.format != "bed":
             raise InputError(f"--count-a2 is for .bed files; {self.geno.path} counts "
                              f"{'ALT' if self.geno.format == 'pgen' else 'the second allele'}")
-        if cfg.whole_chr:
-            self.start, self.end = 0, self.bed.n_snps
-        else:
-            self.start, self.end = cfg.start, cfg.end
-            if self.start < 0 or self.end < 0:
-                raise InputError(f"START {self.start} and END {self.end} must be non-negative")
-            if self.start > self.end:
-                raise InputError(f"START {self.start} is greater than END {self.end}")
-            if self.end > self.bed.n_snps:
-                raise InputError(f"END {self.end} is beyond the {self.bed.n_snps} SNPs in "
-                                 f"{self.bed.path}")
-        self.snps = np.arange(self.start, self.end, dtype=np.intp)
+        from .selection import (read_sample_list, read_variant_list, select_samples,
+                                select_variants)
+
+        start, stop = (None, None) if cfg.whole_chr else (cfg.start, cfg.end)
+        self.snps, steps = select_variants(
+            self.geno.sid, self.geno.chromosome, self.geno.bp_position, start, stop,
+            chroms=cfg.chr, from_bp=cfg.from_bp, to_bp=cfg.to_bp,
+            extract=read_variant_list(cfg.extract, "--extract") if cfg.extract else None,
+            exclude=read_variant_list(cfg.exclude, "--exclude") if cfg.exclude else None,
+            source_name=self.geno.path)
+        self.snps = np.asarray(self.snps, dtype=np.intp)
         counted = {"bed": "A2" if cfg.count_a2 else "A1", "pgen": "ALT",
                    "bgen": "second"}[self.geno.format]
         log(f"Test genotypes: {self.bed.path} ({self.geno.format}): {self.bed.n_samples} "
-            f"individuals, {self.bed.n_snps} SNPs; testing SNPs {self.start}..{self.end - 1} "
-            f"({self.end - self.start}), counting the {counted} allele"
-            + (", dosages where stored" if self.geno.has_dosages else ""))
+            f"individuals, {self.bed.n_snps} SNPs; testing {len(self.snps)}, counting the "
+            f"{counted} allele" + (", dosages where stored" if self.geno.has_dosages else ""))
+        for desc, k in steps:
+            log(f"  {desc}: {k}")
+        geno_ids = self.geno.ids
+        if cfg.keep or cfg.remove:
+            mask, steps = select_samples(
+                geno_ids, read_sample_list(cfg.keep, "--keep") if cfg.keep else None,
+                read_sample_list(cfg.remove, "--remove") if cfg.remove else None,
+                by_iid=self.geno.match_by_iid, source_name=self.geno.path)
+            geno_ids = [k for k, m in zip(geno_ids, mask) if m]
+            for desc, k in steps:
+                log(f"  {desc}: {k}")
 
         random = (RandomEffectsInput(cfg.random_gts, cfg.random_gts_txt, cfg.missing_char,
                                      cfg.threads) if cfg.random_gts else None)
         s = build_sample(cfg.phenofile, cfg.missing_char, cfg.phen_index, cfg.pheno_name,
-                         cfg.mean_covar, cfg.var_covar, order_ids=self.bed.ids,
+                         cfg.mean_covar, cfg.var_covar, order_ids=geno_ids,
                          other_ids=[("--random-gts", ids) for ids in random.ids] if random
-                         else (), missing_number=cfg.input_missing_phenotype)
+                         else (), missing_number=cfg.input_missing_phenotype,
+                         by_iid=self.geno.match_by_iid or (random is not None
+                                                           and random.match_by_iid))
         self.sample = s
         fam_pos = {k: i for i, k in enumerate(self.bed.ids)}
         self.sample_index = np.array([fam_pos[k] for k in s.ids], dtype=np.intp)
         c = s.counts
         log(f"Phenotype: {cfg.phenofile}: {c['phenotype_rows']} rows")
         log(missing_summary(c))
-        log(f"Individuals in {self.bed.path[:-4]}.fam: {self.bed.n_samples}; analysed: {s.n} "
+        log(f"Individuals in {self.bed.path}: {self.bed.n_samples}; analysed: {s.n} "
+            f"(matched by {'IID' if s.by_iid else 'FID and IID'}) "
             f"(dropped: {c['not_in_phenotype']} not in the phenotype file, "
             f"{c['missing_phenotype']} with a missing phenotype, "
             f"{c['missing_covariate']} with a missing covariate, "
@@ -170,7 +189,7 @@ class GenomeScan:
         if s.n <= s.X.shape[1] + s.V.shape[1] + 2:
             raise InputError(f"only {s.n} individuals analysed: too few for the model")
 
-        self.G = random.design(s.ids, log) if random else None
+        self.G = random.design(s.ids, log, s.by_iid) if random else None
         self.t_setup = time.perf_counter() - t0
         self._fit_null()
 

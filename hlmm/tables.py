@@ -1,26 +1,102 @@
-"""Phenotype and covariate tables: whitespace-separated ``FID IID v1 v2 …``.
+"""Phenotype and covariate tables: whitespace-separated ``FID IID v1 v2 …`` or ``IID v1 …``.
 
-A header line is recognised when its first token is ``FID`` or when any value column
-of the first line is neither a number nor the missing-value string (a header names the
-columns).  Missing values become NaN: the missing-value string (``NA`` by default) and,
-as in PLINK, any value equal to ``missing_number`` (−9 by default; PLINK's
+The file may be gzip-compressed (recognised by its magic bytes 1f 8b, whatever its name).
+
+Header line: the first non-blank line is a header when its first token is
+
+- ``#FID`` (PLINK 2; the second token must be ``IID``) or ``FID``: columns FID, IID, values;
+- ``#IID`` or ``IID`` (PLINK 2): a single ID column (IID), then values — the file has no
+  family IDs and its individuals are matched by IID alone (:attr:`Table.match_by_iid`);
+
+or, as before, when any value column of the first line (after FID and IID) is neither a
+number nor the missing-value string (a header names the columns).  A file without a
+header always has FID and IID columns.
+
+Missing values become NaN: the missing-value string (``NA`` by default) and, as in PLINK,
+any value equal to ``missing_number`` (−9 by default; PLINK's
 ``--input-missing-phenotype``).  Analysing −9 as a number gives silently wrong results
 (one −9 is an extreme outlier of the variance), so it is missing unless switched off.
+
+Speed: the values are parsed by numpy's C reader (:func:`numpy.loadtxt`) in one pass,
+after the whole-token missing strings are rewritten to ``nan``; anything unusual (a bad
+token, a wrong column count, a repeated individual, a literal nan/inf) sends the file to
+the exact token-by-token reader, which decides and names the file and line of an error.
 """
+import contextlib
+import gc
+import gzip
+import locale
+import re
+import warnings
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import InputError
 
+GZIP_MAGIC = b"\x1f\x8b"
+
 
 @dataclass
 class Table:
+    """A table read by :func:`read_table`.
+
+    ``ids`` holds one ``(FID, IID)`` pair per row in file order; in a file without a FID
+    column (``#IID``/``IID`` header, :attr:`match_by_iid` True) FID is ``None``.  Match
+    rows to other files with :meth:`keys` / :meth:`row_index`: by ``(FID, IID)``, or by IID
+    alone when any file involved has no FIDs (``by_iid=True``).
+    ``line_numbers`` gives the 1-based line of each row (for messages).
+    """
+
     path: str
-    ids: list            # [(FID, IID), …] in file order
+    ids: list            # [(FID, IID), …] in file order; FID None when match_by_iid
     names: list          # column names (header, or v1, v2, … when there is none)
     values: np.ndarray   # (rows, columns) float, NaN = missing
     n_missing: np.ndarray = None   # per column: missing values (string or missing_number)
+    match_by_iid: bool = False     # the file has no FID column (#IID / IID header)
+    line_numbers: np.ndarray = None  # 1-based file line of each row
+
+    @property
+    def fids(self):
+        """FIDs in file order (``None`` each when the file has no FID column)."""
+        return [f for f, _ in self.ids]
+
+    @property
+    def iids(self):
+        return [i for _, i in self.ids]
+
+    def keys(self, by_iid=None):
+        """Matching keys in file order: IID strings when ``by_iid`` (default: the file has no
+        FIDs), else ``(FID, IID)`` pairs."""
+        if by_iid is None:
+            by_iid = self.match_by_iid
+        if by_iid:
+            return self.iids
+        if self.match_by_iid:
+            raise ValueError(f"{self.path} has no FID column: match it with by_iid=True")
+        return list(self.ids)
+
+    def row_index(self, by_iid=None):
+        """``{key: row}`` with the keys of :meth:`keys`.  Matching a file that has FIDs by
+        IID alone needs each IID once: a repeated IID (under two FIDs) is an InputError."""
+        keys = self.keys(by_iid)
+        index = {k: i for i, k in enumerate(keys)}
+        if len(index) != len(keys):
+            first = {}
+            for i, k in enumerate(keys):
+                if k in first:
+                    j = first[k]
+                    raise InputError(
+                        f"{self.path} line {self._line(i)}: IID {k} is also on line "
+                        f"{self._line(j)} (FIDs {self.ids[j][0]} and {self.ids[i][0]}): "
+                        "individuals are matched by IID alone (a file without FIDs is "
+                        "involved), so each IID must appear once")
+                first[k] = i
+        return index
+
+    def _line(self, row):
+        return int(self.line_numbers[row]) if self.line_numbers is not None else row + 1
 
     def column(self, index=None, name=None, option="--phen-index"):
         """One column as a float vector, by 1-based index or by name."""
@@ -38,6 +114,39 @@ class Table:
         return self.values[:, index - 1]
 
 
+def match_keys(ids, by_iid):
+    """Keys for ``[(FID, IID), …]`` (any source's ``ids``): IIDs when ``by_iid``."""
+    if by_iid:
+        return [i for _, i in ids]
+    return [(f, i) for f, i in ids]
+
+
+def read_text(path, label=None):
+    """The text of a plain or gzip-compressed file (gzip recognised by its magic bytes).
+
+    Errors are InputErrors starting with ``label`` (default: the path).
+    """
+    label = str(path) if label is None else label
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise InputError(f"{label}: file not found") from None
+    except OSError as exc:
+        raise InputError(f"{label}: cannot read ({exc})") from None
+    if data[:2] == GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{label}: cannot read (corrupt or truncated gzip data: {exc})") \
+                from None
+    try:
+        text = data.decode(locale.getpreferredencoding(False))   # what open(path, "r") uses
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise InputError(f"{label}: cannot read ({exc})") from None
+    return text[1:] if text[:1] == "\ufeff" else text
+
+
 def _is_number(token, missing):
     if token == missing:
         return True
@@ -48,57 +157,167 @@ def _is_number(token, missing):
         return False
 
 
+def _replace_missing(text, missing):
+    """``text`` with every whole-token ``missing`` replaced by ``nan``, and their count."""
+    if not missing or any(c.isspace() for c in missing) or missing not in text:
+        return text, 0
+    m = re.escape(missing)
+    # the literal first lets re search fast; then: not preceded / followed by a non-space
+    return re.compile(m + r"(?<!\S" + m + r")(?!\S)").subn("nan", text)
+
+
+def _first_line(text):
+    """(line index, tokens, offset where it starts, offset after it) of the first non-blank
+    line, found without splitting the whole text; None when every line is blank."""
+    size = 1 << 16
+    while True:
+        whole = size >= len(text)
+        parts = text[:size].splitlines(keepends=True)
+        if not whole:
+            parts = parts[:-1]          # the last part may be cut short
+        offset = 0
+        for i, part in enumerate(parts):
+            if part.strip():
+                return i, part.split(), offset, offset + len(part)
+            offset += len(part)
+        if whole:
+            return None
+        size *= 4
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Millions of new objects would trigger needless garbage-collection passes."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_fast(body, n_id, k, missing):
+    """(id columns, values, data lines) by numpy's C reader; None to use the exact reader."""
+    text, n_replaced = _replace_missing(body, missing)
+    lines = text.splitlines()
+    fields = [(f"id{j}", object) for j in range(n_id)] + [("v", np.float64, (k,))]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arr = np.loadtxt(lines, dtype=np.dtype(fields), comments=None, ndmin=1)
+    except Exception:   # a bad token or column count: the exact reader names it
+        return None
+    id_cols = [arr[f"id{j}"].tolist() for j in range(n_id)]
+    if n_replaced and any("nan" in col for col in id_cols):
+        return None    # an ID equal to the missing string was rewritten
+    values = np.ascontiguousarray(arr["v"]).reshape(len(arr), k)
+    if np.count_nonzero(~np.isfinite(values)) != n_replaced:
+        return None    # a literal nan/inf in the file: an error the exact reader names
+    return id_cols, values, lines
+
+
 def read_table(path, missing="NA", missing_number=-9.0):
-    """Read a ``FID IID v1 …`` file (see module docstring); errors name the file and line.
+    """Read a ``FID IID v1 …`` or ``IID v1 …`` file, plain or gzip (see the module
+    docstring); errors name the file and line.
 
     ``missing_number=None`` keeps values equal to −9 as numbers.
     """
-    try:
-        with open(path, "r") as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
-    rows = [(i + 1, line.split()) for i, line in enumerate(lines) if line.strip()]
-    if not rows:
+    text = read_text(path)
+    found = _first_line(text)
+    if found is None:
         raise InputError(f"{path}: the file is empty")
-    first_no, first = rows[0]
-    if len(first) < 3:
-        raise InputError(f"{path} line {first_no}: expected FID IID and at least one value column")
-    header = first[0] == "FID" or not all(_is_number(t, missing) for t in first[2:])
-    if header:
-        names = list(first[2:])
-        rows = rows[1:]
-        if not rows:
-            raise InputError(f"{path}: the file has a header but no data lines")
+    h, first, line_start, line_end = found
+    if first[0] == "#FID":
+        if len(first) < 2 or first[1] != "IID":
+            raise InputError(f"{path} line {h + 1}: a '#FID' header must continue with 'IID'")
+        n_id, header = 2, True
+    elif first[0] in ("#IID", "IID"):
+        n_id, header = 1, True
     else:
-        names = [f"v{j + 1}" for j in range(len(first) - 2)]
+        n_id = 2
+        header = None
+    if len(first) < n_id + 1:
+        what = "FID IID" if n_id == 2 else "IID"
+        raise InputError(f"{path} line {h + 1}: expected {what} and at least one value column")
+    if header is None:
+        header = first[0] == "FID" or not all(_is_number(t, missing) for t in first[2:])
+    if header:
+        names = list(first[n_id:])
+        if names[0] == "SID":
+            raise InputError(f"{path} line {h + 1}: a SID column (PLINK 2 source IDs) is not "
+                             "supported")
+        start, body = h + 1, text[line_end:]
+    else:
+        names = [f"v{j + 1}" for j in range(len(first) - n_id)]
+        start, body = h, text[line_start:]
+    del text
+    k = len(names)
+
+    result = None
+    with _gc_paused():
+        parsed = _parse_fast(body, n_id, k, missing) if body and not body.isspace() else None
+        if parsed is not None:
+            id_cols, values, lines = parsed
+            n = values.shape[0]
+            if n == len(lines):
+                line_numbers = np.arange(start + 1, start + 1 + n)
+            else:   # blank lines in between
+                line_numbers = np.array([start + 1 + i for i, line in enumerate(lines)
+                                         if line.strip()], dtype=np.int64)
+            iids = id_cols[-1]
+            if n_id == 2:
+                ids = list(zip(*id_cols))
+                unique = len(set(iids)) == n or len(set(ids)) == n
+            else:
+                ids = [(None, i) for i in iids]
+                unique = len(set(iids)) == n
+            if n > 0 and len(line_numbers) == n and unique:
+                result = ids, values, line_numbers
+            del parsed, lines
+    if result is None:
+        result = _parse_exact(path, body.splitlines(), start, n_id, names, missing, header)
+    ids, values, line_numbers = result
+    if missing_number is not None:
+        values[values == float(missing_number)] = np.nan
+    return Table(str(path), ids, names, values, np.isnan(values).sum(axis=0),
+                 match_by_iid=n_id == 1, line_numbers=line_numbers)
+
+
+def _parse_exact(path, data_lines, start, n_id, names, missing, header):
+    """The token-by-token reader: the reference behaviour, and the error messages."""
+    rows = [(start + i + 1, line.split()) for i, line in enumerate(data_lines) if line.strip()]
+    if not rows:
+        if header:
+            raise InputError(f"{path}: the file has a header but no data lines")
+        raise InputError(f"{path}: the file is empty")
     k = len(names)
     ids = []
     seen = {}
     flat = []
     for line_no, tokens in rows:
-        if len(tokens) != k + 2:
+        if len(tokens) != k + n_id:
             raise InputError(
-                f"{path} line {line_no}: expected {k + 2} columns, found {len(tokens)}"
+                f"{path} line {line_no}: expected {k + n_id} columns, found {len(tokens)}"
             )
-        key = (tokens[0], tokens[1])
+        if n_id == 2:
+            key, ident = (tokens[0], tokens[1]), f"{tokens[0]} {tokens[1]}"
+        else:
+            key, ident = tokens[0], tokens[0]
         if key in seen:
             raise InputError(
-                f"{path} line {line_no}: duplicate individual {key[0]} {key[1]} "
+                f"{path} line {line_no}: duplicate individual {ident} "
                 f"(first on line {seen[key]})"
             )
         seen[key] = line_no
-        ids.append(key)
-        flat.extend(tokens[2:])
+        ids.append(key if n_id == 2 else (None, key))
+        flat.extend(tokens[n_id:])
     is_missing = np.array([t == missing for t in flat], dtype=bool)
     try:
-        # One vectorised conversion; the slow per-token loop only runs to locate an error.
         values = np.array(["nan" if m else t for t, m in zip(flat, is_missing)], dtype=np.float64)
         bad = ~np.isfinite(values) & ~is_missing
     except ValueError:
-        bad = None
+        values, bad = None, None
     if bad is None or bad.any():
         for idx, tok in enumerate(flat):
             if is_missing[idx]:
@@ -112,8 +331,8 @@ def read_table(path, missing="NA", missing_number=-9.0):
                 j = idx % k
                 what = "non-numeric" if ok is None else "non-finite"
                 raise InputError(f"{path} line {line_no}: {what} value '{tok}' in column "
-                                 f"{j + 3} ({names[j]})")
+                                 f"{j + n_id + 1} ({names[j]})")
+    if values is None:   # numpy refused a token that float() accepts
+        values = np.array([np.nan if m else float(t) for t, m in zip(flat, is_missing)])
     values = values.reshape(len(rows), k)
-    if missing_number is not None:
-        values[values == float(missing_number)] = np.nan
-    return Table(str(path), ids, names, values, np.isnan(values).sum(axis=0))
+    return ids, values, np.array([r[0] for r in rows], dtype=np.int64)

@@ -13,6 +13,15 @@ from .options import PrefixCommand, command_line, missing_number_option, option,
 @click.argument("phenofile", type=click.Path(dir_okay=False))
 @click.argument("outprefix")
 @option("--whole-chr", is_flag=True, help="Test every SNP in GENOFILE (START and END are ignored).")
+@option("--keep", type=click.Path(dir_okay=False),
+        help="Analyse only the individuals listed (lines FID IID, or IID), as PLINK.")
+@option("--remove", type=click.Path(dir_okay=False), help="Leave out the individuals listed.")
+@option("--extract", type=click.Path(dir_okay=False),
+        help="Test only the variants whose IDs are listed (one per line).")
+@option("--exclude", type=click.Path(dir_okay=False), help="Leave out the variants listed.")
+@option("--chr", "chr", metavar="LIST", help="Chromosomes to test, e.g. 1-3,X (PLINK codes).")
+@option("--from-bp", type=int, help="First position to test (with one --chr).")
+@option("--to-bp", type=int, help="Last position to test (with one --chr).")
 @option("--sample", "sample", type=click.Path(dir_okay=False),
         help="BGEN: the .sample file of sample IDs (default: the IDs in the .bgen, else "
              "GENOFILE's .sample).")
