@@ -409,8 +409,8 @@ class GenomeScan:
 
     def _fit_block_classes_hlmm(self, idx, packed, D):
         """Default mode, HLMM: genotype classes decoded from the packed bytes; per SNP only
-        the carriers of the smaller classes touch G (``HLMMClassScan``).  SNPs with
-        stored dosages take the general path."""
+        the carriers of the smaller classes touch G (``HLMMClassScan``); dosage SNPs
+        with the modal value as the large class (``fit_snp_dosage``)."""
         from ._core import _bed
         from .dosage_engine import is_hardcall
 
@@ -418,19 +418,22 @@ class GenomeScan:
         hard = is_hardcall(D) if D is not None else np.ones(len(idx), bool)
         fits = []
         for j in range(len(idx)):
-            if not hard[j]:
-                fits.append(self._fit_one(D[self.sample_index, j]))
-                continue
-            _bed.decode_codes(packed[j:j + 1], self.sample_index, self._count_a1, codes)
-            c = codes[0]
-            called = c >= 0
-            n_l = int(called.sum())
-            f = c[called].sum(dtype=np.int64) / (2.0 * n_l) if n_l else np.nan
+            if hard[j]:
+                _bed.decode_codes(packed[j:j + 1], self.sample_index, self._count_a1, codes)
+                c = codes[0]
+                called = c >= 0
+                n_l = int(called.sum())
+                f = c[called].sum(dtype=np.int64) / (2.0 * n_l) if n_l else np.nan
+            else:
+                c = D[self.sample_index, j]
+                called = ~np.isnan(c)
+                n_l = int(called.sum())
+                f = c[called].mean() / 2.0 if n_l else np.nan
             freq, status = self._filter(n_l, f)
             if status != "ok":
                 fits.append(SnpFit(n_l, freq, None, status))
                 continue
-            res = self._class_scan.fit_snp(c)
+            res = self._class_scan.fit_snp(c) if hard[j] else self._class_scan.fit_snp_dosage(c)
             if not res["ok"]:
                 fits.append(SnpFit(n_l, freq, None, f"failed: {res['reason']}"))
             else:

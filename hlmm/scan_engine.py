@@ -177,7 +177,7 @@ class ClassStatsHLMM:
         g_alpha = -2.0 * V.T @ (w * (self.S1 - self.nk * mu - h2 * uz))
         g_beta = V.T @ (first - second)
         g_h2 = w @ trk - blas.ddot(z, z)
-        self.last_terms = (w, mu, z, trk)   # for the robust SEs at the optimum
+        self.last_terms = (w, mu, z, float(w @ trk))   # for robust SEs at the optimum
         grad = np.concatenate([g_alpha, g_beta, [g_h2]])
         if not (np.isfinite(f) and np.all(np.isfinite(grad))):
             return None
@@ -417,6 +417,20 @@ class HLMMClassScan:
             return res
         model = self.class_model(codes, res["freq"])
         beta0 = np.array([out[_COL["beta0"]], out[_COL["var"]]])
+
+        def rows(w, mu):     # per called individual: (x_i, w_i, μ_i) from its class
+            c = np.asarray(codes)
+            called = c >= 0
+            lookup = np.full(3, -1, dtype=np.intp)
+            classes = np.unique(c[called])
+            lookup[classes] = np.arange(len(classes))
+            pos = lookup[c[called]]
+            return called, model.x[pos], w[pos], mu[pos]
+
+        return self._fit_model(model, beta0, res, rows, tol, max_iter)
+
+    def _fit_model(self, model, beta0, res, rows, tol, max_iter):
+        """Newton from (β0, h2_init), SEs (robust ones with ``rows``), into ``res``."""
         fit = _newton_hlmm(model, np.r_[beta0, self.h2_init], self.h2_min, tol, max_iter)
         if isinstance(fit, str):
             res["reason"] = fit
@@ -432,7 +446,7 @@ class HLMMClassScan:
             res["reason"] = "observed information not positive definite"
             return res
         if self.robust:
-            cov = self._robust_cov(model, codes, theta, alpha, cov)
+            cov = self._robust_cov(model, rows, theta, alpha, cov)
             res["av_cov"] = cov[1, 3]
             if not (cov[1, 1] > 0 and cov[3, 3] > 0):
                 res["reason"] = "robust standard errors undefined"
@@ -443,27 +457,194 @@ class HLMMClassScan:
                    h2_se=np.nan if boundary else se[4], boundary=boundary, ok=True)
         return res
 
-    def _robust_cov(self, model, codes, theta, alpha, cov):
-        """The pooled sandwich of :func:`hlmm.robust.hlmm_robust_cov` from class
+    def _robust_cov(self, model, rows, theta, alpha, cov):
+        """The pooled sandwich of :func:`hlmm.robust.hlmm_robust_cov` from the model's
         statistics: per individual only ``t = Gz`` (one gemv, O(n·l)) and
-        ``ẽ_i = √w_k(y_i − μ_k − h2·t_i)``; ``c̄ = (N − h2·Σ_k w_k tr(A⁻¹M_k))/N``."""
+        ``ẽ_i = √w_i(y_i − μ_i − h2·t_i)``; ``c̄ = (N − h2·Σ_i w_i g_iᵀA⁻¹g_i)/N`` with the
+        sum from the model (``Σ_k w_k tr(A⁻¹M_k)`` for classes)."""
         h2 = float(theta[2])
         model.evaluate(theta[:2], h2, alpha)          # terms at the optimum
-        w, mu, z, trk = model.last_terms
-        codes = np.asarray(codes)
-        called = codes >= 0
-        # position of each individual's class among the model's (present) classes
-        lookup = np.full(3, -1, dtype=np.intp)
-        classes = np.unique(codes[called])
-        lookup[classes] = np.arange(len(classes))
-        pos = lookup[codes[called]]
+        w, mu, z, wtrk = model.last_terms
+        called, x, wi, mui = rows(w, mu)
         t = blas.dgemv(1.0, self.G.T, z, trans=1)[called]
-        et = np.sqrt(w)[pos] * (self.y[called] - mu[pos] - h2 * t)
+        swi = np.sqrt(wi)
+        et = swi * (self.y[called] - mui - h2 * t)
         N = model.n
-        cbar = (N - h2 * float(w @ trk)) / N
+        cbar = (N - h2 * wtrk) / N
         m2, m3, m4 = _robust.pooled_moments(et / np.sqrt(cbar))
-        V = np.column_stack([np.ones_like(model.x), model.x])
-        nk = model.nk
-        D = _robust.pooled_excess(m2, m3, m4, cbar, (V.T * (nk * w)) @ V,
-                                  (V.T * (nk * np.sqrt(w))) @ V, (V.T * nk) @ V)
+        V = np.column_stack([np.ones_like(x), x])
+        D = _robust.pooled_excess(m2, m3, m4, cbar, (V.T * wi) @ V, (V.T * swi) @ V, V.T @ V)
         return _robust.with_excess(cov, D)
+
+    def fit_snp_dosage(self, g, tol=1e-10, max_iter=50):
+        """Fit one dosage SNP (``g``: counted-allele dosages over the analysis
+        individuals, NaN missing) exactly, as :meth:`fit_snp` fits hard calls.
+
+        The most frequent stored value is one class (its ``M, u, s`` are the totals minus
+        the other individuals'); every other individual with a call (a *carrier*) keeps
+        its own row: one syrk over the carriers and the missing calls per SNP, then per
+        evaluation a weighted syrk and a triangular multiply over the carriers' rows
+        (:class:`CarrierStatsHLMM`), since their weights ``exp(−β1·x_i)`` differ.
+        """
+        g = np.asarray(g, dtype=np.float64)
+        called = ~np.isnan(g)
+        n_l = int(called.sum())
+        res = {"n": float(n_l), "freq": np.nan, "likelihood": np.nan, "add": np.nan,
+               "add_se": np.nan, "var": np.nan, "var_se": np.nan, "h2": np.nan,
+               "h2_se": np.nan, "boundary": False, "ok": False, "reason": ""}
+        if n_l == 0:
+            res["reason"] = "no calls"
+            return res
+        gc = g[called]
+        f = gc.mean() / 2.0
+        res["freq"] = f
+        vals, counts = np.unique(gc, return_counts=True)
+        if len(vals) < 2:
+            res["reason"] = "monomorphic"
+            return res
+        mode = vals[np.argmax(counts)]
+        carriers = np.flatnonzero(called & (g != mode)).astype(np.intp)
+        others = np.flatnonzero(~called | (g != mode)).astype(np.intp)
+        M0 = self.M_all.copy()
+        u0, s0 = self.u_all.copy(), self.s_all.copy()
+        if others.size:
+            Mk, uk, sk = np.empty((self.l, self.l)), np.empty(self.l), np.empty(self.l)
+            _gram.gram_rows(self.G, others, Mk)
+            _classfit.gather_sums(self.G, others, self.y, uk, sk)
+            M0 -= Mk
+            u0 -= uk
+            s0 -= sk
+        in_mode = called & (g == mode)
+        y0 = self.y[in_mode]
+        x = g - 2.0 * f
+        model = CarrierStatsHLMM(float(in_mode.sum()), y0.sum(), y0 @ y0, u0, s0, M0,
+                                 mode - 2.0 * f, np.ascontiguousarray(self.G[carriers]),
+                                 self.y[carriers], x[carriers])
+        from .hlm import HLM
+
+        X = np.column_stack([np.ones(n_l), x[called]])
+        try:
+            start = HLM(self.y[called], X, X).fit()
+        except (ValueError, FloatingPointError) as exc:
+            res["reason"] = f"HLM start: {exc}"
+            return res
+        if not start.converged:
+            res["reason"] = f"HLM start: {start.message}"
+            return res
+
+        def rows(w, mu):
+            xi = x[called]
+            is_c = g[called] != mode
+            wi = np.where(is_c, 0.0, w[0])
+            mui = np.where(is_c, 0.0, mu[0])
+            wi[is_c] = w[1:]
+            mui[is_c] = mu[1:]
+            return called, xi, wi, mui
+
+        return self._fit_model(model, start.beta, res, rows, tol, max_iter)
+
+
+class CarrierStatsHLMM(ClassStatsHLMM):
+    """Log-likelihood of one dosage SNP's HLMM: one class (the modal dosage value, its
+    sums ``n0, S1_0, S2_0, u0, s0, M0``) plus the carriers' own rows ``G_c, y_c, x_c``.
+
+    The formulas are those of :class:`ClassStatsHLMM` with every carrier a class of one
+    (``M_i = g_i g_iᵀ``, ``u_i = g_i``, ``s_i = y_i g_i``), computed without forming the
+    ``M_i``: ``Σ_i w_i M_i = G_cᵀ W_c G_c`` (weighted syrk), ``tr(A⁻¹M_i) = g_iᵀA⁻¹g_i`` and
+    ``zᵀM_i z = (g_iᵀz)²`` (one triangular multiply with ``L⁻¹``, ``A = LLᵀ``).
+    Classes are ordered [mode, carriers…] in ``last_terms``.
+    """
+
+    def __init__(self, n0, S1_0, S2_0, u0, s0, M0, x0, Gc, yc, xc):
+        self.n0, self.S1_0, self.S2_0 = float(n0), float(S1_0), float(S2_0)
+        self.u0, self.s0, self.M0 = u0, s0, M0
+        self.x0 = float(x0)
+        self.Gc, self.yc, self.xc = Gc, np.asarray(yc, float), np.asarray(xc, float)
+        self.n = self.n0 + len(self.yc)
+        self.l = M0.shape[0]
+        self.nk = np.concatenate([[self.n0], np.ones(len(self.yc))])
+        self.x = np.concatenate([[self.x0], self.xc])
+
+    def evaluate(self, beta, h2, alpha=None):
+        from ._core import _mixed
+
+        b0, b1 = float(beta[0]), float(beta[1])
+        with np.errstate(over="ignore"):
+            w0 = np.exp(-(b0 + b1 * self.x0))
+            wc = np.exp(-(b0 + b1 * self.xc))
+        if not (np.isfinite(w0) and np.all(np.isfinite(wc))):
+            return None
+        l, Gc = self.l, self.Gc
+        A = np.empty((l, l))
+        if len(wc):
+            _gram.weighted_gram(Gc, wc, A)
+            A = np.triu(A) + np.triu(A, 1).T
+        else:
+            A[:] = 0.0
+        A = h2 * (A + w0 * self.M0)
+        A.flat[:: l + 1] += 1.0
+        c, info = lapack.dpotrf(A, lower=1, clean=1)
+        if info != 0:
+            return None
+        logdet = 2.0 * np.log(np.diag(c)).sum()
+        Ainv, info = lapack.dpotri(c, lower=1, overwrite_c=0)
+        if info != 0:
+            return None
+        Ainv = np.tril(Ainv) + np.tril(Ainv, -1).T
+        W3 = np.column_stack([wc, wc * self.xc, wc * self.yc])
+        P = Gc.T @ W3 if len(wc) else np.zeros((l, 3))
+        P[:, 0] += w0 * self.u0
+        P[:, 1] += (w0 * self.x0) * self.u0
+        P[:, 2] += w0 * self.s0
+        Q = Ainv @ P
+        PQ = P.T @ Q
+        sw = w0 * self.n0 + wc.sum()
+        swx = w0 * self.n0 * self.x0 + wc @ self.xc
+        swxx = w0 * self.n0 * self.x0 ** 2 + wc @ (self.xc * self.xc)
+        XSX = np.array([[sw, swx], [swx, swxx]]) - h2 * PQ[:2, :2]
+        if alpha is None:
+            XSy = np.array([w0 * self.S1_0 + wc @ self.yc,
+                            w0 * self.x0 * self.S1_0 + wc @ (self.xc * self.yc)]) - h2 * PQ[:2, 2]
+            det = XSX[0, 0] * XSX[1, 1] - XSX[0, 1] * XSX[1, 0]
+            if not (det > 0 and XSX[0, 0] > 0):
+                return None
+            alpha = np.array([XSX[1, 1] * XSy[0] - XSX[0, 1] * XSy[1],
+                              XSX[0, 0] * XSy[1] - XSX[1, 0] * XSy[0]]) / det
+        alpha = np.asarray(alpha, float)
+        mu0 = alpha[0] + alpha[1] * self.x0
+        muc = alpha[0] + alpha[1] * self.xc
+        rc = self.yc - muc
+        rr0 = self.S2_0 - 2.0 * mu0 * self.S1_0 + self.n0 * mu0 * mu0
+        gr0 = self.s0 - mu0 * self.u0
+        bvec = w0 * gr0 + (Gc.T @ (wc * rc) if len(wc) else 0.0)
+        z = Ainv @ bvec
+        eta0, etac = b0 + b1 * self.x0, b0 + b1 * self.xc
+        f = float(self.n0 * eta0 + etac.sum() + logdet + w0 * rr0 + wc @ (rc * rc)
+                  - h2 * bvec @ z)
+        trk0 = float(np.sum(Ainv * self.M0))
+        zMz0 = float(z @ self.M0 @ z)
+        if len(wc):
+            Linv, info = lapack.dtrtri(c, lower=1)
+            Linv = np.ascontiguousarray(np.tril(Linv))
+            trc, az = np.empty(len(wc)), np.empty(len(wc))
+            _mixed.row_terms(Gc, Linv, z, trc, az)
+        else:
+            trc = az = np.zeros(0)
+        first = np.concatenate([[self.n0 - h2 * w0 * trk0], 1.0 - h2 * wc * trc])
+        second = np.concatenate([[w0 * (rr0 - 2.0 * h2 * (gr0 @ z) + h2 * h2 * zMz0)],
+                                 wc * (rc * rc - 2.0 * h2 * rc * az + h2 * h2 * az * az)])
+        uz0 = self.u0 @ z
+        ga = np.concatenate([[w0 * (self.S1_0 - self.n0 * mu0 - h2 * uz0)],
+                             wc * (rc - h2 * az)])
+        V1 = self.x
+        g_alpha = -2.0 * np.array([ga.sum(), ga @ V1])
+        d = first - second
+        g_beta = np.array([d.sum(), d @ V1])
+        wtrk = w0 * trk0 + wc @ trc
+        g_h2 = wtrk - z @ z
+        grad = np.concatenate([g_alpha, g_beta, [g_h2]])
+        if not (np.isfinite(f) and np.all(np.isfinite(grad))):
+            return None
+        self.last_terms = (np.concatenate([[w0], wc]), np.concatenate([[mu0], muc]), z,
+                           float(wtrk))
+        return f, grad, alpha, XSX
