@@ -13,7 +13,10 @@ Every reader (``.bed`` :class:`~hlmm.io.bed.BedFile`, ``.pgen``
 - per variant: ``sid``, ``chromosome``, ``bp_position``, and ``counted_alleles()`` →
   ``(counted, other)`` arrays (.bed: A1 unless ``count_a1=False``; .pgen: ALT, as
   plink2; .bgen: the second allele, as plink2's ``ref-first`` import);
-- ``has_dosages``: the file may hold non-integer dosages;
+- ``has_dosages``: the file may hold non-integer dosages, and then ``dosage_scale``: the
+  inverse of the grid step its dosages are stored on (``rint(g·scale)`` is exact for
+  every stored value; .pgen 16384, BGEN 65535 after snapping b-bit values), which the
+  scan's dosage-class engine uses;
 - ``read_dosages(start, stop, sample_index)`` → float64 C-order array
   ``len(sample_index) × (stop − start)`` of counted-allele dosages in [0, 2], NaN where
   missing; streamed: memory O(n × block);
