@@ -273,7 +273,7 @@ class GenomeScan:
                 r = self.y
             self._bf_y = np.ascontiguousarray(r)
             self._bf = BrownForsythe(self.sample_index, self._bf_y, self.bed.n_samples,
-                                     self.bed.count_a1)
+                                     self._count_a1)
             log("Brown-Forsythe test: on the null model's standardised residuals, "
                 "genotype classes as groups (bf_f, bf_pval)")
         log(f"Engine: {self.engine}")

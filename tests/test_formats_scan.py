@@ -1,0 +1,182 @@
+"""`hlmm chr` on every genotype format: hard calls give the .bed's table byte for byte,
+dosages agree with the general path, unusable variants are NaN rows, PLINK-style
+selection, IID matching, and one-line errors."""
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from clihelp import column, read_models, run, write_bed, write_table
+from test_cli_errors import assert_clean_failure
+
+bgen = pytest.importorskip("bgen")
+
+N, M = 600, 12
+
+
+def _write_bgen(path, probs_list, alleles, n, samples=None, bits=8):
+    with bgen.BgenWriter(str(path), n_samples=n, samples=samples, compression="zlib",
+                         layout=2) as w:
+        for j, (probs, al) in enumerate(zip(probs_list, alleles)):
+            w.add_variant(varid=f"snp{j}", rsid=f"snp{j}", chrom="1", pos=1000 + j,
+                          alleles=al, genotypes=probs, ploidy=2, phased=False,
+                          bit_depth=bits)
+    if os.path.exists(str(path) + ".bgi"):
+        os.remove(str(path) + ".bgi")
+    return str(path)
+
+
+def _hardcall_probs(counts):
+    """BGEN probabilities (hom first, het, hom second) of a count of the second allele."""
+    P = np.zeros((len(counts), 3))
+    ok = ~np.isnan(counts)
+    P[ok, counts[ok].astype(int)] = 1.0
+    P[~ok] = np.nan
+    return P
+
+
+@pytest.fixture
+def data(tmp_path, rng):
+    f = rng.uniform(0.1, 0.5, M)
+    dos = rng.binomial(2, f, size=(N, M)).astype(float)
+    dos[rng.random((N, M)) < 0.02] = np.nan
+    bed = write_bed(tmp_path / "g", dos)
+    ids = [(f"f{i}", f"i{i}") for i in range(N)]
+    y = rng.standard_t(6, N) + 0.3 * np.nan_to_num(dos[:, 0])
+    pheno = write_table(tmp_path / "p.txt", ids, y[:, None])
+    # BGEN: alleles (A2, A1) so that the counted (second) allele is the .bed's A1
+    bg = _write_bgen(tmp_path / "g.bgen", [_hardcall_probs(dos[:, j]) for j in range(M)],
+                     [["G", "A"]] * M, N, samples=[i for _, i in ids])
+    rbed = write_bed(tmp_path / "r", rng.binomial(2, 0.3, size=(N, 15)).astype(float))
+    return {"dos": dos, "bed": bed, "bgen": bg, "pheno": pheno, "rbed": rbed, "tmp": tmp_path,
+            "ids": ids, "y": y}
+
+
+def _models_bytes(prefix):
+    with gzip.open(str(prefix) + ".models.gz", "rb") as fh:
+        return fh.read()
+
+
+@pytest.mark.parametrize("extra", [[], ["--robust"], ["--brown-forsythe"],
+                                   ["--engine", "general"]])
+def test_bgen_hardcalls_give_the_bed_table(data, extra):
+    d = data
+    run(["chr", d["bed"], 0, M, d["pheno"], d["tmp"] / "b", *extra])
+    run(["chr", d["bgen"], 0, M, d["pheno"], d["tmp"] / "g", *extra])
+    assert _models_bytes(d["tmp"] / "b") == _models_bytes(d["tmp"] / "g")
+    log = (d["tmp"] / "g.log").read_text()
+    assert "(bgen)" in log and "matched by IID" in log
+
+
+def test_bgen_hardcalls_hlmm(data):
+    d = data
+    run(["chr", d["bed"], 0, 4, d["pheno"], d["tmp"] / "hb", "--random-gts", d["rbed"]])
+    run(["chr", d["bgen"], 0, 4, d["pheno"], d["tmp"] / "hg", "--random-gts", d["rbed"]])
+    assert _models_bytes(d["tmp"] / "hb") == _models_bytes(d["tmp"] / "hg")
+
+
+def test_bgen_dosages_class_engine_equals_general(data, rng):
+    d = data
+    probs = []
+    for j in range(M):
+        P = rng.dirichlet([8.0, 3.0, 1.0], N)
+        P[rng.random(N) < 0.01] = np.nan
+        probs.append(P)
+    probs.append(np.column_stack([np.ones(N), np.zeros(N), np.zeros(N)]))  # monomorphic
+    bg = _write_bgen(d["tmp"] / "d.bgen", probs, [["G", "A"]] * (M + 1), N,
+                     samples=[i for _, i in d["ids"]])
+    for extra in ([], ["--robust"]):
+        run(["chr", bg, 0, 0, d["pheno"], d["tmp"] / "dc", "--whole-chr", *extra])
+        run(["chr", bg, 0, 0, d["pheno"], d["tmp"] / "dg", "--whole-chr", "--engine",
+             "general", *extra])
+        h1, r1 = read_models(d["tmp"] / "dc.models.gz")
+        h2, r2 = read_models(d["tmp"] / "dg.models.gz")
+        for c in ("n", "frequency", "likelihood", "add", "add_se", "var", "var_se", "av_pval"):
+            np.testing.assert_allclose(column(h1, r1, c), column(h2, r2, c), rtol=2e-5,
+                                       atol=1e-6, equal_nan=True, err_msg=c)
+        assert np.isnan(column(h1, r1, "add")[M])        # monomorphic: NaN row
+        assert np.isfinite(column(h1, r1, "add")[:M]).all()
+
+
+def test_unusable_variant_is_a_nan_row(data, rng):
+    d = data
+    probs = [_hardcall_probs(d["dos"][:, 0]),
+             rng.dirichlet([1.0, 1.0, 1.0, 1.0, 1.0, 1.0], N),       # 3 alleles
+             _hardcall_probs(d["dos"][:, 1])]
+    bg = _write_bgen(d["tmp"] / "u.bgen", probs, [["G", "A"], ["G", "A", "T"], ["G", "A"]], N,
+                     samples=[i for _, i in d["ids"]])
+    res = run(["chr", bg, 0, 3, d["pheno"], d["tmp"] / "u"])
+    h, r = read_models(d["tmp"] / "u.models.gz")
+    add = column(h, r, "add")
+    assert np.isfinite(add[0]) and np.isnan(add[1]) and np.isfinite(add[2])
+    assert "1 variant(s) not usable (multi-allelic)" in (d["tmp"] / "u.log").read_text()
+    assert "1 not usable" in res.output
+
+
+def test_selection_options(data, tmp_path):
+    d = data
+    (tmp_path / "keep.txt").write_text("".join(f"f{i} i{i}\n" for i in range(0, N, 2)))
+    (tmp_path / "remove.txt").write_text("i0\ni2\n")
+    (tmp_path / "extract.txt").write_text("snp1\nsnp3\nsnp5 extra columns ignored\nnot_there\n")
+    (tmp_path / "exclude.txt").write_text("snp3\n")
+    run(["chr", d["bed"], 0, 0, d["pheno"], tmp_path / "s", "--whole-chr",
+         "--keep", tmp_path / "keep.txt", "--remove", tmp_path / "remove.txt",
+         "--extract", tmp_path / "extract.txt", "--exclude", tmp_path / "exclude.txt"])
+    h, r = read_models(tmp_path / "s.models.gz")
+    assert [row[0] for row in r] == ["snp1", "snp5"]
+    ok = ~np.isnan(d["dos"][:, 1])
+    kept = np.zeros(N, bool)
+    kept[0::2] = True
+    kept[[0, 2]] = False
+    assert column(h, r, "n")[0] == (ok & kept).sum()
+    log = (tmp_path / "s.log").read_text()
+    assert "--keep" in log and "--extract" in log and "--exclude" in log
+    run(["chr", d["bed"], 0, 0, d["pheno"], tmp_path / "c", "--whole-chr", "--chr", "1",
+         "--from-bp", "1003", "--to-bp", "1005"])
+    h, r = read_models(tmp_path / "c.models.gz")
+    assert [row[0] for row in r] == ["snp3", "snp4", "snp5"]
+
+
+@pytest.mark.parametrize("case", ["chr_absent", "keep_nobody", "extract_nothing",
+                                  "bgen_no_ids", "from_bp_without_chr"])
+def test_selection_and_format_errors(data, tmp_path, case):
+    d = data
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["chr", d["bed"], 0, 0, d["pheno"], out / "x", "--whole-chr"]
+    if case == "chr_absent":
+        args += ["--chr", "7"]
+        needle = "--chr"
+    elif case == "keep_nobody":
+        (tmp_path / "k.txt").write_text("nobody here\n")
+        args += ["--keep", tmp_path / "k.txt"]
+        needle = "--keep"
+    elif case == "extract_nothing":
+        (tmp_path / "e.txt").write_text("rs_absent\n")
+        args += ["--extract", tmp_path / "e.txt"]
+        needle = "--extract"
+    elif case == "bgen_no_ids":
+        bg = _write_bgen(tmp_path / "noid.bgen", [_hardcall_probs(d["dos"][:, 0])],
+                         [["G", "A"]], N)
+        args = ["chr", bg, 0, 1, d["pheno"], out / "x"]
+        needle = "--sample"
+    else:
+        args += ["--from-bp", "1000"]
+        needle = "--from-bp"
+    res = run(args, expect_ok=False)
+    assert_clean_failure(res, out, needle)
+
+
+def test_iid_only_phenotype_and_gzip(data, tmp_path):
+    d = data
+    with gzip.open(tmp_path / "p_iid.txt.gz", "wt") as fh:
+        fh.write("#IID y\n")
+        for (f, i), v in zip(d["ids"], d["y"]):
+            fh.write(f"{i} {float(v)!r}\n")
+    run(["chr", d["bed"], 0, M, tmp_path / "p_iid.txt.gz", tmp_path / "iid"])
+    run(["chr", d["bed"], 0, M, d["pheno"], tmp_path / "fid"])
+    h1, r1 = read_models(tmp_path / "iid.models.gz")
+    h2, r2 = read_models(tmp_path / "fid.models.gz")
+    assert r1 == r2
+    assert "matched by IID" in (tmp_path / "iid.log").read_text()
