@@ -180,3 +180,52 @@ def test_iid_only_phenotype_and_gzip(data, tmp_path):
     h2, r2 = read_models(tmp_path / "fid.models.gz")
     assert r1 == r2
     assert "matched by IID" in (tmp_path / "iid.log").read_text()
+
+
+def _write_pgen(prefix, dos, ids, dosages=False):
+    """A .pgen/.pvar/.psam with ALT = 'A' counted (the .bed's A1), REF = 'G'."""
+    import pgenlib
+
+    n, m = dos.shape
+    w = pgenlib.PgenWriter(f"{prefix}.pgen".encode(), n, m, False, dosage_present=dosages)
+    for j in range(m):
+        if dosages:
+            w.append_dosages(np.where(np.isnan(dos[:, j]), -9, dos[:, j]).astype(np.float32))
+        else:
+            w.append_biallelic(np.where(np.isnan(dos[:, j]), -9, dos[:, j]).astype(np.int8))
+    w.close()
+    with open(f"{prefix}.pvar", "w") as fh:
+        fh.write("#CHROM\tPOS\tID\tREF\tALT\n")
+        for j in range(m):
+            fh.write(f"1\t{1000 + j}\tsnp{j}\tG\tA\n")
+    with open(f"{prefix}.psam", "w") as fh:
+        fh.write("#FID\tIID\n")
+        for f, i in ids:
+            fh.write(f"{f}\t{i}\n")
+    return f"{prefix}.pgen"
+
+
+@pytest.mark.parametrize("extra", [[], ["--robust", "--brown-forsythe"]])
+def test_pgen_hardcalls_give_the_bed_table(data, extra):
+    pytest.importorskip("pgenlib")
+    d = data
+    pg = _write_pgen(d["tmp"] / "h", d["dos"], d["ids"])
+    run(["chr", d["bed"], 0, M, d["pheno"], d["tmp"] / "b", *extra])
+    run(["chr", pg, 0, M, d["pheno"], d["tmp"] / "p", *extra])
+    assert _models_bytes(d["tmp"] / "b") == _models_bytes(d["tmp"] / "p")
+
+
+def test_pgen_dosages_class_engine_equals_general(data, rng):
+    pytest.importorskip("pgenlib")
+    d = data
+    dos = np.rint(np.clip(d["dos"] + rng.normal(0, 0.15, d["dos"].shape)
+                          * (rng.random(d["dos"].shape) < 0.4), 0, 2) * 16384) / 16384
+    pg = _write_pgen(d["tmp"] / "ds", dos, d["ids"], dosages=True)
+    run(["chr", pg, 0, M, d["pheno"], d["tmp"] / "pc"])
+    run(["chr", pg, 0, M, d["pheno"], d["tmp"] / "pg", "--engine", "general"])
+    h1, r1 = read_models(d["tmp"] / "pc.models.gz")
+    h2, r2 = read_models(d["tmp"] / "pg.models.gz")
+    for c in ("n", "frequency", "likelihood", "add", "add_se", "var", "var_se"):
+        np.testing.assert_allclose(column(h1, r1, c), column(h2, r2, c), rtol=2e-5,
+                                   atol=1e-6, equal_nan=True, err_msg=c)
+    assert "dosages where stored" in (d["tmp"] / "pc.log").read_text()

@@ -1,0 +1,157 @@
+"""Benchmark (issue #12): `hlmm chr` on .pgen and BGEN against `plink2 --glm`, same files.
+
+    python bench/bench_formats.py [--n 100000] [--snps 20000] [--threads 2] [--hlmm-snps 6]
+
+Needs plink2 on PATH (Debian package plink2).  Makes, in --dir:
+- a hard-call .pgen from the HLM benchmark's .bed (`plink2 --bfile … --make-pgen`);
+- a dosage .pgen (`plink2 --dummy N SNPS 0.005 dosage-freq=0.4 --make-pgen`);
+- the same exported as 8-bit BGEN (`--export bgen-1.2 bits=8`, with its .sample);
+and times `hlmm chr --whole-chr` (mean and variance per SNP) and
+`plink2 --glm allow-no-covars` (mean only) on each, with the same threads, printing the
+ratio.  Then the HLMM with dosages (l = 500 random-effect SNPs): seconds per SNP for the
+first --hlmm-snps dosage SNPs against the one syrk over their carriers' rows (the floor
+of the class engine) and the general O(n·l²)-per-evaluation path on one SNP.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _timing import simulate_fileset, timed  # noqa: E402
+
+
+def plink2(*args):
+    subprocess.run([shutil.which("plink2"), *map(str, args)], check=True, capture_output=True)
+
+
+def phenotype_for(psam_or_fam, out, seed=2):
+    """FID IID y (or #IID y) for every sample of a .psam/.fam/.sample."""
+    rng = np.random.default_rng(seed)
+    with open(psam_or_fam) as fh:
+        lines = [ln.split() for ln in fh if ln.strip()]
+    if lines[0][0].startswith("#"):
+        head = lines[0]
+        rows = lines[1:]
+        if head[0] == "#IID":
+            with open(out, "w") as fo:
+                fo.write("#IID y\n")
+                for r in rows:
+                    fo.write(f"{r[0]} {rng.standard_normal():.6f}\n")
+            return out
+        with open(out, "w") as fo:
+            for r in rows:
+                fo.write(f"{r[0]} {r[1]} {rng.standard_normal():.6f}\n")
+        return out
+    with open(out, "w") as fo:
+        for r in lines:
+            fo.write(f"{r[0]} {r[1]} {rng.standard_normal():.6f}\n")
+    return out
+
+
+def hlmm_cmd(*args):
+    return [sys.executable, "-m", "hlmm.cli.main", "chr", *map(str, args)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--snps", type=int, default=20_000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--hlmm-snps", type=int, default=6)
+    ap.add_argument("--l", type=int, default=500)
+    ap.add_argument("--dir", default="/tmp/hlmm-bench")
+    a = ap.parse_args()
+    if not shutil.which("plink2"):
+        raise SystemExit("plink2 not found (apt-get install plink2)")
+    os.makedirs(a.dir, exist_ok=True)
+    d = a.dir
+    bed = os.path.join(d, f"w1_{a.n}_{a.snps}")
+    simulate_fileset(bed, a.n, a.snps)
+    hard = os.path.join(d, f"hard_{a.n}_{a.snps}")
+    dose = os.path.join(d, f"dose_{a.n}_{a.snps}")
+    t0 = time.perf_counter()
+    if not os.path.exists(hard + ".pgen"):
+        plink2("--bfile", bed, "--make-pgen", "--out", hard)
+    if not os.path.exists(dose + ".pgen"):
+        plink2("--dummy", a.n, a.snps, "0.005", "dosage-freq=0.4", "--make-pgen", "--out", dose)
+    if not os.path.exists(dose + ".bgen"):
+        plink2("--pfile", dose, "--export", "bgen-1.2", "bits=8", "ref-first", "--out", dose)
+    print(f"files ready in {time.perf_counter() - t0:.1f} s: n = {a.n}, SNPs = {a.snps}")
+    cases = [("hard-call .pgen", hard + ".pgen", ["--pfile", hard],
+              phenotype_for(hard + ".psam", hard + ".y")),
+             ("dosage .pgen", dose + ".pgen", ["--pfile", dose],
+              phenotype_for(dose + ".psam", dose + ".y")),
+             ("8-bit BGEN", dose + ".bgen",
+              ["--bgen", dose + ".bgen", "ref-first", "--sample", dose + ".sample"],
+              None)]
+    print(f"{'file':18s} {'hlmm s':>8s} {'MB':>6s} {'plink2 s':>9s} {'MB':>6s} {'ratio':>7s}")
+    for label, path, src, pheno in cases:
+        if pheno is None:
+            pheno = cases[1][3]
+        out = os.path.join(d, "fmt_" + label.replace(" ", "_").replace(".", ""))
+        w_h, r_h = timed(hlmm_cmd(path, 0, 0, pheno, out, "--whole-chr", "--threads",
+                                  a.threads))
+        w_p, r_p = timed([shutil.which("plink2"), *src, "--pheno", pheno, "--glm",
+                          "allow-no-covars", "--threads", str(a.threads), "--out",
+                          out + "_plink2"])
+        print(f"{label:18s} {w_h:8.2f} {r_h:6.0f} {w_p:9.2f} {r_p:6.0f} {w_h / w_p:6.2f}x",
+              flush=True)
+    hlmm_dosage(a, dose, cases[1][3])
+
+
+def hlmm_dosage(a, dose, pheno):
+    """HLMM, dosage SNPs: the class engine per SNP against its carriers' syrk floor."""
+    from scipy.linalg import blas
+    from threadpoolctl import threadpool_limits
+
+    from hlmm.mixed import HLMM
+    from hlmm.scan import GenomeScan, Log, ScanConfig
+
+    rand = os.path.join(a.dir, f"dose_rand_{a.n}_{a.l}")
+    if not os.path.exists(rand + ".bed"):      # l hard-called SNPs of the same individuals
+        plink2("--pfile", dose, "--thin-count", a.l, "--seed", 1, "--make-bed", "--out", rand)
+    cfg = ScanConfig(genofile=dose + ".pgen", start=0, end=a.hlmm_snps, phenofile=pheno,
+                     outprefix=os.path.join(a.dir, "fmt_hlmm"),
+                     random_gts=(rand + ".bed",), block_size=1)
+    t0 = time.perf_counter()
+    scan = GenomeScan(cfg, Log())
+    print(f"\nHLMM with dosages: n = {scan.sample.n}, l = {scan.G.shape[1]}; setup "
+          f"{time.perf_counter() - t0:.1f} s")
+    every = np.arange(scan.geno.n_samples, dtype=np.intp)
+    D = scan.geno.read_dosages(0, a.hlmm_snps, every)[scan.sample_index]
+    print(f"{'SNP':>4s} {'carriers':>9s} {'fit s':>7s} {'floor s':>8s} {'ratio':>7s}")
+    ratios = []
+    with threadpool_limits(1, user_api="blas"):
+        for j in range(a.hlmm_snps):
+            g = D[:, j]
+            t = time.perf_counter()
+            res = scan._class_scan.fit_snp_dosage(g)
+            fit_s = time.perf_counter() - t
+            called = ~np.isnan(g)
+            vals, cnt = np.unique(g[called], return_counts=True)
+            rows = np.flatnonzero(~called | (g != vals[np.argmax(cnt)]))
+            Gr = np.ascontiguousarray(scan.G[rows])
+            t = time.perf_counter()
+            blas.dsyrk(1.0, Gr, trans=1, lower=1)
+            floor = time.perf_counter() - t
+            ratios.append(fit_s / floor)
+            print(f"{j:4d} {len(rows):9d} {fit_s:7.2f} {floor:8.3f} {fit_s / floor:6.1f}x "
+                  f"{'' if res['ok'] else res['reason']}", flush=True)
+        g = D[:, 0]
+        ok = ~np.isnan(g)
+        x = g[ok] - g[ok].mean()
+        X = np.column_stack([np.ones(ok.sum()), x])
+        t = time.perf_counter()
+        HLMM(scan.y[ok], X, X, scan.G[ok]).fit(h2_init=scan.h2_start)
+        gen = time.perf_counter() - t
+    print(f"median {np.median(ratios):.1f}x the carriers' syrk; the general path on SNP 0: "
+          f"{gen:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
