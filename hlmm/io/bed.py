@@ -74,7 +74,7 @@ class BedFile:
 
     def _check_unique_ids(self, fam):
         """Individuals are matched by (FID, IID): a repeated pair would be ambiguous."""
-        keys = np.char.add(np.char.add(self.fid, "\0"), self.iid)
+        keys = np.char.add(np.char.add(self.fid, "\t"), self.iid)   # no tab in an ID
         uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
         if len(uniq) == len(keys):
             return
