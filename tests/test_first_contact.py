@@ -168,3 +168,15 @@ def test_unbuilt_source_tree_import_message(tmp_path):
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert "compiled extensions are not built" in last and "pip install -e ." in last
+
+
+def test_duplicate_check_does_not_merge_ids(data):
+    """FID a / IID bc and FID ab / IID c are different individuals."""
+    d = data
+    fids = [f"f{i}" for i in range(d["n"])]
+    iids = [f"i{i}" for i in range(d["n"])]
+    fids[0], iids[0], fids[1], iids[1] = "a", "bc", "ab", "c"
+    bed = write_bed(d["src"] / "ab", d["dos"][:, :3], fid=fids, iid=iids)
+    from hlmm.io.bed import BedFile
+
+    assert BedFile(bed).n_samples == d["n"]
