@@ -133,14 +133,10 @@ class ClassStatsHLMM:
         for k in range(1, len(self.M)):
             A += self.M[k] * (h2 * w[k])
         A.flat[:: self.l + 1] += 1.0
-        c, info = lapack.dpotrf(A, lower=1, clean=0, overwrite_a=1)
-        if info != 0:
+        chol = _chol_inverse(A, keep_factor=False)
+        if chol is None:
             return None
-        logdet = 2.0 * np.log(np.diag(c)).sum()
-        Ainv, info = lapack.dpotri(c, lower=1, overwrite_c=1)
-        if info != 0:
-            return None
-        Ainv = np.tril(Ainv) + np.tril(Ainv, -1).T
+        logdet, _, Ainv = chol
         # l-sized products go through scipy's BLAS only: numpy may carry its own
         # OpenBLAS, and two thread pools alternating spin against each other (measured:
         # 50× slower per evaluation on 2 cores).  Sums over the ≤ 3 classes are loops.
@@ -203,6 +199,20 @@ class ClassStatsHLMM:
         """``dL(α̂, β, h2)/d(β0, β1, h2)`` (= the partial gradient, since ∂L/∂α = 0 at α̂)."""
         r = self.evaluate(beta, h2)
         return np.full(3, np.nan) if r is None else -0.5 * r[1][2:]
+
+
+def _chol_inverse(A, keep_factor):
+    """``(log|A|, L, A⁻¹)`` for symmetric positive definite A (L lower, None unless
+    ``keep_factor``; A is overwritten otherwise); None if A is not positive definite."""
+    c, info = lapack.dpotrf(A, lower=1, clean=1 if keep_factor else 0,
+                            overwrite_a=0 if keep_factor else 1)
+    if info != 0:
+        return None
+    logdet = 2.0 * np.log(np.diag(c)).sum()
+    Ainv, info = lapack.dpotri(c, lower=1, overwrite_c=0 if keep_factor else 1)
+    if info != 0:
+        return None
+    return logdet, (c if keep_factor else None), np.tril(Ainv) + np.tril(Ainv, -1).T
 
 
 def _fd_profile_hessian(model, theta, g):
@@ -583,20 +593,17 @@ class CarrierStatsHLMM(ClassStatsHLMM):
             A[:] = 0.0
         A = h2 * (A + w0 * self.M0)
         A.flat[:: l + 1] += 1.0
-        c, info = lapack.dpotrf(A, lower=1, clean=1)
-        if info != 0:
+        chol = _chol_inverse(A, keep_factor=True)
+        if chol is None:
             return None
-        logdet = 2.0 * np.log(np.diag(c)).sum()
-        Ainv, info = lapack.dpotri(c, lower=1, overwrite_c=0)
-        if info != 0:
-            return None
-        Ainv = np.tril(Ainv) + np.tril(Ainv, -1).T
+        logdet, c, Ainv = chol
+        # l-sized products through scipy's BLAS only (see ClassStatsHLMM.evaluate)
         W3 = np.column_stack([wc, wc * self.xc, wc * self.yc])
-        P = Gc.T @ W3 if len(wc) else np.zeros((l, 3))
+        P = blas.dgemm(1.0, Gc.T, W3) if len(wc) else np.zeros((l, 3), order="F")
         P[:, 0] += w0 * self.u0
         P[:, 1] += (w0 * self.x0) * self.u0
         P[:, 2] += w0 * self.s0
-        Q = Ainv @ P
+        Q = blas.dsymm(1.0, Ainv, P)
         PQ = P.T @ Q
         sw = w0 * self.n0 + wc.sum()
         swx = w0 * self.n0 * self.x0 + wc @ self.xc
@@ -616,15 +623,15 @@ class CarrierStatsHLMM(ClassStatsHLMM):
         rc = self.yc - muc
         rr0 = self.S2_0 - 2.0 * mu0 * self.S1_0 + self.n0 * mu0 * mu0
         gr0 = self.s0 - mu0 * self.u0
-        bvec = w0 * gr0 + (Gc.T @ (wc * rc) if len(wc) else 0.0)
-        z = Ainv @ bvec
+        bvec = w0 * gr0 + (blas.dgemv(1.0, Gc.T, wc * rc) if len(wc) else 0.0)
+        z = blas.dsymv(1.0, Ainv, bvec)
         eta0, etac = b0 + b1 * self.x0, b0 + b1 * self.xc
         f = float(self.n0 * eta0 + etac.sum() + logdet + w0 * rr0 + wc @ (rc * rc)
                   - h2 * bvec @ z)
-        trk0 = float(np.sum(Ainv * self.M0))
-        zMz0 = float(z @ self.M0 @ z)
+        trk0 = float(blas.ddot(Ainv.reshape(-1), self.M0.reshape(-1)))
+        zMz0 = float(blas.ddot(z, blas.dsymv(1.0, self.M0, z)))
         if len(wc):
-            Linv, info = lapack.dtrtri(c, lower=1)
+            Linv, _ = lapack.dtrtri(c, lower=1)
             Linv = np.ascontiguousarray(np.tril(Linv))
             trc, az = np.empty(len(wc)), np.empty(len(wc))
             _mixed.row_terms(Gc, Linv, z, trc, az)
