@@ -17,8 +17,7 @@ import threading
 import numpy as np
 
 from ._core import _classfit, _dosage
-from . import robust as _robust
-from .scan_engine import _COL, _REASONS
+from .scan_engine import _COL, _REASONS, with_robust_ses
 
 # .bed 2-bit codes for a counted-allele count of 0, 1, 2 (count_a1 convention) and missing
 _CODE_OF_COUNT = np.array([3, 2, 0], dtype=np.uint8)
@@ -118,11 +117,5 @@ class DosageClassScan:
                 a, b = offsets[j], offsets[j + 1]
                 P[j, : b - a] = S[a:b]
                 x[j, : b - a] = g[a:b] - 2.0 * res["freq"][j]
-            se_a, se_b, c_ab = _robust.class_sandwich(P, x, res["alpha0"], res["add"],
-                                                      res["beta0"], res["var"], self.robust)
-            bad = res["ok"] & ~(np.isfinite(se_a) & np.isfinite(se_b) & (se_a > 0) & (se_b > 0))
-            res["ok"] &= ~bad
-            res["reason"][bad] = "robust standard errors undefined"
-            for k, v in (("add_se", se_a), ("var_se", se_b), ("av_cov", c_ab)):
-                res[k] = np.where(res["ok"], v, np.nan)
+            with_robust_ses(res, P, x, self.robust)
         return res

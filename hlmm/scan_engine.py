@@ -84,14 +84,21 @@ class HLMClassScan:
         P = np.ascontiguousarray(moments, dtype=np.float64).reshape(-1, 3, 5)
         res = self.fit_block(np.ascontiguousarray(P[:, :, :3]).reshape(-1, 9), tol, max_iter)
         x = np.arange(3.0)[None, :] - 2.0 * res["freq"][:, None]
-        se_a, se_b, c_ab = _robust.class_sandwich(P, x, res["alpha0"], res["add"],
-                                                  res["beta0"], res["var"], kind)
-        bad = res["ok"] & ~(np.isfinite(se_a) & np.isfinite(se_b) & (se_a > 0) & (se_b > 0))
-        res["ok"] &= ~bad
-        res["reason"][bad] = "robust standard errors undefined"
-        for k, v in (("add_se", se_a), ("var_se", se_b), ("av_cov", c_ab)):
-            res[k] = np.where(res["ok"], v, np.nan)
-        return res
+        return with_robust_ses(res, P, x, kind)
+
+
+def with_robust_ses(res, P, x, kind):
+    """Replace ``add_se``/``var_se`` of class-engine results by the sandwich SEs of
+    :func:`hlmm.robust.class_sandwich` (class power sums ``P``, centred genotypes ``x``)
+    and add ``av_cov``; SNPs whose robust SEs are undefined become failures."""
+    se_a, se_b, c_ab = _robust.class_sandwich(P, x, res["alpha0"], res["add"],
+                                              res["beta0"], res["var"], kind)
+    bad = res["ok"] & ~(np.isfinite(se_a) & np.isfinite(se_b) & (se_a > 0) & (se_b > 0))
+    res["ok"] &= ~bad
+    res["reason"][bad] = "robust standard errors undefined"
+    for k, v in (("add_se", se_a), ("var_se", se_b), ("av_cov", c_ab)):
+        res[k] = np.where(res["ok"], v, np.nan)
+    return res
 
 
 class ClassStatsHLMM:
@@ -151,12 +158,9 @@ class ClassStatsHLMM:
         PQ = (P[:, :2, None] * Q[:, None, :]).sum(axis=0)            # 2 × 3 = PᵀA⁻¹P
         XSX = (V.T * (w * self.nk)) @ V - h2 * PQ[:, :2]
         if alpha is None:
-            XSy = V.T @ (w * self.S1) - h2 * PQ[:, 2]
-            det = XSX[0, 0] * XSX[1, 1] - XSX[0, 1] * XSX[1, 0]
-            if not (det > 0 and XSX[0, 0] > 0):
+            alpha = _solve2(XSX, V.T @ (w * self.S1) - h2 * PQ[:, 2])
+            if alpha is None:
                 return None
-            alpha = np.array([XSX[1, 1] * XSy[0] - XSX[0, 1] * XSy[1],
-                              XSX[0, 0] * XSy[1] - XSX[1, 0] * XSy[0]]) / det
         alpha = np.asarray(alpha, float)
         mu = alpha[0] + alpha[1] * self.x
         rr = self.S2 - 2.0 * mu * self.S1 + self.nk * mu * mu
@@ -199,6 +203,15 @@ class ClassStatsHLMM:
         """``dL(α̂, β, h2)/d(β0, β1, h2)`` (= the partial gradient, since ∂L/∂α = 0 at α̂)."""
         r = self.evaluate(beta, h2)
         return np.full(3, np.nan) if r is None else -0.5 * r[1][2:]
+
+
+def _solve2(XSX, XSy):
+    """α̂ = (XᵀΣ⁻¹X)⁻¹XᵀΣ⁻¹y for the 2×2 system; None unless positive definite."""
+    det = XSX[0, 0] * XSX[1, 1] - XSX[0, 1] * XSX[1, 0]
+    if not (det > 0 and XSX[0, 0] > 0):
+        return None
+    return np.array([XSX[1, 1] * XSy[0] - XSX[0, 1] * XSy[1],
+                     XSX[0, 0] * XSy[1] - XSX[1, 0] * XSy[0]]) / det
 
 
 def _chol_inverse(A, keep_factor):
@@ -610,13 +623,11 @@ class CarrierStatsHLMM(ClassStatsHLMM):
         swxx = w0 * self.n0 * self.x0 ** 2 + wc @ (self.xc * self.xc)
         XSX = np.array([[sw, swx], [swx, swxx]]) - h2 * PQ[:2, :2]
         if alpha is None:
-            XSy = np.array([w0 * self.S1_0 + wc @ self.yc,
-                            w0 * self.x0 * self.S1_0 + wc @ (self.xc * self.yc)]) - h2 * PQ[:2, 2]
-            det = XSX[0, 0] * XSX[1, 1] - XSX[0, 1] * XSX[1, 0]
-            if not (det > 0 and XSX[0, 0] > 0):
+            alpha = _solve2(XSX, np.array([w0 * self.S1_0 + wc @ self.yc,
+                                           w0 * self.x0 * self.S1_0 + wc @ (self.xc * self.yc)])
+                            - h2 * PQ[:2, 2])
+            if alpha is None:
                 return None
-            alpha = np.array([XSX[1, 1] * XSy[0] - XSX[0, 1] * XSy[1],
-                              XSX[0, 0] * XSy[1] - XSX[1, 0] * XSy[0]]) / det
         alpha = np.asarray(alpha, float)
         mu0 = alpha[0] + alpha[1] * self.x0
         muc = alpha[0] + alpha[1] * self.xc
