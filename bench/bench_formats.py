@@ -96,7 +96,7 @@ def main():
         out = os.path.join(d, "fmt_" + label.replace(" ", "_").replace(".", ""))
         w_h, r_h = timed(hlmm_cmd(path, 0, 0, pheno, out, "--whole-chr", "--threads",
                                   a.threads))
-        w_p, r_p = timed([shutil.which("plink2"), *src, "--pheno", pheno, "--glm",
+        w_p, r_p = timed([shutil.which("plink2"), *src, "--no-psam-pheno", "--pheno", pheno, "--glm",
                           "allow-no-covars", "--threads", str(a.threads), "--out",
                           out + "_plink2"])
         print(f"{label:18s} {w_h:8.2f} {r_h:6.0f} {w_p:9.2f} {r_p:6.0f} {w_h / w_p:6.2f}x",

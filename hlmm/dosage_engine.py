@@ -9,8 +9,8 @@ and ``μ_k`` exactly as hard-call genotype classes do: the fit of
 from one pass over the SNP's dosages (``_dosage.dosage_class_sums``, direct indexing by
 ``rint(g·scale)``).
 
-Also :func:`pack_hardcalls`: hard calls from any source as .bed bytes, so hard-call SNPs
-of every format go through the .bed kernels and give identical numbers.
+Hard-call SNPs of every format go through the .bed kernels instead (their rows are
+packed to .bed bytes by ``_dosage.pack_rows``) and give identical numbers.
 """
 import threading
 
@@ -18,32 +18,6 @@ import numpy as np
 
 from ._core import _classfit, _dosage
 from .scan_engine import _COL, _REASONS, with_robust_ses
-
-# .bed 2-bit codes for a counted-allele count of 0, 1, 2 (count_a1 convention) and missing
-_CODE_OF_COUNT = np.array([3, 2, 0], dtype=np.uint8)
-_MISSING_CODE = 1
-
-
-def pack_hardcalls(D):
-    """``D``: (n_samples × m) counted-allele dosages (NaN = missing), rounded to the
-    nearest count; returns (m × ceil(n/4)) uint8 .bed rows read with ``count_a1=True``."""
-    n, m = D.shape
-    bps = (n + 3) // 4
-    codes = np.full((m, 4 * bps), _MISSING_CODE, dtype=np.uint8)
-    ok = ~np.isnan(D)
-    cnt = np.clip(np.rint(np.where(ok, D, 0.0)), 0, 2).astype(np.intp)
-    codes[:, :n] = np.where(ok, _CODE_OF_COUNT[cnt], _MISSING_CODE).T
-    c = codes.reshape(m, bps, 4)
-    return np.ascontiguousarray(c[:, :, 0] | (c[:, :, 1] << 2) | (c[:, :, 2] << 4)
-                                | (c[:, :, 3] << 6))
-
-
-def is_hardcall(D):
-    """Per column: every non-missing value is 0, 1 or 2."""
-    with np.errstate(invalid="ignore"):
-        frac = np.where(np.isnan(D), 0.0, D)
-    return np.all((frac == 0.0) | (frac == 1.0) | (frac == 2.0), axis=0)
-
 
 class DosageClassScan:
     """Exact HLM fits of dosage SNPs from their dosage-value classes.

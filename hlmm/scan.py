@@ -259,8 +259,10 @@ class GenomeScan:
                     robust=cfg.robust_estimator if cfg.robust else False)
         # A block is the unit of parallel work: HLM SNPs cost microseconds, HLMM SNPs
         # up to seconds, so the latter come in small blocks to keep every thread busy.
-        self.block_size = cfg.block_size or (1000 if self.G is None and
-                                             self.engine == "classes" else 16)
+        # Other formats are read as every sample's dosages: smaller blocks bound memory.
+        self.block_size = cfg.block_size or (
+            16 if self.G is not None or self.engine != "classes"
+            else 1000 if self.geno.format == "bed" else 128)
         self._bf = None
         if cfg.brown_forsythe:
             from .levene import BrownForsythe
@@ -350,15 +352,28 @@ class GenomeScan:
         return freq, "ok"
 
     def _read_block(self, idx):
-        """``(packed, D)`` of the variants ``idx``: .bed bytes (hard calls; rounded dosages
-        for other formats) and, for other formats, all samples' dosages (n × m)."""
+        """``(packed, rows, hard)`` of the variants ``idx``: .bed bytes (hard calls; the
+        best-guess genotypes of dosages for other formats) and, for other formats, the
+        variant-major dosages of every sample (``read_rows``) and which variants hold
+        hard calls only."""
         if self.geno.format == "bed":
-            return np.concatenate([self.geno.read_packed(a, b) for a, b in runs(idx)]), None
-        from .dosage_engine import pack_hardcalls
+            packed = np.concatenate([self.geno.read_packed(a, b) for a, b in runs(idx)])
+            return packed, None, np.ones(len(idx), bool)
+        from ._core import _dosage
 
-        every = np.arange(self.geno.n_samples, dtype=np.intp)
-        D = np.concatenate([self.geno.read_dosages(a, b, every) for a, b in runs(idx)], axis=1)
-        return pack_hardcalls(D), D
+        parts = [self.geno.read_rows(a, b) for a, b in runs(idx)]
+        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        packed = np.empty((len(idx), (self.geno.n_samples + 3) // 4), dtype=np.uint8)
+        hard = np.empty(len(idx), dtype=np.uint8)
+        _dosage.pack_rows(rows, packed, hard)
+        return packed, rows, hard.astype(bool)
+
+    def _analysis(self, rows, j):
+        """Variant j's dosages over the analysis individuals (float64, NaN missing)."""
+        v = rows[j][self.sample_index].astype(np.float64)
+        if rows.dtype == np.int8:
+            v[v < 0] = np.nan
+        return v
 
     @property
     def _count_a1(self):
@@ -378,7 +393,7 @@ class GenomeScan:
             else:
                 fits[col] = SnpFit(n_l, freq, {k: res[k][j] for k in keys})
 
-    def _fit_block_classes(self, idx, packed, D):
+    def _fit_block_classes(self, idx, packed, rows, hard):
         """Default mode, HLM: class statistics straight from the packed bytes; SNPs with
         stored dosages from their dosage-value classes."""
         from ._core import _bed
@@ -395,27 +410,22 @@ class GenomeScan:
             res = self._class_scan.fit_block(stats)
         fits = [None] * m
         self._fits_from_classes(res, fits, range(m))
-        if D is not None and self.geno.has_dosages:
-            from .dosage_engine import is_hardcall
-
-            dos = np.flatnonzero(~is_hardcall(D))
-            if dos.size:
-                rd = self._dosage_scan.fit_block(np.ascontiguousarray(D[:, dos].T))
-                self._fits_from_classes(rd, fits, dos)
-                for j in dos[rd["off_grid"]]:
-                    fits[j] = self._fit_one(D[self.sample_index, j])
-                stats = None        # the dosage SNPs' class sums are not in stats
+        dos = np.flatnonzero(~hard)
+        if dos.size:
+            rd = self._dosage_scan.fit_block(np.asarray(rows[dos], dtype=np.float64))
+            self._fits_from_classes(rd, fits, dos)
+            for j in dos[rd["off_grid"]]:
+                fits[j] = self._fit_one(self._analysis(rows, j))
+            stats = None        # the dosage SNPs' class sums are not in stats
         return fits, stats
 
-    def _fit_block_classes_hlmm(self, idx, packed, D):
+    def _fit_block_classes_hlmm(self, idx, packed, rows, hard):
         """Default mode, HLMM: genotype classes decoded from the packed bytes; per SNP only
         the carriers of the smaller classes touch G (``HLMMClassScan``); dosage SNPs
         with the modal value as the large class (``fit_snp_dosage``)."""
         from ._core import _bed
-        from .dosage_engine import is_hardcall
 
         codes = np.empty((1, self.sample.n), dtype=np.int8)
-        hard = is_hardcall(D) if D is not None else np.ones(len(idx), bool)
         fits = []
         for j in range(len(idx)):
             if hard[j]:
@@ -425,7 +435,7 @@ class GenomeScan:
                 n_l = int(called.sum())
                 f = c[called].sum(dtype=np.int64) / (2.0 * n_l) if n_l else np.nan
             else:
-                c = D[self.sample_index, j]
+                c = self._analysis(rows, j)
                 called = ~np.isnan(c)
                 n_l = int(called.sum())
                 f = c[called].mean() / 2.0 if n_l else np.nan
@@ -455,19 +465,18 @@ class GenomeScan:
     def fit_block(self, s, e=None):
         """SnpFit for the variants ``s`` (an index array) or ``s..e-1`` (thread-safe)."""
         idx = np.arange(s, e, dtype=np.intp) if e is not None else np.asarray(s, np.intp)
-        packed, D = self._read_block(idx)
+        packed, rows, hard = self._read_block(idx)
         stats = None
         if self.engine == "classes":
-            fits, stats = self._fit_block_classes(idx, packed, D)
+            fits, stats = self._fit_block_classes(idx, packed, rows, hard)
         elif self.engine == "classes_hlmm":
-            fits = self._fit_block_classes_hlmm(idx, packed, D)
-        else:
-            if D is None:
-                dos = np.concatenate([self.geno.read_dosages(a, b, self.sample_index)
-                                      for a, b in runs(idx)], axis=1)
-            else:
-                dos = D[self.sample_index]
+            fits = self._fit_block_classes_hlmm(idx, packed, rows, hard)
+        elif rows is None:
+            dos = np.concatenate([self.geno.read_dosages(a, b, self.sample_index)
+                                  for a, b in runs(idx)], axis=1)
             fits = [self._fit_one(dos[:, j]) for j in range(len(idx))]
+        else:
+            fits = [self._fit_one(self._analysis(rows, j)) for j in range(len(idx))]
         for a, b in runs(idx):
             for v, reason in self.geno.unusable(a, b):
                 fits[int(np.searchsorted(idx, v))] = SnpFit(0, np.nan, None,

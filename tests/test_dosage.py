@@ -6,7 +6,7 @@ import pytest
 
 from hlmm import HLM, HLMM
 from hlmm._core import _bed, _classfit
-from hlmm.dosage_engine import DosageClassScan, is_hardcall, pack_hardcalls
+from hlmm.dosage_engine import DosageClassScan
 from hlmm.scan_engine import HLMMClassScan, _hlm_raw
 
 
@@ -70,17 +70,26 @@ def test_hlm_fit_classes_equals_the_three_class_kernel(rng):
     assert status[0] == s2[0] == 0
 
 
-def test_pack_hardcalls_round_trip(rng):
+@pytest.mark.parametrize("dtype", [np.int8, np.float32, np.float64])
+def test_pack_rows_round_trip(rng, dtype):
+    """Variant-major rows of any source → .bed bytes: hard calls decode back exactly,
+    dosages to their nearest count, and the hard-call flag is per variant."""
+    from hlmm._core import _dosage
+
     n, m = 1003, 7
-    H = rng.integers(0, 3, (n, m)).astype(float)
-    H[rng.random((n, m)) < 0.05] = np.nan
-    packed = pack_hardcalls(H)
+    H = rng.integers(0, 3, (m, n)).astype(float)
+    H[rng.random((m, n)) < 0.05] = np.nan
+    if dtype != np.int8:
+        H[2, 5] = 1.25                           # a dosage: not a hard call
+    rows = (np.where(np.isnan(H), -9, H) if dtype == np.int8 else H).astype(dtype)
+    packed = np.empty((m, (n + 3) // 4), dtype=np.uint8)
+    hard = np.empty(m, dtype=np.uint8)
+    _dosage.pack_rows(np.ascontiguousarray(rows), packed, hard)
     codes = np.empty((m, n), dtype=np.int8)
     _bed.decode_codes(packed, np.arange(n, dtype=np.intp), True, codes)
-    np.testing.assert_array_equal(codes, np.where(np.isnan(H.T), -1, H.T))
-    assert is_hardcall(H).all()
-    H[5, 2] = 0.5
-    assert list(is_hardcall(H)) == [True, True, False] + [True] * 4
+    expect = np.where(np.isnan(H), -1, np.rint(H))
+    np.testing.assert_array_equal(codes, expect)
+    assert list(hard) == [1, 1, int(dtype == np.int8)] + [1] * 4
 
 
 @pytest.mark.parametrize("robust", [False, True])

@@ -53,3 +53,49 @@ def dosage_class_sums(const double[::1] row, const Py_ssize_t[::1] sample_index,
                 acc[key, j] += yp
                 yp *= yi
     return -1 - K if off_grid else K
+
+
+ctypedef fused row_t:
+    signed char
+    float
+    double
+
+
+def pack_rows(const row_t[:, ::1] rows, unsigned char[:, ::1] out, unsigned char[::1] hard):
+    """Variant-major counted-allele dosages (all samples of the file) as .bed rows.
+
+    ``rows``: m × n, int8 counts (negative = missing) or float dosages (NaN or negative =
+    missing); ``out``: m × ceil(n/4) bytes in the ``count_a1`` convention (count 2 → 00,
+    1 → 10, 0 → 11, missing → 01), dosages rounded to the nearest count (the best-guess
+    genotype); ``hard[j]`` = 1 when every call of variant j is exactly 0, 1 or 2.
+    """
+    cdef Py_ssize_t m = rows.shape[0], n = rows.shape[1], bps = (n + 3) // 4
+    cdef Py_ssize_t j, i, b
+    cdef double v, r
+    cdef unsigned char code, byte
+    cdef bint is_hard
+    cdef unsigned char CODE[3]
+    CODE[0] = 3
+    CODE[1] = 2
+    CODE[2] = 0
+    if out.shape[0] != m or out.shape[1] != bps or hard.shape[0] != m:
+        raise ValueError("pack_rows: shape mismatch")
+    with nogil:
+        for j in range(m):
+            is_hard = True
+            for b in range(bps):
+                byte = 0x55          # four missing codes, overwritten below
+                for i in range(4 * b, min(4 * b + 4, n)):
+                    v = <double>rows[j, i]
+                    if v != v or v < 0:
+                        code = 1
+                    else:
+                        r = rint(v)
+                        if r > 2:
+                            r = 2
+                        if r != v:
+                            is_hard = False
+                        code = CODE[<int>r]
+                    byte = (byte & ~(3 << (2 * (i - 4 * b)))) | (code << (2 * (i - 4 * b)))
+                out[j, b] = byte
+            hard[j] = is_hard

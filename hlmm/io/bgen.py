@@ -352,6 +352,14 @@ class BgenSource:
         self._ploidy_checked[j] = True
         return ok
 
+    def read_rows(self, start, stop):
+        """Variant-major second-allele dosages of every sample, ``(stop−start) ×
+        n_samples`` float64 (on the 1/65535 grid where the bit depth allows), NaN
+        missing, unusable variants all NaN.  The scan's fast path (no transpose)."""
+        if not 0 <= start <= stop <= self.n_snps:
+            raise IndexError(f"variants {start}..{stop} outside 0..{self.n_snps}")
+        return self._decode(start, stop, np.arange(self.n_samples, dtype=np.intp), True)
+
     def read_dosages(self, start, stop, sample_index):
         """Second-allele dosages, ``len(sample_index) × (stop−start)`` float64 C-order,
         NaN = missing, all-NaN columns for unusable variants (thread-safe)."""
@@ -362,9 +370,19 @@ class BgenSource:
         sample_index = np.asarray(sample_index, dtype=np.intp)
         if sample_index.ndim != 1:
             raise ValueError("sample_index must be one-dimensional")
-        ns, m = len(sample_index), stop - start
-        every = ns == self.n_samples and np.array_equal(
+        every = len(sample_index) == self.n_samples and np.array_equal(
             sample_index, np.arange(self.n_samples))
+        buf = self._decode(start, stop, sample_index, every)
+        ns, m = len(sample_index), stop - start
+        out = np.empty((ns, m), dtype=np.float64)
+        step = 8192  # transpose in slabs of samples, cache-friendly
+        for i in range(0, ns, step):
+            out[i:i + step] = buf[:, i:i + step].T
+        return out
+
+    def _decode(self, start, stop, sample_index, every):
+        """Variant-major dosages of ``sample_index`` (all samples when ``every``)."""
+        ns, m = len(sample_index), stop - start
         buf = np.empty((m, ns), dtype=np.float64)  # variant-major while decoding
         scratch = (np.empty(self.n_samples), np.empty(self.n_samples))
         for k, j in enumerate(range(start, stop)):
@@ -386,11 +404,7 @@ class BgenSource:
                 buf[k] = dose
             else:
                 np.take(dose, sample_index, out=buf[k])
-        out = np.empty((ns, m), dtype=np.float64)
-        step = 8192  # transpose in slabs of samples, cache-friendly
-        for i in range(0, ns, step):
-            out[i:i + step] = buf[:, i:i + step].T
-        return out
+        return buf
 
     def unusable(self, start, stop):
         """``[(variant index, reason), …]`` in ``start..stop-1``: "multi-allelic",

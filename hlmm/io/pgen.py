@@ -446,6 +446,32 @@ class PgenSource:
             g[:, multi] = -1
         return g
 
+    def read_rows(self, start, stop):
+        """Variant-major ALT dosages of every sample, ``(stop−start) × n_samples``:
+        int8 counts (−9 missing) for a hard-call file, else float32 (exact on the
+        1/16384 grid, NaN missing); multi-allelic variants all missing.  The scan's
+        fast path: no transpose and no gather."""
+        self._check_range(start, stop)
+        m = stop - start
+        reader = self._reader(None)
+        try:
+            if not self.has_dosages:
+                rows = np.empty((m, self.n_samples), dtype=np.int8)
+                if m:
+                    reader.read_range(start, stop, rows)
+            else:
+                rows = np.empty((m, self.n_samples), dtype=np.float32)
+                if m:
+                    reader.read_dosages_range(start, stop, rows)
+                rows[rows < 0] = np.nan
+        except Exception as exc:
+            raise InputError(f"{self.path}: cannot read variants {start}..{stop - 1}: "
+                             f"{_first_line(exc)}") from None
+        multi = self._multi_cols(start, stop)
+        if multi.size:
+            rows[multi] = -9 if rows.dtype == np.int8 else np.nan
+        return rows
+
     def read_dosages(self, start, stop, sample_index):
         """ALT dosages, ``len(sample_index) × (stop−start)`` float64 C-order in [0, 2],
         NaN = missing, all-NaN columns for multi-allelic variants (thread-safe).
