@@ -55,8 +55,10 @@ def dosage_class_sums(const double[::1] row, const Py_ssize_t[::1] sample_index,
     return -1 - K if off_grid else K
 
 
+ctypedef signed char int8
+
 ctypedef fused row_t:
-    signed char
+    int8
     float
     double
 
@@ -64,8 +66,8 @@ ctypedef fused row_t:
 def pack_rows(const row_t[:, ::1] rows, unsigned char[:, ::1] out, unsigned char[::1] hard):
     """Variant-major counted-allele dosages (all samples of the file) as .bed rows.
 
-    ``rows``: m × n, int8 counts (negative = missing) or float dosages (NaN or negative =
-    missing); ``out``: m × ceil(n/4) bytes in the ``count_a1`` convention (count 2 → 00,
+    ``rows``: m × n, int8 counts (0, 1, 2; −9 or −1 = missing: any value with low bits
+    11) or float dosages (NaN or negative = missing); ``out``: m × ceil(n/4) bytes in the ``count_a1`` convention (count 2 → 00,
     1 → 10, 0 → 11, missing → 01), dosages rounded to the nearest count (the best-guess
     genotype); ``hard[j]`` = 1 when every call of variant j is exactly 0, 1 or 2.
     """
@@ -78,8 +80,30 @@ def pack_rows(const row_t[:, ::1] rows, unsigned char[:, ::1] out, unsigned char
     CODE[0] = 3
     CODE[1] = 2
     CODE[2] = 0
+    cdef unsigned char LUT[4]       # int8 count & 3 → code (−9 & 3 = 3: missing)
+    LUT[0] = 3
+    LUT[1] = 2
+    LUT[2] = 0
+    LUT[3] = 1
+    cdef Py_ssize_t full = n // 4
+    cdef const signed char* r8
     if out.shape[0] != m or out.shape[1] != bps or hard.shape[0] != m:
         raise ValueError("pack_rows: shape mismatch")
+    if row_t is int8:
+        # hard calls (0, 1, 2; negative = missing, as pgenlib's −9): a branch-free lookup
+        with nogil:
+            for j in range(m):
+                r8 = &rows[j, 0]
+                for b in range(full):
+                    out[j, b] = (LUT[r8[4 * b] & 3] | (LUT[r8[4 * b + 1] & 3] << 2)
+                                 | (LUT[r8[4 * b + 2] & 3] << 4) | (LUT[r8[4 * b + 3] & 3] << 6))
+                if full < bps:
+                    byte = 0x55
+                    for i in range(4 * full, n):
+                        byte = (byte & ~(3 << (2 * (i - 4 * full)))) | (LUT[r8[i] & 3] << (2 * (i - 4 * full)))
+                    out[j, full] = byte
+                hard[j] = 1
+        return
     with nogil:
         for j in range(m):
             is_hard = True
