@@ -15,6 +15,7 @@ import concurrent.futures as cf
 import contextlib
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ from .io import open_genotypes, runs
 from .hlm import HLM
 from .output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table, models_block
 from .random_effects import RandomEffectsInput
+from .checkpoint import (BatchProgress, Interrupted, Partial, PrefixLock, check_prefix,
+                         fingerprint, signals_interrupt)
 from .robust import standardised_kurtosis
 from .sample import build_sample, missing_summary
 
@@ -70,6 +73,7 @@ class ScanConfig:
     to_bp: int = None
     dask_scheduler: str = None
     dask_workers: int = None
+    resume: bool = False      # continue an interrupted run (hlmm.checkpoint)
     command: str = ""
 
 
@@ -119,6 +123,12 @@ def _fmt(x):
 
 class GenomeScan:
     """Everything the per-SNP fits share: sample, designs, null model, G."""
+
+    _stop = None      # a threading.Event set on SIGTERM/SIGINT: slow loops stop early
+
+    def _check_stop(self):
+        if self._stop is not None and self._stop.is_set():
+            raise Interrupted(15)
 
     def __init__(self, cfg, log):
         self.cfg = cfg
@@ -202,7 +212,14 @@ class GenomeScan:
         cfg, s, log = self.cfg, self.sample, self.log
         t0 = time.perf_counter()
         try:
-            null = HLM(s.y, s.X, s.V).fit()
+            with np.errstate(over="ignore", invalid="ignore"):
+                null = HLM(s.y, s.X, s.V).fit()
+        except FloatingPointError:
+            what = f"'{cfg.pheno_name}'" if cfg.pheno_name else f"column {cfg.phen_index}"
+            big = float(np.max(np.abs(s.y)))
+            raise InputError(f"phenotype {what} of {cfg.phenofile}: its likelihood overflows "
+                             f"(values up to {big:.3g}); rescale it, e.g. divide by "
+                             f"1e{int(np.floor(np.log10(big)))}") from None
         except ValueError as exc:
             raise InputError(f"null model: {exc} (check --mean-covar/--var-covar)") from None
         if not null.converged:
@@ -432,6 +449,7 @@ class GenomeScan:
         codes = np.empty((1, self.sample.n), dtype=np.int8)
         fits = []
         for j in range(len(idx)):
+            self._check_stop()
             if hard[j]:
                 _bed.decode_codes(packed[j:j + 1], self.sample_index, self._count_a1, codes)
                 c = codes[0]
@@ -484,9 +502,11 @@ class GenomeScan:
         elif rows is None:
             dos = np.concatenate([self.geno.read_dosages(a, b, self.sample_index)
                                   for a, b in runs(idx)], axis=1)
-            fits = [self._fit_one(dos[:, j]) for j in range(len(idx))]
+            fits = [self._fit_one(dos[:, j]) for j in range(len(idx))
+                    if self._check_stop() is None]
         else:
-            fits = [self._fit_one(self._analysis(rows, j)) for j in range(len(idx))]
+            fits = [self._fit_one(self._analysis(rows, j)) for j in range(len(idx))
+                    if self._check_stop() is None]
         for a, b in runs(idx):
             for v, reason in self.geno.unusable(a, b):
                 fits[int(np.searchsorted(idx, v))] = SnpFit(0, np.nan, None,
@@ -517,98 +537,188 @@ class GenomeScan:
                 pending.append((blk, pool.submit(self.fit_block, blk)))
                 if len(pending) >= 2 * threads:
                     break
-            while pending:
-                idx, fut = pending.pop(0)
-                rows = fut.result()
-                nxt = next(it, None)
-                if nxt is not None:
-                    pending.append((nxt, pool.submit(self.fit_block, nxt)))
-                yield idx, rows
+            try:
+                while pending:
+                    idx, fut = pending.pop(0)
+                    rows = fut.result()
+                    nxt = next(it, None)
+                    if nxt is not None:
+                        pending.append((nxt, pool.submit(self.fit_block, nxt)))
+                    yield idx, rows
+            finally:        # interrupted: blocks not started are dropped
+                for _, fut in pending:
+                    fut.cancel()
 
 
 def run_scan(cfg, progress=None):
     """Run a whole scan and write its outputs; returns the counts of SNP outcomes.
 
     ``progress``, if given, is called with the number of SNPs to scan and returns a
-    context manager with ``update(k)`` (click.progressbar fits).
+    context manager with ``update(k)`` (click.progressbar fits), or None (then, as in a
+    batch log, a progress line is printed every minute).  Rows are kept in
+    ``OUTPREFIX.models.partial`` as blocks finish (:mod:`hlmm.checkpoint`); an
+    interruption raises :class:`hlmm.checkpoint.Interrupted` with ``done``/``total``.
     """
     t_start = time.perf_counter()
     log = Log()
     if cfg.command:
         log(f"Command: {cfg.command}")
     log(f"Started: {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    models_path = cfg.outprefix + ".models.gz"
-    if cfg.append and os.path.exists(models_path):
-        with open(models_path, "rb") as fh:
-            if fh.read(2) != b"\x1f\x8b":
-                raise InputError(f"--append: {models_path} exists but is not gzip-compressed")
+    check_prefix(cfg.outprefix)
     if cfg.dask_scheduler and cfg.dask_workers:
         raise InputError("--dask-scheduler and --dask-workers exclude each other")
-    use_dask = bool(cfg.dask_scheduler or cfg.dask_workers)
-    if use_dask:
+    if cfg.dask_scheduler or cfg.dask_workers:
         from .dask_scan import _require_distributed
 
         _require_distributed("--dask-scheduler" if cfg.dask_scheduler else "--dask-workers")
+    if cfg.resume and cfg.append:
+        raise InputError("--resume and --append exclude each other")
+    lock = PrefixLock(cfg.outprefix)
+    try:
+        return _run_locked(cfg, log, progress, t_start)
+    finally:
+        lock.release()
+
+
+def _status_code(fit):
+    """A SNP's outcome as stored in the partial file (no tabs)."""
+    return fit.status.replace("\t", " ").replace("\n", " ").replace(": ", ":", 1)
+
+
+def _check_append(models_path, columns, scan):
+    """--append: the table must be gzip, readable, with this run's header, and must not
+    hold any SNP being added."""
+    import gzip
+
+    sids = set(scan.bed.sid[scan.snps].tolist())
+    try:
+        with gzip.open(models_path, "rt") as fh:
+            header = fh.readline().rstrip("\n").split("\t")
+            if header != columns:
+                raise InputError(f"--append: {models_path} has other columns than this run "
+                                 f"writes ({len(header)} against {len(columns)}; e.g. "
+                                 "--brown-forsythe differs)")
+            for line_no, line in enumerate(fh, start=2):
+                sid = line.split("\t", 1)[0]
+                if sid in sids:
+                    raise InputError(f"--append: {models_path} line {line_no} already holds "
+                                     f"SNP {sid}, which this run would add again")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise InputError(f"--append: {models_path} is not a readable gzip table "
+                         f"({str(exc).splitlines()[0]})") from None
+
+
+def _run_locked(cfg, log, progress, t_start):
+    models_path = cfg.outprefix + ".models.gz"
     scan = GenomeScan(cfg, log)
+    columns = MODELS_COLUMNS + (BF_COLUMNS if cfg.brown_forsythe else [])
+    append = cfg.append and os.path.exists(models_path)
+    if append:
+        _check_append(models_path, columns, scan)
+    partial = Partial(cfg.outprefix)
+    note = partial.start(fingerprint(cfg), cfg.resume)
+    if note:
+        log(f"Note: {note}")
+        print(f"hlmm: note: {note}", file=sys.stderr)
+    bed = scan.bed
+    all_snps = scan.snps
+    k = len(partial.lines)
+    if k:
+        kept = [row.split("\t", 1)[0] for _, row in partial.lines]
+        if k > len(all_snps) or kept != bed.sid[all_snps[:k]].tolist():
+            raise InputError(f"--resume: {partial.path} does not match the SNPs of this "
+                             "run; run without --resume to start afresh")
+        log(f"Resumed: {k} SNPs kept from the unfinished run, {len(all_snps) - k} to go")
+        scan.snps = all_snps[k:]
+    total = len(all_snps)
     threads = cfg.threads or os.cpu_count() or 1
-    with contextlib.ExitStack() as stack:
-        if use_dask:
-            from .dask_scan import dask_client, iter_fits_dask
+    counted, other = bed.counted_alleles()
+    t_loop = time.perf_counter()
+    stop = threading.Event()
+    done = k
+    try:
+        with signals_interrupt(stop), contextlib.ExitStack() as stack:
+            if cfg.dask_scheduler or cfg.dask_workers:
+                from .dask_scan import dask_client, iter_fits_dask
 
-            client = stack.enter_context(dask_client(cfg.dask_scheduler, cfg.dask_workers,
-                                                     cfg.threads))
-            log(f"Dask: {len(client.scheduler_info()['workers'])} worker(s) at "
-                f"{client.scheduler.address}")
-            fits = iter_fits_dask(scan, client)
-        else:
-            fits = scan.iter_fits(threads)
-        return _write_scan(cfg, scan, log, fits, progress, threads, t_start, models_path)
+                client = stack.enter_context(dask_client(cfg.dask_scheduler,
+                                                         cfg.dask_workers, cfg.threads))
+                log(f"Dask: {len(client.scheduler_info()['workers'])} worker(s) at "
+                    f"{client.scheduler.address}")
+                fits = iter_fits_dask(scan, client)
+            else:
+                scan._stop = stop
+                fits = scan.iter_fits(threads)
+            bar = progress(total) if progress is not None else None
+            bar = stack.enter_context(bar if bar is not None else BatchProgress(total, k))
+            if k and not isinstance(bar, BatchProgress):
+                bar.update(k)           # the bar counts the resumed SNPs as done
+            for idx, block in fits:
+                text = models_block(bed.sid[idx], [f.n for f in block],
+                                    [f.freq for f in block], [f.fit for f in block],
+                                    bed.chromosome[idx], bed.bp_position[idx],
+                                    counted[idx], other[idx],
+                                    [f.bf for f in block] if cfg.brown_forsythe else None)
+                partial.append([_status_code(f) for f in block], text)
+                done += len(block)
+                for i, fit in zip(idx, block):
+                    if fit.status.startswith("failed"):
+                        print(f"hlmm: warning: fit failed for {bed.sid[i]}: {fit.status[8:]}",
+                              file=sys.stderr)
+                bar.update(len(block))
+    except Interrupted as exc:
+        partial.close()
+        exc.done, exc.total, exc.partial = done, total, partial.path
+        raise
+    finally:
+        scan._stop = None
+        partial.close()
+    return _write_outputs(cfg, scan, log, partial, columns, append, threads, t_start, t_loop,
+                          models_path)
 
 
-def _write_scan(cfg, scan, log, fits, progress, threads, t_start, models_path):
+_OUTPUT_SUFFIXES = (".models.gz", ".null_mean_effects.txt", ".null_variance_effects.txt",
+                    ".null_h2.txt", ".log")
+
+
+def _write_outputs(cfg, scan, log, partial, columns, append, threads, t_start, t_loop,
+                   models_path):
+    """The final files from the partial rows; files of the prefix this run does not
+    write (left by a run of another configuration) are removed."""
     counts = {"ok": 0, "filtered_missing": 0, "filtered_maf": 0, "failed": 0}
     unusable = {}
     failures = []
-    t_loop = time.perf_counter()
+    with open(partial.path) as fh:
+        lines = [ln.rstrip("\n").split("\t", 1) for ln in fh]
+    written = set()
     with AtomicOutputs() as out:
         if not cfg.append:
             if not cfg.no_covariate_estimates:
                 if cfg.mean_covar is not None:
                     out.text(cfg.outprefix + ".null_mean_effects.txt",
                              "name\testimate\tse\n" + effects_table(*scan.null_mean))
+                    written.add(".null_mean_effects.txt")
                 if cfg.var_covar is not None:
                     out.text(cfg.outprefix + ".null_variance_effects.txt",
                              "name\testimate\tse\n" + effects_table(*scan.null_var))
+                    written.add(".null_variance_effects.txt")
             if scan.null_h2 is not None:
                 out.text(cfg.outprefix + ".null_h2.txt",
                          f"h2\tse\n{_fmt(scan.null_h2[0])}\t{_fmt(scan.null_h2[1])}\n")
-        counted, other = scan.bed.counted_alleles()
-        append = cfg.append and os.path.exists(models_path)
-        bar_cm = progress(len(scan.snps)) if progress is not None else None
-        with out.open_gzip(models_path, append=append) as fh, \
-                (bar_cm if bar_cm is not None else _NoBar()) as bar:
-            columns = MODELS_COLUMNS + (BF_COLUMNS if cfg.brown_forsythe else [])
+                written.add(".null_h2.txt")
+        with out.open_gzip(models_path, append=append) as fh:
             if not append:
                 fh.write("\t".join(columns) + "\n")
-            bed = scan.bed
-            for idx, block in fits:
-                fh.write(models_block(bed.sid[idx], [f.n for f in block],
-                                      [f.freq for f in block], [f.fit for f in block],
-                                      bed.chromosome[idx], bed.bp_position[idx],
-                                      counted[idx], other[idx],
-                                      [f.bf for f in block] if cfg.brown_forsythe else None))
-                for i, fit in zip(idx, block):
-                    if fit.status.startswith("unusable"):
-                        reason = fit.status[10:]
-                        unusable[reason] = unusable.get(reason, 0) + 1
-                        continue
-                    key = "failed" if fit.status.startswith("failed") else fit.status
-                    counts[key] += 1
-                    if key == "failed":
-                        failures.append(f"{bed.sid[i]}: {fit.status[8:]}")
-                        print(f"hlmm: warning: fit failed for {bed.sid[i]}: {fit.status[8:]}",
-                              file=sys.stderr)
-                bar.update(len(block))
+            fh.write("".join(row + "\n" for _, row in lines))
+        for status, row in lines:
+            if status.startswith("unusable"):
+                reason = status[9:]
+                unusable[reason] = unusable.get(reason, 0) + 1
+                continue
+            key = "failed" if status.startswith("failed") else status
+            counts[key] += 1
+            if key == "failed":
+                failures.append(f"{row.split(chr(9), 1)[0]}: {status[7:]}")
         t_end = time.perf_counter()
         log(f"SNPs: {sum(counts.values())} written; {counts['ok']} fitted, "
             f"{counts['filtered_missing']} filtered on missingness (>= {cfg.max_missing}%), "
@@ -633,4 +743,12 @@ def _write_scan(cfg, scan, log, fits, progress, threads, t_start, models_path):
         else:
             out.text(log_path, log.text())
         out.commit()
+    if not cfg.append:
+        for suffix in _OUTPUT_SUFFIXES:
+            if suffix not in written and suffix not in (".models.gz", ".log"):
+                try:
+                    os.remove(cfg.outprefix + suffix)
+                except FileNotFoundError:
+                    pass
+    partial.finish()
     return counts

@@ -1,6 +1,9 @@
 """``hlmm chr``: the genome scan of SNP effects on the mean and the variance of a trait."""
+import sys
+
 import click
 
+from hlmm.checkpoint import Interrupted
 from hlmm.scan import ScanConfig, run_scan
 
 from .options import PrefixCommand, command_line, missing_number_option, option, progress_bar, user_errors
@@ -45,6 +48,9 @@ from .options import PrefixCommand, command_line, missing_number_option, option,
 @option("--missing-char", default="NA", show_default=True, help="Missing value string (-9 is missing too: see --input-missing-phenotype).")
 @missing_number_option()
 @option("--append", is_flag=True, help="Append rows to an existing OUTPREFIX.models.gz.")
+@option("--resume", is_flag=True,
+        help="Continue an interrupted run of the same command from its "
+             "OUTPREFIX.models.partial (the inputs and options must be unchanged).")
 @option("--no-covariate-estimates", is_flag=True, help="Do not write the null covariate effects.")
 @option("--no-h2-estimate", is_flag=True,
         help="Do not estimate the null h2; start every SNP's fit at --h2-init.")
@@ -82,7 +88,13 @@ def chr_command(genofile, start, end, phenofile, outprefix, **opts):
                      outprefix=outprefix, random_gts=tuple(opts.pop("random_gts")),
                      command=command_line(click.get_current_context()),
                      **opts)
-    counts = run_scan(cfg, progress=progress_bar("Scanning SNPs"))
+    try:
+        counts = run_scan(cfg, progress=progress_bar("Scanning SNPs"))
+    except Interrupted as exc:
+        click.echo(f"\nhlmm: interrupted by {exc} after {exc.done} of {exc.total} SNPs; "
+                   f"they are kept in {exc.partial}: rerun the same command with --resume",
+                   err=True)
+        sys.exit(128 + exc.signum)
     click.echo(f"{sum(counts.values())} SNPs written to {outprefix}.models.gz: "
                f"{counts['ok']} fitted, {counts['filtered_missing'] + counts['filtered_maf']} "
                f"filtered, {counts['failed']} failed"

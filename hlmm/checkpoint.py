@@ -1,0 +1,249 @@
+"""Scans that survive interruption: per-block partial results, --resume, a lock per
+output prefix, signal handling and batch-log progress.
+
+While a scan runs, every finished block of rows is appended to ``OUTPREFIX.models.partial``
+(one line per SNP: its outcome, a tab, its table row) and flushed to disk, and
+``OUTPREFIX.resume`` records what the results depend on (the options that change them,
+and the name, size and modification time of every input file).  A scan killed by the
+scheduler, Ctrl-C or a node failure leaves both; the same command with ``--resume``
+checks the fingerprint, keeps the complete lines and computes only the SNPs after them.
+At the end the partial rows become ``OUTPREFIX.models.gz`` (so the table is the same,
+byte for byte once decompressed, as an uninterrupted run's) and both files are removed.
+"""
+import errno
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+from .errors import InputError
+
+# Options that change no number of the output: left out of the fingerprint.
+_NOT_RESULTS = {"command", "threads", "block_size", "dask_scheduler", "dask_workers",
+                "resume", "append"}
+_INPUT_OPTIONS = ("genofile", "phenofile", "mean_covar", "var_covar", "random_gts", "sample",
+                  "keep", "remove", "extract", "exclude")
+_COMPANIONS = {".bed": (".bim", ".fam"), ".pgen": (".pvar", ".pvar.zst", ".psam"),
+               ".bgen": (".sample", ".bgi")}
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM during a scan; ``signum`` says which."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def check_prefix(outprefix):
+    """One-line errors for an output prefix that cannot be written."""
+    d = os.path.dirname(os.path.abspath(outprefix)) or "."
+    if os.path.isdir(outprefix) or outprefix.endswith(os.sep):
+        raise InputError(f"OUTPREFIX {outprefix}: is a directory; give a file name prefix "
+                         f"(e.g. {os.path.join(outprefix.rstrip(os.sep) or '.', 'scan')})")
+    if not os.path.isdir(d):
+        raise InputError(f"OUTPREFIX {outprefix}: directory {d} does not exist")
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise InputError(f"OUTPREFIX {outprefix}: directory {d} is not writable")
+
+
+class PrefixLock:
+    """An exclusive lock on ``OUTPREFIX.lock`` (flock: released by the kernel if the run
+    dies), so two runs cannot write the same prefix at once."""
+
+    def __init__(self, outprefix):
+        import fcntl
+
+        self.path = outprefix + ".lock"
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self.fd)
+            raise InputError(f"another hlmm run is writing {outprefix} (it holds {self.path}); "
+                             "wait for it or use another OUTPREFIX") from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, f"{os.getpid()}\n".encode())
+
+    def release(self):
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def _file_facts(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
+
+
+def fingerprint(cfg):
+    """What the scan's results depend on, as a JSON-able dict."""
+    options = {k: v for k, v in vars(cfg).items() if k not in _NOT_RESULTS}
+    files = []
+    for key in _INPUT_OPTIONS:
+        value = getattr(cfg, key, None)
+        for path in (value if isinstance(value, (tuple, list)) else [value]):
+            if not path:
+                continue
+            files.append(_file_facts(path))
+            stem, ext = os.path.splitext(path)
+            for comp in _COMPANIONS.get(ext, ()):
+                facts = _file_facts(stem + comp)
+                if facts is not None:
+                    files.append(facts)
+    return {"options": json.loads(json.dumps(options, default=str)), "files": files}
+
+
+def _differences(old, new):
+    diff = [k for k in sorted(set(old["options"]) | set(new["options"]))
+            if old["options"].get(k) != new["options"].get(k)]
+    old_files = {f[0]: f for f in old["files"] if f}
+    new_files = {f[0]: f for f in new["files"] if f}
+    for path in sorted(set(old_files) | set(new_files)):
+        if old_files.get(path) != new_files.get(path):
+            diff.append(os.path.basename(path))
+    return diff
+
+
+class Partial:
+    """``OUTPREFIX.models.partial`` (lines ``status<TAB>row``) and ``OUTPREFIX.resume``."""
+
+    def __init__(self, outprefix):
+        self.path = outprefix + ".models.partial"
+        self.fp_path = outprefix + ".resume"
+        self.fh = None
+        self.lines = []          # (status, row) of SNPs done before this run
+
+    def start(self, fp, resume):
+        """Begin a run: with ``resume``, check the fingerprint and keep the complete
+        lines; otherwise start afresh.  Returns a note for the log, or None."""
+        note = None
+        if resume:
+            if not (os.path.exists(self.path) and os.path.exists(self.fp_path)):
+                raise InputError(f"--resume: no unfinished run to resume ({self.path} and "
+                                 f"{self.fp_path} not found)")
+            try:
+                with open(self.fp_path) as fh:
+                    old = json.load(fh)
+            except (OSError, ValueError) as exc:
+                raise InputError(f"--resume: {self.fp_path}: unreadable ({exc})") from None
+            diff = _differences(old, fp)
+            if diff:
+                raise InputError(f"--resume: the unfinished run differs from this command "
+                                 f"in {', '.join(diff)}; run without --resume to start "
+                                 "afresh")
+            with open(self.path, "rb") as fh:
+                data = fh.read()
+            complete = data[: data.rfind(b"\n") + 1]    # a half-written last line is dropped
+            text = complete.decode()
+            self.lines = [ln.split("\t", 1) for ln in text.splitlines()]
+            with open(self.path, "r+b") as fh:
+                fh.truncate(len(complete))
+        else:
+            if os.path.exists(self.path):
+                note = (f"an unfinished earlier run's partial results ({self.path}) were "
+                        "discarded (use --resume to continue such a run)")
+            with open(self.fp_path, "w") as fh:
+                json.dump(fp, fh)
+            open(self.path, "wb").close()
+        self.fh = open(self.path, "ab")
+        return note
+
+    def append(self, statuses, rows_text):
+        """Append a block (its outcome per SNP and its table rows) and flush it to disk."""
+        rows = rows_text.splitlines()
+        data = "".join(f"{s}\t{r}\n" for s, r in zip(statuses, rows)).encode()
+        try:
+            self.fh.write(data)
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+        except OSError as exc:
+            what = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+            raise InputError(f"{self.path}: cannot write ({what}); the SNPs written so far "
+                             "are kept: make room and rerun the same command with "
+                             "--resume") from None
+
+    def close(self):
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+
+    def finish(self):
+        """The run is complete: remove the partial results and the fingerprint."""
+        self.close()
+        for p in (self.path, self.fp_path):
+            try:
+                os.remove(p)
+            except FileNotFoundError:
+                pass
+
+
+class BatchProgress:
+    """A progress line on stderr every ``interval`` seconds (batch logs; the terminal gets
+    click's bar instead): SNPs done, rate and the time left."""
+
+    def __init__(self, total, done=0, interval=None):
+        self.total, self.done, self.start_done = total, done, done
+        self.interval = float(os.environ.get("HLMM_PROGRESS_INTERVAL", 60)
+                              if interval is None else interval)
+        self.t0 = self.last = time.monotonic()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, k):
+        self.done += k
+        now = time.monotonic()
+        if now - self.last < self.interval or self.done >= self.total:
+            return
+        self.last = now
+        rate = (self.done - self.start_done) / max(now - self.t0, 1e-9)
+        left = (self.total - self.done) / rate if rate > 0 else float("inf")
+        print(f"hlmm: {self.done}/{self.total} SNPs ({100.0 * self.done / self.total:.1f} %), "
+              f"{rate:.3g} SNPs/s, about {_duration(left)} left", file=sys.stderr, flush=True)
+
+
+def _duration(s):
+    if s == float("inf"):
+        return "? s"
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h} h {m} min" if h else f"{m} min {sec} s" if m else f"{sec} s"
+
+
+class signals_interrupt:
+    """Within the block, SIGTERM and SIGINT raise :class:`Interrupted` in the main thread
+    and set ``stop`` (an Event the workers poll between SNPs)."""
+
+    def __init__(self, stop):
+        self.stop = stop
+        self.saved = {}
+
+    def _handler(self, signum, frame):
+        self.stop.set()
+        raise Interrupted(signum)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.saved[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, h in self.saved.items():
+            signal.signal(sig, h)
+        return False

@@ -1,0 +1,218 @@
+"""Scans that survive interruption: kill -9 and SIGTERM mid-scan then --resume give the
+uninterrupted table; fingerprints, --append checks, the prefix lock, stale outputs,
+faults (prefix, full disk, overflowing phenotype) and batch progress lines."""
+import errno
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from clihelp import run, write_bed, write_table
+from test_cli_errors import assert_clean_failure
+
+N, M = 1500, 40
+
+
+@pytest.fixture
+def data(tmp_path, rng):
+    src = tmp_path / "src"
+    src.mkdir()
+    dos = rng.binomial(2, rng.uniform(0.1, 0.5, M), size=(N, M)).astype(float)
+    bed = write_bed(src / "g", dos)
+    ids = [(f"f{i}", f"i{i}") for i in range(N)]
+    pheno = write_table(src / "p.txt", ids, rng.standard_normal((N, 1)))
+    covar = write_table(src / "c.txt", ids, rng.standard_normal((N, 1)))
+    rbed = write_bed(src / "r", rng.binomial(2, 0.3, size=(N, 150)).astype(float))
+    out = tmp_path / "out"
+    out.mkdir()
+    return {"bed": bed, "pheno": pheno, "covar": covar, "rbed": rbed, "out": out, "src": src}
+
+
+def _table(path):
+    with gzip.open(path, "rb") as fh:
+        return fh.read()
+
+
+def _cmd(d, prefix, *extra):
+    return [sys.executable, "-m", "hlmm.cli.main", "chr", d["bed"], "0", str(M), d["pheno"],
+            str(prefix), "--random-gts", d["rbed"], "--block-size", "1", "--threads", "1",
+            *map(str, extra)]
+
+
+def _interrupt(d, prefix, sig, after=4):
+    """Start an HLMM scan, send ``sig`` once ``after`` SNPs are in the partial file."""
+    proc = subprocess.Popen(_cmd(d, prefix), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    partial = str(prefix) + ".models.partial"
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 120:
+        if os.path.exists(partial):
+            with open(partial) as fh:
+                if fh.read().count("\n") >= after:
+                    break
+        if proc.poll() is not None:
+            pytest.fail("the scan ended before it could be interrupted: " + proc.stderr.read())
+        time.sleep(0.005)
+    t_sig = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err, time.monotonic() - t_sig
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_interrupted_hlmm_scan_resumes_to_the_same_table(data, sig):
+    d = data
+    full = subprocess.run(_cmd(d, d["out"] / "full"), capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr
+    code, err, took = _interrupt(d, d["out"] / "cut", sig)
+    assert code != 0
+    if sig == signal.SIGTERM:
+        assert code == 128 + signal.SIGTERM and took < 10
+        last = err.strip().splitlines()[-1]
+        assert "interrupted by SIGTERM" in last and "--resume" in last and "Traceback" not in err
+    partial = d["out"] / "cut.models.partial"
+    assert partial.exists() and not (d["out"] / "cut.models.gz").exists()
+    assert not (d["out"] / "cut.lock").exists() or sig == signal.SIGKILL
+    done = partial.read_text().count("\n")
+    assert 0 < done < M
+    res = subprocess.run(_cmd(d, d["out"] / "cut", "--resume"), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert _table(d["out"] / "cut.models.gz") == _table(d["out"] / "full.models.gz")
+    assert not partial.exists() and not (d["out"] / "cut.resume").exists()
+    log = (d["out"] / "cut.log").read_text()
+    assert f"Resumed: {done} SNPs kept" in log
+
+
+def test_resume_refuses_changed_inputs_and_nothing_to_resume(data):
+    d = data
+    code, _, _ = _interrupt(d, d["out"] / "x", signal.SIGKILL, after=2)
+    with open(d["pheno"], "a") as fh:
+        fh.write("extra row 1.0\n")
+    res = run(["chr", d["bed"], 0, M, d["pheno"], d["out"] / "x", "--random-gts", d["rbed"],
+               "--block-size", "1", "--threads", "1", "--resume"], expect_ok=False)
+    assert res.exit_code != 0 and "differs from this command" in res.output
+    assert "p.txt" in res.output.strip().splitlines()[-1]
+    res = run(["chr", d["bed"], 0, M, d["pheno"], d["out"] / "y", "--resume"], expect_ok=False)
+    assert res.exit_code != 0 and "no unfinished run" in res.output
+
+
+def test_append_is_checked(data):
+    d = data
+    run(["chr", d["bed"], 0, 10, d["pheno"], d["out"] / "a"])
+    run(["chr", d["bed"], 10, 20, d["pheno"], d["out"] / "a", "--append"])
+    with gzip.open(d["out"] / "a.models.gz", "rt") as fh:
+        assert len(fh.read().splitlines()) == 21
+    res = run(["chr", d["bed"], 15, 25, d["pheno"], d["out"] / "a", "--append"],
+              expect_ok=False)
+    assert res.exit_code != 0 and "already holds SNP snp15" in res.output
+    res = run(["chr", d["bed"], 25, 30, d["pheno"], d["out"] / "a", "--append",
+               "--brown-forsythe"], expect_ok=False)
+    assert res.exit_code != 0 and "other columns" in res.output
+    (d["out"] / "b.models.gz").write_bytes(b"\x1f\x8bnot really gzip")
+    res = run(["chr", d["bed"], 0, 5, d["pheno"], d["out"] / "b", "--append"], expect_ok=False)
+    assert res.exit_code != 0 and "not a readable gzip table" in res.output
+
+
+def test_prefix_lock(data):
+    from hlmm.checkpoint import PrefixLock
+
+    d = data
+    lock = PrefixLock(str(d["out"] / "busy"))
+    try:
+        res = run(["chr", d["bed"], 0, 5, d["pheno"], d["out"] / "busy"], expect_ok=False)
+        assert res.exit_code != 0 and "another hlmm run is writing" in res.output
+        assert not (d["out"] / "busy.models.gz").exists()
+    finally:
+        lock.release()
+    run(["chr", d["bed"], 0, 5, d["pheno"], d["out"] / "busy"])
+    assert not (d["out"] / "busy.lock").exists()
+
+
+def test_stale_outputs_of_another_configuration_are_removed(data):
+    d = data
+    run(["chr", d["bed"], 0, 5, d["pheno"], d["out"] / "s", "--mean-covar", d["covar"],
+         "--random-gts", d["rbed"]])
+    assert (d["out"] / "s.null_mean_effects.txt").exists()
+    assert (d["out"] / "s.null_h2.txt").exists()
+    run(["chr", d["bed"], 0, 5, d["pheno"], d["out"] / "s"])
+    assert not (d["out"] / "s.null_mean_effects.txt").exists()
+    assert not (d["out"] / "s.null_h2.txt").exists()
+    assert sorted(os.listdir(d["out"])) == ["s.log", "s.models.gz"]
+
+
+@pytest.mark.parametrize("case", ["no_dir", "is_dir"])
+def test_bad_output_prefix(data, case):
+    d = data
+    prefix = d["out"] / "missing" / "x" if case == "no_dir" else d["out"]
+    res = run(["chr", d["bed"], 0, 5, d["pheno"], prefix], expect_ok=False)
+    assert_clean_failure(res, d["out"], "OUTPREFIX")
+
+
+def test_full_disk_keeps_partial_results_resumable(data, monkeypatch):
+    d = data
+    calls = {"n": 0}
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    args = ["chr", d["bed"], 0, M, d["pheno"], d["out"] / "f", "--block-size", "7"]
+    res = run(args, expect_ok=False)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    last = res.output.strip().splitlines()[-1]
+    assert res.exit_code != 0 and "disk is full" in last and "--resume" in last
+    assert (d["out"] / "f.models.partial").exists()
+    run(args + ["--resume"])
+    run(["chr", d["bed"], 0, M, d["pheno"], d["out"] / "g"])
+    assert _table(d["out"] / "f.models.gz") == _table(d["out"] / "g.models.gz")
+
+
+def test_overflowing_phenotype_is_one_line(data):
+    d = data
+    y = np.loadtxt(d["pheno"], usecols=2) * 1e200
+    big = write_table(d["src"] / "big.txt", [(f"f{i}", f"i{i}") for i in range(N)], y[:, None])
+    res = run(["chr", d["bed"], 0, 5, big, d["out"] / "o"], expect_ok=False)
+    assert_clean_failure(res, d["out"], "overflows", "rescale")
+
+
+def test_batch_progress_lines(data):
+    d = data
+    env = {**os.environ, "HLMM_PROGRESS_INTERVAL": "0"}
+    res = subprocess.run([sys.executable, "-m", "hlmm.cli.main", "chr", d["bed"], "0", str(M),
+                          d["pheno"], str(d["out"] / "pr"), "--block-size", "5",
+                          "--threads", "1"], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if "SNPs/s" in ln]
+    assert lines and f"/{M} SNPs" in lines[0] and "left" in lines[0]
+
+
+def test_resume_on_a_dask_cluster(data, monkeypatch):
+    """A run stopped after two blocks (a write failure) resumes on a Dask cluster."""
+    pytest.importorskip("distributed")
+    d = data
+    real_fsync = os.fsync
+    calls = {"n": 0}
+
+    def fsync(fd):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.EIO, "I/O error")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    args = ["chr", d["bed"], 0, M, d["pheno"], d["out"] / "dk", "--block-size", "6"]
+    res = run(args, expect_ok=False)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert res.exit_code != 0 and "--resume" in res.output
+    run(args + ["--resume", "--dask-workers", "1", "--threads", "1"])
+    run(["chr", d["bed"], 0, M, d["pheno"], d["out"] / "dref", "--block-size", "6"])
+    assert _table(d["out"] / "dk.models.gz") == _table(d["out"] / "dref.models.gz")
