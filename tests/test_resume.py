@@ -153,21 +153,28 @@ def test_bad_output_prefix(data, case):
     assert_clean_failure(res, d["out"], "OUTPREFIX")
 
 
-def test_full_disk_keeps_partial_results_resumable(data, monkeypatch):
-    d = data
-    calls = {"n": 0}
+def _run_with_failing_write(monkeypatch, args, err, at=3):
+    """Run the CLI with the ``at``-th flush of the partial results failing (``err``)."""
     real_fsync = os.fsync
+    calls = {"n": 0}
 
     def fsync(fd):
         calls["n"] += 1
-        if calls["n"] == 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
+        if calls["n"] == at:
+            raise OSError(err, os.strerror(err))
         return real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
+    try:
+        return run(args, expect_ok=False)
+    finally:
+        monkeypatch.setattr(os, "fsync", real_fsync)
+
+
+def test_full_disk_keeps_partial_results_resumable(data, monkeypatch):
+    d = data
     args = ["chr", d["bed"], 0, M, d["pheno"], d["out"] / "f", "--block-size", "7"]
-    res = run(args, expect_ok=False)
-    monkeypatch.setattr(os, "fsync", real_fsync)
+    res = _run_with_failing_write(monkeypatch, args, errno.ENOSPC)
     last = res.output.strip().splitlines()[-1]
     assert res.exit_code != 0 and "disk is full" in last and "--resume" in last
     assert (d["out"] / "f.models.partial").exists()
@@ -199,19 +206,8 @@ def test_resume_on_a_dask_cluster(data, monkeypatch):
     """A run stopped after two blocks (a write failure) resumes on a Dask cluster."""
     pytest.importorskip("distributed")
     d = data
-    real_fsync = os.fsync
-    calls = {"n": 0}
-
-    def fsync(fd):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise OSError(errno.EIO, "I/O error")
-        return real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
     args = ["chr", d["bed"], 0, M, d["pheno"], d["out"] / "dk", "--block-size", "6"]
-    res = run(args, expect_ok=False)
-    monkeypatch.setattr(os, "fsync", real_fsync)
+    res = _run_with_failing_write(monkeypatch, args, errno.EIO)
     assert res.exit_code != 0 and "--resume" in res.output
     run(args + ["--resume", "--dask-workers", "1", "--threads", "1"])
     run(["chr", d["bed"], 0, M, d["pheno"], d["out"] / "dref", "--block-size", "6"])
