@@ -39,6 +39,8 @@ def _table(path):
 
 
 def _cmd(d, prefix, *extra):
+    # run from the output folder: `python -m` puts the working directory on sys.path,
+    # and the checkout's unbuilt source tree must not shadow the installed package
     return [sys.executable, "-m", "hlmm.cli.main", "chr", d["bed"], "0", str(M), d["pheno"],
             str(prefix), "--random-gts", d["rbed"], "--block-size", "1", "--threads", "1",
             *map(str, extra)]
@@ -47,7 +49,7 @@ def _cmd(d, prefix, *extra):
 def _interrupt(d, prefix, sig, after=4):
     """Start an HLMM scan, send ``sig`` once ``after`` SNPs are in the partial file."""
     proc = subprocess.Popen(_cmd(d, prefix), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, cwd=d["out"])
     partial = str(prefix) + ".models.partial"
     t0 = time.monotonic()
     while time.monotonic() - t0 < 120:
@@ -67,7 +69,8 @@ def _interrupt(d, prefix, sig, after=4):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_interrupted_hlmm_scan_resumes_to_the_same_table(data, sig):
     d = data
-    full = subprocess.run(_cmd(d, d["out"] / "full"), capture_output=True, text=True)
+    full = subprocess.run(_cmd(d, d["out"] / "full"), capture_output=True, text=True,
+                          cwd=d["out"])
     assert full.returncode == 0, full.stderr
     code, err, took = _interrupt(d, d["out"] / "cut", sig)
     assert code != 0
@@ -80,7 +83,8 @@ def test_interrupted_hlmm_scan_resumes_to_the_same_table(data, sig):
     assert not (d["out"] / "cut.lock").exists() or sig == signal.SIGKILL
     done = partial.read_text().count("\n")
     assert 0 < done < M
-    res = subprocess.run(_cmd(d, d["out"] / "cut", "--resume"), capture_output=True, text=True)
+    res = subprocess.run(_cmd(d, d["out"] / "cut", "--resume"), capture_output=True,
+                         text=True, cwd=d["out"])
     assert res.returncode == 0, res.stderr
     assert _table(d["out"] / "cut.models.gz") == _table(d["out"] / "full.models.gz")
     assert not partial.exists() and not (d["out"] / "cut.resume").exists()
@@ -196,7 +200,8 @@ def test_batch_progress_lines(data):
     env = {**os.environ, "HLMM_PROGRESS_INTERVAL": "0"}
     res = subprocess.run([sys.executable, "-m", "hlmm.cli.main", "chr", d["bed"], "0", str(M),
                           d["pheno"], str(d["out"] / "pr"), "--block-size", "5",
-                          "--threads", "1"], capture_output=True, text=True, env=env)
+                          "--threads", "1"], capture_output=True, text=True, env=env,
+                         cwd=d["out"])
     assert res.returncode == 0, res.stderr
     lines = [ln for ln in res.stderr.splitlines() if "SNPs/s" in ln]
     assert lines and f"/{M} SNPs" in lines[0] and "left" in lines[0]
