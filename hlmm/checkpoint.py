@@ -22,9 +22,10 @@ from .errors import InputError
 
 # Options that change no number of the output: left out of the fingerprint.
 _NOT_RESULTS = {"command", "threads", "block_size", "dask_scheduler", "dask_workers",
-                "resume", "append"}
-_INPUT_OPTIONS = ("genofile", "phenofile", "mean_covar", "var_covar", "random_gts", "sample",
-                  "keep", "remove", "extract", "exclude")
+                "resume"}
+_GENOTYPE_OPTIONS = ("genofile", "random_gts")
+_INPUT_OPTIONS = ("phenofile", "mean_covar", "var_covar", "sample", "keep", "remove",
+                  "extract", "exclude")
 _COMPANIONS = {".bed": (".bim", ".fam"), ".pgen": (".pvar", ".pvar.zst", ".psam"),
                ".bgen": (".sample", ".bgi")}
 
@@ -57,13 +58,27 @@ class PrefixLock:
         import fcntl
 
         self.path = outprefix + ".lock"
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        while True:
+            try:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as exc:
+                raise InputError(f"{self.path}: cannot create the lock file "
+                                 f"({exc.strerror})") from None
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(self.fd)
+                raise InputError(f"another hlmm run is writing {outprefix} (it holds "
+                                 f"{self.path}); wait for it or use another OUTPREFIX") from None
+            # The holder unlinks the file when it finishes: a lock taken on the unlinked
+            # file in between is no lock, so check that we hold the file at the path.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(self.fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(self.fd)
-            raise InputError(f"another hlmm run is writing {outprefix} (it holds {self.path}); "
-                             "wait for it or use another OUTPREFIX") from None
         os.ftruncate(self.fd, 0)
         os.write(self.fd, f"{os.getpid()}\n".encode())
 
@@ -86,21 +101,28 @@ def _file_facts(path):
     return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
 
 
+def _genotype_files(path):
+    """The files a genotype argument stands for (a bare PLINK prefix means .bed)."""
+    stem, ext = os.path.splitext(str(path))
+    if ext.lower() not in _COMPANIONS:
+        stem, ext = str(path), ".bed"
+    return [stem + ext] + [stem + c for c in _COMPANIONS[ext.lower()]]
+
+
 def fingerprint(cfg):
-    """What the scan's results depend on, as a JSON-able dict."""
+    """What the scan's results depend on, as a JSON-able dict: the options that change
+    results and the name, size and time of every file read."""
     options = {k: v for k, v in vars(cfg).items() if k not in _NOT_RESULTS}
-    files = []
-    for key in _INPUT_OPTIONS:
+    paths = []
+    for key in _GENOTYPE_OPTIONS + _INPUT_OPTIONS:
         value = getattr(cfg, key, None)
         for path in (value if isinstance(value, (tuple, list)) else [value]):
             if not path:
                 continue
-            files.append(_file_facts(path))
-            stem, ext = os.path.splitext(path)
-            for comp in _COMPANIONS.get(ext, ()):
-                facts = _file_facts(stem + comp)
-                if facts is not None:
-                    files.append(facts)
+            text_table = key == "random_gts" and getattr(cfg, "random_gts_txt", False)
+            paths += (_genotype_files(path) if key in _GENOTYPE_OPTIONS and not text_table
+                      else [path])
+    files = [f for f in map(_file_facts, paths) if f is not None]
     return {"options": json.loads(json.dumps(options, default=str)), "files": files}
 
 
@@ -145,14 +167,19 @@ class Partial:
             with open(self.path, "rb") as fh:
                 data = fh.read()
             complete = data[: data.rfind(b"\n") + 1]    # a half-written last line is dropped
-            text = complete.decode()
-            self.lines = [ln.split("\t", 1) for ln in text.splitlines()]
+            try:
+                self.lines = [ln.split("\t", 1) for ln in complete.decode().splitlines()]
+            except UnicodeDecodeError:
+                self.lines = [[]]
+            if any(len(parts) != 2 for parts in self.lines):
+                raise InputError(f"--resume: {self.path} is corrupt; delete it (and "
+                                 f"{self.fp_path}) to start afresh")
             with open(self.path, "r+b") as fh:
                 fh.truncate(len(complete))
         else:
-            if os.path.exists(self.path):
-                note = (f"an unfinished earlier run's partial results ({self.path}) were "
-                        "discarded (use --resume to continue such a run)")
+            if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+                raise InputError(f"{self.path} holds the results of an unfinished run: add "
+                                 "--resume to continue it, or delete it to start afresh")
             with open(self.fp_path, "w") as fh:
                 json.dump(fp, fh)
             open(self.path, "wb").close()

@@ -571,8 +571,6 @@ def run_scan(cfg, progress=None):
         from .dask_scan import _require_distributed
 
         _require_distributed("--dask-scheduler" if cfg.dask_scheduler else "--dask-workers")
-    if cfg.resume and cfg.append:
-        raise InputError("--resume and --append exclude each other")
     lock = PrefixLock(cfg.outprefix)
     try:
         return _run_locked(cfg, log, progress, t_start)
@@ -636,8 +634,10 @@ def _run_locked(cfg, log, progress, t_start):
     t_loop = time.perf_counter()
     stop = threading.Event()
     done = k
+    handler = signals_interrupt(stop)
     try:
-        with signals_interrupt(stop), contextlib.ExitStack() as stack:
+        handler.__enter__()
+        with contextlib.ExitStack() as stack:
             if cfg.dask_scheduler or cfg.dask_workers:
                 from .dask_scan import dask_client, iter_fits_dask
 
@@ -666,15 +666,18 @@ def _run_locked(cfg, log, progress, t_start):
                         print(f"hlmm: warning: fit failed for {bed.sid[i]}: {fit.status[8:]}",
                               file=sys.stderr)
                 bar.update(len(block))
-    except Interrupted as exc:
+        scan._stop = None
         partial.close()
+        # still under the handler: a signal while writing leaves no half-written file
+        return _write_outputs(cfg, scan, log, partial, columns, append, threads, t_start,
+                              t_loop, models_path)
+    except Interrupted as exc:
         exc.done, exc.total, exc.partial = done, total, partial.path
         raise
     finally:
+        handler.__exit__(None, None, None)
         scan._stop = None
         partial.close()
-    return _write_outputs(cfg, scan, log, partial, columns, append, threads, t_start, t_loop,
-                          models_path)
 
 
 _OUTPUT_SUFFIXES = (".models.gz", ".null_mean_effects.txt", ".null_variance_effects.txt",

@@ -217,3 +217,55 @@ def test_resume_on_a_dask_cluster(data, monkeypatch):
     run(args + ["--resume", "--dask-workers", "1", "--threads", "1"])
     run(["chr", d["bed"], 0, M, d["pheno"], d["out"] / "dref", "--block-size", "6"])
     assert _table(d["out"] / "dk.models.gz") == _table(d["out"] / "dref.models.gz")
+
+
+def test_interrupted_append_resumes_without_losing_rows(data, monkeypatch):
+    d = data
+    run(["chr", d["bed"], 0, 10, d["pheno"], d["out"] / "ap"])
+    args = ["chr", d["bed"], 10, M, d["pheno"], d["out"] / "ap", "--append", "--block-size", "5"]
+    res = _run_with_failing_write(monkeypatch, args, errno.ENOSPC)
+    assert res.exit_code != 0
+    res = run(["chr", d["bed"], 10, M, d["pheno"], d["out"] / "ap", "--block-size", "5"],
+              expect_ok=False)       # a plain rerun would lose the unfinished rows
+    assert res.exit_code != 0 and "add --resume" in res.output
+    run(args + ["--resume"])
+    run(["chr", d["bed"], 0, M, d["pheno"], d["out"] / "apref"])
+    assert _table(d["out"] / "ap.models.gz") == _table(d["out"] / "apref.models.gz")
+
+
+def test_fingerprint_covers_a_bare_plink_prefix(data, monkeypatch, rng):
+    d = data
+    prefix = d["bed"][:-4]
+    args = ["chr", prefix, 0, M, d["pheno"], d["out"] / "bp", "--block-size", "5"]
+    _run_with_failing_write(monkeypatch, args, errno.EIO)
+    raw = bytearray(open(d["bed"], "rb").read())
+    raw[-1] ^= 0xFF                                     # same size, other genotypes
+    time.sleep(0.01)
+    open(d["bed"], "wb").write(bytes(raw))
+    res = run(args + ["--resume"], expect_ok=False)
+    assert res.exit_code != 0 and "g.bed" in res.output
+
+
+def test_lock_taken_on_an_unlinked_file_is_retried(data, monkeypatch):
+    import fcntl
+
+    from hlmm.checkpoint import PrefixLock
+
+    prefix = str(data["out"] / "race")
+    first = PrefixLock(prefix)
+    real_flock = fcntl.flock
+    calls = {"n": 0}
+
+    def flock(fd, op):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            first.release()      # the holder finishes between our open and our flock
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    second = PrefixLock(prefix)
+    monkeypatch.setattr(fcntl, "flock", real_flock)
+    assert os.stat(second.path).st_ino == os.fstat(second.fd).st_ino
+    with pytest.raises(Exception, match="another hlmm run"):
+        PrefixLock(prefix)
+    second.release()
