@@ -16,7 +16,7 @@ def dosage_class_sums(const double[::1] row, const Py_ssize_t[::1] sample_index,
 
     ``row``: the SNP's dosages over all file samples (NaN = missing); analysis individual
     ``i`` is sample ``sample_index[i]`` with phenotype ``y[i]``.  ``acc``: ``(2·scale + 1)
-    × (1 + P)``, all zero on entry; row ``key`` gets ``(n, Σy, …, Σy^P)`` of the class with
+    × (1 + P)``, P ≥ 2, all zero on entry; row ``key`` gets ``(n, Σy, …, Σy^P)`` of the class with
     ``g = key/scale``.  ``touched[:K]`` receives the K keys present (unsorted).
     Returns K, or ``−1 − K`` when a dosage is off the grid (|g·scale − key| > 1e-6): the
     caller then uses the general path for that SNP.  Rows ``touched[:K]`` of ``acc`` are
@@ -28,30 +28,44 @@ def dosage_class_sums(const double[::1] row, const Py_ssize_t[::1] sample_index,
     cdef bint off_grid = False
     if y.shape[0] != m or touched.shape[0] < min(m, nkeys):
         raise ValueError("dosage_class_sums: shape mismatch")
-    if nkeys != <Py_ssize_t>(2 * scale + 1.5) or P < 1:
+    if nkeys != <Py_ssize_t>(2 * scale + 1.5) or P < 2:
         raise ValueError("dosage_class_sums: acc must be (2·scale + 1) × (1 + powers)")
     for i in range(m):
         if sample_index[i] < 0 or sample_index[i] >= nrow:
             raise IndexError("dosage_class_sums: sample_index out of range")
+    cdef double* a = &acc[0, 0]
+    cdef double* c
+    cdef const double* r = &row[0]
+    cdef const double* yv = &y[0]
+    cdef const Py_ssize_t* si = &sample_index[0] if m else NULL
+    cdef Py_ssize_t stride = P + 1
+    cdef double d
     with nogil:
         for i in range(m):
-            g = row[sample_index[i]]
-            if isnan(g):
+            g = r[si[i]]
+            if g != g:
                 continue
             t = g * scale
-            key = <Py_ssize_t>rint(t)
-            if key < 0 or key >= nkeys or fabs(t - key) > 1e-6:
+            key = <Py_ssize_t>(t + 0.5)       # t ≥ −0.5 here: rounds like rint but inline
+            d = t - key
+            if t < -0.5 or key >= nkeys or d > 1e-6 or d < -1e-6:
                 off_grid = True
                 break
-            if acc[key, 0] == 0.0:
+            c = a + key * stride
+            if c[0] == 0.0:
                 touched[K] = key
                 K += 1
-            acc[key, 0] += 1.0
-            yi = y[i]
-            yp = yi
-            for j in range(1, P + 1):
-                acc[key, j] += yp
+            yi = yv[i]
+            c[0] += 1.0
+            c[1] += yi
+            yp = yi * yi
+            c[2] += yp
+            if P > 2:
                 yp *= yi
+                c[3] += yp
+                for j in range(4, P + 1):
+                    yp *= yi
+                    c[j] += yp
     return -1 - K if off_grid else K
 
 
