@@ -250,3 +250,19 @@ def test_pgen_dosages_hlmm_equals_general(data, rng):
         np.testing.assert_allclose(column(h1, r1, c), column(h2, r2, c), rtol=1e-4,
                                    atol=1e-5, equal_nan=True, err_msg=c)
     assert np.isfinite(column(h1, r1, "var")).all()
+
+
+def test_random_effects_from_bgen_and_pgen(data, rng):
+    """--random-gts may be a .pgen or a .bgen: the same genotypes give the same table."""
+    pytest.importorskip("pgenlib")
+    d = data
+    R = rng.binomial(2, 0.3, size=(N, 15)).astype(float)
+    rbed = write_bed(d["tmp"] / "r2", R)
+    rbg = _write_bgen(d["tmp"] / "r2.bgen", [_hardcall_probs(R[:, j]) for j in range(15)],
+                      [["G", "A"]] * 15, N, samples=[i for _, i in d["ids"]])
+    rpg = _write_pgen(d["tmp"] / "r2p", R, d["ids"])
+    tables = []
+    for name, rg in (("rb", rbed), ("rg", rbg), ("rp", rpg)):
+        run(["chr", d["bed"], 0, 3, d["pheno"], d["tmp"] / name, "--random-gts", rg])
+        tables.append(_models_bytes(d["tmp"] / name))
+    assert tables[0] == tables[1] == tables[2]
