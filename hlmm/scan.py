@@ -378,7 +378,10 @@ class GenomeScan:
         variant-major dosages of every sample (``read_rows``) and which variants hold
         hard calls only."""
         if self.geno.format == "bed":
-            packed = np.concatenate([self.geno.read_packed(a, b) for a, b in runs(idx)])
+            parts = [self.geno.read_packed(a, b) for a, b in runs(idx)]
+            # one run (the usual case) is used as read: a concatenated copy would double
+            # the memory of every block in flight
+            packed = parts[0] if len(parts) == 1 else np.concatenate(parts)
             return packed, None, np.ones(len(idx), bool)
         from ._core import _dosage
 
