@@ -179,9 +179,12 @@ def qq_figure(table, title=None, source=None, panels=None):
             lo = -np.log10(stats.beta.ppf(0.975, i, m - i + 1))
             hi = -np.log10(stats.beta.ppf(0.025, i, m - i + 1))
             ax.fill_between(exp, lo, hi, color="0.88", lw=0, label="95 % band")
-            top = max(exp[0], obs[0]) * 1.05
+            # the diagonal spans the expected range only: strong signals (observed far
+            # above the largest expected value) must not squash the x axis
+            top = exp[0] * 1.05
             ax.plot([0, top], [0, top], color="0.4", lw=1, ls="--",
                     label="expected under the null")
+            ax.set_xlim(0, top)
             ax.scatter(exp, obs, s=9, color="C0" if name == "add" else
                        ("C1" if name == "var" else "C2"), zorder=3)
             # lower right: below the diagonal, where only deflated p-values would fall
