@@ -313,10 +313,12 @@ class GenomeScan:
         self.kurtosis = kappa
         log(f"Kurtosis of the null model's standardised residuals: {kappa:.4g} (normal: 3)")
         if cfg.robust:
-            log(f"Standard errors: robust (sandwich, {cfg.robust_estimator} moments; "
-                "see hlmm.robust)")
+            self.se_kind = (f"Standard errors: robust (sandwich, {cfg.robust_estimator} "
+                            "moments; see hlmm.robust)")
+            log(self.se_kind)
             return
-        log("Standard errors: model-based (valid for normal residuals)")
+        self.se_kind = "Standard errors: model-based (valid for normal residuals)"
+        log(self.se_kind)
         if not 0.9 <= lam <= 1.1 and abs(kappa - 3.0) > 3.0 * np.sqrt(24.0 / s.n):
             what = ("inflated" if lam > 1 else "deflated (power lost)")
             msg = (f"warning: the kurtosis of the phenotype's null-model residuals is "
@@ -607,6 +609,15 @@ def _check_append(models_path, columns, scan):
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise InputError(f"--append: {models_path} is not a readable gzip table "
                          f"({str(exc).splitlines()[0]})") from None
+    # The SE columns must mean the same for every row: the earlier runs' log says which.
+    log_path = scan.cfg.outprefix + ".log"
+    if os.path.exists(log_path):
+        with open(log_path) as fh:
+            kinds = [ln.strip() for ln in fh if ln.startswith("Standard errors:")]
+        mine = scan.se_kind
+        if kinds and kinds[-1] != mine:
+            raise InputError(f"--append: {models_path} holds '{kinds[-1]}' and this run would "
+                             f"add '{mine}' ({log_path}); use the same --robust setting")
 
 
 def _run_locked(cfg, log, progress, t_start):
@@ -676,6 +687,10 @@ def _run_locked(cfg, log, progress, t_start):
                               t_loop, models_path)
     except Interrupted as exc:
         exc.done, exc.total, exc.partial = done, total, partial.path
+        raise
+    except BaseException:
+        if done == 0 and not cfg.resume:
+            partial.finish()        # nothing was computed: leave no checkpoint behind
         raise
     finally:
         handler.__exit__(None, None, None)

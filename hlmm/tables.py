@@ -241,9 +241,15 @@ def read_table(path, missing="NA", missing_number=-9.0):
         what = "FID IID" if n_id == 2 else "IID"
         raise InputError(f"{path} line {h + 1}: expected {what} and at least one value column")
     if header is None:
-        header = first[0] == "FID" or not all(_is_number(t, missing) for t in first[2:])
+        # A header names its columns: no value token of it is a number.  A first line
+        # mixing numbers and text is data with a typo (an error below), not a header that
+        # would silently drop that individual.
+        header = first[0] == "FID" or not any(_is_number(t, missing) for t in first[2:])
     if header:
         names = list(first[n_id:])
+        dup = next((nm for j, nm in enumerate(names) if nm in names[:j]), None)
+        if dup is not None:
+            raise InputError(f"{path} line {h + 1}: the column name '{dup}' appears twice")
         if names[0] == "SID":
             raise InputError(f"{path} line {h + 1}: a SID column (PLINK 2 source IDs) is not "
                              "supported")

@@ -266,3 +266,50 @@ def test_random_effects_from_bgen_and_pgen(data, rng):
         run(["chr", d["bed"], 0, 3, d["pheno"], d["tmp"] / name, "--random-gts", rg])
         tables.append(_models_bytes(d["tmp"] / name))
     assert tables[0] == tables[1] == tables[2]
+
+
+def test_review_findings_on_inputs(data, tmp_path, rng):
+    """--sample is only for BGEN; a duplicated column name and a typo on the first line
+    of a file without header are errors (not a silent choice or a dropped individual);
+    a directory given as a list file is a one-line error."""
+    pytest.importorskip("pgenlib")
+    d = data
+    out = tmp_path / "o"
+    out.mkdir()
+    pg = _write_pgen(d["tmp"] / "s", d["dos"], d["ids"])
+    res = run(["chr", pg, 0, 2, d["pheno"], out / "x", "--sample", d["pheno"]],
+              expect_ok=False)
+    assert_clean_failure(res, out, "--sample", "only for .bgen")
+    dup = tmp_path / "dup.txt"
+    dup.write_text("FID IID y y\n" + "".join(f"f{i} i{i} 1.0 2.0\n" for i in range(N)))
+    res = run(["chr", d["bed"], 0, 2, dup, out / "x", "--pheno-name", "y"], expect_ok=False)
+    assert_clean_failure(res, out, "dup.txt line 1", "'y' appears twice")
+    typo = tmp_path / "typo.txt"
+    typo.write_text("f0 i0 1.5x 2.0\n" + "".join(f"f{i} i{i} 1.0 2.0\n" for i in range(1, N)))
+    res = run(["chr", d["bed"], 0, 2, typo, out / "x"], expect_ok=False)
+    assert_clean_failure(res, out, "typo.txt line 1", "1.5x")
+    res = run(["chr", d["bed"], 0, 2, d["pheno"], out / "x", "--extract", tmp_path],
+              expect_ok=False)
+    assert_clean_failure(res, out, "--extract")
+
+
+def test_malformed_bgen_variant_is_a_nan_row(data, tmp_path):
+    d = data
+    path = tmp_path / "mal.bgen"
+    with bgen.BgenWriter(str(path), n_samples=N, samples=[i for _, i in d["ids"]],
+                         compression=None, layout=2) as w:
+        for j in range(3):
+            w.add_variant(varid=f"snp{j}", rsid=f"snp{j}", chrom="1", pos=1000 + j,
+                          alleles=["G", "A"], genotypes=_hardcall_probs(d["dos"][:, j]),
+                          ploidy=2, phased=False, bit_depth=8)
+    if os.path.exists(str(path) + ".bgi"):
+        os.remove(str(path) + ".bgi")
+    raw = bytearray(path.read_bytes())
+    raw[-2 * 50:] = b"\xff" * 100          # the last variant's stored probabilities
+    path.write_bytes(bytes(raw))
+    res = run(["chr", path, 0, 3, d["pheno"], tmp_path / "mal"])
+    h, r = read_models(tmp_path / "mal.models.gz")
+    add = column(h, r, "add")
+    assert np.isfinite(add[:2]).all() and np.isnan(add[2])
+    assert "malformed probabilities" in (tmp_path / "mal.log").read_text()
+    assert "WARNING" not in res.output

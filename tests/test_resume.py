@@ -269,3 +269,20 @@ def test_lock_taken_on_an_unlinked_file_is_retried(data, monkeypatch):
     with pytest.raises(Exception, match="another hlmm run"):
         PrefixLock(prefix)
     second.release()
+
+
+def test_append_refuses_other_standard_errors(data):
+    d = data
+    run(["chr", d["bed"], 0, 5, d["pheno"], d["out"] / "se"])
+    res = run(["chr", d["bed"], 5, 10, d["pheno"], d["out"] / "se", "--append", "--robust"],
+              expect_ok=False)
+    assert res.exit_code != 0 and "same --robust setting" in res.output
+
+
+def test_failed_run_leaves_no_checkpoint(data):
+    pytest.importorskip("distributed")
+    d = data
+    res = run(["chr", d["bed"], 0, 5, d["pheno"], d["out"] / "fl", "--dask-scheduler",
+               "tcp://127.0.0.1:1"], expect_ok=False)
+    assert res.exit_code != 0
+    assert os.listdir(d["out"]) == []

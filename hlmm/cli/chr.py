@@ -16,12 +16,12 @@ from .options import PrefixCommand, command_line, missing_number_option, option,
 @click.argument("phenofile", type=click.Path(dir_okay=False))
 @click.argument("outprefix")
 @option("--whole-chr", is_flag=True, help="Test every SNP in GENOFILE (START and END are ignored).")
-@option("--keep", type=click.Path(dir_okay=False),
+@option("--keep", type=click.Path(),
         help="Analyse only the individuals listed (lines FID IID, or IID), as PLINK.")
-@option("--remove", type=click.Path(dir_okay=False), help="Leave out the individuals listed.")
-@option("--extract", type=click.Path(dir_okay=False),
+@option("--remove", type=click.Path(), help="Leave out the individuals listed.")
+@option("--extract", type=click.Path(),
         help="Test only the variants whose IDs are listed (one per line).")
-@option("--exclude", type=click.Path(dir_okay=False), help="Leave out the variants listed.")
+@option("--exclude", type=click.Path(), help="Leave out the variants listed.")
 @option("--chr", "chr", metavar="LIST", help="Chromosomes to test, e.g. 1-3,X (PLINK codes).")
 @option("--from-bp", type=int, help="First position to test (with one --chr).")
 @option("--to-bp", type=int, help="Last position to test (with one --chr).")

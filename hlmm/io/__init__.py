@@ -48,9 +48,9 @@ def genotype_format(path):
 def open_genotypes(path, option="GENOFILE", count_a1=True, sample_file=None, num_threads=None):
     """The genotype source for ``path`` (see the module docstring)."""
     fmt = genotype_format(path)
+    if fmt != "bgen" and sample_file is not None:
+        raise InputError(f"--sample {sample_file}: only for .bgen files ({option} {path})")
     if fmt == "bed":
-        if sample_file is not None:
-            raise InputError(f"--sample {sample_file}: only for .bgen files ({option} {path})")
         from .bed import BedFile
 
         return BedFile(path, option, count_a1=count_a1, num_threads=num_threads)

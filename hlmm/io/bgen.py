@@ -56,6 +56,7 @@ Conventions (checked against plink2 v2.00a3.5):
   genotype with 2 threads); grid snapping and the transposition to samples × variants
   run outside the lock. ``num_threads`` is accepted and unused.
 """
+import logging
 import os
 import threading
 
@@ -64,6 +65,26 @@ import numpy as np
 from ..errors import InputError
 
 __all__ = ["BgenSource", "read_sample_file"]
+
+
+class _LibraryWarnings(logging.Handler):
+    """Collects the bgen library's warnings (it logs a malformed variant through the root
+    logger and goes on) while decoding; hlmm reports such a variant itself, as unusable."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def __enter__(self):
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger().removeHandler(self)
+        return False
 
 
 def _first_line(exc):
@@ -278,6 +299,8 @@ class BgenSource:
         self._offsets = np.array(offs, dtype=np.uint64)
         self._ploidy_checked = np.zeros(self.n_snps, dtype=bool)
         self._ploidy_bad = set()
+        self._malformed = set()     # variants whose decoded probabilities the library
+                                    # reported as malformed (sum above the bit depth)
 
     def _start_random_access(self, reader):
         """Have the library set up random access now, in this thread: it parses every
@@ -389,13 +412,16 @@ class BgenSource:
             if self._allele_reason(j) is not None:
                 buf[k] = np.nan
                 continue
-            with self._lock:
+            with self._lock, _LibraryWarnings() as warned:
                 var = self._variant(j)
                 try:
                     dose = var.alt_dosage if self._ploidy_ok(j, var) else None
                 except Exception as exc:
                     raise InputError(f"{self.path}: cannot decode variant {j} "
                                      f"({self.sid[j]}): {_first_line(exc)}") from None
+            if warned.records:          # the library found the probabilities malformed
+                self._malformed.add(j)
+                dose = None
             if dose is None:
                 buf[k] = np.nan
                 continue
@@ -414,15 +440,20 @@ class BgenSource:
             reason = self._allele_reason(j)
             if reason is None:
                 if not self._ploidy_checked[j]:
-                    with self._lock:
+                    with self._lock, _LibraryWarnings() as warned:
                         var = self._variant(j)
                         try:
-                            self._ploidy_ok(j, var)
+                            if self._ploidy_ok(j, var):
+                                var.alt_dosage     # decoded once: malformed data warns
                         except Exception as exc:
                             raise InputError(f"{self.path}: cannot decode variant {j} "
                                              f"({self.sid[j]}): {_first_line(exc)}") from None
+                    if warned.records:
+                        self._malformed.add(j)
                 if j in self._ploidy_bad:
                     reason = "ploidy != 2"
+                elif j in self._malformed:
+                    reason = "malformed probabilities"
             if reason is not None:
                 found.append((j, reason))
         return found
