@@ -506,3 +506,14 @@ def test_plink2_ref_first_counts_the_second_allele(tmp_path):
     # plink2 keeps dosages in steps of 1/16384 and prints 6 significant digits
     np.testing.assert_allclose([float(r[4]) for r in rows], np.nanmean(D, axis=0) / 2,
                                atol=1e-4)
+
+
+def test_sample_ids_that_concatenate_alike_are_distinct(tmp_path):
+    """FID a / IID bc and FID ab / IID c are two individuals (a NUL-joined key once
+    made them one)."""
+    rng = np.random.default_rng(2)
+    path = write_bgen(tmp_path / "c.bgen", make_variants(rng)[:2], samples=None)
+    fid = ["a", "ab"] + [f"f{i}" for i in range(2, N)]
+    iid = ["bc", "c"] + [f"i{i}" for i in range(2, N)]
+    write_sample(tmp_path / "c.sample", fid, iid)
+    assert BgenSource(path).n_samples == N

@@ -63,6 +63,21 @@ def open_genotypes(path, option="GENOFILE", count_a1=True, sample_file=None, num
     return BgenSource(path, option, sample_file=sample_file, num_threads=num_threads)
 
 
+def first_duplicate(fid, iid, by_iid=False):
+    """``(first, later)``: the positions of the first individual whose matching key (IID,
+    or FID and IID) repeats, or None.  Keys are tab-joined: IDs are whitespace-split, so
+    cannot hold one (numpy would drop a trailing NUL separator, making ("a", "bc") equal
+    to ("ab", "c"))."""
+    import numpy as np
+
+    keys = np.asarray(iid) if by_iid else np.char.add(np.char.add(fid, "\t"), iid)
+    uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    if len(uniq) == len(keys):
+        return None
+    k = int(first[np.flatnonzero(counts > 1)[0]])
+    return k, int(np.flatnonzero(keys == keys[k])[1])
+
+
 def runs(idx):
     """``[(start, stop), …]``: the runs of consecutive values of a sorted index array."""
     import numpy as np

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from ..errors import InputError
+from . import first_duplicate
 
 BED_MAGIC = bytes([0x6C, 0x1B, 0x01])
 
@@ -74,15 +75,12 @@ class BedFile:
 
     def _check_unique_ids(self, fam):
         """Individuals are matched by (FID, IID): a repeated pair would be ambiguous."""
-        keys = np.char.add(np.char.add(self.fid, "\t"), self.iid)   # no tab in an ID
-        uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
-        if len(uniq) == len(keys):
-            return
-        dup = int(np.flatnonzero(counts > 1)[0])
-        k = first[dup]
-        later = np.flatnonzero(keys == keys[k])[1]
-        raise InputError(f"{fam} line {later + 1}: duplicate individual {self.fid[k]} "
-                         f"{self.iid[k]} (first on line {k + 1}; {self.option} {self.path})")
+        dup = first_duplicate(self.fid, self.iid)
+        if dup is not None:
+            k, later = dup
+            raise InputError(f"{fam} line {later + 1}: duplicate individual {self.fid[k]} "
+                             f"{self.iid[k]} (first on line {k + 1}; {self.option} "
+                             f"{self.path})")
 
     def __getstate__(self):
         # bed-reader's handle does not pickle; Dask workers reopen the file by path.

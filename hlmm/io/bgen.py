@@ -63,6 +63,7 @@ import threading
 import numpy as np
 
 from ..errors import InputError
+from . import first_duplicate
 
 __all__ = ["BgenSource", "read_sample_file"]
 
@@ -254,13 +255,10 @@ class BgenSource:
 
     def _check_unique_ids(self, lines, where):
         """Individuals are matched by IID (or (FID, IID)): a repeat would be ambiguous."""
-        keys = self.iid if self.match_by_iid else np.char.add(
-            np.char.add(self.fid, "\0"), self.iid)
-        uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
-        if len(uniq) == len(keys):
+        dup = first_duplicate(self.fid, self.iid, self.match_by_iid)
+        if dup is None:
             return
-        k = int(first[np.flatnonzero(counts > 1)[0]])
-        later = int(np.flatnonzero(keys == keys[k])[1])
+        k, later = dup
         who = self.iid[k] if self.match_by_iid else f"{self.fid[k]} {self.iid[k]}"
         if lines is None:
             msg = f"{self.path}: duplicate sample ID {who} (samples {k + 1} and {later + 1})"

@@ -41,6 +41,7 @@ import threading
 import numpy as np
 
 from ..errors import InputError
+from . import first_duplicate
 
 __all__ = ["PgenSource", "read_psam", "pgen_prefix"]
 
@@ -310,18 +311,12 @@ class PgenSource:
     def _check_unique_ids(self, psam, lines):
         """Individuals are matched by (FID, IID), or by IID for a ``#IID`` .psam: a
         repeated key would be ambiguous."""
-        # tab-joined: IDs are whitespace-split, so cannot hold one (numpy drops a
-        # trailing "\0" separator, which would make ("a", "bc") equal ("ab", "c"))
-        keys = np.char.add(np.char.add(self.fid, "\t"), self.iid)
-        uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
-        if len(uniq) == len(keys):
-            return
-        dup = int(np.flatnonzero(counts > 1)[0])
-        k = first[dup]
-        later = np.flatnonzero(keys == keys[k])[1]
-        who = self.iid[k] if self.match_by_iid else f"{self.fid[k]} {self.iid[k]}"
-        raise InputError(f"{psam} line {lines[later]}: duplicate individual {who} "
-                         f"(first on line {lines[k]}; {self.option} {self.path})")
+        dup = first_duplicate(self.fid, self.iid, self.match_by_iid)
+        if dup is not None:
+            k, later = dup
+            who = self.iid[k] if self.match_by_iid else f"{self.fid[k]} {self.iid[k]}"
+            raise InputError(f"{psam} line {lines[later]}: duplicate individual {who} "
+                             f"(first on line {lines[k]}; {self.option} {self.path})")
 
     def _open_reader(self, subset=None):
         import pgenlib
