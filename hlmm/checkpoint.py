@@ -144,12 +144,11 @@ class Partial:
         self.path = outprefix + ".models.partial"
         self.fp_path = outprefix + ".resume"
         self.fh = None
-        self.lines = []          # (status, row) of SNPs done before this run
+        self.kept = []           # SNP IDs of the rows done before this run (--resume)
 
     def start(self, fp, resume):
         """Begin a run: with ``resume``, check the fingerprint and keep the complete
-        lines; otherwise start afresh.  Returns a note for the log, or None."""
-        note = None
+        lines; otherwise start afresh (refused over an unfinished run's rows)."""
         if resume:
             if not (os.path.exists(self.path) and os.path.exists(self.fp_path)):
                 raise InputError(f"--resume: no unfinished run to resume ({self.path} and "
@@ -168,12 +167,14 @@ class Partial:
                 data = fh.read()
             complete = data[: data.rfind(b"\n") + 1]    # a half-written last line is dropped
             try:
-                self.lines = [ln.split("\t", 1) for ln in complete.decode().splitlines()]
+                # a row is "status<TAB>SNP<TAB>…": its SNP ID is the second field
+                fields = [ln.split("\t", 2) for ln in complete.decode().splitlines()]
             except UnicodeDecodeError:
-                self.lines = [[]]
-            if any(len(parts) != 2 for parts in self.lines):
+                fields = [[]]
+            if any(len(f) != 3 for f in fields):
                 raise InputError(f"--resume: {self.path} is corrupt; delete it (and "
                                  f"{self.fp_path}) to start afresh")
+            self.kept = [f[1] for f in fields]
             with open(self.path, "r+b") as fh:
                 fh.truncate(len(complete))
         else:
@@ -184,7 +185,6 @@ class Partial:
                 json.dump(fp, fh)
             open(self.path, "wb").close()
         self.fh = open(self.path, "ab")
-        return note
 
     def append(self, statuses, rows_text):
         """Append a block (its outcome per SNP and its table rows) and flush it to disk."""

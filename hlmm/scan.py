@@ -628,16 +628,12 @@ def _run_locked(cfg, log, progress, t_start):
     if append:
         _check_append(models_path, columns, scan)
     partial = Partial(cfg.outprefix)
-    note = partial.start(fingerprint(cfg), cfg.resume)
-    if note:
-        log(f"Note: {note}")
-        print(f"hlmm: note: {note}", file=sys.stderr)
+    partial.start(fingerprint(cfg), cfg.resume)
     bed = scan.bed
     all_snps = scan.snps
-    k = len(partial.lines)
+    k = len(partial.kept)
     if k:
-        kept = [row.split("\t", 1)[0] for _, row in partial.lines]
-        if k > len(all_snps) or kept != bed.sid[all_snps[:k]].tolist():
+        if k > len(all_snps) or partial.kept != bed.sid[all_snps[:k]].tolist():
             raise InputError(f"--resume: {partial.path} does not match the SNPs of this "
                              "run; run without --resume to start afresh")
         log(f"Resumed: {k} SNPs kept from the unfinished run, {len(all_snps) - k} to go")
@@ -709,8 +705,6 @@ def _write_outputs(cfg, scan, log, partial, columns, append, threads, t_start, t
     counts = {"ok": 0, "filtered_missing": 0, "filtered_maf": 0, "failed": 0}
     unusable = {}
     failures = []
-    with open(partial.path) as fh:
-        lines = [ln.rstrip("\n").split("\t", 1) for ln in fh]
     written = set()
     with AtomicOutputs() as out:
         if not cfg.append:
@@ -727,19 +721,21 @@ def _write_outputs(cfg, scan, log, partial, columns, append, threads, t_start, t
                 out.text(cfg.outprefix + ".null_h2.txt",
                          f"h2\tse\n{_fmt(scan.null_h2[0])}\t{_fmt(scan.null_h2[1])}\n")
                 written.add(".null_h2.txt")
-        with out.open_gzip(models_path, append=append) as fh:
+        # one streamed pass over the partial rows: the table and the outcome counts
+        with out.open_gzip(models_path, append=append) as fh, open(partial.path) as rows:
             if not append:
                 fh.write("\t".join(columns) + "\n")
-            fh.write("".join(row + "\n" for _, row in lines))
-        for status, row in lines:
-            if status.startswith("unusable"):
-                reason = status[9:]
-                unusable[reason] = unusable.get(reason, 0) + 1
-                continue
-            key = "failed" if status.startswith("failed") else status
-            counts[key] += 1
-            if key == "failed":
-                failures.append(f"{row.split(chr(9), 1)[0]}: {status[7:]}")
+            for line in rows:
+                status, row = line.split("\t", 1)
+                fh.write(row)
+                if status.startswith("unusable"):
+                    reason = status[9:]
+                    unusable[reason] = unusable.get(reason, 0) + 1
+                    continue
+                key = "failed" if status.startswith("failed") else status
+                counts[key] += 1
+                if key == "failed":
+                    failures.append(f"{row.split(chr(9), 1)[0]}: {status[7:]}")
         t_end = time.perf_counter()
         log(f"SNPs: {sum(counts.values())} written; {counts['ok']} fitted, "
             f"{counts['filtered_missing']} filtered on missingness (>= {cfg.max_missing}%), "
