@@ -180,3 +180,15 @@ def test_duplicate_check_does_not_merge_ids(data):
     from hlmm.io.bed import BedFile
 
     assert BedFile(bed).n_samples == d["n"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--input-missing-phenotype", "abc"], "--input-missing-phenotype"),
+    (["--robust", "--robust-estimator", "hc3"], "--robust-estimator"),
+    (["--chr", "1", "--from-bp", "1010", "--to-bp", "1005"], "--from-bp"),
+])
+def test_new_options_bad_values(data, args, needle):
+    d = data
+    pheno = write_table(d["src"] / "p.txt", d["ids"], d["y"][:, None])
+    res = _scan(d, pheno, "bad", *args, expect_ok=False)
+    assert_clean_failure(res, d["out"], needle)
