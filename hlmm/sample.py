@@ -38,20 +38,18 @@ class Sample:
         return len(self.ids)
 
 
-def _design(table, ids, option, by_iid=False):
-    """[1, z-scored columns] for the matching keys ``ids``; a column constant over the
-    sample is an error."""
+def _design(table, raw, n, option):
+    """[1, z-scored columns] of the covariate rows ``raw`` of the ``n`` analysed
+    individuals; a column constant over the sample is an error."""
     if table is None:
-        return np.ones((len(ids), 1)), ["Intercept"], np.ones(1)
-    pos = table.row_index(by_iid)
-    raw = table.values[[pos[k] for k in ids]]
+        return np.ones((n, 1)), ["Intercept"], np.ones(1)
     mean = raw.mean(axis=0)
     sd = raw.std(axis=0)
     for j, name in enumerate(table.names):
         if not sd[j] > 1e-12 * max(1.0, abs(mean[j])):
             raise InputError(f"{option} {table.path}: covariate '{name}' is constant over the "
-                             f"{len(ids)} individuals analysed")
-    Z = np.ones((len(ids), raw.shape[1] + 1))
+                             f"{n} individuals analysed")
+    Z = np.ones((n, raw.shape[1] + 1))
     Z[:, 1:] = (raw - mean) / sd
     return Z, ["Intercept"] + list(table.names), np.concatenate([[1.0], sd])
 
@@ -68,61 +66,105 @@ def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_co
     Individuals are matched by (FID, IID), or by IID alone when ``by_iid`` (a genotype
     file without family IDs) or when any table has no FID column, as PLINK 2 does.
     """
-    pheno = read_table(phenofile, missing, missing_number)
-    y_all = pheno.column(phen_index, pheno_name)
-    counts = {"phenotype_rows": len(pheno.ids),
-              "missing_values": [(f"phenotype {phenofile}", int(np.isnan(y_all).sum()))]}
-    tables = []
-    for option, path in (("--mean-covar", mean_covar), ("--var-covar", var_covar)):
-        t = read_table(path, missing, missing_number) if path is not None else None
-        tables.append(t)
-        if t is not None:
-            counts["missing_values"].append((f"{option} {path}", int(t.n_missing.sum())))
-    by_iid = bool(by_iid or pheno.match_by_iid or any(t.match_by_iid for t in tables if t))
-    counts["by_iid"] = by_iid
-    if order_ids is None:
-        order_ids = pheno.ids
-    order_keys = match_keys(order_ids, by_iid)
-    if by_iid and len(set(order_keys)) != len(order_keys):
-        seen = set()
-        dup = next(k for k in order_keys if k in seen or seen.add(k))
-        raise InputError(f"IID {dup} appears twice among the genotyped individuals: they "
-                         "cannot be matched by IID alone (the phenotype file or the "
-                         "genotype file has no FID column)")
-    prow = pheno.row_index(by_iid)
-    keep = []
-    dropped = {"not_in_phenotype": 0, "missing_phenotype": 0, "missing_covariate": 0,
-               "not_in_random_gts": 0}
-    covar_sets = []
-    for t in tables:
-        if t is not None:
+    frame = SampleFrame.read(phenofile, missing, mean_covar, var_covar, order_ids,
+                             other_ids, missing_number, by_iid)
+    y_all = frame.pheno.column(phen_index, pheno_name)
+    return frame.sample(y_all)
+
+
+class SampleFrame:
+    """What every phenotype of one phenotype file shares: the individuals of the
+    reference list (``order_ids``) matched once to the phenotype rows, the covariates and
+    the other files.  :meth:`sample` then gives one phenotype's :class:`Sample` in O(n)
+    array work, so many phenotypes cost little more than one."""
+
+    def __init__(self, pheno, tables, order_ids, other_ids, missing, missing_number, by_iid):
+        self.pheno = pheno
+        self.tables = tables
+        self.missing = missing
+        self.missing_number = missing_number
+        self.other_ids = other_ids
+        by_iid = bool(by_iid or pheno.match_by_iid or any(t.match_by_iid for t in tables if t))
+        self.by_iid = by_iid
+        if order_ids is None:
+            order_ids = pheno.ids
+        order_keys = match_keys(order_ids, by_iid)
+        if by_iid and len(set(order_keys)) != len(order_keys):
+            seen = set()
+            dup = next(k for k in order_keys if k in seen or seen.add(k))
+            raise InputError(f"IID {dup} appears twice among the genotyped individuals: they "
+                             "cannot be matched by IID alone (the phenotype file or the "
+                             "genotype file has no FID column)")
+        self.order_ids = list(order_ids)
+        self.order_keys = order_keys
+        prow = pheno.row_index(by_iid)
+        # per individual of the reference list: its phenotype row (−1: none) and why an
+        # individual with a phenotype row is dropped whatever the phenotype's value
+        self.rows = np.array([prow.get(kk, -1) for kk in order_keys], dtype=np.intp)
+        # each covariate table's row per individual (−1: none or incomplete)
+        self.covar_rows = []
+        self.covar_ok = np.ones(len(order_keys), bool)
+        for t in tables:
+            if t is None:
+                self.covar_rows.append(None)
+                continue
+            trow = t.row_index(by_iid)
             complete = ~np.isnan(t.values).any(axis=1)
-            covar_sets.append({k for k, ok in zip(t.keys(by_iid), complete) if ok})
-    others = [set(match_keys(ids, by_iid)) for _, ids in other_ids]
-    rows = []
-    for k, kk in zip(order_ids, order_keys):
-        r = prow.get(kk)
-        if r is None:
-            dropped["not_in_phenotype"] += 1
-        elif y_all[r] != y_all[r]:
-            dropped["missing_phenotype"] += 1
-        elif covar_sets and not all(kk in ok for ok in covar_sets):
-            dropped["missing_covariate"] += 1
-        elif others and not all(kk in o for o in others):
-            dropped["not_in_random_gts"] += 1
-        else:
-            keep.append(k)
-            rows.append(r)
-    counts.update(dropped)
-    counts["missing_strings"] = (f"'{missing}' or {missing_number:g}" if missing_number is not None
-                                 else f"'{missing}'")
-    if not keep:
-        raise InputError(f"no individuals in common with a non-missing phenotype in {phenofile}"
-                         + (" and complete covariates" if any(tables) else "")
-                         + (" and random-effects genotypes" if other_ids else "")
-                         + (" (matched by IID)" if by_iid else " (matched by FID and IID)"))
-    y = y_all[rows]
-    keep_keys = match_keys(keep, by_iid)
-    X, X_names, X_sd = _design(tables[0], keep_keys, "--mean-covar", by_iid)
-    V, V_names, V_sd = _design(tables[1], keep_keys, "--var-covar", by_iid)
-    return Sample(keep, y, X, V, X_names, V_names, X_sd, V_sd, counts, by_iid)
+            r = np.array([trow.get(kk, -1) for kk in order_keys], dtype=np.intp)
+            r[r >= 0] = np.where(complete[r[r >= 0]], r[r >= 0], -1)
+            self.covar_rows.append(r)
+            self.covar_ok &= r >= 0
+        others = [set(match_keys(ids, by_iid)) for _, ids in other_ids]
+        self.other_ok = np.array([all(kk in o for o in others) for kk in order_keys],
+                                 dtype=bool) if others else np.ones(len(order_keys), bool)
+
+    @classmethod
+    def read(cls, phenofile, missing="NA", mean_covar=None, var_covar=None, order_ids=None,
+             other_ids=(), missing_number=-9.0, by_iid=False):
+        pheno = read_table(phenofile, missing, missing_number)
+        tables = [read_table(path, missing, missing_number) if path is not None else None
+                  for path in (mean_covar, var_covar)]
+        return cls(pheno, tables, order_ids, other_ids, missing, missing_number, by_iid)
+
+    def sample(self, y_all, label=None):
+        """The :class:`Sample` of one phenotype (``y_all``: a column of the phenotype
+        table); ``Sample.order_pos`` holds each analysed individual's position in the
+        reference list."""
+        pheno, tables = self.pheno, self.tables
+        counts = {"phenotype_rows": len(pheno.ids),
+                  "missing_values": [(f"phenotype {pheno.path}"
+                                      + (f" '{label}'" if label else ""),
+                                      int(np.isnan(y_all).sum()))]}
+        for option, t in zip(("--mean-covar", "--var-covar"), tables):
+            if t is not None:
+                counts["missing_values"].append((f"{option} {t.path}", int(t.n_missing.sum())))
+        counts["by_iid"] = self.by_iid
+        has_row = self.rows >= 0
+        yv = np.where(has_row, y_all[np.where(has_row, self.rows, 0)], np.nan)
+        has_y = has_row & ~np.isnan(yv)
+        covar = has_y & self.covar_ok
+        keep = covar & self.other_ok
+        counts.update(not_in_phenotype=int((~has_row).sum()),
+                      missing_phenotype=int((has_row & ~has_y).sum()),
+                      missing_covariate=int((has_y & ~self.covar_ok).sum()),
+                      not_in_random_gts=int((covar & ~self.other_ok).sum()))
+        counts["missing_strings"] = (f"'{self.missing}' or {self.missing_number:g}"
+                                     if self.missing_number is not None
+                                     else f"'{self.missing}'")
+        pos = np.flatnonzero(keep)
+        if pos.size == 0:
+            raise InputError(f"no individuals in common with a non-missing phenotype in "
+                             f"{pheno.path}" + (f" ('{label}')" if label else "")
+                             + (" and complete covariates" if any(tables) else "")
+                             + (" and random-effects genotypes" if self.other_ids else "")
+                             + (" (matched by IID)" if self.by_iid
+                                else " (matched by FID and IID)"))
+        kept = [self.order_ids[i] for i in pos]
+        y = yv[pos]
+        X, X_names, X_sd, V, V_names, V_sd = (
+            part for t, r, option in zip(tables, self.covar_rows, ("--mean-covar", "--var-covar"))
+            for part in _design(t, t.values[r[pos]] if t is not None else None, pos.size,
+                                option))
+        s = Sample(kept, y, X, V, X_names, V_names, X_sd, V_sd, counts, self.by_iid)
+        s.order_pos = pos
+        return s

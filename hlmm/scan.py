@@ -47,8 +47,9 @@ class ScanConfig:
     random_gts: tuple = ()
     random_gts_txt: bool = False
     h2_init: float = 0.05
-    phen_index: int = 1
-    pheno_name: str = None
+    phen_index: object = None  # 1-based column(s): an int or a list such as "1-5,8"
+    pheno_name: str = None     # column name(s), comma-separated
+    all_pheno: bool = False    # every phenotype column (hlmm.phenotypes)
     min_maf: float = 0.05
     max_missing: float = 5.0
     missing_char: str = "NA"
@@ -121,6 +122,77 @@ def _fmt(x):
     return repr(float(x))
 
 
+class ScanInputs:
+    """What every phenotype of a run shares: the genotype source and its selected SNPs
+    and individuals, the phenotype and covariate tables matched once
+    (:class:`hlmm.sample.SampleFrame`), the phenotypes selected, and the random-effects
+    genotypes (one standardised G per distinct analysis sample)."""
+
+    def __init__(self, cfg, log):
+        from .phenotypes import select_phenotypes
+        from .sample import SampleFrame
+        from .selection import (read_sample_list, read_variant_list, select_samples,
+                                select_variants)
+
+        self.geno = open_genotypes(cfg.genofile, "GENOFILE", count_a1=not cfg.count_a2,
+                                   sample_file=cfg.sample, num_threads=cfg.threads)
+        if cfg.count_a2 and self.geno.format != "bed":
+            raise InputError(f"--count-a2 is for .bed files; {self.geno.path} counts "
+                             f"{'ALT' if self.geno.format == 'pgen' else 'the second allele'}")
+        start, stop = (None, None) if cfg.whole_chr else (cfg.start, cfg.end)
+        snps, steps = select_variants(
+            self.geno.sid, self.geno.chromosome, self.geno.bp_position, start, stop,
+            chroms=cfg.chr, from_bp=cfg.from_bp, to_bp=cfg.to_bp,
+            extract=read_variant_list(cfg.extract, "--extract") if cfg.extract else None,
+            exclude=read_variant_list(cfg.exclude, "--exclude") if cfg.exclude else None,
+            source_name=self.geno.path)
+        self.snps = np.asarray(snps, dtype=np.intp)
+        counted = {"bed": "A2" if cfg.count_a2 else "A1", "pgen": "ALT",
+                   "bgen": "second"}[self.geno.format]
+        log(f"Test genotypes: {self.geno.path} ({self.geno.format}): {self.geno.n_samples} "
+            f"individuals, {self.geno.n_snps} SNPs; testing {len(self.snps)}, counting the "
+            f"{counted} allele" + (", dosages where stored" if self.geno.has_dosages else ""))
+        for desc, k in steps:
+            log(f"  {desc}: {k}")
+        geno_ids = self.geno.ids
+        self.order_bed_pos = np.arange(len(geno_ids), dtype=np.intp)
+        if cfg.keep or cfg.remove:
+            mask, steps = select_samples(
+                geno_ids, read_sample_list(cfg.keep, "--keep") if cfg.keep else None,
+                read_sample_list(cfg.remove, "--remove") if cfg.remove else None,
+                by_iid=self.geno.match_by_iid, source_name=self.geno.path)
+            mask = np.asarray(mask, dtype=bool)
+            geno_ids = [k for k, m in zip(geno_ids, mask) if m]
+            self.order_bed_pos = np.flatnonzero(mask).astype(np.intp)
+            for desc, k in steps:
+                log(f"  {desc}: {k}")
+        self.random = (RandomEffectsInput(cfg.random_gts, cfg.random_gts_txt,
+                                          cfg.missing_char, cfg.threads)
+                       if cfg.random_gts else None)
+        random = self.random
+        self.frame = SampleFrame.read(
+            cfg.phenofile, cfg.missing_char, cfg.mean_covar, cfg.var_covar,
+            order_ids=geno_ids,
+            other_ids=[("--random-gts", ids) for ids in random.ids] if random else (),
+            missing_number=cfg.input_missing_phenotype,
+            by_iid=self.geno.match_by_iid or (random is not None and random.match_by_iid))
+        self.phenotypes = select_phenotypes(self.frame.pheno, cfg.phen_index, cfg.pheno_name,
+                                            cfg.all_pheno)
+        self._designs = {}
+
+    def random_design(self, sample, log):
+        """The standardised random-effects design of ``sample`` (None without
+        --random-gts); phenotypes with the same analysis sample share one array."""
+        if self.random is None:
+            return None
+        key = sample.order_pos.tobytes()
+        if key not in self._designs:
+            self._designs[key] = self.random.design(sample.ids, log, sample.by_iid)
+        else:
+            log("Random-effects design: shared with an earlier phenotype (same individuals)")
+        return self._designs[key]
+
+
 class GenomeScan:
     """Everything the per-SNP fits share: sample, designs, null model, G."""
 
@@ -130,7 +202,10 @@ class GenomeScan:
         if self._stop is not None and self._stop.is_set():
             raise Interrupted(15)
 
-    def __init__(self, cfg, log):
+    def __init__(self, cfg, log, inputs=None, column=None, label=None, multi=False):
+        """``inputs`` (:class:`ScanInputs`), ``column`` and ``label``: one phenotype of a
+        many-phenotype run (``multi``: the class statistics come from the shared kernel
+        of :mod:`hlmm.multi_scan`); by default the one phenotype ``cfg`` selects."""
         self.cfg = cfg
         self.log = log
         t0 = time.perf_counter()
@@ -146,51 +221,20 @@ class GenomeScan:
                              "defined for the HLMM (--random-gts)")
         if cfg.block_size is not None and cfg.block_size < 1:
             raise InputError(f"--block-size {cfg.block_size}: must be at least 1")
-        self.geno = open_genotypes(cfg.genofile, "GENOFILE", count_a1=not cfg.count_a2,
-                                   sample_file=cfg.sample, num_threads=cfg.threads)
+        if inputs is None:
+            inputs = ScanInputs(cfg, log)
+            column, label = inputs.phenotypes[0]
+        self.label = label
+        self.geno = inputs.geno
         self.bed = self.geno        # the name of hlmm 2.0
-        if cfg.count_a2 and self.geno.format != "bed":
-            raise InputError(f"--count-a2 is for .bed files; {self.geno.path} counts "
-                             f"{'ALT' if self.geno.format == 'pgen' else 'the second allele'}")
-        from .selection import (read_sample_list, read_variant_list, select_samples,
-                                select_variants)
-
-        start, stop = (None, None) if cfg.whole_chr else (cfg.start, cfg.end)
-        self.snps, steps = select_variants(
-            self.geno.sid, self.geno.chromosome, self.geno.bp_position, start, stop,
-            chroms=cfg.chr, from_bp=cfg.from_bp, to_bp=cfg.to_bp,
-            extract=read_variant_list(cfg.extract, "--extract") if cfg.extract else None,
-            exclude=read_variant_list(cfg.exclude, "--exclude") if cfg.exclude else None,
-            source_name=self.geno.path)
-        self.snps = np.asarray(self.snps, dtype=np.intp)
-        counted = {"bed": "A2" if cfg.count_a2 else "A1", "pgen": "ALT",
-                   "bgen": "second"}[self.geno.format]
-        log(f"Test genotypes: {self.bed.path} ({self.geno.format}): {self.bed.n_samples} "
-            f"individuals, {self.bed.n_snps} SNPs; testing {len(self.snps)}, counting the "
-            f"{counted} allele" + (", dosages where stored" if self.geno.has_dosages else ""))
-        for desc, k in steps:
-            log(f"  {desc}: {k}")
-        geno_ids = self.geno.ids
-        if cfg.keep or cfg.remove:
-            mask, steps = select_samples(
-                geno_ids, read_sample_list(cfg.keep, "--keep") if cfg.keep else None,
-                read_sample_list(cfg.remove, "--remove") if cfg.remove else None,
-                by_iid=self.geno.match_by_iid, source_name=self.geno.path)
-            geno_ids = [k for k, m in zip(geno_ids, mask) if m]
-            for desc, k in steps:
-                log(f"  {desc}: {k}")
-
-        random = (RandomEffectsInput(cfg.random_gts, cfg.random_gts_txt, cfg.missing_char,
-                                     cfg.threads) if cfg.random_gts else None)
-        s = build_sample(cfg.phenofile, cfg.missing_char, cfg.phen_index, cfg.pheno_name,
-                         cfg.mean_covar, cfg.var_covar, order_ids=geno_ids,
-                         other_ids=[("--random-gts", ids) for ids in random.ids] if random
-                         else (), missing_number=cfg.input_missing_phenotype,
-                         by_iid=self.geno.match_by_iid or (random is not None
-                                                           and random.match_by_iid))
+        self.snps = inputs.snps
+        frame = inputs.frame
+        if len(inputs.phenotypes) > 1:
+            log(f"Phenotype '{label}' (column {column + 1} of {cfg.phenofile}):")
+        s = frame.sample(frame.pheno.values[:, column],
+                         label if len(inputs.phenotypes) > 1 else None)
         self.sample = s
-        fam_pos = {k: i for i, k in enumerate(self.bed.ids)}
-        self.sample_index = np.array([fam_pos[k] for k in s.ids], dtype=np.intp)
+        self.sample_index = inputs.order_bed_pos[s.order_pos]
         c = s.counts
         log(f"Phenotype: {cfg.phenofile}: {c['phenotype_rows']} rows")
         log(missing_summary(c))
@@ -201,9 +245,11 @@ class GenomeScan:
             f"{c['missing_covariate']} with a missing covariate, "
             f"{c['not_in_random_gts']} not in the random-effects genotypes)")
         if s.n <= s.X.shape[1] + s.V.shape[1] + 2:
-            raise InputError(f"only {s.n} individuals analysed: too few for the model")
-
-        self.G = random.design(s.ids, log, s.by_iid) if random else None
+            raise InputError(f"only {s.n} individuals analysed: too few for the model"
+                             + (f" of phenotype '{label}'" if len(inputs.phenotypes) > 1
+                                else ""))
+        self.multi = multi
+        self.G = inputs.random_design(s, log)
         self.t_setup = time.perf_counter() - t0
         self._fit_null()
 
@@ -215,7 +261,7 @@ class GenomeScan:
             with np.errstate(over="ignore", invalid="ignore"):
                 null = HLM(s.y, s.X, s.V).fit()
         except FloatingPointError:
-            what = f"'{cfg.pheno_name}'" if cfg.pheno_name else f"column {cfg.phen_index}"
+            what = f"'{self.label}'"
             big = float(np.max(np.abs(s.y)))
             raise InputError(f"phenotype {what} of {cfg.phenofile}: its likelihood overflows "
                              f"(values up to {big:.3g}); rescale it, e.g. divide by "
@@ -265,8 +311,9 @@ class GenomeScan:
                 # Built once: per .bed byte, the sums of y and y² over each subset of its
                 # four samples, so a SNP costs a few lookups per byte.
                 # Robust SEs need the class sums of y³ and y⁴ too.
-                self._tables = _bed.subset_tables(self.sample_index, self.y,
-                                                  self.bed.n_samples, 4 if cfg.robust else 2)
+                # (a many-phenotype run gets them from hlmm.multi_scan's shared kernel)
+                self._tables = None if self.multi else _bed.subset_tables(
+                    self.sample_index, self.y, self.bed.n_samples, 4 if cfg.robust else 2)
                 if self.geno.has_dosages:
                     from .dosage_engine import DosageClassScan
 

@@ -38,9 +38,14 @@ from .options import PrefixCommand, command_line, missing_number_option, option,
         help="--random-gts is a text table FID IID x1 … instead of a .bed.")
 @option("--h2-init", type=float, default=0.05, show_default=True,
         help="Starting value of h2 for the null HLMM.")
-@option("--phen-index", type=int, default=1, show_default=True,
-        help="Which phenotype column to analyse (1 = first).")
-@option("--pheno-name", help="Analyse the phenotype column with this header name.")
+@option("--phen-index", metavar="LIST",
+        help="Phenotype column(s) to analyse, 1 = first; a list with ranges such as 1-5,8 "
+             "[default: 1].")
+@option("--pheno-name", metavar="LIST",
+        help="Analyse the phenotype column(s) with these header names (comma-separated).")
+@option("--all-pheno", is_flag=True,
+        help="Analyse every phenotype column, reading the genotypes once; phenotype P "
+             "writes OUTPREFIX.P.models.gz and its own null-model files.")
 @option("--min-maf", type=float, default=0.05, show_default=True,
         help="Fit SNPs with minor allele frequency above this.")
 @option("--max-missing", type=float, default=5.0, show_default=True,

@@ -1,0 +1,91 @@
+"""Which phenotype columns a scan analyses: ``--phen-index``, ``--pheno-name``, ``--all-pheno``.
+
+PLINK 2's conventions: ``--pheno-name`` takes a comma list of header names,
+``--phen-index`` a list of 1-based column numbers with ranges (``1-5,8``), and
+``--all-pheno`` every value column.  Each selected phenotype is labelled by its header
+name (``PHENO1``, ``PHENO2``, … by column number when the file has no header line);
+with more than one phenotype the outputs of phenotype P are ``OUTPREFIX.P.*``.
+"""
+import re
+
+from .errors import InputError
+
+_LABEL = re.compile(r"^[A-Za-z0-9_.+\-@]+$")
+
+
+def parse_index_list(text, option="--phen-index"):
+    """``"1-5,8"`` → ``[1, 2, 3, 4, 5, 8]`` (1-based; an int passes through)."""
+    if isinstance(text, int):
+        return [text]
+    out = []
+    for part in str(text).split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        if not m:
+            raise InputError(f"{option} {text}: '{part}' is not a column number or a range "
+                             "such as 1-5")
+        a = int(m.group(1))
+        b = int(m.group(2)) if m.group(2) else a
+        if b < a:
+            raise InputError(f"{option} {text}: the range {part} is reversed")
+        out.extend(range(a, b + 1))
+    if not out:
+        raise InputError(f"{option}: no column given")
+    return out
+
+
+def _auto_names(names):
+    return list(names) == [f"v{i + 1}" for i in range(len(names))]
+
+
+def select_phenotypes(table, phen_index=None, pheno_name=None, all_pheno=False):
+    """The selected columns as ``[(column, label), …]`` (column 0-based into
+    ``table.values``), in the order asked for.  One-line errors for unknown or repeated
+    names, out-of-range or repeated numbers, options that exclude each other and labels
+    that cannot be part of a file name."""
+    k = table.values.shape[1]
+    names = list(table.names)
+    header = not _auto_names(names)
+    given = [o for o, v in (("--all-pheno", all_pheno), ("--pheno-name", pheno_name),
+                            ("--phen-index", phen_index)) if v not in (None, False)]
+    if len(given) > 1:
+        raise InputError(f"{' and '.join(given)} exclude each other")
+    if k == 0:
+        raise InputError(f"{table.path}: no phenotype columns")
+    if pheno_name is not None:
+        wanted = [w.strip() for w in str(pheno_name).split(",")]
+        if any(not w for w in wanted):
+            raise InputError(f"--pheno-name {pheno_name}: an empty name in the list")
+        seen = set()
+        cols = []
+        for w in wanted:
+            if w in seen:
+                raise InputError(f"--pheno-name {pheno_name}: '{w}' is named twice")
+            seen.add(w)
+            if w not in names:
+                shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
+                raise InputError(f"--pheno-name: {table.path} has no column named '{w}' "
+                                 f"(columns: {shown})")
+            cols.append(names.index(w))
+    elif all_pheno:
+        cols = list(range(k))
+    else:
+        idx = parse_index_list(1 if phen_index is None else phen_index)
+        seen = set()
+        cols = []
+        for i in idx:
+            if i in seen:
+                raise InputError(f"--phen-index {phen_index}: column {i} is selected twice")
+            seen.add(i)
+            if not 1 <= i <= k:
+                raise InputError(f"--phen-index {i} is out of range: {table.path} has {k} "
+                                 "value column(s)")
+            cols.append(i - 1)
+    out = []
+    for c in cols:
+        label = names[c] if header else f"PHENO{c + 1}"
+        if len(cols) > 1 and not _LABEL.match(label):
+            raise InputError(f"{table.path}: phenotype name '{label}' cannot be part of an "
+                             "output file name (letters, digits and _ . + - @ only)")
+        out.append((c, label))
+    return out
