@@ -200,6 +200,17 @@ class Partial:
                              "are kept: make room and rerun the same command with "
                              "--resume") from None
 
+    def keep_first(self, k):
+        """Keep only the first ``k`` rows (resuming a many-phenotype run, whose outputs
+        must hold the same SNPs)."""
+        self.close()
+        with open(self.path, "rb") as fh:
+            lines = fh.read().split(b"\n")
+        with open(self.path, "wb") as fh:
+            fh.write(b"".join(ln + b"\n" for ln in lines[:k]))
+        self.kept = self.kept[:k]
+        self.fh = open(self.path, "ab")
+
     def close(self):
         if self.fh is not None:
             self.fh.close()

@@ -12,10 +12,7 @@ SNPs are processed in blocks (read, fitted and written in order, memory bounded 
 block), optionally by several threads.
 """
 import concurrent.futures as cf
-import contextlib
-import os
 import sys
-import threading
 import time
 from dataclasses import dataclass
 
@@ -25,12 +22,10 @@ from .errors import InputError
 from ._threads import blas_single_threaded
 from .io import open_genotypes, runs
 from .hlm import HLM
-from .output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table, models_block
 from .random_effects import RandomEffectsInput
-from .checkpoint import (BatchProgress, Interrupted, Partial, PrefixLock, check_prefix,
-                         fingerprint, signals_interrupt)
+from .checkpoint import Interrupted
 from .robust import standardised_kurtosis
-from .sample import build_sample, missing_summary
+from .sample import missing_summary
 
 
 @dataclass
@@ -179,6 +174,7 @@ class ScanInputs:
         self.phenotypes = select_phenotypes(self.frame.pheno, cfg.phen_index, cfg.pheno_name,
                                             cfg.all_pheno)
         self._designs = {}
+        self.grams = {}
 
     def random_design(self, sample, log):
         """The standardised random-effects design of ``sample`` (None without
@@ -250,6 +246,7 @@ class GenomeScan:
                                 else ""))
         self.multi = multi
         self.G = inputs.random_design(s, log)
+        self._grams = inputs.grams     # GᵀG per design, shared by phenotypes (dropped after use)
         self.t_setup = time.perf_counter() - t0
         self._fit_null()
 
@@ -322,9 +319,13 @@ class GenomeScan:
                         cfg.robust_estimator if cfg.robust else False)
             else:
                 self.engine = "classes_hlmm"
+                key = id(self.G)
                 self._class_scan = HLMMClassScan(
                     self.y, self.G, self.h2_start,
-                    robust=cfg.robust_estimator if cfg.robust else False)
+                    robust=cfg.robust_estimator if cfg.robust else False,
+                    M_all=self._grams.get(key))
+                self._grams[key] = self._class_scan.M_all
+        self._grams = None
         # A block is the unit of parallel work: HLM SNPs cost microseconds, HLMM SNPs
         # up to seconds, so the latter come in small blocks to keep every thread busy.
         # Other formats are read as every sample's dosages: smaller blocks bound memory.
@@ -466,20 +467,28 @@ class GenomeScan:
             else:
                 fits[col] = SnpFit(n_l, freq, {k: res[k][j] for k in keys})
 
-    def _fit_block_classes(self, idx, packed, rows, hard):
-        """Default mode, HLM: class statistics straight from the packed bytes; SNPs with
-        stored dosages from their dosage-value classes."""
+    def _fit_block_classes(self, idx, packed, rows, hard, sums=None):
+        """Default mode, HLM: class statistics straight from the packed bytes (or
+        ``sums``: SNPs × classes 0, 1, 2 × [n, Σy, Σy², (Σy³, Σy⁴)] from the shared
+        kernel of a many-phenotype run); SNPs with stored dosages from their
+        dosage-value classes."""
         from ._core import _bed
 
         m = len(idx)
         if self.cfg.robust:
-            moments = np.empty((m, 15))
-            _bed.class_moments_tabled(packed, *self._tables, self._count_a1, moments)
+            if sums is None:
+                moments = np.empty((m, 15))
+                _bed.class_moments_tabled(packed, *self._tables, self._count_a1, moments)
+            else:
+                moments = np.ascontiguousarray(sums).reshape(m, 15)
             res = self._class_scan.fit_block_robust(moments, self.cfg.robust_estimator)
             stats = np.ascontiguousarray(moments.reshape(-1, 3, 5)[:, :, :3]).reshape(-1, 9)
         else:
-            stats = np.empty((m, 9))
-            _bed.class_stats_tabled(packed, *self._tables, self._count_a1, stats)
+            if sums is None:
+                stats = np.empty((m, 9))
+                _bed.class_stats_tabled(packed, *self._tables, self._count_a1, stats)
+            else:
+                stats = np.ascontiguousarray(sums).reshape(m, 9)
             res = self._class_scan.fit_block(stats)
         fits = [None] * m
         self._fits_from_classes(res, fits, range(m))
@@ -496,40 +505,53 @@ class GenomeScan:
         """Default mode, HLMM: genotype classes decoded from the packed bytes; per SNP only
         the carriers of the smaller classes touch G (``HLMMClassScan``); dosage SNPs
         with the modal value as the large class (``fit_snp_dosage``)."""
-        from ._core import _bed
-
         codes = np.empty((1, self.sample.n), dtype=np.int8)
         fits = []
         for j in range(len(idx)):
             self._check_stop()
-            if hard[j]:
-                _bed.decode_codes(packed[j:j + 1], self.sample_index, self._count_a1, codes)
-                c = codes[0]
-                called = c >= 0
-                n_l = int(called.sum())
-                f = c[called].sum(dtype=np.int64) / (2.0 * n_l) if n_l else np.nan
-            else:
-                c = self._analysis(rows, j)
-                called = ~np.isnan(c)
-                n_l = int(called.sum())
-                f = c[called].mean() / 2.0 if n_l else np.nan
-                vals, cnt = np.unique(c[called], return_counts=True)
-                if n_l and n_l - cnt.max() > CARRIER_FRACTION * n_l:
-                    # many carriers: a weighted syrk over them per evaluation costs more
-                    # than the general path's evaluations over everyone (measured)
-                    fits.append(self._fit_one(c))
-                    continue
-            freq, status = self._filter(n_l, f)
-            if status != "ok":
-                fits.append(SnpFit(n_l, freq, None, status))
-                continue
-            res = self._class_scan.fit_snp(c) if hard[j] else self._class_scan.fit_snp_dosage(c)
-            if not res["ok"]:
-                fits.append(SnpFit(n_l, freq, None, f"failed: {res['reason']}"))
-            else:
-                fits.append(SnpFit(n_l, freq, {k: res[k] for k in FIT_KEYS + (
-                    ("av_cov",) if "av_cov" in res else ())}))
+            fits.append(self._fit_snp_hlmm(j, packed, rows, hard, codes))
         return fits
+
+    def _snp_codes(self, j, packed, codes):
+        """Hard-call SNP j of a block: its classes over the analysis sample, call count
+        and counted-allele frequency."""
+        from ._core import _bed
+
+        _bed.decode_codes(packed[j:j + 1], self.sample_index, self._count_a1, codes)
+        c = codes[0]
+        called = c >= 0
+        n_l = int(called.sum())
+        f = c[called].sum(dtype=np.int64) / (2.0 * n_l) if n_l else np.nan
+        return c, n_l, f
+
+    def _fit_snp_hlmm(self, j, packed, rows, hard, codes, parts=None):
+        """One SNP of :meth:`_fit_block_classes_hlmm` (``parts``: the class Grams built
+        for several phenotypes at once, :mod:`hlmm.multi_scan`)."""
+        if hard[j]:
+            c, n_l, f = self._snp_codes(j, packed, codes)
+        else:
+            c = self._analysis(rows, j)
+            called = ~np.isnan(c)
+            n_l = int(called.sum())
+            f = c[called].mean() / 2.0 if n_l else np.nan
+            vals, cnt = np.unique(c[called], return_counts=True)
+            if n_l and n_l - cnt.max() > CARRIER_FRACTION * n_l:
+                # many carriers: a weighted syrk over them per evaluation costs more
+                # than the general path's evaluations over everyone (measured)
+                return self._fit_one(c)
+        freq, status = self._filter(n_l, f)
+        if status != "ok":
+            return SnpFit(n_l, freq, None, status)
+        res = (self._class_scan.fit_snp(c, parts=parts) if hard[j]
+               else self._class_scan.fit_snp_dosage(c))
+        return self._class_fit(n_l, freq, res)
+
+    @staticmethod
+    def _class_fit(n_l, freq, res):
+        if not res["ok"]:
+            return SnpFit(n_l, freq, None, f"failed: {res['reason']}")
+        return SnpFit(n_l, freq, {k: res[k] for k in FIT_KEYS + (
+            ("av_cov",) if "av_cov" in res else ())})
 
     def _add_bf(self, fits, packed, stats=None):
         """Brown–Forsythe (F, −log10 p) of the SNPs that pass the filters (dosages: of
@@ -545,25 +567,37 @@ class GenomeScan:
     def fit_block(self, s, e=None):
         """SnpFit for the variants ``s`` (an index array) or ``s..e-1`` (thread-safe)."""
         idx = np.arange(s, e, dtype=np.intp) if e is not None else np.asarray(s, np.intp)
-        packed, rows, hard = self._read_block(idx)
+        return self.fit_read(idx, *self._read_block(idx))
+
+    def fit_read(self, idx, packed, rows, hard, sums=None):
+        """SnpFit for the variants ``idx`` read by :meth:`_read_block` (``sums``: their
+        class sums from a many-phenotype run's shared kernel)."""
         stats = None
         if self.engine == "classes":
-            fits, stats = self._fit_block_classes(idx, packed, rows, hard)
+            fits, stats = self._fit_block_classes(idx, packed, rows, hard, sums)
         elif self.engine == "classes_hlmm":
             fits = self._fit_block_classes_hlmm(idx, packed, rows, hard)
-        elif rows is None:
-            dos = np.concatenate([self.geno.read_dosages(a, b, self.sample_index)
-                                  for a, b in runs(idx)], axis=1)
-            fits = [self._fit_one(dos[:, j]) for j in range(len(idx))
-                    if self._check_stop() is None]
         else:
-            fits = [self._fit_one(self._analysis(rows, j)) for j in range(len(idx))
-                    if self._check_stop() is None]
+            fits = [self._fit_one(self._analysis(rows, j) if not hard[j]
+                                  else self._hard_dosages(packed, j))
+                    for j in range(len(idx)) if self._check_stop() is None]
+        return self.finish_block(idx, packed, fits, stats)
+
+    def finish_block(self, idx, packed, fits, stats=None):
+        """The block's variants the model cannot use get NaN rows; Brown–Forsythe
+        columns are added when asked for."""
         for a, b in runs(idx):
             for v, reason in self.geno.unusable(a, b):
                 fits[int(np.searchsorted(idx, v))] = SnpFit(0, np.nan, None,
                                                             f"unusable: {reason}")
         return self._add_bf(fits, packed, stats)
+
+    def _hard_dosages(self, packed, j):
+        """Hard-call SNP j of a block as floats over the analysis sample (NaN missing)."""
+        codes = np.empty((1, self.sample.n), dtype=np.int8)
+        c = self._snp_codes(j, packed, codes)[0].astype(np.float64)
+        c[c < 0] = np.nan
+        return c
 
     def blocks(self):
         """The variant index arrays of the blocks, in order."""
@@ -602,217 +636,5 @@ class GenomeScan:
                     fut.cancel()
 
 
-def run_scan(cfg, progress=None):
-    """Run a whole scan and write its outputs; returns the counts of SNP outcomes.
-
-    ``progress``, if given, is called with the number of SNPs to scan and returns a
-    context manager with ``update(k)`` (click.progressbar fits), or None (then, as in a
-    batch log, a progress line is printed every minute).  Rows are kept in
-    ``OUTPREFIX.models.partial`` as blocks finish (:mod:`hlmm.checkpoint`); an
-    interruption raises :class:`hlmm.checkpoint.Interrupted` with ``done``/``total``.
-    """
-    t_start = time.perf_counter()
-    log = Log()
-    if cfg.command:
-        log(f"Command: {cfg.command}")
-    log(f"Started: {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    check_prefix(cfg.outprefix)
-    if cfg.dask_scheduler and cfg.dask_workers:
-        raise InputError("--dask-scheduler and --dask-workers exclude each other")
-    if cfg.dask_scheduler or cfg.dask_workers:
-        from .dask_scan import _require_distributed
-
-        _require_distributed("--dask-scheduler" if cfg.dask_scheduler else "--dask-workers")
-    lock = PrefixLock(cfg.outprefix)
-    try:
-        return _run_locked(cfg, log, progress, t_start)
-    finally:
-        lock.release()
-
-
-def _status_code(fit):
-    """A SNP's outcome as stored in the partial file (no tabs)."""
-    return fit.status.replace("\t", " ").replace("\n", " ").replace(": ", ":", 1)
-
-
-def _check_append(models_path, columns, scan):
-    """--append: the table must be gzip, readable, with this run's header, and must not
-    hold any SNP being added."""
-    import gzip
-
-    sids = set(scan.bed.sid[scan.snps].tolist())
-    try:
-        with gzip.open(models_path, "rt") as fh:
-            header = fh.readline().rstrip("\n").split("\t")
-            if header != columns:
-                raise InputError(f"--append: {models_path} has other columns than this run "
-                                 f"writes ({len(header)} against {len(columns)}; e.g. "
-                                 "--brown-forsythe differs)")
-            for line_no, line in enumerate(fh, start=2):
-                sid = line.split("\t", 1)[0]
-                if sid in sids:
-                    raise InputError(f"--append: {models_path} line {line_no} already holds "
-                                     f"SNP {sid}, which this run would add again")
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise InputError(f"--append: {models_path} is not a readable gzip table "
-                         f"({str(exc).splitlines()[0]})") from None
-    # The SE columns must mean the same for every row: the earlier runs' log says which.
-    log_path = scan.cfg.outprefix + ".log"
-    if os.path.exists(log_path):
-        with open(log_path) as fh:
-            kinds = [ln.strip() for ln in fh if ln.startswith("Standard errors:")]
-        mine = scan.se_kind
-        if kinds and kinds[-1] != mine:
-            raise InputError(f"--append: {models_path} holds '{kinds[-1]}' and this run would "
-                             f"add '{mine}' ({log_path}); use the same --robust setting")
-
-
-def _run_locked(cfg, log, progress, t_start):
-    models_path = cfg.outprefix + ".models.gz"
-    scan = GenomeScan(cfg, log)
-    columns = MODELS_COLUMNS + (BF_COLUMNS if cfg.brown_forsythe else [])
-    append = cfg.append and os.path.exists(models_path)
-    if append:
-        _check_append(models_path, columns, scan)
-    partial = Partial(cfg.outprefix)
-    partial.start(fingerprint(cfg), cfg.resume)
-    bed = scan.bed
-    all_snps = scan.snps
-    k = len(partial.kept)
-    if k:
-        if k > len(all_snps) or partial.kept != bed.sid[all_snps[:k]].tolist():
-            raise InputError(f"--resume: {partial.path} does not match the SNPs of this "
-                             "run; run without --resume to start afresh")
-        log(f"Resumed: {k} SNPs kept from the unfinished run, {len(all_snps) - k} to go")
-        scan.snps = all_snps[k:]
-    total = len(all_snps)
-    threads = cfg.threads or os.cpu_count() or 1
-    counted, other = bed.counted_alleles()
-    t_loop = time.perf_counter()
-    stop = threading.Event()
-    done = k
-    handler = signals_interrupt(stop)
-    try:
-        handler.__enter__()
-        with contextlib.ExitStack() as stack:
-            if cfg.dask_scheduler or cfg.dask_workers:
-                from .dask_scan import dask_client, iter_fits_dask
-
-                client = stack.enter_context(dask_client(cfg.dask_scheduler,
-                                                         cfg.dask_workers, cfg.threads))
-                log(f"Dask: {len(client.scheduler_info()['workers'])} worker(s) at "
-                    f"{client.scheduler.address}")
-                fits = iter_fits_dask(scan, client)
-            else:
-                scan._stop = stop
-                fits = scan.iter_fits(threads)
-            bar = progress(total) if progress is not None else None
-            bar = stack.enter_context(bar if bar is not None else BatchProgress(total, k))
-            if k and not isinstance(bar, BatchProgress):
-                bar.update(k)           # the bar counts the resumed SNPs as done
-            for idx, block in fits:
-                text = models_block(bed.sid[idx], [f.n for f in block],
-                                    [f.freq for f in block], [f.fit for f in block],
-                                    bed.chromosome[idx], bed.bp_position[idx],
-                                    counted[idx], other[idx],
-                                    [f.bf for f in block] if cfg.brown_forsythe else None)
-                partial.append([_status_code(f) for f in block], text)
-                done += len(block)
-                for i, fit in zip(idx, block):
-                    if fit.status.startswith("failed"):
-                        print(f"hlmm: warning: fit failed for {bed.sid[i]}: {fit.status[8:]}",
-                              file=sys.stderr)
-                bar.update(len(block))
-        scan._stop = None
-        partial.close()
-        # still under the handler: a signal while writing leaves no half-written file
-        return _write_outputs(cfg, scan, log, partial, columns, append, threads, t_start,
-                              t_loop, models_path)
-    except Interrupted as exc:
-        exc.done, exc.total, exc.partial = done, total, partial.path
-        raise
-    except BaseException:
-        if done == 0 and not cfg.resume:
-            partial.finish()        # nothing was computed: leave no checkpoint behind
-        raise
-    finally:
-        handler.__exit__(None, None, None)
-        scan._stop = None
-        partial.close()
-
-
-_OUTPUT_SUFFIXES = (".models.gz", ".null_mean_effects.txt", ".null_variance_effects.txt",
-                    ".null_h2.txt", ".log")
-
-
-def _write_outputs(cfg, scan, log, partial, columns, append, threads, t_start, t_loop,
-                   models_path):
-    """The final files from the partial rows; files of the prefix this run does not
-    write (left by a run of another configuration) are removed."""
-    counts = {"ok": 0, "filtered_missing": 0, "filtered_maf": 0, "failed": 0}
-    unusable = {}
-    failures = []
-    written = set()
-    with AtomicOutputs() as out:
-        if not cfg.append:
-            if not cfg.no_covariate_estimates:
-                if cfg.mean_covar is not None:
-                    out.text(cfg.outprefix + ".null_mean_effects.txt",
-                             "name\testimate\tse\n" + effects_table(*scan.null_mean))
-                    written.add(".null_mean_effects.txt")
-                if cfg.var_covar is not None:
-                    out.text(cfg.outprefix + ".null_variance_effects.txt",
-                             "name\testimate\tse\n" + effects_table(*scan.null_var))
-                    written.add(".null_variance_effects.txt")
-            if scan.null_h2 is not None:
-                out.text(cfg.outprefix + ".null_h2.txt",
-                         f"h2\tse\n{_fmt(scan.null_h2[0])}\t{_fmt(scan.null_h2[1])}\n")
-                written.add(".null_h2.txt")
-        # one streamed pass over the partial rows: the table and the outcome counts
-        with out.open_gzip(models_path, append=append) as fh, open(partial.path) as rows:
-            if not append:
-                fh.write("\t".join(columns) + "\n")
-            for line in rows:
-                status, row = line.split("\t", 1)
-                fh.write(row)
-                if status.startswith("unusable"):
-                    reason = status[9:]
-                    unusable[reason] = unusable.get(reason, 0) + 1
-                    continue
-                key = "failed" if status.startswith("failed") else status
-                counts[key] += 1
-                if key == "failed":
-                    failures.append(f"{row.split(chr(9), 1)[0]}: {status[7:]}")
-        t_end = time.perf_counter()
-        log(f"SNPs: {sum(counts.values())} written; {counts['ok']} fitted, "
-            f"{counts['filtered_missing']} filtered on missingness (>= {cfg.max_missing}%), "
-            f"{counts['filtered_maf']} filtered on MAF (<= {cfg.min_maf}), "
-            f"{counts['failed']} failed")
-        for reason, k in sorted(unusable.items()):
-            log(f"  {k} variant(s) not usable ({reason}): written with NaN")
-        counts["unusable"] = sum(unusable.values())
-        if counts["ok"] == 0 and counts["filtered_missing"] + counts["filtered_maf"] > 0:
-            log("Warning: every SNP was filtered out; no SNP was fitted")
-        for line in failures:
-            log(f"  failed: {line}")
-        log(f"Timing: setup {scan.t_setup:.3f} s, null model {scan.t_null:.3f} s, "
-            f"SNP loop {t_end - t_loop:.3f} s, total {t_end - t_start:.3f} s "
-            f"({threads} thread(s), blocks of {scan.block_size} SNPs)")
-        log(f"Output: {models_path}")
-        log_path = cfg.outprefix + ".log"
-        if cfg.append and os.path.exists(log_path):
-            with open(log_path) as fh:
-                previous = fh.read()
-            out.text(log_path, previous + log.text())
-        else:
-            out.text(log_path, log.text())
-        out.commit()
-    if not cfg.append:
-        for suffix in _OUTPUT_SUFFIXES:
-            if suffix not in written and suffix not in (".models.gz", ".log"):
-                try:
-                    os.remove(cfg.outprefix + suffix)
-                except FileNotFoundError:
-                    pass
-    partial.finish()
-    return counts
+# the runner (checkpoints, outputs) lives in hlmm.scan_run; imported here for the API
+from .scan_run import run_scan  # noqa: E402,F401

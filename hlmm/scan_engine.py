@@ -348,7 +348,8 @@ class HLMMClassScan:
     the original).
     """
 
-    def __init__(self, y, G, h2_init, h2_min=H2_MIN, robust=False):
+    def __init__(self, y, G, h2_init, h2_min=H2_MIN, robust=False, M_all=None):
+        # M_all = GᵀG may be passed in: phenotypes with the same G share it
         self.robust = robust is not False and robust is not None
         if self.robust and _robust.check_kind(robust) != "pooled":
             raise ValueError("only the pooled robust estimator is defined for the HLMM")
@@ -365,8 +366,10 @@ class HLMMClassScan:
         if not (np.isfinite(self.h2_init) and self.h2_init >= 0 and self.h2_min >= 0):
             raise ValueError(f"h2_init and h2_min must be finite and non-negative, "
                              f"got {h2_init}, {h2_min}")
-        self.M_all = np.empty((self.l, self.l))
-        _gram.weighted_gram(self.G, np.ones(self.n), self.M_all)
+        if M_all is None:
+            M_all = np.empty((self.l, self.l))
+            _gram.weighted_gram(self.G, np.ones(self.n), M_all)
+        self.M_all = M_all
         self.u_all = self.G.sum(axis=0)
         self.s_all = blas.dgemv(1.0, self.G.T, self.y)  # G.T is Fortran-ordered: no copy
 
@@ -386,14 +389,29 @@ class HLMMClassScan:
         S2 = np.bincount(bins, weights=self.y2, minlength=4)
         return np.column_stack([cnt, S1, S2])[1:].reshape(-1)
 
-    def class_model(self, codes, freq=None):
+    def class_model(self, codes, freq=None, parts=None):
         """:class:`ClassStatsHLMM` of one SNP (present classes only), with
-        ``x_k = k − 2f``; ``freq`` (f) defaults to the SNP's counted-allele frequency."""
-        bins = self._codes(codes)
+        ``x_k = k − 2f``; ``freq`` (f) defaults to the SNP's counted-allele frequency.
+        ``parts`` (from :meth:`class_parts`, or built for several phenotypes at once by
+        :mod:`hlmm.multi_scan`) gives each present class's ``(M_k, u_k, s_k)``."""
         st = self.class_stats(codes).reshape(3, 3)
         nk = st[:, 0]
         if freq is None:
             freq = (nk[1] + 2 * nk[2]) / (2 * nk.sum())
+        present = [k for k in range(3) if nk[k] > 0]
+        if parts is None:
+            parts = self.class_parts(codes)
+        return ClassStatsHLMM(nk[present], st[present, 1], st[present, 2],
+                              np.array([parts[k][1] for k in present]),
+                              np.array([parts[k][2] for k in present]),
+                              [parts[k][0] for k in present],
+                              np.array(present, float) - 2.0 * freq)
+
+    def class_parts(self, codes):
+        """``{k: (M_k, u_k, s_k)}`` of the present classes: a syrk over the rows of each
+        class but the largest (and of the missing calls), the largest by subtraction."""
+        bins = self._codes(codes)
+        nk = np.bincount(bins, minlength=4)[1:]
         present = [k for k in range(3) if nk[k] > 0]
         largest = max(present, key=lambda k: nk[k])
         M_rest = self.M_all.copy()
@@ -413,13 +431,9 @@ class HLMMClassScan:
             s_rest -= sk
             parts[k] = (Mk, uk, sk)
         parts[largest] = (M_rest, u_rest, s_rest)
-        return ClassStatsHLMM(nk[present], st[present, 1], st[present, 2],
-                              np.array([parts[k][1] for k in present]),
-                              np.array([parts[k][2] for k in present]),
-                              [parts[k][0] for k in present],
-                              np.array(present, float) - 2.0 * freq)
+        return parts
 
-    def fit_snp(self, codes, tol=1e-10, max_iter=50):
+    def fit_snp(self, codes, tol=1e-10, max_iter=50, parts=None):
         """Fit one SNP; ``codes`` are its genotype classes (0, 1, 2, −1 missing) over the
         analysis individuals (``_bed.decode_codes``).
 
@@ -438,7 +452,7 @@ class HLMMClassScan:
             res["reason"] = "HLM start: " + _REASONS.get(status, "failed") \
                 if status in (3, 4, 5) else _REASONS.get(status, "failed")
             return res
-        model = self.class_model(codes, res["freq"])
+        model = self.class_model(codes, res["freq"], parts)
         beta0 = np.array([out[_COL["beta0"]], out[_COL["var"]]])
 
         def rows(w, mu):     # per called individual: (x_i, w_i, μ_i) from its class

@@ -99,3 +99,58 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
                 out[j, 1, c] = acc[(2 * j + 1) * C + c]
     free(A)
     free(acc)
+
+
+def gather_products(const double[:, ::1] G, const Py_ssize_t[::1] rows,
+                    const double[:, ::1] Y, double[:, ::1] S, Py_ssize_t chunk=256):
+    """``S[p, :] = Σ_{i ∈ rows} Y[i, p] · G[i, :]`` (P × l): for every phenotype p at once
+    the sums ``s_k = Σ_{i∈k} y_i g_i`` of a genotype class's rows (a column of ones in
+    ``Y`` gives ``u_k = Σ_{i∈k} g_i``).  The rows are gathered chunk by chunk into a
+    buffer and multiplied with one dgemm each, so G is read once for all phenotypes."""
+    cdef Py_ssize_t n = G.shape[0], l = G.shape[1], P = Y.shape[1], r = rows.shape[0]
+    cdef Py_ssize_t a, b, i, t, h
+    cdef double one = 1.0, zero = 0.0
+    cdef double* Gb
+    cdef double* Yb
+    cdef int M_, N_, K_, lda, ldb, ldc
+    if Y.shape[0] != n:
+        raise ValueError(f"Y must have {n} rows")
+    if S.shape[0] != P or S.shape[1] != l:
+        raise ValueError(f"S must be {P} × {l}")
+    for i in range(r):
+        if rows[i] < 0 or rows[i] >= n:
+            raise IndexError(f"rows[{i}] = {rows[i]} out of range")
+    for t in range(P):
+        for h in range(l):
+            S[t, h] = 0.0
+    if r == 0 or l == 0 or P == 0:
+        return
+    if chunk < 1:
+        chunk = 1
+    Gb = <double*> malloc(chunk * l * sizeof(double))
+    Yb = <double*> malloc(chunk * P * sizeof(double))
+    if Gb == NULL or Yb == NULL:
+        free(Gb)
+        free(Yb)
+        raise MemoryError()
+    with nogil:
+        a = 0
+        while a < r:
+            b = min(a + chunk, r)
+            for t in range(b - a):
+                i = rows[a + t]
+                for h in range(l):
+                    Gb[t * l + h] = G[i, h]
+                for h in range(P):
+                    Yb[t * P + h] = Y[i, h]
+            # column-major: Sᵀ (l × P) += Gbᵀ (l × K) · Yb (K × P), Yb held as its transpose
+            M_ = <int>l
+            N_ = <int>P
+            K_ = <int>(b - a)
+            lda = <int>l
+            ldb = <int>P
+            ldc = <int>l
+            dgemm("N", "T", &M_, &N_, &K_, &one, Gb, &lda, Yb, &ldb, &one, &S[0, 0], &ldc)
+            a = b
+    free(Gb)
+    free(Yb)

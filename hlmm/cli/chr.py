@@ -100,15 +100,18 @@ def chr_command(genofile, start, end, phenofile, outprefix, **opts):
                    f"they are kept in {exc.partial}: rerun the same command with --resume",
                    err=True)
         sys.exit(128 + exc.signum)
-    click.echo(f"{sum(counts.values())} SNPs written to {outprefix}.models.gz: "
-               f"{counts['ok']} fitted, {counts['filtered_missing'] + counts['filtered_maf']} "
-               f"filtered, {counts['failed']} failed"
-               + (f", {counts['unusable']} not usable" if counts.get("unusable") else ""),
-               err=True)
-    if counts["ok"] == 0 and counts["filtered_missing"] + counts["filtered_maf"] > 0:
-        click.echo(f"hlmm: warning: every SNP was filtered out ({counts['filtered_missing']} on "
-                   f"--max-missing {opts['max_missing']:g} %, {counts['filtered_maf']} on "
-                   f"--min-maf {opts['min_maf']:g}); no SNP was fitted", err=True)
+    per = counts.pop("phenotypes", None) or [(None, f"{outprefix}.models.gz", counts)]
+    for label, path, c in per:
+        click.echo(f"{sum(c.values())} SNPs written to {path}: "
+                   f"{c['ok']} fitted, {c['filtered_missing'] + c['filtered_maf']} "
+                   f"filtered, {c['failed']} failed"
+                   + (f", {c['unusable']} not usable" if c.get("unusable") else ""),
+                   err=True)
+        if c["ok"] == 0 and c["filtered_missing"] + c["filtered_maf"] > 0:
+            click.echo(f"hlmm: warning: every SNP was filtered out ({c['filtered_missing']} on "
+                       f"--max-missing {opts['max_missing']:g} %, {c['filtered_maf']} on "
+                       f"--min-maf {opts['min_maf']:g}); no SNP was fitted"
+                       + (f" (phenotype {label})" if label else ""), err=True)
 
 
 COMMANDS = [chr_command]

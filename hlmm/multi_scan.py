@@ -1,0 +1,228 @@
+"""Many phenotypes in one pass over the genotypes (``--pheno-name A,B``, ``--phen-index
+1-5,8``, ``--all-pheno``).
+
+Each phenotype P keeps everything a single-phenotype run has: its own sample (its own
+missing values), null model, standardised y and, with random effects, null h2 — one
+:class:`~hlmm.scan.GenomeScan` per phenotype.  What is shared is the genotype work:
+
+* every SNP block is read once (:meth:`GenomeScan._read_block`);
+* **HLM** (default mode): the genotype-class sums of every phenotype come from one
+  kernel (:func:`hlmm._core._multi.class_column_sums`).  Over the union U of the
+  phenotypes' samples, with ``B`` the matrix of columns ``1[i ∈ sample_P]`` (one per
+  distinct sample) and ``y_P^q`` (q = 1, 2, and 3, 4 with ``--robust``; 0 outside P's
+  sample), the sums of B's columns over classes 1 and 2 of a SNP are the product of the
+  classes' one-hot indicators with B — a dgemm over the block — and class 0 is the column
+  totals minus classes 1, 2 and the missing calls.  Per phenotype and SNP this gives
+  ``n_k, Σ_k y, Σ_k y²`` (…), from which its fit is O(1) as in a single run.
+* **HLMM** (default mode): phenotypes with the same sample share G, ``M_all = GᵀG`` and,
+  per SNP, the carriers' Grams ``M_k = Σ_{i∈k} g_i g_iᵀ`` (one syrk per class, the
+  dominant cost); the class sums ``u_k = Σ_{i∈k} g_i`` and ``s_k = Σ_{i∈k} y_i g_i`` of
+  all of them come from one gathered dgemm (:func:`hlmm._core._multi.gather_products`).
+  Only the O(l³) Newton work is per phenotype.
+* other modes (``--fit-covariates``, ``--engine general``) fit each phenotype's SNP
+  models from the shared block.
+
+A phenotype that cannot be analysed (too few individuals, a null model that fails) is
+skipped with a line in the log and on stderr; the others go on.
+"""
+import sys
+
+import numpy as np
+
+from .errors import InputError
+from .scan import GenomeScan, ScanInputs, SnpFit
+
+
+class MultiScan:
+    """The per-phenotype scans of one run and the genotype work they share."""
+
+    _stop_event = None
+
+    def __init__(self, cfg, log, inputs=None):
+        self.cfg = cfg
+        self.log = log
+        inputs = inputs or ScanInputs(cfg, log)
+        self.geno = self.bed = inputs.geno
+        self.snps = inputs.snps
+        self.scans, self.skipped = [], []
+        errors = []
+        for column, label in inputs.phenotypes:
+            try:
+                self.scans.append(GenomeScan(cfg, log, inputs, column, label, multi=True))
+            except InputError as exc:
+                msg = f"phenotype '{label}' skipped: {exc}"
+                log(msg)
+                print(f"hlmm: warning: {msg}", file=sys.stderr)
+                self.skipped.append(label)
+                errors.append(str(exc))
+        if not self.scans:
+            raise InputError(f"every phenotype was skipped; the first: {errors[0]}")
+        self.labels = [s.label for s in self.scans]
+        first = self.scans[0]
+        self.engine = first.engine
+        self.t_setup = sum(s.t_setup for s in self.scans)
+        self.t_null = sum(s.t_null for s in self.scans)
+        if self.engine == "classes":
+            self._setup_union()
+            self.block_size = cfg.block_size or 128
+        else:
+            self.block_size = first.block_size
+        if self.engine == "classes_hlmm":
+            self._setup_groups()
+        log(f"Phenotypes: {len(self.scans)} analysed"
+            + (f", {len(self.skipped)} skipped ({', '.join(self.skipped)})"
+               if self.skipped else "")
+            + "; the genotypes are read once for all of them")
+
+    # a SIGTERM/SIGINT stops every phenotype's per-SNP loops
+    @property
+    def _stop(self):
+        return self._stop_event
+
+    @_stop.setter
+    def _stop(self, event):
+        self._stop_event = event
+        for s in self.scans:
+            s._stop = event
+
+    # --- HLM: one kernel for the class sums of every phenotype ----------------------
+    def _setup_union(self):
+        scans = self.scans
+        powers = 4 if self.cfg.robust else 2
+        U = np.unique(np.concatenate([s.sample_index for s in scans]))
+        masks = {}
+        for s in scans:
+            masks.setdefault(s.sample_index.tobytes(), len(masks))
+        B = np.zeros((U.size, len(masks) + powers * len(scans)))
+        self._cols = []
+        for p, s in enumerate(scans):
+            pos = np.searchsorted(U, s.sample_index)
+            w = masks[s.sample_index.tobytes()]
+            B[pos, w] = 1.0
+            base = len(masks) + powers * p
+            yq = np.ones(s.sample.n)
+            for q in range(powers):
+                yq = yq * s.y
+                B[pos, base + q] = yq
+            self._cols.append(np.r_[w, base:base + powers].astype(np.intp))
+        self._U = U.astype(np.intp)
+        self._B = B
+        self._totals = B.sum(axis=0)
+        self.log(f"Class statistics: one kernel over {U.size} individuals and {B.shape[1]} "
+                 f"columns ({len(masks)} distinct sample(s), {len(scans)} phenotypes × "
+                 f"{powers} powers)")
+
+    def _union_sums(self, packed):
+        from ._core import _multi
+
+        m = packed.shape[0]
+        out = np.empty((m, 3, self._B.shape[1]))
+        # the tile keeps the decoded indicators (2 rows per SNP) near 1 MB, in cache
+        _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._B, out,
+                                 max(256, (1 << 16) // max(m, 1)))
+        return out
+
+    def _sums_of(self, out, p):
+        """Phenotype p's SNPs × classes 0, 1, 2 × [n, Σy, Σy², …] from the kernel's
+        class-1, class-2 and missing sums; class 0 by subtraction from the totals."""
+        cols = self._cols[p]
+        o = out[:, :, cols]
+        sums = np.empty_like(o)
+        sums[:, 1] = o[:, 0]
+        sums[:, 2] = o[:, 1]
+        sums[:, 0] = self._totals[cols] - o[:, 0] - o[:, 1] - o[:, 2]
+        return sums
+
+    # --- HLMM: Grams shared by phenotypes with the same sample ----------------------
+    def _setup_groups(self):
+        groups = {}
+        for p, s in enumerate(self.scans):
+            groups.setdefault(s.sample_index.tobytes(), []).append(p)
+        self._groups = list(groups.values())
+        self._group_Y = []
+        for g in self._groups:
+            cs = [self.scans[p]._class_scan for p in g]
+            # columns: 1 (for u_k), then each phenotype's y
+            self._group_Y.append(np.ascontiguousarray(
+                np.column_stack([np.ones(cs[0].n)] + [c.y for c in cs])))
+        self.log(f"Random-effects Grams: shared within {len(self._groups)} group(s) of "
+                 "phenotypes with the same individuals")
+
+    def _shared_parts(self, gi, codes):
+        """Per phenotype of group ``gi``, ``{k: (M_k, u_k, s_k)}`` of the present classes:
+        the Grams of the classes but the largest (and of the missing calls) once for the
+        group, their ``u_k, s_k`` for all phenotypes in one gathered dgemm; the largest
+        class by subtraction from ``M_all, u_all, s_all``."""
+        from ._core import _gram, _multi
+
+        group = self._groups[gi]
+        Y = self._group_Y[gi]
+        cs0 = self.scans[group[0]]._class_scan
+        l = cs0.l
+        bins = np.asarray(codes, dtype=np.intp) + 1
+        nk = np.bincount(bins, minlength=4)[1:]
+        present = [k for k in range(3) if nk[k] > 0]
+        largest = max(present, key=lambda k: nk[k])
+        M_rest = cs0.M_all.copy()
+        S_rest = np.vstack([cs0.u_all] + [self.scans[p]._class_scan.s_all for p in group])
+        Ms, Ss = {}, {}
+        for k in [-1] + present:
+            if k == largest:
+                continue
+            rows = np.flatnonzero(bins == k + 1).astype(np.intp)
+            if rows.size == 0:
+                continue
+            Mk = np.empty((l, l))
+            _gram.gram_rows(cs0.G, rows, Mk)
+            Sk = np.empty((Y.shape[1], l))
+            _multi.gather_products(cs0.G, rows, Y, Sk)
+            M_rest -= Mk
+            S_rest -= Sk
+            Ms[k], Ss[k] = Mk, Sk
+        Ms[largest], Ss[largest] = M_rest, S_rest
+        return [{k: (Ms[k], Ss[k][0], Ss[k][1 + q]) for k in present}
+                for q in range(len(group))]
+
+    def _fit_group_hlmm(self, gi, idx, packed, rows, hard, fits):
+        group = self._groups[gi]
+        scans = [self.scans[p] for p in group]
+        s0 = scans[0]
+        codes = np.empty((1, s0.sample.n), dtype=np.int8)
+        for j in range(len(idx)):
+            s0._check_stop()
+            if not hard[j] or len(group) == 1:
+                for p, s in zip(group, scans):
+                    fits[p][j] = s._fit_snp_hlmm(j, packed, rows, hard, codes)
+                continue
+            c, n_l, f = s0._snp_codes(j, packed, codes)
+            freq, status = s0._filter(n_l, f)
+            if status != "ok":
+                for p in group:
+                    fits[p][j] = SnpFit(n_l, freq, None, status)
+                continue
+            parts = self._shared_parts(gi, c)
+            for q, (p, s) in enumerate(zip(group, scans)):
+                res = s._class_scan.fit_snp(c, parts=parts[q])
+                fits[p][j] = s._class_fit(n_l, freq, res)
+
+    # --- blocks ----------------------------------------------------------------------
+    def fit_block(self, s, e=None):
+        """Per phenotype, the SnpFit of the variants ``s`` (an index array) or
+        ``s..e-1``: ``[[SnpFit, …] for each phenotype]`` (thread-safe)."""
+        idx = np.arange(s, e, dtype=np.intp) if e is not None else np.asarray(s, np.intp)
+        first = self.scans[0]
+        packed, rows, hard = first._read_block(idx)
+        if self.engine == "classes":
+            out = self._union_sums(packed)
+            return [scan.fit_read(idx, packed, rows, hard, self._sums_of(out, p))
+                    for p, scan in enumerate(self.scans)]
+        if self.engine == "classes_hlmm":
+            fits = [[None] * len(idx) for _ in self.scans]
+            for gi in range(len(self._groups)):
+                self._fit_group_hlmm(gi, idx, packed, rows, hard, fits)
+            return [scan.finish_block(idx, packed, f) for scan, f in zip(self.scans, fits)]
+        return [scan.fit_read(idx, packed, rows, hard) for scan in self.scans]
+
+    blocks = GenomeScan.blocks
+    iter_fits = GenomeScan.iter_fits
+    _iter_fits = GenomeScan._iter_fits

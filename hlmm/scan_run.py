@@ -1,0 +1,312 @@
+"""Running a genome scan: the lock, checkpoints, progress and the output files.
+
+One phenotype writes ``OUTPREFIX.models.gz`` and the null-model files; several (see
+:mod:`hlmm.multi_scan`) write ``OUTPREFIX.P.models.gz`` and ``OUTPREFIX.P.null_*.txt``
+for each phenotype P, with one ``OUTPREFIX.log`` for the run.  Rows are kept in a
+partial file per output as blocks finish (:mod:`hlmm.checkpoint`), so an interrupted run
+continues with ``--resume``; the final files are written atomically.
+"""
+import contextlib
+import gzip
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from .checkpoint import (BatchProgress, Interrupted, Partial, PrefixLock, check_prefix,
+                         fingerprint, signals_interrupt)
+from .errors import InputError
+from .output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table, models_block
+from .scan import GenomeScan, Log, ScanInputs, _fmt
+
+
+@dataclass
+class _Output:
+    """One phenotype's outputs: its scan, file prefix and partial rows."""
+    prefix: str
+    scan: GenomeScan
+    label: str = None
+    partial: Partial = None
+    append: bool = False
+
+    @property
+    def models_path(self):
+        return self.prefix + ".models.gz"
+
+
+def run_scan(cfg, progress=None):
+    """Run a whole scan and write its outputs; returns the counts of SNP outcomes (with
+    several phenotypes, summed, and per phenotype under ``"phenotypes"``).
+
+    ``progress``, if given, is called with the number of SNPs to scan and returns a
+    context manager with ``update(k)`` (click.progressbar fits), or None (then, as in a
+    batch log, a progress line is printed every minute).  An interruption raises
+    :class:`hlmm.checkpoint.Interrupted` with ``done``/``total``/``partial``.
+    """
+    t_start = time.perf_counter()
+    log = Log()
+    if cfg.command:
+        log(f"Command: {cfg.command}")
+    log(f"Started: {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    check_prefix(cfg.outprefix)
+    if cfg.dask_scheduler and cfg.dask_workers:
+        raise InputError("--dask-scheduler and --dask-workers exclude each other")
+    if cfg.dask_scheduler or cfg.dask_workers:
+        from .dask_scan import _require_distributed
+
+        _require_distributed("--dask-scheduler" if cfg.dask_scheduler else "--dask-workers")
+    lock = PrefixLock(cfg.outprefix)
+    try:
+        return _run_locked(cfg, log, progress, t_start)
+    finally:
+        lock.release()
+
+
+def _status_code(fit):
+    """A SNP's outcome as stored in the partial file (no tabs)."""
+    return fit.status.replace("\t", " ").replace("\n", " ").replace(": ", ":", 1)
+
+
+def _check_append(models_path, columns, scan, log_path):
+    """--append: the table must be gzip, readable, with this run's header, and must not
+    hold any SNP being added."""
+    sids = set(scan.bed.sid[scan.snps].tolist())
+    try:
+        with gzip.open(models_path, "rt") as fh:
+            header = fh.readline().rstrip("\n").split("\t")
+            if header != columns:
+                raise InputError(f"--append: {models_path} has other columns than this run "
+                                 f"writes ({len(header)} against {len(columns)}; e.g. "
+                                 "--brown-forsythe differs)")
+            for line_no, line in enumerate(fh, start=2):
+                sid = line.split("\t", 1)[0]
+                if sid in sids:
+                    raise InputError(f"--append: {models_path} line {line_no} already holds "
+                                     f"SNP {sid}, which this run would add again")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise InputError(f"--append: {models_path} is not a readable gzip table "
+                         f"({str(exc).splitlines()[0]})") from None
+    # The SE columns must mean the same for every row: the earlier runs' log says which.
+    if os.path.exists(log_path):
+        with open(log_path) as fh:
+            kinds = [ln.strip() for ln in fh if ln.startswith("Standard errors:")]
+        mine = scan.se_kind
+        if kinds and kinds[-1] != mine:
+            raise InputError(f"--append: {models_path} holds '{kinds[-1]}' and this run would "
+                             f"add '{mine}' ({log_path}); use the same --robust setting")
+
+
+def _open_scan(cfg, log):
+    """The scan and its outputs: one GenomeScan, or a MultiScan for several phenotypes."""
+    inputs = ScanInputs(cfg, log)
+    if len(inputs.phenotypes) == 1:
+        column, label = inputs.phenotypes[0]
+        scan = GenomeScan(cfg, log, inputs, column, label)
+        return scan, [_Output(cfg.outprefix, scan)], False
+    from .multi_scan import MultiScan
+
+    scan = MultiScan(cfg, log, inputs)
+    return scan, [_Output(f"{cfg.outprefix}.{s.label}", s, s.label) for s in scan.scans], True
+
+
+def _start_partials(cfg, scan, outs):
+    """Open every output's partial file; with --resume keep the SNPs all of them hold
+    (a run stopped between two phenotypes' appends holds one block more in some)."""
+    fp = fingerprint(cfg)
+    for o in outs:
+        o.partial = Partial(o.prefix)
+        o.partial.start(fp, cfg.resume)
+    k = min(len(o.partial.kept) for o in outs)
+    sids = scan.bed.sid[scan.snps[:k]].tolist() if k <= len(scan.snps) else None
+    for o in outs:
+        if sids is None or o.partial.kept[:k] != sids:
+            raise InputError(f"--resume: {o.partial.path} does not match the SNPs of this "
+                             "run; run without --resume to start afresh")
+        if len(o.partial.kept) > k:
+            o.partial.keep_first(k)
+    return k
+
+
+def _run_locked(cfg, log, progress, t_start):
+    scan, outs, multi = _open_scan(cfg, log)
+    columns = MODELS_COLUMNS + (BF_COLUMNS if cfg.brown_forsythe else [])
+    log_path = cfg.outprefix + ".log"
+    for o in outs:
+        o.append = cfg.append and os.path.exists(o.models_path)
+        if o.append:
+            _check_append(o.models_path, columns, o.scan, log_path)
+    bed = scan.bed
+    all_snps = scan.snps
+    try:
+        k = _start_partials(cfg, scan, outs)
+    except BaseException:
+        if not cfg.resume:      # leave no fresh checkpoint of a run that did not start
+            for o in outs:
+                if o.partial is not None and o.partial.fh is not None:
+                    o.partial.finish()
+        for o in outs:
+            if o.partial is not None:
+                o.partial.close()
+        raise
+    if k:
+        log(f"Resumed: {k} SNPs kept from the unfinished run, {len(all_snps) - k} to go")
+        scan.snps = all_snps[k:]
+    total = len(all_snps)
+    threads = cfg.threads or os.cpu_count() or 1
+    counted, other = bed.counted_alleles()
+    t_loop = time.perf_counter()
+    stop = threading.Event()
+    done = k
+    handler = signals_interrupt(stop)
+    try:
+        handler.__enter__()
+        with contextlib.ExitStack() as stack:
+            if cfg.dask_scheduler or cfg.dask_workers:
+                from .dask_scan import dask_client, iter_fits_dask
+
+                client = stack.enter_context(dask_client(cfg.dask_scheduler,
+                                                         cfg.dask_workers, cfg.threads))
+                log(f"Dask: {len(client.scheduler_info()['workers'])} worker(s) at "
+                    f"{client.scheduler.address}")
+                fits = iter_fits_dask(scan, client)
+            else:
+                scan._stop = stop
+                fits = scan.iter_fits(threads)
+            bar = progress(total) if progress is not None else None
+            bar = stack.enter_context(bar if bar is not None else BatchProgress(total, k))
+            if k and not isinstance(bar, BatchProgress):
+                bar.update(k)           # the bar counts the resumed SNPs as done
+            for idx, block in fits:
+                for o, part in zip(outs, block if multi else [block]):
+                    text = models_block(bed.sid[idx], [f.n for f in part],
+                                        [f.freq for f in part], [f.fit for f in part],
+                                        bed.chromosome[idx], bed.bp_position[idx],
+                                        counted[idx], other[idx],
+                                        [f.bf for f in part] if cfg.brown_forsythe else None)
+                    o.partial.append([_status_code(f) for f in part], text)
+                    for i, fit in zip(idx, part):
+                        if fit.status.startswith("failed"):
+                            print(f"hlmm: warning: fit failed for {bed.sid[i]}"
+                                  + (f" (phenotype {o.label})" if o.label else "")
+                                  + f": {fit.status[8:]}", file=sys.stderr)
+                done += len(idx)
+                bar.update(len(idx))
+        scan._stop = None
+        for o in outs:
+            o.partial.close()
+        # still under the handler: a signal while writing leaves no half-written file
+        return _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop)
+    except Interrupted as exc:
+        exc.done, exc.total = done, total
+        exc.partial = (outs[0].partial.path if not multi
+                       else f"{cfg.outprefix}.*.models.partial")
+        raise
+    except BaseException:
+        if done == 0 and not cfg.resume:
+            for o in outs:
+                o.partial.finish()  # nothing was computed: leave no checkpoint behind
+        raise
+    finally:
+        handler.__exit__(None, None, None)
+        scan._stop = None
+        for o in outs:
+            if o.partial is not None:
+                o.partial.close()
+
+
+_NULL_SUFFIXES = (".null_mean_effects.txt", ".null_variance_effects.txt", ".null_h2.txt")
+
+
+def _write_null_files(cfg, o, out):
+    """The null model's files of output ``o``; returns the suffixes written."""
+    written = set()
+    scan = o.scan
+    if not cfg.no_covariate_estimates:
+        if cfg.mean_covar is not None:
+            out.text(o.prefix + ".null_mean_effects.txt",
+                     "name\testimate\tse\n" + effects_table(*scan.null_mean))
+            written.add(".null_mean_effects.txt")
+        if cfg.var_covar is not None:
+            out.text(o.prefix + ".null_variance_effects.txt",
+                     "name\testimate\tse\n" + effects_table(*scan.null_var))
+            written.add(".null_variance_effects.txt")
+    if scan.null_h2 is not None:
+        out.text(o.prefix + ".null_h2.txt",
+                 f"h2\tse\n{_fmt(scan.null_h2[0])}\t{_fmt(scan.null_h2[1])}\n")
+        written.add(".null_h2.txt")
+    return written
+
+
+def _write_table(cfg, o, out, columns, log):
+    """Stream output ``o``'s partial rows into its table; log and return the counts."""
+    counts = {"ok": 0, "filtered_missing": 0, "filtered_maf": 0, "failed": 0}
+    unusable = {}
+    failures = []
+    with out.open_gzip(o.models_path, append=o.append) as fh, open(o.partial.path) as rows:
+        if not o.append:
+            fh.write("\t".join(columns) + "\n")
+        for line in rows:
+            status, row = line.split("\t", 1)
+            fh.write(row)
+            if status.startswith("unusable"):
+                reason = status[9:]
+                unusable[reason] = unusable.get(reason, 0) + 1
+                continue
+            key = "failed" if status.startswith("failed") else status
+            counts[key] += 1
+            if key == "failed":
+                failures.append(f"{row.split(chr(9), 1)[0]}: {status[7:]}")
+    who = f"Phenotype '{o.label}': " if o.label else ""
+    log(f"{who}SNPs: {sum(counts.values())} written; {counts['ok']} fitted, "
+        f"{counts['filtered_missing']} filtered on missingness (>= {cfg.max_missing}%), "
+        f"{counts['filtered_maf']} filtered on MAF (<= {cfg.min_maf}), "
+        f"{counts['failed']} failed")
+    for reason, k in sorted(unusable.items()):
+        log(f"  {k} variant(s) not usable ({reason}): written with NaN")
+    counts["unusable"] = sum(unusable.values())
+    if counts["ok"] == 0 and counts["filtered_missing"] + counts["filtered_maf"] > 0:
+        log("Warning: every SNP was filtered out; no SNP was fitted")
+    for line in failures:
+        log(f"  failed: {line}")
+    log(f"Output: {o.models_path}")
+    return counts
+
+
+def _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop):
+    """The final files from the partial rows; files of the prefix this run does not
+    write (left by a run of another configuration) are removed."""
+    written = {}
+    per = []
+    with AtomicOutputs() as out:
+        for o in outs:
+            written[o.prefix] = _write_null_files(cfg, o, out) if not cfg.append else None
+        for o in outs:
+            per.append((o.label, o.models_path, _write_table(cfg, o, out, columns, log)))
+        t_end = time.perf_counter()
+        log(f"Timing: setup {scan.t_setup:.3f} s, null model {scan.t_null:.3f} s, "
+            f"SNP loop {t_end - t_loop:.3f} s, total {t_end - t_start:.3f} s "
+            f"({threads} thread(s), blocks of {scan.block_size} SNPs)")
+        log_path = cfg.outprefix + ".log"
+        if cfg.append and os.path.exists(log_path):
+            with open(log_path) as fh:
+                previous = fh.read()
+            out.text(log_path, previous + log.text())
+        else:
+            out.text(log_path, log.text())
+        out.commit()
+    for prefix, done in written.items():
+        if done is None:
+            continue
+        for suffix in _NULL_SUFFIXES:
+            if suffix not in done:
+                try:
+                    os.remove(prefix + suffix)
+                except FileNotFoundError:
+                    pass
+    for o in outs:
+        o.partial.finish()
+    counts = {key: sum(c[key] for _, _, c in per) for key in per[0][2]}
+    if len(outs) > 1 or outs[0].label:
+        counts["phenotypes"] = per
+    return counts
