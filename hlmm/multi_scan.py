@@ -223,6 +223,15 @@ class MultiScan:
             return [scan.finish_block(idx, packed, f) for scan, f in zip(self.scans, fits)]
         return [scan.fit_read(idx, packed, rows, hard) for scan in self.scans]
 
+    def iter_fits(self, threads=1):
+        """Yield ``(variant indices, [[SnpFit, …] per phenotype])`` per block in SNP
+        order.  The HLM kernel's dgemm runs single-threaded even with one scan thread:
+        a threaded dgemm sums in another order, and the tables must not depend on the
+        thread count (nor differ from a Dask run's, whose workers have one BLAS thread)."""
+        from ._threads import blas_single_threaded
+
+        with blas_single_threaded(threads > 1 or self.engine == "classes"):
+            yield from self._iter_fits(threads)
+
     blocks = GenomeScan.blocks
-    iter_fits = GenomeScan.iter_fits
     _iter_fits = GenomeScan._iter_fits

@@ -369,7 +369,8 @@ class GenomeScan:
         log(self.se_kind)
         if not 0.9 <= lam <= 1.1 and abs(kappa - 3.0) > 3.0 * np.sqrt(24.0 / s.n):
             what = ("inflated" if lam > 1 else "deflated (power lost)")
-            msg = (f"warning: the kurtosis of the phenotype's null-model residuals is "
+            who = f" '{self.label}'" if self.multi else ""
+            msg = (f"warning: the kurtosis of the phenotype{who}'s null-model residuals is "
                    f"{kappa:.3g} (3 for a normal trait): model-based variance tests are "
                    f"{what}, about λ = {lam:.2f}; use --robust for valid var p-values")
             log(msg)

@@ -99,14 +99,18 @@ def _check_append(models_path, columns, scan, log_path):
 
 def _open_scan(cfg, log):
     """The scan and its outputs: one GenomeScan, or a MultiScan for several phenotypes."""
+    t0 = time.perf_counter()
     inputs = ScanInputs(cfg, log)
+    t_inputs = time.perf_counter() - t0
     if len(inputs.phenotypes) == 1:
         column, label = inputs.phenotypes[0]
         scan = GenomeScan(cfg, log, inputs, column, label)
+        scan.t_setup += t_inputs
         return scan, [_Output(cfg.outprefix, scan)], False
     from .multi_scan import MultiScan
 
     scan = MultiScan(cfg, log, inputs)
+    scan.t_setup += t_inputs
     return scan, [_Output(f"{cfg.outprefix}.{s.label}", s, s.label) for s in scan.scans], True
 
 

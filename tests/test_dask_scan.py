@@ -96,3 +96,17 @@ def test_without_dask_installed_the_option_says_what_to_install(data, tmp_path, 
     assert res.exit_code != 0
     assert "pip install 'hlmm[dask]'" in res.output.strip().splitlines()[-1]
     assert os.listdir(tmp_path) == []
+
+
+def test_many_phenotypes_on_dask_equal_the_local_run(data, tmp_path):
+    rng = np.random.default_rng(5)
+    ids = [(f"f{i}", f"i{i}") for i in range(3000)]
+    Y = rng.standard_normal((3000, 3))
+    Y[rng.random(3000) < 0.05, 1] = np.nan
+    pheno = write_table(tmp_path / "multi.txt", ids, Y, header=["P1", "P2", "P3"])
+    base = ["chr", data["bed"], 0, data["m"], pheno]
+    run(base + [tmp_path / "loc", "--all-pheno", "--block-size", "40", "--threads", "1"])
+    run(base + [tmp_path / "dk", "--all-pheno", "--block-size", "40", "--dask-workers", "2"])
+    for p in ("P1", "P2", "P3"):
+        assert (open(tmp_path / f"dk.{p}.models.gz", "rb").read()
+                == open(tmp_path / f"loc.{p}.models.gz", "rb").read())

@@ -1,0 +1,250 @@
+"""Many phenotypes in one pass (`--pheno-name A,B`, `--phen-index 1-3`, `--all-pheno`):
+every phenotype's outputs equal those of a separate single-phenotype run, for each engine
+and option; the shared kernels against numpy; selection errors; skipped phenotypes;
+resuming."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from clihelp import column, read_models, run, write_bed, write_table
+from test_cli_errors import assert_clean_failure
+
+N, M = 700, 14
+NUMERIC = ("n", "frequency", "likelihood", "add", "add_se", "add_t", "add_pval", "var",
+           "var_se", "var_t", "var_pval", "av_pval", "bf_f", "bf_pval")
+
+
+@pytest.fixture
+def data(tmp_path, rng):
+    f = rng.uniform(0.08, 0.5, M)
+    dos = rng.binomial(2, f, size=(N, M)).astype(float)
+    dos[rng.random((N, M)) < 0.02] = np.nan
+    bed = write_bed(tmp_path / "g", dos)
+    ids = [(f"f{i}", f"i{i}") for i in range(N)]
+    g0 = np.nan_to_num(dos[:, 0])
+    Y = np.column_stack([
+        rng.normal(size=N) + 0.3 * g0,                       # A: normal, a mean effect
+        rng.standard_t(5, N) * np.exp(0.2 * g0),            # B: heavy tails, a variance effect
+        rng.chisquare(4, N),                                 # C: skewed
+        rng.normal(size=N),                                  # D: missing values
+    ])
+    Y[rng.random(N) < 0.1, 3] = np.nan
+    Y[:5, 3] = -9.0                                          # PLINK's missing value too
+    pheno = write_table(tmp_path / "p.txt", ids, Y, header=["A", "B", "C", "D"])
+    cov = write_table(tmp_path / "c.txt", ids, rng.normal(size=(N, 2)), header=["c1", "c2"])
+    rbed = write_bed(tmp_path / "r", rng.binomial(2, 0.3, size=(N, 20)).astype(float))
+    return {"tmp": tmp_path, "bed": bed, "pheno": pheno, "cov": cov, "rbed": rbed,
+            "ids": ids, "Y": Y, "dos": dos}
+
+
+def _same_tables(single, multi, rtol=1e-9):
+    h1, r1 = read_models(single)
+    h2, r2 = read_models(multi)
+    assert h1 == h2
+    assert [r[0] for r in r1] == [r[0] for r in r2]
+    for c in NUMERIC:
+        if c in h1:
+            np.testing.assert_allclose(column(h2, r2, c), column(h1, r1, c), rtol=rtol,
+                                       atol=1e-12, equal_nan=True, err_msg=c)
+    for c in ("chrom", "pos", "a1", "a2"):
+        j = h1.index(c)
+        assert [r[j] for r in r1] == [r[j] for r in r2]
+
+
+def _single_and_multi(d, names, extra, multi_args):
+    t = d["tmp"]
+    for p in names:
+        run(["chr", d["bed"], 0, M, d["pheno"], t / f"s_{p}", "--pheno-name", p, *extra])
+    res = run(["chr", d["bed"], 0, M, d["pheno"], t / "m", *multi_args, *extra])
+    for p in names:
+        _same_tables(t / f"s_{p}.models.gz", t / f"m.{p}.models.gz")
+        for suffix in (".null_mean_effects.txt", ".null_variance_effects.txt",
+                       ".null_h2.txt"):
+            single = t / f"s_{p}{suffix}"
+            assert single.exists() == (t / f"m.{p}{suffix}").exists()
+            if single.exists():
+                cols = (0, 1) if suffix == ".null_h2.txt" else (1, 2)
+                a = np.loadtxt(single, skiprows=1, usecols=cols, ndmin=2)
+                b = np.loadtxt(t / f"m.{p}{suffix}", skiprows=1, usecols=cols, ndmin=2)
+                np.testing.assert_allclose(b, a, rtol=1e-12)
+    assert not (t / "m.models.gz").exists()
+    assert (t / "m.log").exists() and not (t / "m.A.log").exists()
+    return res
+
+
+@pytest.mark.parametrize("extra", [[], ["--robust"], ["--brown-forsythe"],
+                                   ["--robust", "--brown-forsythe", "--threads", "2",
+                                    "--block-size", "3"]])
+def test_hlm_all_phenotypes_equal_single_runs(data, extra):
+    res = _single_and_multi(data, ["A", "B", "C", "D"], extra, ["--all-pheno"])
+    log = (data["tmp"] / "m.log").read_text()
+    assert "Phenotypes: 4 analysed" in log
+    assert "2 distinct sample(s)" in log         # D has its own missing values
+    assert log.count("Phenotype 'D': SNPs:") == 1
+    assert f"{M} SNPs written to {data['tmp'] / 'm.D.models.gz'}" in res.output
+
+
+def test_hlm_covariates_and_general_engine(data):
+    d = data
+    _single_and_multi(d, ["B", "D"], ["--mean-covar", d["cov"], "--var-covar", d["cov"]],
+                      ["--pheno-name", "B,D"])
+    _single_and_multi(d, ["A", "D"], ["--mean-covar", d["cov"], "--fit-covariates"],
+                      ["--phen-index", "1,4"])
+
+
+@pytest.mark.parametrize("extra", [[], ["--robust"]])
+def test_hlmm_phenotypes_share_grams_and_equal_single_runs(data, extra):
+    d = data
+    _single_and_multi(d, ["A", "C", "D"], ["--random-gts", d["rbed"], *extra],
+                      ["--phen-index", "1,3-4"])
+    log = (d["tmp"] / "m.log").read_text()
+    assert "shared within 2 group(s)" in log
+    assert "Random-effects design: shared with an earlier phenotype" in log
+
+
+def test_other_formats(data, rng):
+    pytest.importorskip("pgenlib")
+    from test_formats_scan import _write_pgen
+
+    d = data
+    dos = np.rint(np.clip(d["dos"] + rng.normal(0, 0.15, d["dos"].shape)
+                          * (rng.random(d["dos"].shape) < 0.4), 0, 2) * 16384) / 16384
+    pg = _write_pgen(d["tmp"] / "ds", dos, d["ids"], dosages=True)
+    for p in ("A", "D"):
+        run(["chr", pg, 0, M, d["pheno"], d["tmp"] / f"s_{p}", "--pheno-name", p])
+    run(["chr", pg, 0, M, d["pheno"], d["tmp"] / "m", "--pheno-name", "A,D"])
+    for p in ("A", "D"):
+        _same_tables(d["tmp"] / f"s_{p}.models.gz", d["tmp"] / f"m.{p}.models.gz")
+
+
+def test_single_selection_keeps_the_plain_names(data):
+    d = data
+    run(["chr", d["bed"], 0, M, d["pheno"], d["tmp"] / "a", "--phen-index", "2"])
+    run(["chr", d["bed"], 0, M, d["pheno"], d["tmp"] / "b", "--pheno-name", "B"])
+    assert (d["tmp"] / "a.models.gz").exists() and not (d["tmp"] / "a.B.models.gz").exists()
+    _same_tables(d["tmp"] / "a.models.gz", d["tmp"] / "b.models.gz", rtol=0)
+
+
+def test_no_header_names_pheno_columns(data, tmp_path):
+    d = data
+    p = write_table(tmp_path / "nh.txt", d["ids"], d["Y"][:, :2])
+    run(["chr", d["bed"], 0, M, p, tmp_path / "m", "--all-pheno"])
+    assert (tmp_path / "m.PHENO1.models.gz").exists()
+    assert (tmp_path / "m.PHENO2.models.gz").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pheno-name", "A,B,A"], "'A' is named twice"),
+    (["--pheno-name", "A,Z"], "no column named 'Z'"),
+    (["--pheno-name", "A,"], "an empty name"),
+    (["--phen-index", "1-3,2"], "column 2 is selected twice"),
+    (["--phen-index", "3-1"], "reversed"),
+    (["--phen-index", "1,9"], "--phen-index 9 is out of range"),
+    (["--phen-index", "x"], "not a column number"),
+    (["--all-pheno", "--pheno-name", "A"], "exclude each other"),
+])
+def test_selection_errors(data, tmp_path, args, message):
+    d = data
+    out = tmp_path / "out"
+    out.mkdir()
+    res = run(["chr", d["bed"], 0, M, d["pheno"], out / "e", *args], expect_ok=False)
+    assert_clean_failure(res, out, message)
+
+
+def test_phenotype_with_too_few_individuals_is_skipped(data, tmp_path):
+    d = data
+    Y = d["Y"].copy()
+    Y[3:, 2] = np.nan                        # C: 3 individuals left
+    p = write_table(tmp_path / "few.txt", d["ids"], Y, header=["A", "B", "C", "D"])
+    res = run(["chr", d["bed"], 0, M, p, tmp_path / "m", "--all-pheno"])
+    assert "phenotype 'C' skipped" in res.output and "too few" in res.output
+    log = (tmp_path / "m.log").read_text()
+    assert "phenotype 'C' skipped" in log and "3 analysed, 1 skipped (C)" in log
+    assert not (tmp_path / "m.C.models.gz").exists()
+    run(["chr", d["bed"], 0, M, d["pheno"], tmp_path / "s", "--pheno-name", "B"])
+    _same_tables(tmp_path / "s.models.gz", tmp_path / "m.B.models.gz")
+    Y[3:, :] = np.nan
+    p = write_table(tmp_path / "none.txt", d["ids"], Y, header=["A", "B", "C", "D"])
+    out = tmp_path / "out"
+    out.mkdir()
+    res = run(["chr", d["bed"], 0, M, p, out / "n", "--all-pheno"], expect_ok=False)
+    assert_clean_failure(res, out, "every phenotype was skipped")
+
+
+def test_union_kernel_against_numpy(rng):
+    from hlmm._core import _multi
+
+    n_bed = 203                              # not a multiple of 4
+    packed = rng.integers(0, 256, (9, (n_bed + 3) // 4), dtype=np.uint8)
+    index = np.sort(rng.choice(n_bed, 150, replace=False)).astype(np.intp)
+    B = rng.normal(size=(150, 7))
+    for count_a1, lut in ((True, [2, -1, 1, 0]), (False, [0, -1, 1, 2])):
+        codes = np.array(lut)[(packed[:, index >> 2] >> (2 * (index & 3))) & 3]
+        for tile in (1, 16, 1000):
+            out = np.empty((9, 3, 7))
+            _multi.class_column_sums(packed, index, count_a1, B, out, tile)
+            for j in range(9):
+                for k, cls in enumerate((1, 2, -1)):
+                    np.testing.assert_allclose(out[j, k], B[codes[j] == cls].sum(axis=0),
+                                               atol=1e-12)
+    with pytest.raises(IndexError):
+        _multi.class_column_sums(packed, np.array([4 * packed.shape[1]], np.intp), True,
+                                 B[:1], np.empty((9, 3, 7)))
+
+
+def test_gather_products_against_numpy(rng):
+    from hlmm._core import _multi
+
+    G = rng.normal(size=(300, 11))
+    Y = np.column_stack([np.ones(300), rng.normal(size=(300, 3))])
+    for rows in (np.array([], np.intp), np.sort(rng.choice(300, 97, replace=False))):
+        rows = rows.astype(np.intp)
+        S = np.empty((4, 11))
+        _multi.gather_products(G, rows, Y, S, chunk=10)
+        np.testing.assert_allclose(S, Y[rows].T @ G[rows], atol=1e-12)
+
+
+def test_parse_index_list():
+    from hlmm.errors import InputError
+    from hlmm.phenotypes import parse_index_list
+
+    assert parse_index_list("1-3,7, 9-10") == [1, 2, 3, 7, 9, 10]
+    assert parse_index_list(4) == [4]
+    with pytest.raises(InputError):
+        parse_index_list("2-")
+
+
+def test_resume_after_kill_and_uneven_partials(data, tmp_path):
+    """kill -9 mid-run, one phenotype's partial a block ahead of another's (a stop
+    between two appends): --resume gives the tables of an uninterrupted run."""
+    d = data
+    args = [sys.executable, "-m", "hlmm.cli.main", "chr", d["bed"], "0", str(M), d["pheno"],
+            str(tmp_path / "k"), "--pheno-name", "A,D", "--random-gts", d["rbed"],
+            "--block-size", "1", "--threads", "1", "--engine", "general"]
+    run(["chr", d["bed"], 0, M, d["pheno"], tmp_path / "full", "--pheno-name", "A,D",
+         "--random-gts", d["rbed"], "--engine", "general"])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([str(a) for a in args], cwd=tmp_path, env=env,
+                            stderr=subprocess.DEVNULL)
+    part = tmp_path / "k.D.models.partial"
+    t0 = time.time()
+    while time.time() - t0 < 60:
+        if part.exists() and part.read_text().count("\n") >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    lines = part.read_text().splitlines(keepends=True)
+    assert 3 <= len(lines) < M
+    part.write_text("".join(lines[:-1]))     # D one SNP behind A
+    res = subprocess.run([str(a) for a in args] + ["--resume"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    for p in ("A", "D"):
+        _same_tables(tmp_path / f"full.{p}.models.gz", tmp_path / f"k.{p}.models.gz")
+    assert not list(tmp_path.glob("k*.partial")) and not list(tmp_path.glob("k*.resume"))
