@@ -145,6 +145,8 @@ class Partial:
         self.fp_path = outprefix + ".resume"
         self.fh = None
         self.kept = []           # SNP IDs of the rows done before this run (--resume)
+        self._synced = None
+        self._sync_interval = float(os.environ.get("HLMM_SYNC_INTERVAL", "1"))
 
     def start(self, fp, resume):
         """Begin a run: with ``resume``, check the fingerprint and keep the complete
@@ -187,13 +189,22 @@ class Partial:
         self.fh = open(self.path, "ab")
 
     def append(self, statuses, rows_text):
-        """Append a block (its outcome per SNP and its table rows) and flush it to disk."""
+        """Append a block (its outcome per SNP and its table rows) and flush it.
+
+        The rows reach the OS at once, so they survive the process (kill -9, OOM, a
+        signal); they are forced to the disk (fsync, which also reports a full disk) at
+        the first block and then at most every ``HLMM_SYNC_INTERVAL`` seconds (default
+        1): a machine crash loses at most that much work, and a many-phenotype run does
+        not pay one fsync per phenotype and block."""
         rows = rows_text.splitlines()
         data = "".join(f"{s}\t{r}\n" for s, r in zip(statuses, rows)).encode()
         try:
             self.fh.write(data)
             self.fh.flush()
-            os.fsync(self.fh.fileno())
+            now = time.monotonic()
+            if self._synced is None or now - self._synced >= self._sync_interval:
+                os.fsync(self.fh.fileno())
+                self._synced = now
         except OSError as exc:
             what = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
             raise InputError(f"{self.path}: cannot write ({what}); the SNPs written so far "

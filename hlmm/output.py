@@ -48,11 +48,8 @@ BF_COLUMNS = ["bf_f", "bf_pval"]
 
 
 def models_block(snps, ns, freqs, fits, chrom, pos, a1, a2, bf=None):
-    """Lines of ``OUTPREFIX.models.gz`` for a block of SNPs (vectorised :func:`models_row`).
-
-    Estimates, SEs, t statistics and p-values (−log10) are printed with 6 significant
-    digits; the likelihood and frequency at full precision.
-    """
+    """Lines of ``OUTPREFIX.models.gz`` for a block of SNPs given per-SNP fit dicts
+    (None: no fit); see :func:`models_block_arrays`."""
     k = len(fits)
     est = np.full((k, 6), np.nan)
     est[:, 5] = 0.0
@@ -60,6 +57,22 @@ def models_block(snps, ns, freqs, fits, chrom, pos, a1, a2, bf=None):
         if f is not None:
             est[j] = (f["likelihood"], f["add"], f["add_se"], f["var"], f["var_se"],
                       f.get("av_cov", 0.0))
+    bfa = None
+    if bf is not None:
+        bfa = np.array([t if t is not None else (np.nan, np.nan) for t in bf],
+                       float).reshape(k, 2)
+    return models_block_arrays(snps, ns, freqs, est, chrom, pos, a1, a2, bfa)
+
+
+def models_block_arrays(snps, ns, freqs, est, chrom, pos, a1, a2, bf=None):
+    """Lines of ``OUTPREFIX.models.gz`` for a block of SNPs: ``est`` holds per SNP the
+    likelihood, add, add_se, var, var_se and the covariance of add and var (NaN: no
+    fit); ``bf`` the Brown–Forsythe F and −log10 p, or None for no such columns.
+
+    Estimates, SEs, t statistics and p-values (−log10) are printed with 6 significant
+    digits; the likelihood and frequency at full precision.
+    """
+    k = est.shape[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         add_t = est[:, 1] / est[:, 2]
         var_t = est[:, 3] / est[:, 4]
@@ -70,22 +83,24 @@ def models_block(snps, ns, freqs, fits, chrom, pos, a1, a2, bf=None):
         rho = est[:, 5] / (est[:, 2] * est[:, 4])
         av_p = neglog10_pval((add_t * add_t - 2.0 * rho * add_t * var_t + var_t * var_t)
                              / (1.0 - rho * rho), 2)
-    cols = [_sig6(c.tolist()) for c in (est[:, 1], est[:, 2], add_t, add_p,
-                                          est[:, 3], est[:, 4], var_t, var_p, av_p)]
+    # one formatting pass over a (SNPs × 9) block, then a row is a join
+    block = np.column_stack([est[:, 1], est[:, 2], add_t, add_p, est[:, 3], est[:, 4],
+                             var_t, var_p, av_p])
+    cells = _sig6(block.ravel().tolist())
     like = ["nan" if v != v else repr(v) for v in est[:, 0].tolist()]
-    av = ["nan" if v == "NaN" else v for v in cols[8]]
+    fq = ["nan" if v != v else repr(v) for v in np.asarray(freqs, float).tolist()]
+    nn = [str(int(v)) for v in np.asarray(ns).tolist()]
     extra = [""] * k
     if bf is not None:       # Brown–Forsythe F and −log10 p (NaN: filtered or undefined)
-        bfa = np.array([t if t is not None else (np.nan, np.nan) for t in bf], float).reshape(k, 2)
-        extra = ["\t" + a + "\t" + b for a, b in zip(_sig6(bfa[:, 0].tolist()),
-                                                     _sig6(bfa[:, 1].tolist()))]
+        b = _sig6(np.asarray(bf, float).reshape(k, 2).ravel().tolist())
+        extra = ["\t" + b[2 * j] + "\t" + b[2 * j + 1] for j in range(k)]
     lines = []
     for j in range(k):
-        fq = freqs[j]
-        lines.append("\t".join((snps[j], str(int(ns[j])), "nan" if fq != fq else repr(float(fq)),
-                                like[j], cols[0][j], cols[1][j], cols[2][j], cols[3][j],
-                                cols[4][j], cols[5][j], cols[6][j], cols[7][j], av[j],
-                                str(chrom[j]), str(pos[j]), str(a1[j]), str(a2[j]))) + extra[j])
+        c = cells[9 * j:9 * j + 9]
+        if c[8] == "NaN":
+            c[8] = "nan"
+        lines.append("\t".join((snps[j], nn[j], fq[j], like[j], *c, str(chrom[j]),
+                                str(pos[j]), str(a1[j]), str(a2[j]))) + extra[j])
     return "\n".join(lines) + "\n" if lines else ""
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .block_fits import FIT_KEYS, BlockFits, SnpFit  # noqa: F401 (SnpFit: API)
 from .errors import InputError
 from ._threads import blas_single_threaded
 from .io import open_genotypes, runs
@@ -73,20 +74,10 @@ class ScanConfig:
     command: str = ""
 
 
-FIT_KEYS = ("likelihood", "add", "add_se", "var", "var_se")
 # HLMM dosage SNPs: the carriers' engine up to this fraction of non-modal calls, beyond
 # it the general path (bench/bench_formats.py: 70 % carriers took 13.6 s per SNP against
 # 5.5 s for the general path at n = 100,000, l = 500; the crossover is near 28 %)
 CARRIER_FRACTION = 0.25
-
-
-@dataclass
-class SnpFit:
-    n: int
-    freq: float               # folded; NaN when the missingness filter failed
-    fit: dict = None          # likelihood, add, add_se, var, var_se; None = no fit
-    status: str = "ok"        # ok | filtered_missing | filtered_maf | failed: <reason>
-    bf: tuple = None          # (F, −log10 p) of the Brown–Forsythe test, when asked for
 
 
 class Log:
@@ -456,17 +447,25 @@ class GenomeScan:
         return self.geno.count_a1 if self.geno.format == "bed" else True
 
     def _fits_from_classes(self, res, fits, cols):
-        """SnpFit of columns ``cols`` from a class-engine result dict (filters applied)."""
-        keys = FIT_KEYS + (("av_cov",) if "av_cov" in res else ())
-        for j, col in enumerate(cols):
-            n_l = int(res["n"][j])
-            freq, status = self._filter(n_l, res["freq"][j])
-            if status != "ok":
-                fits[col] = SnpFit(n_l, freq, None, status)
-            elif not res["ok"][j]:
-                fits[col] = SnpFit(n_l, freq, None, f"failed: {res['reason'][j]}")
-            else:
-                fits[col] = SnpFit(n_l, freq, {k: res[k][j] for k in keys})
+        """Rows ``cols`` of the BlockFits ``fits`` from a class-engine result dict, with
+        the filters of :meth:`_filter` applied to whole arrays."""
+        cfg = self.cfg
+        cols = np.asarray(cols, dtype=np.intp)
+        n_l = np.asarray(res["n"], dtype=np.int64)
+        f = np.asarray(res["freq"], dtype=float)
+        with np.errstate(invalid="ignore"):
+            missing = ~(100.0 * (1.0 - n_l / self.sample.n) < cfg.max_missing)
+            freq = np.where(missing, np.nan, np.minimum(f, 1.0 - f))
+            maf = ~missing & ~(freq > cfg.min_maf)
+        ok = np.asarray(res["ok"], dtype=bool)
+        code = np.where(missing, 1, np.where(maf, 2, np.where(ok, 0, 3))).astype(np.int8)
+        est = np.full((cols.size, 6), np.nan)
+        est[:, 5] = 0.0
+        fitted = code == 0
+        for c, key in enumerate(FIT_KEYS + (("av_cov",) if "av_cov" in res else ())):
+            est[fitted, c] = np.asarray(res[key], dtype=float)[fitted]
+        reasons = {int(cols[j]): str(res["reason"][j]) for j in np.flatnonzero(code == 3)}
+        fits.set_classes(cols, n_l, freq, code, est, reasons)
 
     def _fit_block_classes(self, idx, packed, rows, hard, sums=None):
         """Default mode, HLM: class statistics straight from the packed bytes (or
@@ -491,7 +490,7 @@ class GenomeScan:
             else:
                 stats = np.ascontiguousarray(sums).reshape(m, 9)
             res = self._class_scan.fit_block(stats)
-        fits = [None] * m
+        fits = BlockFits(m)
         self._fits_from_classes(res, fits, range(m))
         dos = np.flatnonzero(~hard)
         if dos.size:
@@ -560,9 +559,9 @@ class GenomeScan:
         if self._bf is None:
             return fits
         F, p = self._bf.block(packed, stats=stats)
-        for j, fit in enumerate(fits):
-            if fit.status in ("ok",) or fit.status.startswith("failed"):
-                fit.bf = (F[j], p[j])
+        tested = fits.tested
+        fits.bf[tested, 0] = np.asarray(F)[tested]
+        fits.bf[tested, 1] = np.asarray(p)[tested]
         return fits
 
     def fit_block(self, s, e=None):
@@ -585,8 +584,9 @@ class GenomeScan:
         return self.finish_block(idx, packed, fits, stats)
 
     def finish_block(self, idx, packed, fits, stats=None):
-        """The block's variants the model cannot use get NaN rows; Brown–Forsythe
-        columns are added when asked for."""
+        """The block's outcomes as :class:`BlockFits`: the variants the model cannot use
+        get NaN rows; Brown–Forsythe columns are added when asked for."""
+        fits = BlockFits.from_fits(fits)
         for a, b in runs(idx):
             for v, reason in self.geno.unusable(a, b):
                 fits[int(np.searchsorted(idx, v))] = SnpFit(0, np.nan, None,

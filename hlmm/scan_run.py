@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from .checkpoint import (BatchProgress, Interrupted, Partial, PrefixLock, check_prefix,
                          fingerprint, signals_interrupt)
 from .errors import InputError
-from .output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table, models_block
+from .block_fits import BlockFits
+from .output import (AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table,
+                     models_block_arrays)
 from .scan import GenomeScan, Log, ScanInputs, _fmt
 
 
@@ -61,11 +63,6 @@ def run_scan(cfg, progress=None):
         return _run_locked(cfg, log, progress, t_start)
     finally:
         lock.release()
-
-
-def _status_code(fit):
-    """A SNP's outcome as stored in the partial file (no tabs)."""
-    return fit.status.replace("\t", " ").replace("\n", " ").replace(": ", ":", 1)
 
 
 def _check_append(models_path, columns, scan, log_path):
@@ -183,17 +180,16 @@ def _run_locked(cfg, log, progress, t_start):
                 bar.update(k)           # the bar counts the resumed SNPs as done
             for idx, block in fits:
                 for o, part in zip(outs, block if multi else [block]):
-                    text = models_block(bed.sid[idx], [f.n for f in part],
-                                        [f.freq for f in part], [f.fit for f in part],
-                                        bed.chromosome[idx], bed.bp_position[idx],
-                                        counted[idx], other[idx],
-                                        [f.bf for f in part] if cfg.brown_forsythe else None)
-                    o.partial.append([_status_code(f) for f in part], text)
-                    for i, fit in zip(idx, part):
-                        if fit.status.startswith("failed"):
-                            print(f"hlmm: warning: fit failed for {bed.sid[i]}"
-                                  + (f" (phenotype {o.label})" if o.label else "")
-                                  + f": {fit.status[8:]}", file=sys.stderr)
+                    part = BlockFits.from_fits(part)
+                    text = models_block_arrays(
+                        bed.sid[idx], part.n, part.freq, part.est, bed.chromosome[idx],
+                        bed.bp_position[idx], counted[idx], other[idx],
+                        part.bf if cfg.brown_forsythe else None)
+                    o.partial.append(part.statuses(), text)
+                    for j, reason in part.failures():
+                        print(f"hlmm: warning: fit failed for {bed.sid[idx[j]]}"
+                              + (f" (phenotype {o.label})" if o.label else "")
+                              + f": {reason}", file=sys.stderr)
                 done += len(idx)
                 bar.update(len(idx))
         scan._stop = None

@@ -248,3 +248,24 @@ def test_resume_after_kill_and_uneven_partials(data, tmp_path):
     for p in ("A", "D"):
         _same_tables(tmp_path / f"full.{p}.models.gz", tmp_path / f"k.{p}.models.gz")
     assert not list(tmp_path.glob("k*.partial")) and not list(tmp_path.glob("k*.resume"))
+
+
+def test_block_fits_round_trip():
+    from hlmm.block_fits import BlockFits, SnpFit
+
+    fits = [SnpFit(10, 0.2, {"likelihood": -5.0, "add": 0.1, "add_se": 0.2, "var": -0.3,
+                             "var_se": 0.4}, "ok", (1.5, 0.7)),
+            SnpFit(9, np.nan, None, "filtered_missing"),
+            SnpFit(10, 0.01, None, "filtered_maf"),
+            SnpFit(10, 0.3, None, "failed: line search failed", (2.0, 0.1)),
+            SnpFit(0, np.nan, None, "unusable: multi-allelic"),
+            SnpFit(10, 0.2, {"likelihood": -5.0, "add": 0.1, "add_se": 0.2, "var": -0.3,
+                             "var_se": 0.4, "av_cov": 0.01}, "ok")]
+    b = BlockFits.from_fits(fits)
+    assert list(b) == fits
+    assert b.statuses() == ["ok", "filtered_missing", "filtered_maf",
+                            "failed:line search failed", "unusable:multi-allelic", "ok"]
+    assert b.failures() == [(3, "line search failed")]
+    assert b.tested.tolist() == [True, False, False, True, False, True]
+    b[3] = fits[0]
+    assert b[3] == fits[0] and b.failures() == []

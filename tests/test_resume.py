@@ -169,6 +169,7 @@ def _run_with_failing_write(monkeypatch, args, err, at=3):
         return real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setenv("HLMM_SYNC_INTERVAL", "0")      # every block is synced
     try:
         return run(args, expect_ok=False)
     finally:

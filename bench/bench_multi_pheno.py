@@ -1,0 +1,125 @@
+"""Benchmark W6 (issue 14): many phenotypes in one pass over the genotypes.
+
+    python bench/bench_multi_pheno.py [--n 100000] [--snps 20000] [--phenos 100]
+        [--missing 0.0] [--threads 2] [--hlmm] [--hlmm-phenos 10] [--hlmm-snps 20]
+
+Times in the same run, on the W2 .bed (the fileset of bench_scan_hlm.py):
+* reading the phenotype file of ``--phenos`` columns (hlmm.tables.read_table, best of 3);
+* `hlmm chr --whole-chr` with a single-column phenotype file (the baseline), and with
+  ``--all-pheno`` over ``--phenos`` columns: the ratio (goal ≤ 10× for 100 phenotypes)
+  and the speed-up over as many separate runs (``phenos`` × the single run);
+* with ``--hlmm``: the HLMM scan (n, l = 500 random SNPs, ``--hlmm-snps`` test SNPs) of
+  one phenotype and of ``--hlmm-phenos`` phenotypes: seconds per SNP of the SNP loop
+  (from each log) and their ratio (goal ≤ 2×).
+``--missing`` makes each phenotype miss that fraction of values at random (each its own
+sample).
+"""
+import argparse
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _timing import best_time, simulate_fileset, timed  # noqa: E402
+
+
+def write_phenotypes(fam, out, k, missing, seed=3):
+    rng = np.random.default_rng(seed)
+    ids = np.loadtxt(fam, dtype=str, usecols=(0, 1))
+    Y = rng.standard_normal((len(ids), k))
+    # trait shapes users have: a third heavy-tailed, a third skewed
+    Y[:, 1::3] = rng.standard_t(5, (len(ids), len(range(1, k, 3))))
+    Y[:, 2::3] = rng.chisquare(4, (len(ids), len(range(2, k, 3))))
+    text = np.char.mod("%.6f", Y)
+    if missing > 0:
+        text[rng.random(Y.shape) < missing] = "NA"
+    with open(out, "w") as fh:
+        fh.write(" ".join(["FID", "IID"] + [f"P{j + 1}" for j in range(k)]) + "\n")
+        fh.write("\n".join(" ".join(row) for row in np.column_stack([ids, text])) + "\n")
+
+
+def loop_seconds(log_path):
+    m = re.search(r"SNP loop ([0-9.]+) s", open(log_path).read())
+    return float(m.group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--snps", type=int, default=20_000)
+    ap.add_argument("--phenos", type=int, default=100)
+    ap.add_argument("--missing", type=float, default=0.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--hlmm", action="store_true")
+    ap.add_argument("--hlmm-phenos", type=int, default=10)
+    ap.add_argument("--hlmm-snps", type=int, default=20)
+    ap.add_argument("--dir", default="/tmp/hlmm-bench")
+    a = ap.parse_args()
+    os.makedirs(a.dir, exist_ok=True)
+    hlmm = [sys.executable, "-m", "hlmm.cli.main"]
+    threads = ["--threads", str(a.threads)]
+
+    prefix = os.path.join(a.dir, f"w1_{a.n}_{a.snps}")
+    simulate_fileset(prefix, a.n, a.snps)
+    single = prefix + ".pheno1"
+    many = f"{prefix}.pheno{a.phenos}_{a.missing:g}"
+    if not os.path.exists(single):
+        write_phenotypes(prefix + ".fam", single, 1, 0.0)
+    if not os.path.exists(many):
+        write_phenotypes(prefix + ".fam", many, a.phenos, a.missing)
+    from hlmm.tables import read_table
+
+    t_read, tab = best_time(lambda: read_table(many), 3)
+    print(f"read_table of {tab.values.shape[1]} columns x {tab.values.shape[0]} rows: "
+          f"{t_read:.3f} s")
+
+    out1 = os.path.join(a.dir, "w6_single")
+    outk = os.path.join(a.dir, "w6_many")
+    w1, r1 = timed(hlmm + ["chr", prefix + ".bed", "0", "0", single, out1, "--whole-chr"]
+                   + threads)
+    wk, rk = timed(hlmm + ["chr", prefix + ".bed", "0", "0", many, outk, "--whole-chr",
+                           "--all-pheno"] + threads)
+    print(f"W6 n = {a.n}, {a.snps} SNPs, {a.threads} threads, phenotype missing rate "
+          f"{a.missing:g}")
+    print(f"  single phenotype      {w1:8.2f} s  peak {r1:7.0f} MB")
+    print(f"  {a.phenos} phenotypes  {wk:8.2f} s  peak {rk:7.0f} MB  "
+          f"ratio {wk / w1:.2f}x the single run (goal <= 10x); "
+          f"{a.phenos * w1 / wk:.1f}x faster than {a.phenos} separate runs")
+    print(f"  SNP loop: single {loop_seconds(out1 + '.log'):.2f} s, "
+          f"{a.phenos} phenotypes {loop_seconds(outk + '.log'):.2f} s")
+
+    if a.hlmm:
+        test = os.path.join(a.dir, f"hlmm_test_{a.n}_{a.hlmm_snps}")
+        rand = os.path.join(a.dir, f"rand_{a.n}_500")
+        simulate_fileset(test, a.n, a.hlmm_snps, seed=5)
+        simulate_fileset(rand, a.n, 500, seed=6)
+        p1 = test + ".hpheno1"
+        pk = test + f".hpheno{a.hlmm_phenos}"
+        if not os.path.exists(p1):
+            write_phenotypes(test + ".fam", p1, 1, 0.0, seed=7)
+        if not os.path.exists(pk):
+            write_phenotypes(test + ".fam", pk, a.hlmm_phenos, 0.0, seed=7)
+        o1 = os.path.join(a.dir, "w6_hlmm_single")
+        ok = os.path.join(a.dir, "w6_hlmm_many")
+        base = ["0", "0"]
+        t0 = time.perf_counter()
+        timed(hlmm + ["chr", test + ".bed", *base, p1, o1, "--whole-chr", "--random-gts",
+                      rand + ".bed"] + threads)
+        w1 = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        timed(hlmm + ["chr", test + ".bed", *base, pk, ok, "--whole-chr", "--all-pheno",
+                      "--random-gts", rand + ".bed"] + threads)
+        wk = time.perf_counter() - t0
+        s1 = loop_seconds(o1 + ".log") / a.hlmm_snps
+        sk = loop_seconds(ok + ".log") / a.hlmm_snps
+        print(f"HLMM n = {a.n}, l = 500, {a.hlmm_snps} SNPs, {a.threads} threads")
+        print(f"  1 phenotype: {s1:.3f} s per SNP (whole command {w1:.1f} s)")
+        print(f"  {a.hlmm_phenos} phenotypes: {sk:.3f} s per SNP (whole command {wk:.1f} s)"
+              f"  ratio {sk / s1:.2f}x per SNP (goal <= 2x)")
+
+
+if __name__ == "__main__":
+    main()
