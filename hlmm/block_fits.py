@@ -74,7 +74,7 @@ class BlockFits:
             fit = dict(zip(FIT_KEYS, self.est[j, :5].tolist()))
             if self.est[j, 5] != 0.0:
                 fit["av_cov"] = float(self.est[j, 5])
-        bf = tuple(self.bf[j]) if not np.isnan(self.bf[j]).all() else None
+        bf = tuple(self.bf[j].tolist()) if not np.isnan(self.bf[j]).all() else None
         return SnpFit(int(self.n[j]), float(self.freq[j]), fit, status, bf)
 
     def __iter__(self):
