@@ -58,6 +58,14 @@ class MultiScan:
         if not self.scans:
             raise InputError(f"every phenotype was skipped; the first: {errors[0]}")
         self.labels = [s.label for s in self.scans]
+        odd = [(s.label, *s.kurtosis_warning) for s in self.scans if s.kurtosis_warning]
+        if odd:
+            shown = ", ".join(f"{lb} (kurtosis {k:.3g}, λ ≈ {lam:.2f})" for lb, k, lam in odd[:8])
+            print(f"hlmm: warning: {len(odd)} of {len(self.scans)} phenotypes have null-model "
+                  f"residuals far from normal, so their model-based variance tests are "
+                  f"miscalibrated: {shown}{', …' if len(odd) > 8 else ''}; use --robust "
+                  f"for valid var p-values (each is in {cfg.outprefix}.log)",
+                  file=sys.stderr)
         first = self.scans[0]
         self.engine = first.engine
         self.t_setup = sum(s.t_setup for s in self.scans)

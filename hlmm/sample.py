@@ -159,7 +159,7 @@ class SampleFrame:
                              + (" and random-effects genotypes" if self.other_ids else "")
                              + (" (matched by IID)" if self.by_iid
                                 else " (matched by FID and IID)"))
-        kept = [self.order_ids[i] for i in pos]
+        kept = list(map(self.order_ids.__getitem__, pos.tolist()))
         y = yv[pos]
         X, X_names, X_sd, V, V_names, V_sd = (
             part for t, r, option in zip(tables, self.covar_rows, ("--mean-covar", "--var-covar"))

@@ -184,6 +184,7 @@ class GenomeScan:
     """Everything the per-SNP fits share: sample, designs, null model, G."""
 
     _stop = None      # a threading.Event set on SIGTERM/SIGINT: slow loops stop early
+    kurtosis_warning = None   # (κ, λ) when the model-based variance tests are miscalibrated
 
     def _check_stop(self):
         if self._stop is not None and self._stop.is_set():
@@ -365,7 +366,9 @@ class GenomeScan:
                    f"{kappa:.3g} (3 for a normal trait): model-based variance tests are "
                    f"{what}, about λ = {lam:.2f}; use --robust for valid var p-values")
             log(msg)
-            print(f"hlmm: {msg}", file=sys.stderr)
+            self.kurtosis_warning = (kappa, lam)
+            if not self.multi:      # a many-phenotype run prints one summary line
+                print(f"hlmm: {msg}", file=sys.stderr)
 
     # --- per SNP ---------------------------------------------------------------------
     def _fit_one(self, g):

@@ -87,6 +87,11 @@ def test_hlm_all_phenotypes_equal_single_runs(data, extra):
     assert "2 distinct sample(s)" in log         # D has its own missing values
     assert log.count("Phenotype 'D': SNPs:") == 1
     assert f"{M} SNPs written to {data['tmp'] / 'm.D.models.gz'}" in res.output
+    if "--robust" not in extra:     # B (t5) and C (χ²₄): one summary line, named
+        warn = [ln for ln in res.output.splitlines() if "kurtosis" in ln]
+        assert len(warn) == 1 and "2 of 4 phenotypes" in warn[0], warn
+        assert "B (kurtosis" in warn[0] and "C (kurtosis" in warn[0]
+        assert log.count("warning: the kurtosis of the phenotype") == 2
 
 
 def test_hlm_covariates_and_general_engine(data):

@@ -26,12 +26,6 @@ from scipy.linalg.cython_blas cimport dgemm
 
 cnp.import_array()
 
-cdef signed char CLS_A2[4]
-cdef signed char CLS_A1[4]
-CLS_A2[:] = [0, -1, 1, 2]
-CLS_A1[:] = [2, -1, 1, 0]
-
-
 def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] index,
                       bint count_a1, const double[:, ::1] B, double[:, :, ::1] out,
                       Py_ssize_t tile=1024):
@@ -40,8 +34,18 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
     ``packed`` (.bed bytes); ``index[u]`` is individual ``u``'s .bed position."""
     cdef Py_ssize_t m = packed.shape[0], n = index.shape[0], C = B.shape[1]
     cdef Py_ssize_t j, u, t0, t1, T, c, pos, limit = 4 * packed.shape[1]
-    cdef signed char g
-    cdef signed char* cls = &CLS_A1[0] if count_a1 else &CLS_A2[0]
+    cdef unsigned char code
+    cdef const unsigned char* row
+    cdef double* a1
+    cdef double* a2
+    # per 2-bit code: is it class 1 (het, 0b10) / class 2 (0b00 counting A1, else 0b11)
+    cdef double is1[4]
+    cdef double is2[4]
+    is1[:] = [0.0, 0.0, 1.0, 0.0]
+    if count_a1:
+        is2[:] = [1.0, 0.0, 0.0, 0.0]
+    else:
+        is2[:] = [0.0, 0.0, 0.0, 1.0]
     cdef double one = 1.0
     cdef double* A
     cdef double* acc
@@ -75,12 +79,16 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
             K_ = <int>(t1 - t0)
             # A is (2m × K) row-major: row 2j marks class 1 of SNP j, row 2j+1 class 2
             for j in range(m):
+                row = &packed[j, 0]
+                a1 = &A[(2 * j) * K_]
+                a2 = &A[(2 * j + 1) * K_]
                 for u in range(t0, t1):
                     pos = index[u]
-                    g = cls[(packed[j, pos >> 2] >> (2 * (pos & 3))) & 3]
-                    A[(2 * j) * K_ + (u - t0)] = 1.0 if g == 1 else 0.0
-                    A[(2 * j + 1) * K_ + (u - t0)] = 1.0 if g == 2 else 0.0
-                    if g < 0:
+                    code = (row[pos >> 2] >> (2 * (pos & 3))) & 3
+                    # table lookups, not branches: genotypes are unpredictable
+                    a1[u - t0] = is1[code]
+                    a2[u - t0] = is2[code]
+                    if code == 1:       # missing call (rare)
                         miss = &out[j, 2, 0]
                         for c in range(C):
                             miss[c] += B[u, c]
