@@ -146,7 +146,7 @@ class Partial:
         self.fh = None
         self.kept = []           # SNP IDs of the rows done before this run (--resume)
         self._synced = None
-        self._sync_interval = float(os.environ.get("HLMM_SYNC_INTERVAL", "1"))
+        self._sync_interval = float(os.environ.get("HLMM_SYNC_INTERVAL", "30"))
 
     def start(self, fp, resume):
         """Begin a run: with ``resume``, check the fingerprint and keep the complete
@@ -194,8 +194,8 @@ class Partial:
         The rows reach the OS at once, so they survive the process (kill -9, OOM, a
         signal); they are forced to the disk (fsync, which also reports a full disk) at
         the first block and then at most every ``HLMM_SYNC_INTERVAL`` seconds (default
-        1): a machine crash loses at most that much work, and a many-phenotype run does
-        not pay one fsync per phenotype and block."""
+        30, the kernel's own write-back delay): a machine crash loses at most that much
+        work, and a many-phenotype run does not pay one fsync per phenotype and block."""
         rows = rows_text.splitlines()
         data = "".join(f"{s}\t{r}\n" for s, r in zip(statuses, rows)).encode()
         try:

@@ -97,7 +97,10 @@ class MultiScan:
     def _setup_union(self):
         scans = self.scans
         powers = 4 if self.cfg.robust else 2
-        U = np.unique(np.concatenate([s.sample_index for s in scans]))
+        in_any = np.zeros(self.geno.n_samples, dtype=bool)
+        for s in scans:
+            in_any[s.sample_index] = True
+        U = np.flatnonzero(in_any)
         masks = {}
         for s in scans:
             masks.setdefault(s.sample_index.tobytes(), len(masks))

@@ -222,5 +222,6 @@ def class_sandwich(P, x, a0, a1, b0, b1, kind=DEFAULT_KIND):
 def standardised_kurtosis(e):
     """Sample kurtosis ``mean(e⁴)/mean(e²)²`` of standardised residuals (3 if normal)."""
     e = np.asarray(e, dtype=float)
-    m2 = np.mean(e * e)
-    return float(np.mean(e ** 4) / (m2 * m2))
+    e2 = e * e          # (e ** 4 goes through pow: 10× slower)
+    m2 = np.mean(e2)
+    return float(np.mean(e2 * e2) / (m2 * m2))
