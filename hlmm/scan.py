@@ -340,6 +340,10 @@ class GenomeScan:
             log("Brown-Forsythe test: on the null model's standardised residuals, "
                 "genotype classes as groups (bf_f, bf_pval)")
         log(f"Engine: {self.engine}")
+        if self.multi and not cfg.fit_covariates:
+            # the default mode scans the projected y: with hundreds of phenotypes the
+            # raw phenotype and covariate columns would only hold memory
+            s.y = s.X = s.V = None
 
     def _check_kurtosis(self, null):
         """Model-based variance tests assume normal residuals: with kurtosis κ of the
