@@ -129,8 +129,8 @@ class MultiScan:
         m = packed.shape[0]
         out = np.empty((m, 3, self._B.shape[1]))
         # the tile keeps the decoded indicators (2 rows per SNP) near 1 MB, in cache
-        _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._B, out,
-                                 max(256, (1 << 16) // max(m, 1)))
+        _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._B,
+                                 self._totals, out, max(256, (1 << 17) // max(m, 1)))
         return out
 
     def _sums_of(self, out, p):

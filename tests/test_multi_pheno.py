@@ -185,21 +185,26 @@ def test_union_kernel_against_numpy(rng):
     from hlmm._core import _multi
 
     n_bed = 203                              # not a multiple of 4
-    packed = rng.integers(0, 256, (9, (n_bed + 3) // 4), dtype=np.uint8)
+    # rows with mostly 0b00, mostly 0b11 and uniform codes: either homozygote is the
+    # kernel's sparse one
+    codes4 = np.stack([rng.choice(4, (3, 4 * ((n_bed + 3) // 4)), p=p)
+                       for p in ([.7, .05, .2, .05], [.05, .05, .2, .7], [.25] * 4)])
+    codes4 = codes4.reshape(9, -1, 4)
+    packed = (codes4 << np.array([0, 2, 4, 6])).sum(axis=2).astype(np.uint8)
     index = np.sort(rng.choice(n_bed, 150, replace=False)).astype(np.intp)
     B = rng.normal(size=(150, 7))
     for count_a1, lut in ((True, [2, -1, 1, 0]), (False, [0, -1, 1, 2])):
         codes = np.array(lut)[(packed[:, index >> 2] >> (2 * (index & 3))) & 3]
         for tile in (1, 16, 1000):
             out = np.empty((9, 3, 7))
-            _multi.class_column_sums(packed, index, count_a1, B, out, tile)
+            _multi.class_column_sums(packed, index, count_a1, B, B.sum(axis=0), out, tile)
             for j in range(9):
                 for k, cls in enumerate((1, 2, -1)):
                     np.testing.assert_allclose(out[j, k], B[codes[j] == cls].sum(axis=0),
                                                atol=1e-12)
     with pytest.raises(IndexError):
         _multi.class_column_sums(packed, np.array([4 * packed.shape[1]], np.intp), True,
-                                 B[:1], np.empty((9, 3, 7)))
+                                 B[:1], B[0], np.empty((9, 3, 7)))
 
 
 def test_gather_products_against_numpy(rng):

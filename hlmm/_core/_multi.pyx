@@ -11,11 +11,16 @@ each phenotype's sample) :func:`class_column_sums` returns
 
 Class 0 is then ``Σ_u B[u, c] − out[j, 0, c] − out[j, 1, c] − out[j, 2, c]``.
 
-The first two are a matrix product ``A B`` with ``A`` the one-hot indicators of classes 1
-and 2 (2 rows per SNP): decoded tile by tile of individuals into a buffer that stays in
-cache and accumulated with one dgemm per tile, so for many columns the cost is the
-dgemm's (8·n·columns/2 flops per SNP), not the decoding's.  Missing calls are rare: their
-rows of ``B`` are added directly.
+How: per SNP, let ``r`` be the rarer homozygote (by its count in the .bed row) and ``h``
+the other.  One dense row per SNP, ``d_u = 1`` for a heterozygote, 2 for ``h``, 0 for
+``r`` and missing calls, gives ``D = Σ_u d_u B[u] = S_het + 2 S_h`` as a matrix product,
+decoded tile by tile of individuals into a buffer that stays in cache and accumulated
+with one dgemm per tile (the dgemm's 2·n flops per column and SNP are the cost).  The
+rows of ``r`` (a fraction f² ≤ 1/4 of the calls) and of the missing calls are added
+directly: ``R = S_r``, ``S_miss``.  With the column totals ``T``, ``base = T − R − S_miss
+= S_het + S_h`` and
+
+    S_het = 2·base − D,    S_h = D − base.
 """
 import numpy as np
 
@@ -26,33 +31,56 @@ from scipy.linalg.cython_blas cimport dgemm
 
 cnp.import_array()
 
+# per byte: how many of its 4 codes are 0b00 / 0b11 (the two homozygotes)
+cdef unsigned char N00[256]
+cdef unsigned char N11[256]
+
+
+cdef void _init_counts() noexcept:
+    cdef int v, lane, code
+    for v in range(256):
+        N00[v] = 0
+        N11[v] = 0
+        for lane in range(4):
+            code = (v >> (2 * lane)) & 3
+            if code == 0:
+                N00[v] += 1
+            elif code == 3:
+                N11[v] += 1
+
+
+_init_counts()
+
+
 def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] index,
-                      bint count_a1, const double[:, ::1] B, double[:, :, ::1] out,
-                      Py_ssize_t tile=1024):
+                      bint count_a1, const double[:, ::1] B, const double[::1] totals,
+                      double[:, :, ::1] out, Py_ssize_t tile=1024):
     """Fill ``out`` (SNPs × 3 × columns) with the class-1, class-2 and missing-call sums
     of the columns of ``B`` (union individuals × columns, C order) for the SNP rows of
-    ``packed`` (.bed bytes); ``index[u]`` is individual ``u``'s .bed position."""
+    ``packed`` (.bed bytes); ``index[u]`` is individual ``u``'s .bed position and
+    ``totals`` the column sums of ``B``."""
     cdef Py_ssize_t m = packed.shape[0], n = index.shape[0], C = B.shape[1]
-    cdef Py_ssize_t j, u, t0, t1, T, c, pos, limit = 4 * packed.shape[1]
+    cdef Py_ssize_t nb = packed.shape[1]
+    cdef Py_ssize_t j, u, t0, t1, T, c, b, pos, limit = 4 * packed.shape[1]
+    cdef long n00, n11
     cdef unsigned char code
     cdef const unsigned char* row
-    cdef double* a1
-    cdef double* a2
-    # per 2-bit code: is it class 1 (het, 0b10) / class 2 (0b00 counting A1, else 0b11)
-    cdef double is1[4]
-    cdef double is2[4]
-    is1[:] = [0.0, 0.0, 1.0, 0.0]
-    if count_a1:
-        is2[:] = [1.0, 0.0, 0.0, 0.0]
-    else:
-        is2[:] = [0.0, 0.0, 0.0, 1.0]
-    cdef double one = 1.0
+    cdef double* a
+    cdef double* add_to
+    cdef const double* brow
+    cdef double one = 1.0, base, d, rr
     cdef double* A
     cdef double* acc
-    cdef double* miss
+    cdef double* accr
+    cdef double* dv            # per SNP: the dense row's value of each 2-bit code
+    cdef unsigned char* rcode  # per SNP: the code of its sparse (rarer) homozygote
     cdef int M_, N_, K_, lda, ldb, ldc
+    # .bed code 0b00 is class 2 when A1 is counted, class 0 otherwise
+    cdef unsigned char code_class2 = 0 if count_a1 else 3
     if B.shape[0] != n:
         raise ValueError(f"B must have {n} rows (the union sample), got {B.shape[0]}")
+    if totals.shape[0] != C:
+        raise ValueError(f"totals must have {C} entries")
     if out.shape[0] != m or out.shape[1] != 3 or out.shape[2] != C:
         raise ValueError(f"out must be {m} × 3 × {C}")
     if tile < 1:
@@ -63,38 +91,55 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
     if m == 0 or C == 0:
         return
     T = min(tile, n) if n > 0 else 1
-    A = <double*> malloc(2 * m * T * sizeof(double))
-    acc = <double*> malloc(2 * m * C * sizeof(double))
-    if A == NULL or acc == NULL:
+    A = <double*> malloc(m * T * sizeof(double))
+    acc = <double*> malloc(m * C * sizeof(double))
+    accr = <double*> malloc(m * C * sizeof(double))
+    dv = <double*> malloc(4 * m * sizeof(double))
+    rcode = <unsigned char*> malloc(m)
+    if A == NULL or acc == NULL or accr == NULL or dv == NULL or rcode == NULL:
         free(A)
         free(acc)
+        free(accr)
+        free(dv)
+        free(rcode)
         raise MemoryError()
     with nogil:
-        memset(acc, 0, 2 * m * C * sizeof(double))
+        memset(acc, 0, m * C * sizeof(double))
+        memset(accr, 0, m * C * sizeof(double))
         for j in range(m):
             memset(&out[j, 2, 0], 0, C * sizeof(double))
+            # which homozygote is rarer: only speed depends on it, so the whole row
+            # (all .bed samples, padding included) is good enough
+            n00 = 0
+            n11 = 0
+            row = &packed[j, 0]
+            for b in range(nb):
+                n00 += N00[row[b]]
+                n11 += N11[row[b]]
+            rcode[j] = 0 if n00 < n11 else 3
+            dv[4 * j + 1] = 0.0             # missing
+            dv[4 * j + 2] = 1.0             # heterozygote
+            dv[4 * j + rcode[j]] = 0.0
+            dv[4 * j + (3 - rcode[j])] = 2.0
         t0 = 0
         while t0 < n:
             t1 = min(t0 + T, n)
             K_ = <int>(t1 - t0)
-            # A is (2m × K) row-major: row 2j marks class 1 of SNP j, row 2j+1 class 2
             for j in range(m):
                 row = &packed[j, 0]
-                a1 = &A[(2 * j) * K_]
-                a2 = &A[(2 * j + 1) * K_]
+                a = &A[j * K_]
                 for u in range(t0, t1):
                     pos = index[u]
                     code = (row[pos >> 2] >> (2 * (pos & 3))) & 3
-                    # table lookups, not branches: genotypes are unpredictable
-                    a1[u - t0] = is1[code]
-                    a2[u - t0] = is2[code]
-                    if code == 1:       # missing call (rare)
-                        miss = &out[j, 2, 0]
+                    a[u - t0] = dv[4 * j + code]
+                    if code == rcode[j] or code == 1:
+                        add_to = &accr[j * C] if code != 1 else &out[j, 2, 0]
+                        brow = &B[u, 0]
                         for c in range(C):
-                            miss[c] += B[u, c]
-            # column-major view: accᵀ (C × 2m) += Bᵀ[:, tile] (C × K) · Aᵀ (K × 2m)
+                            add_to[c] += brow[c]
+            # column-major view: accᵀ (C × m) += Bᵀ[:, tile] (C × K) · Aᵀ (K × m)
             M_ = <int>C
-            N_ = <int>(2 * m)
+            N_ = <int>m
             lda = <int>C
             ldb = K_
             ldc = <int>C
@@ -103,10 +148,16 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
             t0 = t1
         for j in range(m):
             for c in range(C):
-                out[j, 0, c] = acc[(2 * j) * C + c]
-                out[j, 1, c] = acc[(2 * j + 1) * C + c]
+                d = acc[j * C + c]
+                rr = accr[j * C + c]
+                base = totals[c] - rr - out[j, 2, c]
+                out[j, 0, c] = 2.0 * base - d
+                out[j, 1, c] = rr if rcode[j] == code_class2 else d - base
     free(A)
     free(acc)
+    free(accr)
+    free(dv)
+    free(rcode)
 
 
 def gather_products(const double[:, ::1] G, const Py_ssize_t[::1] rows,
