@@ -37,6 +37,7 @@ class BlockFits:
         self.est[:, 5] = 0.0
         self.bf = np.full((m, 2), np.nan)
         self.reason = {}
+        self.text = None          # the table rows, when formatted where computed
 
     @classmethod
     def from_fits(cls, fits):

@@ -30,6 +30,7 @@ import sys
 import numpy as np
 
 from .errors import InputError
+from .block_fits import BlockFits
 from .scan import GenomeScan, ScanInputs, SnpFit
 
 
@@ -234,7 +235,7 @@ class MultiScan:
             return [scan.finish_block(idx, packed, f) for scan, f in zip(self.scans, fits)]
         return [scan.fit_read(idx, packed, rows, hard) for scan in self.scans]
 
-    def iter_fits(self, threads=1):
+    def iter_fits(self, threads=1, text=False):
         """Yield ``(variant indices, [[SnpFit, …] per phenotype])`` per block in SNP
         order.  The HLM kernel's dgemm runs single-threaded even with one scan thread:
         a threaded dgemm sums in another order, and the tables must not depend on the
@@ -242,7 +243,17 @@ class MultiScan:
         from ._threads import blas_single_threaded
 
         with blas_single_threaded(threads > 1 or self.engine == "classes"):
-            yield from self._iter_fits(threads)
+            yield from self._iter_fits(threads, text)
+
+    def block_text(self, idx, part, p=0):
+        return self.scans[p].block_text(idx, part)
+
+    def _fit_block_text(self, idx):
+        out = [BlockFits.from_fits(part) for part in self.fit_block(idx)]
+        for scan, part in zip(self.scans, out):
+            part.text = scan.block_text(idx, part)
+        return out
 
     blocks = GenomeScan.blocks
     _iter_fits = GenomeScan._iter_fits
+    _alleles = None

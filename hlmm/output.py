@@ -83,23 +83,24 @@ def models_block_arrays(snps, ns, freqs, est, chrom, pos, a1, a2, bf=None):
         rho = est[:, 5] / (est[:, 2] * est[:, 4])
         av_p = neglog10_pval((add_t * add_t - 2.0 * rho * add_t * var_t + var_t * var_t)
                              / (1.0 - rho * rho), 2)
-    # one formatting pass over a (SNPs × 9) block, then a row is a join
-    block = np.column_stack([est[:, 1], est[:, 2], add_t, add_p, est[:, 3], est[:, 4],
-                             var_t, var_p, av_p])
-    cells = _sig6(block.ravel().tolist())
+    from ._core._format import sig6_cells
+
+    # one C formatting pass over a (SNPs × 9) block, then a row is a join
+    block = np.ascontiguousarray(np.column_stack(
+        [est[:, 1], est[:, 2], add_t, add_p, est[:, 3], est[:, 4], var_t, var_p, av_p]))
+    cells = sig6_cells(block)
     like = ["nan" if v != v else repr(v) for v in est[:, 0].tolist()]
     fq = ["nan" if v != v else repr(v) for v in np.asarray(freqs, float).tolist()]
     nn = [str(int(v)) for v in np.asarray(ns).tolist()]
     extra = [""] * k
     if bf is not None:       # Brown–Forsythe F and −log10 p (NaN: filtered or undefined)
-        b = _sig6(np.asarray(bf, float).reshape(k, 2).ravel().tolist())
-        extra = ["\t" + b[2 * j] + "\t" + b[2 * j + 1] for j in range(k)]
+        extra = ["\t" + c for c in sig6_cells(np.ascontiguousarray(bf, dtype=float))]
     lines = []
     for j in range(k):
-        c = cells[9 * j:9 * j + 9]
-        if c[8] == "NaN":
-            c[8] = "nan"
-        lines.append("\t".join((snps[j], nn[j], fq[j], like[j], *c, str(chrom[j]),
+        c = cells[j]
+        if c.endswith("\tNaN"):      # the joint test's NaN has always been written 'nan'
+            c = c[:-3] + "nan"
+        lines.append("\t".join((snps[j], nn[j], fq[j], like[j], c, str(chrom[j]),
                                 str(pos[j]), str(a1[j]), str(a2[j]))) + extra[j])
     return "\n".join(lines) + "\n" if lines else ""
 

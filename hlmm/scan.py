@@ -612,23 +612,46 @@ class GenomeScan:
         b = self.block_size
         return [self.snps[i:i + b] for i in range(0, len(self.snps), b)]
 
-    def iter_fits(self, threads=1):
-        """Yield ``(variant indices, [SnpFit, …])`` per block in SNP order, ``threads``
-        blocks in flight."""
+    def iter_fits(self, threads=1, text=False):
+        """Yield ``(variant indices, outcomes)`` per block in SNP order, ``threads``
+        blocks in flight; with ``text`` each :class:`BlockFits` carries its table rows
+        (``.text``), formatted in the worker threads."""
         with blas_single_threaded(threads > 1):
-            yield from self._iter_fits(threads)
+            yield from self._iter_fits(threads, text)
 
-    def _iter_fits(self, threads):
+    def _fit_block_text(self, idx):
+        part = self.fit_block(idx)
+        part.text = self.block_text(idx, part)
+        return part
+
+    def block_text(self, idx, part):
+        """The table rows of ``part`` (a :class:`BlockFits` of the variants ``idx``)."""
+        from .output import models_block_arrays
+
+        if self._alleles is None:
+            self._alleles = self.geno.counted_alleles()
+        counted, other = self._alleles
+        g = self.geno
+        return models_block_arrays(g.sid[idx], part.n, part.freq, part.est,
+                                   g.chromosome[idx], g.bp_position[idx], counted[idx],
+                                   other[idx], part.bf if self.cfg.brown_forsythe else None)
+
+    _alleles = None
+
+    def _iter_fits(self, threads, text=False):
+        fit = self._fit_block_text if text else self.fit_block
+        if text and self._alleles is None:
+            self._alleles = self.geno.counted_alleles()
         blocks = self.blocks()
         if threads <= 1 or len(blocks) <= 1:
             for idx in blocks:
-                yield idx, self.fit_block(idx)
+                yield idx, fit(idx)
             return
         with cf.ThreadPoolExecutor(max_workers=threads) as pool:
             pending = []
             it = iter(blocks)
             for blk in it:
-                pending.append((blk, pool.submit(self.fit_block, blk)))
+                pending.append((blk, pool.submit(fit, blk)))
                 if len(pending) >= 2 * threads:
                     break
             try:
@@ -637,7 +660,7 @@ class GenomeScan:
                     rows = fut.result()
                     nxt = next(it, None)
                     if nxt is not None:
-                        pending.append((nxt, pool.submit(self.fit_block, nxt)))
+                        pending.append((nxt, pool.submit(fit, nxt)))
                     yield idx, rows
             finally:        # interrupted: blocks not started are dropped
                 for _, fut in pending:

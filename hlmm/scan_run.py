@@ -18,8 +18,7 @@ from .checkpoint import (BatchProgress, Interrupted, Partial, PrefixLock, check_
                          fingerprint, signals_interrupt)
 from .errors import InputError
 from .block_fits import BlockFits
-from .output import (AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table,
-                     models_block_arrays)
+from .output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table
 from .scan import GenomeScan, Log, ScanInputs, _fmt
 
 
@@ -155,7 +154,6 @@ def _run_locked(cfg, log, progress, t_start):
         scan.snps = all_snps[k:]
     total = len(all_snps)
     threads = cfg.threads or os.cpu_count() or 1
-    counted, other = bed.counted_alleles()
     t_loop = time.perf_counter()
     stop = threading.Event()
     done = k
@@ -173,7 +171,7 @@ def _run_locked(cfg, log, progress, t_start):
                 fits = iter_fits_dask(scan, client)
             else:
                 scan._stop = stop
-                fits = scan.iter_fits(threads)
+                fits = scan.iter_fits(threads, text=True)
             bar = progress(total) if progress is not None else None
             bar = stack.enter_context(bar if bar is not None else BatchProgress(total, k))
             if k and not isinstance(bar, BatchProgress):
@@ -181,10 +179,9 @@ def _run_locked(cfg, log, progress, t_start):
             for idx, block in fits:
                 for o, part in zip(outs, block if multi else [block]):
                     part = BlockFits.from_fits(part)
-                    text = models_block_arrays(
-                        bed.sid[idx], part.n, part.freq, part.est, bed.chromosome[idx],
-                        bed.bp_position[idx], counted[idx], other[idx],
-                        part.bf if cfg.brown_forsythe else None)
+                    text = part.text
+                    if text is None:        # (Dask: formatted here)
+                        text = o.scan.block_text(idx, part)
                     o.partial.append(part.statuses(), text)
                     for j, reason in part.failures():
                         print(f"hlmm: warning: fit failed for {bed.sid[idx[j]]}"

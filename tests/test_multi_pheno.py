@@ -279,3 +279,15 @@ def test_block_fits_round_trip():
     assert b.tested.tolist() == [True, False, False, True, False, True]
     b[3] = fits[0]
     assert b[3] == fits[0] and b.failures() == []
+
+
+def test_c_formatting_equals_python(rng):
+    from hlmm._core._format import sig6_cells
+    from hlmm.output import _sig6
+
+    with np.errstate(over="ignore"):
+        v = rng.standard_normal(45000) * 10.0 ** rng.integers(-320, 309, 45000)
+    v[:16] = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e16, 1e-5, 123456.5, 0.1, 5e-324,
+              1.7976931348623157e308, 999999.5, 9999995.0, -1.234565e-300, 1e5, 1e6]
+    X = v.reshape(-1, 9)
+    assert sig6_cells(X) == ["\t".join(_sig6(r)) for r in X.tolist()]
