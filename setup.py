@@ -24,6 +24,7 @@ def extensions():
                 include_dirs=[np.get_include()],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 extra_compile_args=["-O3"],
+                depends=glob.glob(os.path.join("hlmm", "_core", "*.h")),
             )
         )
     return cythonize(

@@ -31,6 +31,9 @@ from scipy.linalg.cython_blas cimport dgemm
 
 cnp.import_array()
 
+cdef extern from "_addrow.h" nogil:
+    void hlmm_add_row(double* dst, const double* src, Py_ssize_t n)
+
 # per byte: how many of its 4 codes are 0b00 / 0b11 (the two homozygotes)
 cdef unsigned char N00[256]
 cdef unsigned char N11[256]
@@ -134,9 +137,7 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
                     a[u - t0] = dv[4 * j + code]
                     if code == rcode[j] or code == 1:
                         add_to = &accr[j * C] if code != 1 else &out[j, 2, 0]
-                        brow = &B[u, 0]
-                        for c in range(C):
-                            add_to[c] += brow[c]
+                        hlmm_add_row(add_to, &B[u, 0], C)
             # column-major view: accᵀ (C × m) += Bᵀ[:, tile] (C × K) · Aᵀ (K × m)
             M_ = <int>C
             N_ = <int>m
