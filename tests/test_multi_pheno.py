@@ -291,3 +291,16 @@ def test_c_formatting_equals_python(rng):
               1.7976931348623157e308, 999999.5, 9999995.0, -1.234565e-300, 1e5, 1e6]
     X = v.reshape(-1, 9)
     assert sig6_cells(X) == ["\t".join(_sig6(r)) for r in X.tolist()]
+
+
+def test_append_per_phenotype(data, tmp_path):
+    d = data
+    base = ["chr", d["bed"]]
+    run(base + [0, M, d["pheno"], tmp_path / "full", "--pheno-name", "A,D"])
+    run(base + [0, 7, d["pheno"], tmp_path / "app", "--pheno-name", "A,D"])
+    run(base + [7, M, d["pheno"], tmp_path / "app", "--pheno-name", "A,D", "--append"])
+    for p in ("A", "D"):
+        _same_tables(tmp_path / f"full.{p}.models.gz", tmp_path / f"app.{p}.models.gz")
+    res = run(base + [3, 9, d["pheno"], tmp_path / "app", "--pheno-name", "A,D",
+                      "--append"], expect_ok=False)
+    assert res.exit_code != 0 and "already holds" in res.output
