@@ -26,13 +26,26 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _timing import best_time, simulate_fileset, timed  # noqa: E402
 
 
-def write_phenotypes(fam, out, k, missing, seed=3):
+def write_phenotypes(fam, out, k, missing, seed=3, random_bed=None):
+    """``k`` phenotypes: a third normal, a third t(5), a third χ²(4); with
+    ``random_bed`` each also has a polygenic part of h2 between 0.05 and 0.3 over its
+    SNPs (so that the HLMM's h2 is not at its boundary)."""
     rng = np.random.default_rng(seed)
     ids = np.loadtxt(fam, dtype=str, usecols=(0, 1))
     Y = rng.standard_normal((len(ids), k))
     # trait shapes users have: a third heavy-tailed, a third skewed
     Y[:, 1::3] = rng.standard_t(5, (len(ids), len(range(1, k, 3))))
     Y[:, 2::3] = rng.chisquare(4, (len(ids), len(range(2, k, 3))))
+    if random_bed is not None:
+        from bed_reader import open_bed
+
+        G = open_bed(random_bed).read(dtype=np.float32)
+        G = (G - np.nanmean(G, axis=0)) / np.nanstd(G, axis=0)
+        G = np.nan_to_num(G)
+        h2 = np.linspace(0.05, 0.3, k)
+        Y = (Y - Y.mean(axis=0)) / Y.std(axis=0)
+        u = rng.standard_normal((G.shape[1], k)).astype(np.float32)
+        Y = np.sqrt(1 - h2) * Y + np.sqrt(h2 / G.shape[1]) * (G @ u)
     text = np.char.mod("%.6f", Y)
     if missing > 0:
         text[rng.random(Y.shape) < missing] = "NA"
@@ -106,12 +119,13 @@ def hlmm_part(a, hlmm, threads):
     rand = os.path.join(a.dir, f"rand_{a.n}_500")
     simulate_fileset(test, a.n, a.hlmm_snps, seed=5)
     simulate_fileset(rand, a.n, 500, seed=6)
-    p1 = test + ".hpheno1"
-    pk = test + f".hpheno{a.hlmm_phenos}"
+    p1 = test + ".h2pheno1"
+    pk = test + f".h2pheno{a.hlmm_phenos}"
     if not os.path.exists(p1):
-        write_phenotypes(test + ".fam", p1, 1, 0.0, seed=7)
+        write_phenotypes(test + ".fam", p1, 1, 0.0, seed=7, random_bed=rand + ".bed")
     if not os.path.exists(pk):
-        write_phenotypes(test + ".fam", pk, a.hlmm_phenos, 0.0, seed=7)
+        write_phenotypes(test + ".fam", pk, a.hlmm_phenos, 0.0, seed=7,
+                         random_bed=rand + ".bed")
     o1 = os.path.join(a.dir, "w6_hlmm_single")
     ok = os.path.join(a.dir, "w6_hlmm_many")
     base = ["0", "0"]
