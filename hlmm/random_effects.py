@@ -5,40 +5,98 @@ with no variation, which cannot be standardised) are dropped, each column is z-s
 with the population SD, and the matrix is multiplied by ``l^-½``, so that
 ``h2·GGᵀ`` has average diagonal h2.  Several .bed files are joined column-wise into one
 design (e.g. one file per chromosome).
+
+With ``m`` non-missing values in a column, ``mean = Σx/m``,
+``SS = Σ_{non-missing}(x − mean)²`` and ``sd = √(SS/n)`` (an imputed value adds 0), the
+entry is ``((x − mean)/sd)·l^-½``, 0 where missing.  Hard-call columns (every value 0, 1
+or 2) take Σx and SS from their class counts (:mod:`hlmm._core._standardise`): a .bed is
+then standardised straight from its packed 2-bit codes (one n × l float64 array, no
+intermediate), and the same calls from a .pgen, .bgen or text table give the same G to
+the bit.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .errors import InputError
 from .tables import match_keys
 
-BLOCK = 64  # SNPs read at a time: a transient n × 64 float64 block
+BLOCK = 64  # SNPs read at a time from non-.bed sources: a transient n × 64 float64 block
 
 
-def _standardise_inplace(G, source):
-    """Impute, drop unusable columns, z-score; returns (G_kept, n_no_calls, n_constant)."""
-    n = G.shape[0]
-    missing = np.isnan(G)
-    n_missing = missing.sum(axis=0)
-    no_calls = n_missing == n
-    if missing.any():
-        col_sum = np.where(missing, 0.0, G).sum(axis=0)
-        counts = n - n_missing
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = col_sum / counts
-        rows, cols = np.nonzero(missing)
-        G[rows, cols] = means[cols]
-    mean = G.mean(axis=0)
-    G -= mean
-    sd = np.sqrt(np.einsum("ij,ij->j", G, G) / n)
+def _ranges(total, threads, minimum=1):
+    """Split ``0..total`` into up to ``threads`` contiguous ``(lo, hi)`` ranges."""
+    k = max(1, min(threads, total // max(minimum, 1)))
+    cuts = np.linspace(0, total, k + 1).astype(np.intp)
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def _in_threads(fn, total, threads, minimum=1):
+    """``fn(lo, hi)`` over :func:`_ranges`, in threads (the kernels release the GIL)."""
+    parts = _ranges(total, threads, minimum)
+    if len(parts) <= 1:
+        for lo, hi in parts:
+            fn(lo, hi)
+        return
+    with ThreadPoolExecutor(len(parts)) as ex:
+        list(ex.map(lambda r: fn(*r), parts))
+
+
+def _threads(num_threads):
+    return max(1, int(num_threads or os.cpu_count() or 1))
+
+
+def _keep_columns(n, m, mean, ss, source):
+    """(sd, keep, n_no_calls, n_constant) from the column statistics."""
+    no_calls = m == 0
+    sd = np.sqrt(ss / n)
     constant = (~no_calls) & (sd <= 1e-12 * np.maximum(1.0, np.abs(mean)))
     keep = ~(no_calls | constant)
     if not keep.any():
         raise InputError(f"{source}: no SNP with variation among the analysis sample")
+    return sd, keep, int(no_calls.sum()), int(constant.sum())
+
+
+def _class_moments(c0, c1, c2):
+    """(m, mean, SS) of hard-call columns from their class counts (mean NaN without calls)."""
+    m = c0 + c1 + c2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (c1 + 2.0 * c2) / m
+    ss = c0 * (0.0 - mean) ** 2 + c1 * (1.0 - mean) ** 2 + c2 * (2.0 - mean) ** 2
+    return m, mean, np.where(m > 0, ss, 0.0)
+
+
+def _standardise_inplace(G, source, num_threads=None):
+    """Impute, drop unusable columns, z-score, scale by ``l^-½`` (see the module
+    docstring); returns (G_kept, n_no_calls, n_constant)."""
+    from ._core import _standardise
+
+    n, L = G.shape
+    threads = _threads(num_threads)
+    m = np.zeros(L, dtype=np.int64)
+    total = np.zeros(L)
+    counts = np.zeros((L, 3), dtype=np.int64)
+    hard = np.zeros(L, dtype=np.int8)
+    _in_threads(lambda lo, hi: _standardise.column_sums(G, lo, hi, m, total, counts, hard),
+                L, threads, 8)
+    hard = hard.astype(bool)
+    _, mean, ss = _class_moments(counts[:, 0], counts[:, 1], counts[:, 2])
+    soft = ~hard & (m > 0)
+    if soft.any():
+        mean[soft] = total[soft] / m[soft]
+        ss_soft = np.zeros(L)
+        _in_threads(lambda lo, hi: _standardise.column_ss(G, lo, hi, mean, ss_soft),
+                    L, threads, 8)
+        ss[soft] = ss_soft[soft]
+    sd, keep, n_no_calls, n_constant = _keep_columns(n, m, mean, ss, source)
+    sd_kept = np.where(keep, sd, 0.0)
+    scale = int(keep.sum()) ** -0.5
+    _in_threads(lambda lo, hi: _standardise.standardise_rows(G, lo, hi, mean, sd_kept, scale),
+                n, threads, 1024)
     if not keep.all():
         G = G[:, keep]
-        sd = sd[keep]
-    G /= sd
-    return np.ascontiguousarray(G), int(no_calls.sum()), int(constant.sum())
+    return np.ascontiguousarray(G), n_no_calls, n_constant
 
 
 class RandomEffectsInput:
@@ -53,6 +111,7 @@ class RandomEffectsInput:
         from .tables import read_table
 
         self.paths = tuple(paths)
+        self.num_threads = num_threads
         if as_text:
             if len(self.paths) != 1:
                 raise InputError("--random-gts-txt takes exactly one --random-gts file")
@@ -74,9 +133,11 @@ class RandomEffectsInput:
     def design(self, sample_ids, log=None, by_iid=False):
         """G for the analysis sample (see the module docstring); logs what was dropped."""
         if self.table is not None:
-            G, info = random_effects_from_table(self.table, sample_ids, by_iid)
+            G, info = random_effects_from_table(self.table, sample_ids, by_iid,
+                                                self.num_threads)
         else:
-            G, info = random_effects_from_beds(self.beds, sample_ids, by_iid)
+            G, info = random_effects_from_beds(self.beds, sample_ids, by_iid,
+                                               self.num_threads)
         if log is not None:
             log(f"Random effects: {', '.join(self.paths)}: {info['snps_read']} SNPs read, "
                 f"{info['no_calls']} without calls and {info['constant']} without variation "
@@ -84,33 +145,78 @@ class RandomEffectsInput:
         return G
 
 
-def random_effects_from_beds(beds, sample_ids, by_iid=False):
-    """G (n × l, C order) for the individuals ``sample_ids`` [(FID, IID)] from
-    :class:`BedFile` objects; all of them must contain every sample ID."""
-    n = len(sample_ids)
-    total = sum(b.n_snps for b in beds)
-    G = np.empty((n, total))
-    col = 0
+def random_effects_from_beds(beds, sample_ids, by_iid=False, num_threads=None):
+    """G (n × l, C order) for the individuals ``sample_ids`` [(FID, IID)] from genotype
+    sources (:mod:`hlmm.io`); all of them must contain every sample ID."""
+    indices = []
     for bed in beds:
         pos = {k: i for i, k in enumerate(match_keys(bed.ids, by_iid))}
-        index = np.array([pos[k] for k in match_keys(sample_ids, by_iid)], dtype=np.intp)
-        for s in range(0, bed.n_snps, BLOCK):
-            e = min(bed.n_snps, s + BLOCK)
-            G[:, col + s: col + e] = bed.read_dosages(s, e, index)
-        col += bed.n_snps
+        indices.append(np.array([pos[k] for k in match_keys(sample_ids, by_iid)],
+                                dtype=np.intp))
     names = ", ".join(b.path for b in beds)
-    G, n_no_calls, n_constant = _standardise_inplace(G, names)
-    G *= G.shape[1] ** -0.5
+    total = sum(b.n_snps for b in beds)
+    if all(b.format == "bed" for b in beds):
+        G, n_no_calls, n_constant = _design_from_packed(beds, indices, names, num_threads)
+    else:
+        G = np.empty((len(sample_ids), total))
+        col = 0
+        for bed, index in zip(beds, indices):
+            for s in range(0, bed.n_snps, BLOCK):
+                e = min(bed.n_snps, s + BLOCK)
+                G[:, col + s: col + e] = bed.read_dosages(s, e, index)
+            col += bed.n_snps
+        G, n_no_calls, n_constant = _standardise_inplace(G, names, num_threads)
     return G, {"snps_read": total, "no_calls": n_no_calls, "constant": n_constant,
                "l": G.shape[1]}
 
 
-def random_effects_from_table(table, sample_ids, by_iid=False):
+# dosage of the counted allele per 2-bit .bed code (code 1 = missing)
+_CODE_DOSAGE = {True: np.array([2.0, np.nan, 1.0, 0.0]),
+                False: np.array([0.0, np.nan, 1.0, 2.0])}
+
+
+def _design_from_packed(beds, indices, names, num_threads):
+    """G from the packed codes of .bed files: class counts per SNP, then one fill."""
+    from ._core import _standardise
+
+    threads = _threads(num_threads)
+    packed, class_counts = [], []
+    for bed, index in zip(beds, indices):
+        p = bed.read_packed(0, bed.n_snps) if bed.n_snps else \
+            np.zeros((0, bed.bytes_per_snp), dtype=np.uint8)
+        codes = np.zeros((bed.n_snps, 4), dtype=np.int64)
+        _in_threads(lambda lo, hi: _standardise.bed_code_counts(p, index, lo, hi, codes),
+                    bed.n_snps, threads, 4)
+        packed.append(p)
+        # columns: dosage 0, 1, 2 of the counted allele
+        class_counts.append(codes[:, [3, 2, 0]] if bed.count_a1 else codes[:, [0, 2, 3]])
+    c = np.concatenate(class_counts)
+    n = len(indices[0])
+    m, mean, ss = _class_moments(c[:, 0], c[:, 1], c[:, 2])
+    sd, keep, n_no_calls, n_constant = _keep_columns(n, m, mean, ss, names)
+    scale = int(keep.sum()) ** -0.5
+    G = np.empty((n, int(keep.sum())))
+    first, col = 0, 0
+    for bed, index, p in zip(beds, indices, packed):
+        rows = np.flatnonzero(keep[first:first + bed.n_snps]).astype(np.intp)
+        j = first + rows
+        with np.errstate(invalid="ignore"):
+            table = ((_CODE_DOSAGE[bool(bed.count_a1)][None, :] - mean[j, None])
+                     / sd[j, None]) * scale
+        table[:, 1] = 0.0
+        table = np.ascontiguousarray(table)
+        _in_threads(lambda lo, hi: _standardise.fill_bed(p, index, rows, table, G, col,
+                                                         lo, hi), n, threads, 1024)
+        first += bed.n_snps
+        col += len(rows)
+    return G, n_no_calls, n_constant
+
+
+def random_effects_from_table(table, sample_ids, by_iid=False, num_threads=None):
     """G from a text table ``FID IID x1 …`` (already read); missing values imputed."""
     pos = table.row_index(by_iid)
     G = np.array(table.values[[pos[k] for k in match_keys(sample_ids, by_iid)]],
                  dtype=np.float64)
-    G, n_no_calls, n_constant = _standardise_inplace(G, table.path)
-    G *= G.shape[1] ** -0.5
+    G, n_no_calls, n_constant = _standardise_inplace(G, table.path, num_threads)
     return G, {"snps_read": table.values.shape[1], "no_calls": n_no_calls,
                "constant": n_constant, "l": G.shape[1]}

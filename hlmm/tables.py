@@ -17,10 +17,12 @@ any value equal to ``missing_number`` (−9 by default; PLINK's
 ``--input-missing-phenotype``).  Analysing −9 as a number gives silently wrong results
 (one −9 is an extreme outlier of the variance), so it is missing unless switched off.
 
-Speed: the values are parsed by numpy's C reader (:func:`numpy.loadtxt`) in one pass,
-after the whole-token missing strings are rewritten to ``nan``; anything unusual (a bad
-token, a wrong column count, a repeated individual, a literal nan/inf) sends the file to
-the exact token-by-token reader, which decides and names the file and line of an error.
+Speed: an ASCII file is split and its values parsed in one compiled pass
+(:func:`hlmm._core._text.parse_fields`, correctly rounded as ``float()``); other files by
+numpy's C reader (:func:`numpy.loadtxt`) after the whole-token missing strings are
+rewritten to ``nan``.  Anything unusual (a bad token, a wrong column count, a repeated
+individual, a literal nan/inf) sends the file to the exact token-by-token reader, which
+decides and names the file and line of an error.
 """
 import contextlib
 import gc
@@ -127,6 +129,12 @@ def read_text(path, label=None):
     Errors are InputErrors starting with ``label`` (default: the path).
     """
     label = str(path) if label is None else label
+    return _decode(read_bytes(path, label), label)
+
+
+def read_bytes(path, label=None):
+    """The bytes of a plain or gzip-compressed file, decompressed (see :func:`read_text`)."""
+    label = str(path) if label is None else label
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -140,6 +148,10 @@ def read_text(path, label=None):
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"{label}: cannot read (corrupt or truncated gzip data: {exc})") \
                 from None
+    return data
+
+
+def _decode(data, label):
     try:
         text = data.decode(locale.getpreferredencoding(False))   # what open(path, "r") uses
     except (UnicodeDecodeError, LookupError) as exc:
@@ -185,6 +197,21 @@ def _first_line(text):
         size *= 4
 
 
+def _first_line_of(data, ascii, label):
+    """(:func:`_first_line` of the file, its whole text or None): an ASCII file's first
+    line is found in a decoded prefix (the compiled parser needs no text)."""
+    if ascii:
+        size = 1 << 16
+        while size < len(data):
+            found = _first_line(data[:size].decode("ascii"))
+            # complete only when it ends before the prefix does (a \r\n not cut in two)
+            if found is not None and found[3] < size - 1:
+                return found, None
+            size *= 16
+    text = _decode(data, label)
+    return _first_line(text), text
+
+
 @contextlib.contextmanager
 def _gc_paused():
     """Millions of new objects would trigger needless garbage-collection passes."""
@@ -217,14 +244,64 @@ def _parse_fast(body, n_id, k, missing):
     return id_cols, values, lines
 
 
+def _rows(ids, values, line_numbers, n_id):
+    """The parsed rows, or None when the exact reader must decide (no rows, a repeated
+    individual)."""
+    n = values.shape[0]
+    if n == 0 or len(line_numbers) != n:
+        return None
+    iids = [i for _, i in ids]
+    unique = len(set(iids)) == n or (n_id == 2 and len(set(ids)) == n)
+    return (ids, values, line_numbers) if unique else None
+
+
+def _parse_compiled(data, offset, start, n_id, k, missing):
+    """(rows or None, whether numpy's reader may still try) from the compiled parser."""
+    from ._core import _text
+
+    miss = None
+    if missing:
+        try:
+            miss = missing.encode("ascii")
+        except UnicodeEncodeError:
+            pass    # it cannot equal a token of an ASCII file
+    out = _text.parse_fields(data, offset, start, [1] * n_id + [2] * k, miss,
+                             use_strtod=locale.localeconv()["decimal_point"] == ".")
+    if out[0] != _text.OK:
+        # A bad token or column count goes to the exact reader (which may still accept a
+        # number outside the compiled grammar, e.g. 1_000); a byte or number the compiled
+        # parser does not handle, to numpy's reader first.
+        return None, out[0] in (_text.UNSUPPORTED, _text.NEEDS_STRTOD)
+    _, strings, values, line_numbers = out
+    ids = list(zip(*strings)) if n_id == 2 else [(None, i) for i in strings[0]]
+    return _rows(ids, values, line_numbers, n_id), False
+
+
+def _parse_numpy(body, start, n_id, k, missing):
+    """The rows by numpy's reader (:func:`_parse_fast`), or None."""
+    parsed = _parse_fast(body, n_id, k, missing) if body and not body.isspace() else None
+    if parsed is None:
+        return None
+    id_cols, values, lines = parsed
+    n = values.shape[0]
+    if n == len(lines):
+        line_numbers = np.arange(start + 1, start + 1 + n)
+    else:   # blank lines in between
+        line_numbers = np.array([start + 1 + i for i, line in enumerate(lines)
+                                 if line.strip()], dtype=np.int64)
+    ids = list(zip(*id_cols)) if n_id == 2 else [(None, i) for i in id_cols[-1]]
+    return _rows(ids, values, line_numbers, n_id)
+
+
 def read_table(path, missing="NA", missing_number=-9.0):
     """Read a ``FID IID v1 …`` or ``IID v1 …`` file, plain or gzip (see the module
     docstring); errors name the file and line.
 
     ``missing_number=None`` keeps values equal to −9 as numbers.
     """
-    text = read_text(path)
-    found = _first_line(text)
+    data = read_bytes(path)
+    ascii = data.isascii()      # then offsets in the text are offsets in the bytes
+    found, text = _first_line_of(data, ascii, str(path))
     if found is None:
         raise InputError(f"{path}: the file is empty")
     h, first, line_start, line_end = found
@@ -253,36 +330,27 @@ def read_table(path, missing="NA", missing_number=-9.0):
         if names[0] == "SID":
             raise InputError(f"{path} line {h + 1}: a SID column (PLINK 2 source IDs) is not "
                              "supported")
-        start, body = h + 1, text[line_end:]
+        start, offset = h + 1, line_end
     else:
         names = [f"v{j + 1}" for j in range(len(first) - n_id)]
-        start, body = h, text[line_start:]
-    del text
+        start, offset = h, line_start
     k = len(names)
 
-    result = None
+    result, try_numpy = None, True
     with _gc_paused():
-        parsed = _parse_fast(body, n_id, k, missing) if body and not body.isspace() else None
-        if parsed is not None:
-            id_cols, values, lines = parsed
-            n = values.shape[0]
-            if n == len(lines):
-                line_numbers = np.arange(start + 1, start + 1 + n)
-            else:   # blank lines in between
-                line_numbers = np.array([start + 1 + i for i, line in enumerate(lines)
-                                         if line.strip()], dtype=np.int64)
-            iids = id_cols[-1]
-            if n_id == 2:
-                ids = list(zip(*id_cols))
-                unique = len(set(iids)) == n or len(set(ids)) == n
-            else:
-                ids = [(None, i) for i in iids]
-                unique = len(set(iids)) == n
-            if n > 0 and len(line_numbers) == n and unique:
-                result = ids, values, line_numbers
-            del parsed, lines
-    if result is None:
-        result = _parse_exact(path, body.splitlines(), start, n_id, names, missing, header)
+        if ascii:
+            result, try_numpy = _parse_compiled(data, offset, start, n_id, k, missing)
+        if result is None:
+            if text is None:
+                text = _decode(data, str(path))
+            del data
+            body = text[offset:]
+            del text
+            if try_numpy:
+                result = _parse_numpy(body, start, n_id, k, missing)
+            if result is None:
+                result = _parse_exact(path, body.splitlines(), start, n_id, names, missing,
+                                      header)
     ids, values, line_numbers = result
     if missing_number is not None:
         values[values == float(missing_number)] = np.nan

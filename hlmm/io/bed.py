@@ -1,8 +1,12 @@
-"""PLINK .bed/.bim/.fam access, streamed in SNP blocks (bed-reader underneath).
+"""PLINK .bed/.bim/.fam access, streamed in SNP blocks.
 
-The .bed is never read whole: dosages come a block of SNPs at a time, and the raw
-packed bytes of a block can be read for the compiled class-statistics kernels.
+The .bed is never read whole: dosages come a block of SNPs at a time (bed-reader,
+imported on first use), and the raw packed bytes of a block can be read for the
+compiled class-statistics kernels.  The .fam and .bim are read by the compiled text
+parser (:mod:`hlmm._core._text`), or token by token when it declines (non-ASCII text,
+unusual whitespace): the same columns either way.
 """
+import locale
 import os
 
 import numpy as np
@@ -12,9 +16,77 @@ from . import first_duplicate
 
 BED_MAGIC = bytes([0x6C, 0x1B, 0x01])
 
+FAM_COLUMNS = "FID IID father mother sex phenotype"
+BIM_COLUMNS = "chromosome ID cM position A1 A2"
+
 
 def bed_prefix(path):
     return path[:-4] if path.endswith(".bed") else path
+
+
+def read_columns(path, columns, kinds):
+    """``(strings, numbers)`` of a whitespace-separated file without header.
+
+    ``columns`` names the columns (for messages); ``kinds`` per column: 0 skip, 1 str,
+    2 number.  Every non-blank line must have ``len(kinds)`` tokens.  ``strings`` is a
+    list of str lists, ``numbers`` float64 ``(rows, number columns)``.
+    """
+    from .._core import _text
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    if data.isascii():
+        out = _text.parse_fields(data, 0, 0, kinds, None,
+                                 use_strtod=locale.localeconv()["decimal_point"] == ".")
+        status = out[0]
+        if status == _text.OK:
+            return out[1], out[2]
+        if status == _text.BAD_COUNT:
+            _bad_count(path, out[1], len(kinds), out[3], columns)
+    # anything else (a number outside the compiled grammar, unusual whitespace, non-ASCII
+    # text): the exact reader decides
+    return _read_columns_exact(path, data, columns, kinds)
+
+
+def _bad_count(path, line, expected, found, columns):
+    raise InputError(f"{path} line {line}: expected {expected} columns ({columns}), "
+                     f"found {found}")
+
+
+def _read_columns_exact(path, data, columns, kinds):
+    """:func:`read_columns` token by token (``str.split``, ``float``)."""
+    from ..tables import _decode
+
+    names = columns.split()
+    text = _decode(data, str(path))
+    strings = [[] for k in kinds if k == 1]
+    numbers = []
+    for line_no, line in enumerate(text.splitlines(), 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) != len(kinds):
+            _bad_count(path, line_no, len(kinds), len(tokens), columns)
+        js, row = 0, []
+        for j, (k, tok) in enumerate(zip(kinds, tokens)):
+            if k == 1:
+                strings[js].append(tok)
+                js += 1
+            elif k == 2:
+                try:
+                    v = float(tok)
+                except ValueError:
+                    v = np.nan
+                if not np.isfinite(v):
+                    raise InputError(f"{path} line {line_no}: {names[j]} '{tok}' is not a "
+                                     "finite number")
+                row.append(v)
+        numbers.append(row)
+    n_num = sum(k == 2 for k in kinds)
+    return strings, np.array(numbers, dtype=np.float64).reshape(len(numbers), n_num)
 
 
 class BedFile:
@@ -29,8 +101,6 @@ class BedFile:
     has_dosages = False
 
     def __init__(self, path, option="GENOFILE", count_a1=True, num_threads=None):
-        import bed_reader
-
         prefix = bed_prefix(str(path))
         self.path = prefix + ".bed"
         self.abspath = os.path.abspath(self.path)  # for workers with another cwd
@@ -45,24 +115,31 @@ class BedFile:
         if magic[2] != 0x01:
             raise InputError(f"{self.path}: individual-major .bed files are not supported; "
                              "convert with plink --make-bed")
-        try:
-            self._bed = bed_reader.open_bed(self.path, count_A1=count_a1,
-                                            num_threads=num_threads, skip_format_check=True)
-            self.fid = np.asarray(self._bed.fid, dtype=str)
-            self.iid = np.asarray(self._bed.iid, dtype=str)
-            self.sid = np.asarray(self._bed.sid, dtype=str)
-            self.chromosome = np.asarray(self._bed.chromosome, dtype=str)
-            self.bp_position = np.asarray(self._bed.bp_position)
-            self.allele_1 = np.asarray(self._bed.allele_1, dtype=str)
-            self.allele_2 = np.asarray(self._bed.allele_2, dtype=str)
-        except Exception as exc:  # bed-reader raises assorted errors on malformed .bim/.fam
-            raise InputError(f"{prefix}.bim/.fam: cannot read ({str(exc).splitlines()[0]})") from None
+        (self._fids, self._iids), _ = read_columns(prefix + ".fam", FAM_COLUMNS,
+                                                   [1, 1, 0, 0, 0, 0])
+        (chrom, sid, a1, a2), bp = read_columns(prefix + ".bim", BIM_COLUMNS,
+                                                [1, 1, 0, 2, 1, 1])
+        bp = bp[:, 0] if bp.size else np.zeros(0)
+        bad = np.flatnonzero(bp != np.rint(bp))
+        if bad.size:
+            raise InputError(f"{prefix}.bim: the position of variant {sid[bad[0]]} "
+                             f"({bp[bad[0]]:g}) is not a whole number")
+        self.sid = np.array(sid, dtype=str)
+        self.chromosome = np.array(chrom, dtype=str)
+        self.bp_position = bp.astype(np.int64)
+        self.allele_1 = np.array(a1, dtype=str)
+        self.allele_2 = np.array(a2, dtype=str)
         self.count_a1 = count_a1
-        self.n_samples = len(self.iid)
+        self.num_threads = num_threads
+        self._bed = None
+        self._fid = self._iid = None
+        self.n_samples = len(self._iids)
         self.n_snps = len(self.sid)
         if self.n_samples == 0:
             raise InputError(f"{prefix}.fam: no individuals")
-        self._check_unique_ids(prefix + ".fam")
+        self._ids = list(zip(self._fids, self._iids))
+        if len(set(self._ids)) != self.n_samples:
+            self._check_unique_ids(prefix + ".fam")
         self.bytes_per_snp = (self.n_samples + 3) // 4
         expected = 3 + self.n_snps * self.bytes_per_snp
         actual = os.path.getsize(self.path)
@@ -73,6 +150,19 @@ class BedFile:
                 f"need {expected} bytes, the file has {actual}"
             )
 
+    @property
+    def fid(self):
+        """FIDs (str array, .fam order); built on first use."""
+        if self._fid is None:
+            self._fid = np.array(self._fids, dtype=str)
+        return self._fid
+
+    @property
+    def iid(self):
+        if self._iid is None:
+            self._iid = np.array(self._iids, dtype=str)
+        return self._iid
+
     def _check_unique_ids(self, fam):
         """Individuals are matched by (FID, IID): a repeated pair would be ambiguous."""
         dup = first_duplicate(self.fid, self.iid)
@@ -82,24 +172,27 @@ class BedFile:
                              f"{self.iid[k]} (first on line {k + 1}; {self.option} "
                              f"{self.path})")
 
+    @property
+    def reader(self):
+        """bed-reader's handle, opened (and bed-reader imported) on first use."""
+        if self._bed is None:
+            import bed_reader
+
+            self._bed = bed_reader.open_bed(
+                self.abspath, count_A1=self.count_a1, num_threads=self.num_threads,
+                skip_format_check=True,
+                properties={"fid": self.fid, "iid": self.iid, "sid": self.sid})
+        return self._bed
+
     def __getstate__(self):
         # bed-reader's handle does not pickle; Dask workers reopen the file by path.
         state = self.__dict__.copy()
         state["_bed"] = None
         return state
 
-    def __setstate__(self, state):
-        import bed_reader
-
-        self.__dict__.update(state)
-        self._bed = bed_reader.open_bed(self.abspath, count_A1=self.count_a1,
-                                        skip_format_check=True,
-                                        properties={"fid": self.fid, "iid": self.iid,
-                                                    "sid": self.sid})
-
     @property
     def ids(self):
-        return list(zip(self.fid.tolist(), self.iid.tolist()))
+        return list(self._ids)
 
     def counted_alleles(self):
         """(counted, other) allele arrays: A1 is counted unless ``count_a1=False``."""
@@ -109,8 +202,8 @@ class BedFile:
 
     def read_dosages(self, start, stop, sample_index):
         """Counted-allele dosages, ``len(sample_index) × (stop−start)`` float64, NaN = missing."""
-        return self._bed.read(index=np.s_[sample_index, start:stop], dtype=np.float64,
-                              order="C")
+        return self.reader.read(index=np.s_[sample_index, start:stop], dtype=np.float64,
+                                order="C")
 
     def unusable(self, start, stop):
         """Every .bed variant is biallelic and diploid."""

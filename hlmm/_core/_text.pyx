@@ -1,0 +1,260 @@
+"""Whitespace-separated text tables (phenotypes, covariates, .fam, .bim) in one C pass.
+
+:func:`parse_fields` splits an ASCII buffer into lines (``\\n``; a ``\\r`` just before it
+is whitespace) and tokens (runs of spaces and tabs), skips blank lines, and per line
+keeps each column as a Python string, parses it as a number, or skips it.  It is the fast
+path only: anything it does not handle exactly as Python's ``str.split`` /
+``str.splitlines`` / ``float`` would (another control character, a non-ASCII byte, a
+number outside the strict grammar ``[+-]? (d+ [. d*] | . d+) ([eE] [+-]? d+)?``) is
+reported, and the caller decides (a slower exact reader, or an error naming the line).
+
+Numbers are correctly rounded, as ``float()``: a token with at most 19 significant
+digits is read into an integer mantissa ``m`` and a decimal exponent ``e``; when
+``m ≤ 2⁵³`` and ``|e| ≤ 22`` both ``m`` and ``10^|e|`` are exact doubles, so one IEEE
+multiplication or division gives the correctly rounded value (Clinger's fast path).
+Other tokens go to the C library's ``strtod`` (correctly rounded in glibc, musl and
+macOS), which the caller allows only when the locale's decimal point is ``.``.
+"""
+import numpy as np
+
+cimport numpy as cnp
+from cpython.unicode cimport PyUnicode_DecodeASCII
+from libc.math cimport NAN, isfinite
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport strtod
+from libc.string cimport memcmp
+
+cnp.import_array()
+
+# status codes (the first item of parse_fields' result)
+cdef enum:
+    S_OK = 0
+    S_BAD_COUNT = 1       # a line without the expected number of tokens
+    S_BAD_NUMBER = 2      # a token that is not a number in the strict grammar
+    S_NOT_FINITE = 3      # a number that overflows to ±inf
+    S_UNSUPPORTED = 4     # a byte the fast path does not handle: use an exact reader
+    S_NEEDS_STRTOD = 5    # a number beyond the fast path while strtod is not allowed
+
+OK, BAD_COUNT, BAD_NUMBER, NOT_FINITE, UNSUPPORTED, NEEDS_STRTOD = range(6)
+
+cdef double POW10[23]
+POW10[:] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
+            1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
+
+cdef uint64_t TWO53 = 9007199254740992ULL
+
+
+cdef inline bint _is_digit(unsigned char c) noexcept nogil:
+    return c >= 48 and c <= 57
+
+
+cdef int _number(const char* s, Py_ssize_t a, Py_ssize_t b, bint use_strtod,
+                 double* out) noexcept nogil:
+    """Parse ``s[a:b]``; returns S_OK, S_BAD_NUMBER, S_NOT_FINITE or S_NEEDS_STRTOD."""
+    cdef Py_ssize_t i = a
+    cdef bint neg = False, any_digit = False, exact = True, eneg = False, point = False
+    cdef uint64_t mant = 0
+    cdef int nd = 0
+    cdef long exp10 = 0, ex = 0
+    cdef unsigned char c
+    cdef char* end
+    cdef double v
+    c = s[i]
+    if c == 43 or c == 45:          # + -
+        neg = c == 45
+        i += 1
+    while i < b:
+        c = s[i]
+        if _is_digit(c):
+            any_digit = True
+            if mant != 0 or c != 48:        # a significant digit
+                if nd < 19:
+                    mant = mant * 10 + (c - 48)
+                    nd += 1
+                    exp10 -= point
+                else:                       # beyond 19 digits: strtod decides
+                    exact = False
+                    exp10 += not point
+            else:                           # a leading zero
+                exp10 -= point
+        elif c == 46 and not point:         # .
+            point = True
+        else:
+            break
+        i += 1
+    if not any_digit:
+        return S_BAD_NUMBER
+    if i < b and (s[i] == 101 or s[i] == 69):     # e E
+        i += 1
+        if i < b and (s[i] == 43 or s[i] == 45):
+            eneg = s[i] == 45
+            i += 1
+        if i >= b or not _is_digit(s[i]):
+            return S_BAD_NUMBER
+        while i < b and _is_digit(s[i]):
+            if ex < 100000:
+                ex = ex * 10 + (s[i] - 48)
+            i += 1
+        exp10 += -ex if eneg else ex
+    if i != b:
+        return S_BAD_NUMBER
+    if mant == 0:
+        v = 0.0
+    elif exact and mant <= TWO53 and -22 <= exp10 <= 22:
+        v = <double>mant
+        if exp10 >= 0:
+            v = v * POW10[exp10]
+        else:
+            v = v / POW10[-exp10]
+    else:
+        if not use_strtod:
+            return S_NEEDS_STRTOD
+        # the token is followed by whitespace, a newline or the bytes object's final NUL
+        v = strtod(s + a, &end)
+        if end != s + b:
+            return S_BAD_NUMBER
+        out[0] = v
+        return S_OK if isfinite(v) else S_NOT_FINITE
+    out[0] = -v if neg else v
+    return S_OK
+
+
+cdef struct Fail:
+    int status
+    Py_ssize_t line          # 1-based
+    Py_ssize_t column        # 0-based token index
+    Py_ssize_t n_tokens      # on S_BAD_COUNT: the tokens found on the line
+    Py_ssize_t a, b          # the offending token
+
+
+cdef Py_ssize_t _scan(const char* s, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t line0,
+                      const signed char* kinds, Py_ssize_t ncols, const char* miss,
+                      Py_ssize_t miss_len, bint use_strtod, int64_t* offsets,
+                      Py_ssize_t n_str, double* values, Py_ssize_t n_num,
+                      int64_t* lines, Fail* fail) noexcept nogil:
+    """The parsing loop; returns the number of data rows, or −1 with ``fail`` set."""
+    cdef Py_ssize_t row = 0, line = line0, col, a, js, jn
+    cdef unsigned char c
+    cdef int st
+    cdef double v
+    while pos < size:
+        line += 1
+        col = 0
+        js = 0
+        jn = 0
+        while True:
+            # skip blanks up to a token or the end of the line
+            while pos < size:
+                c = s[pos]
+                if c == 32 or c == 9:
+                    pos += 1
+                elif c == 13 and (pos + 1 == size or s[pos + 1] == 10):
+                    pos += 1
+                else:
+                    break
+            if pos >= size or s[pos] == 10:
+                break
+            a = pos
+            while pos < size:
+                c = s[pos]
+                if c <= 32 or c >= 127:
+                    if c == 32 or c == 9 or c == 10:
+                        break
+                    if c == 13 and (pos + 1 == size or s[pos + 1] == 10):
+                        break
+                    fail.status = S_UNSUPPORTED
+                    fail.line = line
+                    return -1
+                pos += 1
+            if col < ncols:
+                if kinds[col] == 1:
+                    offsets[2 * (row * n_str + js)] = a
+                    offsets[2 * (row * n_str + js) + 1] = pos
+                    js += 1
+                elif kinds[col] == 2:
+                    if miss_len > 0 and pos - a == miss_len and memcmp(s + a, miss, miss_len) == 0:
+                        v = NAN
+                    else:
+                        st = _number(s, a, pos, use_strtod, &v)
+                        if st != S_OK:
+                            fail.status = st
+                            fail.line = line
+                            fail.column = col
+                            fail.a = a
+                            fail.b = pos
+                            return -1
+                    values[row * n_num + jn] = v
+                    jn += 1
+            col += 1
+        if pos < size:
+            pos += 1                # the newline
+        if col == 0:
+            continue                # a blank line: no row
+        if col != ncols:
+            fail.status = S_BAD_COUNT
+            fail.line = line
+            fail.n_tokens = col
+            return -1
+        else:
+            lines[row] = line
+            row += 1
+    return row
+
+
+def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
+                 missing=None, bint use_strtod=True):
+    """Parse ``data[offset:]``, whose first line is line ``first_line + 1`` of the file.
+
+    ``kinds`` gives, per column, ``0`` skip, ``1`` string, ``2`` number; every non-blank
+    line must have exactly ``len(kinds)`` tokens.  A number column token equal to
+    ``missing`` (bytes) is NaN.  Returns ``(OK, strings, values, lines)`` — one list of
+    str per string column, float64 ``(rows, number columns)``, the 1-based line of each
+    row (int64) — or ``(status, line, column, n_tokens, token)`` for the first problem
+    (see the status codes above).
+    """
+    cdef const signed char[::1] kv = np.asarray(kinds, dtype=np.int8)
+    cdef Py_ssize_t ncols = kv.shape[0], n_str = 0, n_num = 0, j, r, rows, cap
+    for j in range(ncols):
+        n_str += kv[j] == 1
+        n_num += kv[j] == 2
+    cdef const char* s = data
+    cdef Py_ssize_t size = len(data)
+    if offset < 0 or offset > size:
+        raise ValueError("parse_fields: offset outside the data")
+    cdef const char* miss = b""
+    cdef Py_ssize_t miss_len = 0
+    if missing is not None:
+        miss = missing
+        miss_len = len(missing)
+    with nogil:
+        cap = 1
+        for j in range(offset, size):
+            cap += s[j] == 10
+    cdef int64_t[::1] offsets = np.empty(max(2 * cap * n_str, 1), dtype=np.int64)
+    vals = np.empty((cap, n_num), dtype=np.float64)
+    cdef double[:, ::1] vv = vals
+    lines_arr = np.empty(cap, dtype=np.int64)
+    cdef int64_t[::1] lv = lines_arr
+    cdef Fail fail
+    fail.status = S_OK
+    fail.line = 0
+    fail.column = -1
+    fail.n_tokens = -1
+    fail.a = 0
+    fail.b = 0
+    cdef double* vp = &vv[0, 0] if n_num > 0 else NULL
+    with nogil:
+        rows = _scan(s, size, offset, first_line, &kv[0], ncols, miss, miss_len,
+                     use_strtod, &offsets[0], n_str, vp, n_num, &lv[0], &fail)
+    if rows < 0:
+        token = data[fail.a:fail.b].decode("ascii", "replace") if fail.b > fail.a else None
+        return fail.status, fail.line, fail.column, fail.n_tokens, token
+    strings = []
+    for j in range(n_str):
+        col = [None] * rows
+        for r in range(rows):
+            col[r] = PyUnicode_DecodeASCII(s + offsets[2 * (r * n_str + j)],
+                                           offsets[2 * (r * n_str + j) + 1]
+                                           - offsets[2 * (r * n_str + j)], NULL)
+        strings.append(col)
+    return S_OK, strings, vals[:rows], lines_arr[:rows]
