@@ -32,6 +32,7 @@ import re
 import warnings
 import zlib
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 
@@ -66,7 +67,7 @@ class Table:
 
     @property
     def iids(self):
-        return [i for _, i in self.ids]
+        return list(map(itemgetter(1), self.ids))
 
     def keys(self, by_iid=None):
         """Matching keys in file order: IID strings when ``by_iid`` (default: the file has no
@@ -83,7 +84,7 @@ class Table:
         """``{key: row}`` with the keys of :meth:`keys`.  Matching a file that has FIDs by
         IID alone needs each IID once: a repeated IID (under two FIDs) is an InputError."""
         keys = self.keys(by_iid)
-        index = {k: i for i, k in enumerate(keys)}
+        index = dict(zip(keys, range(len(keys))))
         if len(index) != len(keys):
             first = {}
             for i, k in enumerate(keys):
@@ -119,8 +120,8 @@ class Table:
 def match_keys(ids, by_iid):
     """Keys for ``[(FID, IID), …]`` (any source's ``ids``): IIDs when ``by_iid``."""
     if by_iid:
-        return [i for _, i in ids]
-    return [(f, i) for f, i in ids]
+        return list(map(itemgetter(1), ids))
+    return list(map(tuple, ids))      # the same pairs (tuple() returns a tuple as it is)
 
 
 def read_text(path, label=None):
@@ -213,7 +214,7 @@ def _first_line_of(data, ascii, label):
 
 
 @contextlib.contextmanager
-def _gc_paused():
+def gc_paused():
     """Millions of new objects would trigger needless garbage-collection passes."""
     enabled = gc.isenabled()
     gc.disable()
@@ -337,7 +338,7 @@ def read_table(path, missing="NA", missing_number=-9.0):
     k = len(names)
 
     result, try_numpy = None, True
-    with _gc_paused():
+    with gc_paused():
         if ascii:
             result, try_numpy = _parse_compiled(data, offset, start, n_id, k, missing)
         if result is None:

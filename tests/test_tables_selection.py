@@ -21,8 +21,18 @@ def write(path, text, gz=False):
 
 
 def read_exact(path, missing="NA", missing_number=-9.0, monkeypatch=None):
-    """read_table with the fast reader switched off (the token-by-token reference)."""
+    """read_table with both fast readers switched off (the token-by-token reference)."""
+    monkeypatch.setattr(tables, "_parse_compiled", lambda *a, **k: (None, False))
     monkeypatch.setattr(tables, "_parse_fast", lambda *a, **k: None)
+    try:
+        return read_table(path, missing, missing_number)
+    finally:
+        monkeypatch.undo()
+
+
+def read_numpy(path, missing="NA", missing_number=-9.0, monkeypatch=None):
+    """read_table with the compiled reader switched off (numpy's reader, then exact)."""
+    monkeypatch.setattr(tables, "_parse_compiled", lambda *a, **k: (None, True))
     try:
         return read_table(path, missing, missing_number)
     finally:
@@ -34,6 +44,7 @@ def assert_same(a, b):
     assert a.names == b.names
     assert a.match_by_iid == b.match_by_iid
     np.testing.assert_array_equal(a.values, b.values)   # NaN == NaN here
+    np.testing.assert_array_equal(np.signbit(a.values), np.signbit(b.values))   # -0.0
     np.testing.assert_array_equal(a.n_missing, b.n_missing)
     np.testing.assert_array_equal(a.line_numbers, b.line_numbers)
 
@@ -202,13 +213,30 @@ TRICKY = [
     "FID IID a\nf1 i1 1e400\n",                                     # overflow: inf, an error
     "FID IID a\nf1 i1 1_0\nf2 i2 ٣\n",                              # float() accepts these
     "FID IID a\nf1 i1 -9\nf2 i2 -9.0\nf3 i3 -9.5\n",
+    # numbers: 17 significant digits, exponents, signs, bare points, zeros, subnormals
+    "FID IID a b c\nf1 i1 0.12345678901234567 -1.7976931348623157e308 +.5\n"
+    "f2 i2 5. -0 1E-5\nf3 i3 123456789012345678901234 4.9e-324 1e-400\n"
+    "f4 i4 00012.500 9007199254740993 1e22\n",
+    "FID IID a\nf1 i1 1.5\rf2 i2 2.5\n",                         # a lone CR ends a line
+    "FID IID a\nf1 i1 1.5\x0cf2 i2 2.5\n",                       # form feed, \x1c-\x1e too
+    "FID IID a\nf1 i1 1.5\x1ef2 i2 2.5\x1f\n",
+    "\ufeffFID IID a\nf1 i1 1\n",                                 # a byte-order mark
+    "FID IID a\nf\u00e9 i1 1\nf2 i\u00a02 2\n",                 # non-ASCII, NBSP splits
+    "FID IID a\nf1 i1 1 2\nf2 i2\n",                             # column counts
+    "FID IID a\nf1 i1 1.5e\n",
+    "f1 i1 1\nf1 i1 2\n",                                         # a repeated individual
+    "FID IID a\n\n \r\n",                                       # a header, no data
 ]
 
 
 @pytest.mark.parametrize("text", TRICKY)
 @pytest.mark.parametrize("missing", ["NA", "-9", "nan"])
 @pytest.mark.parametrize("missing_number", [-9.0, None])
-def test_fast_reader_equals_exact_reader(tmp_path, monkeypatch, text, missing, missing_number):
+@pytest.mark.parametrize("reader", ["compiled", "numpy"])
+def test_fast_reader_equals_exact_reader(tmp_path, monkeypatch, text, missing, missing_number,
+                                         reader):
+    """The compiled reader (ASCII files) and numpy's reader give the exact reader's table
+    or error, to the bit."""
     p = write(tmp_path / "t.txt", text)
 
     def outcome(read):
@@ -217,7 +245,10 @@ def test_fast_reader_equals_exact_reader(tmp_path, monkeypatch, text, missing, m
         except InputError as exc:
             return str(exc)
 
-    fast = outcome(lambda: read_table(p, missing, missing_number))
+    if reader == "compiled":
+        fast = outcome(lambda: read_table(p, missing, missing_number))
+    else:
+        fast = outcome(lambda: read_numpy(p, missing, missing_number, monkeypatch))
     exact = outcome(lambda: read_exact(p, missing, missing_number, monkeypatch))
     if isinstance(exact, str):
         assert fast == exact

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from ..errors import InputError
+from ..tables import gc_paused
 from . import first_duplicate
 
 BED_MAGIC = bytes([0x6C, 0x1B, 0x01])
@@ -115,8 +116,12 @@ class BedFile:
         if magic[2] != 0x01:
             raise InputError(f"{self.path}: individual-major .bed files are not supported; "
                              "convert with plink --make-bed")
-        (self._fids, self._iids), _ = read_columns(prefix + ".fam", FAM_COLUMNS,
-                                                   [1, 1, 0, 0, 0, 0])
+        with gc_paused():
+            (self._fids, self._iids), _ = read_columns(prefix + ".fam", FAM_COLUMNS,
+                                                       [1, 1, 0, 0, 0, 0])
+            self._ids = list(zip(self._fids, self._iids))
+            unique = (len(set(self._iids)) == len(self._iids)
+                      or len(set(self._ids)) == len(self._ids))
         (chrom, sid, a1, a2), bp = read_columns(prefix + ".bim", BIM_COLUMNS,
                                                 [1, 1, 0, 2, 1, 1])
         bp = bp[:, 0] if bp.size else np.zeros(0)
@@ -137,8 +142,7 @@ class BedFile:
         self.n_snps = len(self.sid)
         if self.n_samples == 0:
             raise InputError(f"{prefix}.fam: no individuals")
-        self._ids = list(zip(self._fids, self._iids))
-        if len(set(self._ids)) != self.n_samples:
+        if not unique:
             self._check_unique_ids(prefix + ".fam")
         self.bytes_per_snp = (self.n_samples + 3) // 4
         expected = 3 + self.n_snps * self.bytes_per_snp
