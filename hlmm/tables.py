@@ -83,6 +83,12 @@ class Table:
     def row_index(self, by_iid=None):
         """``{key: row}`` with the keys of :meth:`keys`.  Matching a file that has FIDs by
         IID alone needs each IID once: a repeated IID (under two FIDs) is an InputError."""
+        if by_iid is None:
+            by_iid = self.match_by_iid
+        cached = getattr(self, "_index", None)    # built by read_table, for these ids
+        if cached is not None and cached[0] == by_iid and cached[1] is self.ids \
+                and cached[2] == len(self.ids):
+            return dict(cached[3])
         keys = self.keys(by_iid)
         index = dict(zip(keys, range(len(keys))))
         if len(index) != len(keys):
@@ -246,14 +252,15 @@ def _parse_fast(body, n_id, k, missing):
 
 
 def _rows(ids, values, line_numbers, n_id):
-    """The parsed rows, or None when the exact reader must decide (no rows, a repeated
-    individual)."""
+    """The parsed rows and their row index (:meth:`Table.row_index`, built once here as
+    the check for a repeated individual), or None when the exact reader must decide (no
+    rows, a repeated individual)."""
     n = values.shape[0]
     if n == 0 or len(line_numbers) != n:
         return None
-    iids = [i for _, i in ids]
-    unique = len(set(iids)) == n or (n_id == 2 and len(set(ids)) == n)
-    return (ids, values, line_numbers) if unique else None
+    keys = ids if n_id == 2 else [i for _, i in ids]
+    index = dict(zip(keys, range(n)))
+    return (ids, values, line_numbers, index) if len(index) == n else None
 
 
 def _parse_compiled(data, offset, start, n_id, k, missing):
@@ -352,11 +359,14 @@ def read_table(path, missing="NA", missing_number=-9.0):
             if result is None:
                 result = _parse_exact(path, body.splitlines(), start, n_id, names, missing,
                                       header)
-    ids, values, line_numbers = result
+    ids, values, line_numbers = result[:3]
     if missing_number is not None:
         values[values == float(missing_number)] = np.nan
-    return Table(str(path), ids, names, values, np.isnan(values).sum(axis=0),
-                 match_by_iid=n_id == 1, line_numbers=line_numbers)
+    table = Table(str(path), ids, names, values, np.isnan(values).sum(axis=0),
+                  match_by_iid=n_id == 1, line_numbers=line_numbers)
+    if len(result) > 3:
+        table._index = (n_id == 1, ids, len(ids), result[3])
+    return table
 
 
 def _parse_exact(path, data_lines, start, n_id, names, missing, header):

@@ -249,12 +249,27 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
     if rows < 0:
         token = data[fail.a:fail.b].decode("ascii", "replace") if fail.b > fail.a else None
         return fail.status, fail.line, fail.column, fail.n_tokens, token
+    # A token equal to the one above it (a constant FID) or to its left neighbour (FID =
+    # IID) reuses that str: fewer objects, and their hashes are computed once.
     strings = []
+    cdef Py_ssize_t a, b, pa, pb
     for j in range(n_str):
         col = [None] * rows
         for r in range(rows):
-            col[r] = PyUnicode_DecodeASCII(s + offsets[2 * (r * n_str + j)],
-                                           offsets[2 * (r * n_str + j) + 1]
-                                           - offsets[2 * (r * n_str + j)], NULL)
+            a = offsets[2 * (r * n_str + j)]
+            b = offsets[2 * (r * n_str + j) + 1]
+            if r > 0:
+                pa = offsets[2 * ((r - 1) * n_str + j)]
+                pb = offsets[2 * ((r - 1) * n_str + j) + 1]
+                if pb - pa == b - a and memcmp(s + a, s + pa, b - a) == 0:
+                    col[r] = col[r - 1]
+                    continue
+            if j > 0:
+                pa = offsets[2 * (r * n_str + j - 1)]
+                pb = offsets[2 * (r * n_str + j - 1) + 1]
+                if pb - pa == b - a and memcmp(s + a, s + pa, b - a) == 0:
+                    col[r] = strings[j - 1][r]
+                    continue
+            col[r] = PyUnicode_DecodeASCII(s + a, b - a, NULL)
         strings.append(col)
     return S_OK, strings, vals[:rows], lines_arr[:rows]
