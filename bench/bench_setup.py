@@ -22,6 +22,7 @@ the "before" figures of the issue are printed as constants.  The machine is shar
 read the ratios, and the spread.
 """
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -39,16 +40,27 @@ ORIGINAL_W1 = 16.29           # s, the original hlmm_chr.py on the tutorial (ref
 ISSUE_BEFORE = {"W1": 0.99, "W4": 2.4, "W8 ratio": 0.67}   # issue 15's measurements
 
 W4_SNIPPET = """
-import sys, time
+import json, time
+import numpy as np
+from hlmm.io import open_genotypes
 from hlmm.random_effects import RandomEffectsInput
-out = []
+out = {{"design": [], "read": [], "bed_reader_int8": []}}
 for _ in range({repeat}):
     t = time.perf_counter()
     r = RandomEffectsInput([{bed!r}], num_threads={threads})
     G = r.design(r.ids[0])
-    out.append(time.perf_counter() - t)
+    out["design"].append(time.perf_counter() - t)
     del G, r
-print(*out)
+    t = time.perf_counter()
+    b = open_genotypes({bed!r}, num_threads={threads})
+    b.read_packed(0, b.n_snps)
+    out["read"].append(time.perf_counter() - t)
+    import bed_reader
+    t = time.perf_counter()
+    with bed_reader.open_bed({bed!r}, num_threads={threads}) as ob:
+        ob.read(dtype=np.int8)
+    out["bed_reader_int8"].append(time.perf_counter() - t)
+print(json.dumps(out))
 """
 
 READ_SNIPPET = """
@@ -69,12 +81,21 @@ def env_for(tree):
 
 
 def in_process(snippet, tree):
-    """Times printed by ``snippet`` run with ``tree`` first on the path."""
+    """What ``snippet`` prints (times: a list, or JSON), run with ``tree`` first on the
+    path."""
     p = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True,
                        env=env_for(tree), cwd="/")
     if p.returncode != 0:
         raise RuntimeError(p.stderr[-2000:])
+    if p.stdout.startswith("{"):
+        return json.loads(p.stdout)
     return [float(x) for x in p.stdout.split()]
+
+
+def import_floor(repeat):
+    """Wall times of starting Python and importing what any `hlmm chr` run needs."""
+    return [timed([sys.executable, "-c", "import numpy, scipy.linalg, scipy.special, click, "
+                   "threadpoolctl"])[0] for _ in range(repeat)]
 
 
 def whole(cmd, tree, repeat):
@@ -150,7 +171,9 @@ def main():
         w4 = in_process(W4_SNIPPET.format(repeat=a.repeat, bed=rand, threads=a.threads), tree)
         rd = in_process(READ_SNIPPET.format(repeat=a.repeat, path=wide, rows=rows, cols=cols),
                         tree)
-        results[label] = {"W1": w1, "W4": w4, "read": rd}
+        results[label] = {"W1": w1, "W4": w4["design"], "W4 read": w4["read"],
+                          "bed-reader int8": w4["bed_reader_int8"], "read": rd}
+    floor = import_floor(a.repeat)
     w8 = None
     if not a.skip_w8 and shutil.which("plink2"):
         prefix, w8_pheno = w8_files(a.dir)
@@ -168,6 +191,8 @@ def main():
                                        out + "_w8_plink2"])[0])
 
     print(f"{a.repeat} runs each, seconds min / median / max; {a.threads} threads")
+    print(f"import floor (python -c 'import numpy, scipy.linalg, scipy.special, click, "
+          f"threadpoolctl'): {spread(floor)}")
     for label, _ in trees:
         r = results[label]
         print(f"[{label}]")
@@ -175,6 +200,9 @@ def main():
               f"-> {ORIGINAL_W1 / np.median(r['W1']):.1f}x faster than the original's "
               f"{ORIGINAL_W1} s (constant), best {ORIGINAL_W1 / min(r['W1']):.1f}x")
         print(f"  W4 random-effects set-up (random.bed 100,000 x 500): {spread(r['W4'])}")
+        print(f"     of which opening random.bed and reading its bytes: "
+              f"{spread(r['W4 read'])}; for comparison bed-reader's whole read as int8: "
+              f"{spread(r['bed-reader int8'])}")
         print(f"  read_table {cols} columns x {rows:,} rows: {spread(r['read'])}")
         if w8:
             ratio = np.median(w8[label]) / np.median(w8["plink2"])

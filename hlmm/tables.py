@@ -28,6 +28,7 @@ import contextlib
 import gc
 import gzip
 import locale
+import os
 import re
 import warnings
 import zlib
@@ -274,7 +275,8 @@ def _parse_compiled(data, offset, start, n_id, k, missing):
         except UnicodeEncodeError:
             pass    # it cannot equal a token of an ASCII file
     out = _text.parse_fields(data, offset, start, [1] * n_id + [2] * k, miss,
-                             use_strtod=locale.localeconv()["decimal_point"] == ".")
+                             use_strtod=locale.localeconv()["decimal_point"] == ".",
+                             threads=os.cpu_count() or 1)
     if out[0] != _text.OK:
         # A bad token or column count goes to the exact reader (which may still accept a
         # number outside the compiled grammar, e.g. 1_000); a byte or number the compiled

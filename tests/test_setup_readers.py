@@ -66,6 +66,30 @@ def test_parser_statuses():
     assert out[0] == _text.OK and out[2].shape == (0, 1)
 
 
+def test_threads_do_not_change_the_result():
+    """Ranges split at line starts: the same rows, line numbers and first problem."""
+    rng = np.random.default_rng(2)
+    lines = []
+    for i in range(150_000):
+        lines.append(f"f{i} i{i} {rng.standard_normal():.5f} {i}")
+        if i % 997 == 3:
+            lines.append("  \t")
+    data = ("\n".join(lines) + "\n").encode()     # ~4 MB: several ranges
+    one = _text.parse_fields(data, 0, 0, [1, 1, 2, 0], threads=1)
+    for threads in (2, 5):
+        out = _text.parse_fields(data, 0, 0, [1, 1, 2, 0], threads=threads)
+        assert out[0] == _text.OK and out[1] == one[1]
+        np.testing.assert_array_equal(out[2], one[2])
+        np.testing.assert_array_equal(out[3], one[3])
+    assert one[3][-1] == len(lines) and len(one[3]) == 150_000
+    bad = data.replace(b"f120000 i120000 ", b"f120000 i120000 x").replace(
+        b"f90000 i90000 ", b"f90000 i90000 1 ")
+    first = _text.parse_fields(bad, 0, 0, [1, 1, 2, 0], threads=1)
+    line = next(j for j, text in enumerate(lines) if text.startswith("f90000 ")) + 1
+    assert first[0] == _text.BAD_COUNT and first[1] == line
+    assert _text.parse_fields(bad, 0, 0, [1, 1, 2, 0], threads=5) == first
+
+
 # --------------------------------------------------------------- .fam and .bim
 
 @pytest.fixture

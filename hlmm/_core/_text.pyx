@@ -22,7 +22,7 @@ from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.math cimport NAN, isfinite
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport strtod
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memmove
 
 cnp.import_array()
 
@@ -201,8 +201,37 @@ cdef Py_ssize_t _scan(const char* s, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t
     return row
 
 
+cdef class _Chunk:
+    """One range of lines, parsed by :func:`_scan` without the GIL (in a thread)."""
+    cdef const char* s
+    cdef Py_ssize_t start, end, line0, ncols, miss_len, n_str, n_num, rows
+    cdef const signed char* kinds
+    cdef const char* miss
+    cdef bint use_strtod
+    cdef int64_t* offsets
+    cdef double* values
+    cdef int64_t* lines
+    cdef Fail fail
+
+    def run(self):
+        self.fail.status = S_OK
+        self.fail.line = 0
+        self.fail.column = -1
+        self.fail.n_tokens = -1
+        self.fail.a = 0
+        self.fail.b = 0
+        with nogil:
+            self.rows = _scan(self.s, self.end, self.start, self.line0, self.kinds,
+                              self.ncols, self.miss, self.miss_len, self.use_strtod,
+                              self.offsets, self.n_str, self.values, self.n_num,
+                              self.lines, &self.fail)
+
+
+cdef Py_ssize_t MIN_CHUNK = 1 << 20     # bytes: smaller files are parsed in one thread
+
+
 def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
-                 missing=None, bint use_strtod=True):
+                 missing=None, bint use_strtod=True, int threads=1):
     """Parse ``data[offset:]``, whose first line is line ``first_line + 1`` of the file.
 
     ``kinds`` gives, per column, ``0`` skip, ``1`` string, ``2`` number; every non-blank
@@ -210,10 +239,11 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
     ``missing`` (bytes) is NaN.  Returns ``(OK, strings, values, lines)`` — one list of
     str per string column, float64 ``(rows, number columns)``, the 1-based line of each
     row (int64) — or ``(status, line, column, n_tokens, token)`` for the first problem
-    (see the status codes above).
+    (see the status codes above).  A large buffer is split at line starts into up to
+    ``threads`` ranges parsed in parallel; the result does not depend on ``threads``.
     """
     cdef const signed char[::1] kv = np.asarray(kinds, dtype=np.int8)
-    cdef Py_ssize_t ncols = kv.shape[0], n_str = 0, n_num = 0, j, r, rows, cap
+    cdef Py_ssize_t ncols = kv.shape[0], n_str = 0, n_num = 0, j, r, rows, cap, k, i
     for j in range(ncols):
         n_str += kv[j] == 1
         n_num += kv[j] == 2
@@ -226,29 +256,75 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
     if missing is not None:
         miss = missing
         miss_len = len(missing)
+    # ranges starting at line starts, their newline counts and row capacities
+    k = max(1, min(threads, (size - offset) // MIN_CHUNK))
+    bounds = [offset]
+    for i in range(1, k):
+        j = max(bounds[len(bounds) - 1], offset + i * (size - offset) // k)
+        found = data.find(b"\n", j)
+        bounds.append(size if found < 0 else found + 1)
+    bounds.append(size)
+    cdef Py_ssize_t[::1] nl = np.zeros(k, dtype=np.intp)
+    cdef Py_ssize_t[::1] bnd = np.array(bounds, dtype=np.intp)
     with nogil:
-        cap = 1
-        for j in range(offset, size):
-            cap += s[j] == 10
+        for i in range(k):
+            for j in range(bnd[i], bnd[i + 1]):
+                nl[i] += s[j] == 10
+    cap = 0
+    for i in range(k):
+        cap += nl[i] + 1
     cdef int64_t[::1] offsets = np.empty(max(2 * cap * n_str, 1), dtype=np.int64)
-    vals = np.empty((cap, n_num), dtype=np.float64)
+    vals = np.empty((cap, max(n_num, 1)), dtype=np.float64)
     cdef double[:, ::1] vv = vals
     lines_arr = np.empty(cap, dtype=np.int64)
     cdef int64_t[::1] lv = lines_arr
-    cdef Fail fail
-    fail.status = S_OK
-    fail.line = 0
-    fail.column = -1
-    fail.n_tokens = -1
-    fail.a = 0
-    fail.b = 0
-    cdef double* vp = &vv[0, 0] if n_num > 0 else NULL
-    with nogil:
-        rows = _scan(s, size, offset, first_line, &kv[0], ncols, miss, miss_len,
-                     use_strtod, &offsets[0], n_str, vp, n_num, &lv[0], &fail)
-    if rows < 0:
-        token = data[fail.a:fail.b].decode("ascii", "replace") if fail.b > fail.a else None
-        return fail.status, fail.line, fail.column, fail.n_tokens, token
+    chunks = []
+    cdef _Chunk ch
+    cdef Py_ssize_t base = 0, line0 = first_line
+    for i in range(k):
+        ch = _Chunk()
+        ch.s = s
+        ch.start = bnd[i]
+        ch.end = bnd[i + 1]
+        ch.line0 = line0
+        ch.kinds = &kv[0]
+        ch.ncols = ncols
+        ch.miss = miss
+        ch.miss_len = miss_len
+        ch.use_strtod = use_strtod
+        ch.offsets = &offsets[2 * base * n_str] if n_str > 0 else &offsets[0]
+        ch.n_str = n_str
+        ch.values = &vv[base, 0]
+        ch.n_num = n_num
+        ch.lines = &lv[base]
+        chunks.append(ch)
+        base += nl[i] + 1
+        line0 += nl[i]
+    if k == 1:
+        chunks[0].run()
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(k) as ex:
+            list(ex.map(lambda c: c.run(), chunks))
+    # the first problem in file order; else the ranges' rows made contiguous
+    rows = 0
+    base = 0
+    for i in range(k):
+        ch = chunks[i]
+        if ch.fail.status != S_OK:
+            token = (data[ch.fail.a:ch.fail.b].decode("ascii", "replace")
+                     if ch.fail.b > ch.fail.a else None)
+            return ch.fail.status, ch.fail.line, ch.fail.column, ch.fail.n_tokens, token
+        if base != rows and ch.rows > 0:
+            memmove(&lv[rows], &lv[base], ch.rows * sizeof(int64_t))
+            if n_num > 0:
+                memmove(&vv[rows, 0], &vv[base, 0], ch.rows * n_num * sizeof(double))
+            if n_str > 0:
+                memmove(&offsets[2 * rows * n_str], &offsets[2 * base * n_str],
+                        2 * ch.rows * n_str * sizeof(int64_t))
+        rows += ch.rows
+        base += nl[i] + 1
     # A token equal to the one above it (a constant FID) or to its left neighbour (FID =
     # IID) reuses that str: fewer objects, and their hashes are computed once.
     strings = []
@@ -272,4 +348,4 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
                     continue
             col[r] = PyUnicode_DecodeASCII(s + a, b - a, NULL)
         strings.append(col)
-    return S_OK, strings, vals[:rows], lines_arr[:rows]
+    return S_OK, strings, vals[:rows, :n_num], lines_arr[:rows]

@@ -41,7 +41,8 @@ def read_columns(path, columns, kinds):
         raise InputError(f"{path}: cannot read ({exc})") from None
     if data.isascii():
         out = _text.parse_fields(data, 0, 0, kinds, None,
-                                 use_strtod=locale.localeconv()["decimal_point"] == ".")
+                                 use_strtod=locale.localeconv()["decimal_point"] == ".",
+                                 threads=os.cpu_count() or 1)
         status = out[0]
         if status == _text.OK:
             return out[1], out[2]
