@@ -24,6 +24,7 @@ read the ratios, and the spread.
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import simulate_fileset, timed, write_phenotype  # noqa: E402
+from _timing import simulate_fileset, write_phenotype  # noqa: E402
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.path.join(os.path.dirname(HERE), "shared", "reference", "tutorial")
@@ -44,12 +45,13 @@ import json, time
 import numpy as np
 from hlmm.io import open_genotypes
 from hlmm.random_effects import RandomEffectsInput
-out = {{"design": [], "read": [], "bed_reader_int8": []}}
+out = {{"design": [], "design_cpu": [], "read": [], "bed_reader_int8": []}}
 for _ in range({repeat}):
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     r = RandomEffectsInput([{bed!r}], num_threads={threads})
     G = r.design(r.ids[0])
     out["design"].append(time.perf_counter() - t)
+    out["design_cpu"].append(time.process_time() - c)
     del G, r
     t = time.perf_counter()
     b = open_genotypes({bed!r}, num_threads={threads})
@@ -64,15 +66,16 @@ print(json.dumps(out))
 """
 
 READ_SNIPPET = """
-import time
+import json, time
 from hlmm.tables import read_table
-out = []
+out = {{"wall": [], "cpu": []}}
 for _ in range({repeat}):
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     tab = read_table({path!r})
-    out.append(time.perf_counter() - t)
+    out["wall"].append(time.perf_counter() - t)
+    out["cpu"].append(time.process_time() - c)
 assert tab.values.shape == ({rows}, {cols})
-print(*out)
+print(json.dumps(out))
 """
 
 
@@ -92,20 +95,39 @@ def in_process(snippet, tree):
     return [float(x) for x in p.stdout.split()]
 
 
+def run(cmd, env=None):
+    """(wall seconds, CPU seconds: user + system of the child and its threads)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    # cwd "/": `python -m` puts the working directory first on the path, before PYTHONPATH
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/")
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout[-2000:] + p.stderr[-2000:])
+        raise RuntimeError(f"command failed: {' '.join(map(str, cmd))}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def runs(cmd, repeat, env=None):
+    out = [run(cmd, env) for _ in range(repeat)]
+    return [w for w, _ in out], [c for _, c in out]
+
+
 def import_floor(repeat):
-    """Wall times of starting Python and importing what any `hlmm chr` run needs."""
-    return [timed([sys.executable, "-c", "import numpy, scipy.linalg, scipy.special, click, "
-                   "threadpoolctl"])[0] for _ in range(repeat)]
+    """Starting Python and importing what any `hlmm chr` run needs."""
+    return runs([sys.executable, "-c", "import numpy, scipy.linalg, scipy.special, click, "
+                 "threadpoolctl"], repeat)
 
 
 def whole(cmd, tree, repeat):
-    return [timed([sys.executable, "-m", "hlmm.cli.main", *cmd], env=env_for(tree))[0]
-            for _ in range(repeat)]
+    return runs([sys.executable, "-m", "hlmm.cli.main", *cmd], repeat, env_for(tree))
 
 
-def spread(times):
+def spread(times, cpu=None):
     t = np.asarray(times)
-    return f"{t.min():6.3f} / {np.median(t):6.3f} / {t.max():6.3f}"
+    out = f"{t.min():6.3f} / {np.median(t):6.3f} / {t.max():6.3f}"
+    return out + (f" (CPU median {np.median(cpu):.3f})" if cpu is not None else "")
 
 
 def tutorial_files(d):
@@ -159,6 +181,7 @@ def main():
     ap.add_argument("--skip-w8", action="store_true", help="skip the n = 500,000 workload")
     ap.add_argument("--dir", default="/tmp/hlmm-bench")
     a = ap.parse_args()
+    a.dir = os.path.abspath(a.dir)
     os.makedirs(a.dir, exist_ok=True)
     trees = [("after", HERE)] + ([("before", os.path.abspath(a.before))] if a.before else [])
     test, rand, pheno = tutorial_files(a.dir)
@@ -171,50 +194,60 @@ def main():
         w4 = in_process(W4_SNIPPET.format(repeat=a.repeat, bed=rand, threads=a.threads), tree)
         rd = in_process(READ_SNIPPET.format(repeat=a.repeat, path=wide, rows=rows, cols=cols),
                         tree)
-        results[label] = {"W1": w1, "W4": w4["design"], "W4 read": w4["read"],
-                          "bed-reader int8": w4["bed_reader_int8"], "read": rd}
+        results[label] = {"W1": w1, "W4": (w4["design"], w4["design_cpu"]),
+                          "W4 read": w4["read"], "bed-reader int8": w4["bed_reader_int8"],
+                          "read": (rd["wall"], rd["cpu"])}
     floor = import_floor(a.repeat)
     w8 = None
     if not a.skip_w8 and shutil.which("plink2"):
         prefix, w8_pheno = w8_files(a.dir)
-        w8 = {label: [] for label, _ in trees}
-        w8["plink2"] = []
+        w8 = {label: ([], []) for label in [t for t, _ in trees] + ["plink2"]}
         for _ in range(a.repeat):           # alternate, so that load changes hit all alike
             for label, tree in trees:
-                w8[label].append(timed([sys.executable, "-m", "hlmm.cli.main", "chr",
-                                        prefix + ".bed", "0", "0", w8_pheno, out + "_w8",
-                                        "--whole-chr", "--threads", str(a.threads)],
-                                       env=env_for(tree))[0])
-            w8["plink2"].append(timed(["plink2", "--bfile", prefix, "--no-psam-pheno",
-                                       "--pheno", w8_pheno, "--glm", "allow-no-covars",
-                                       "--threads", str(a.threads), "--out",
-                                       out + "_w8_plink2"])[0])
+                w, c = run([sys.executable, "-m", "hlmm.cli.main", "chr", prefix + ".bed", "0",
+                            "0", w8_pheno, out + "_w8", "--whole-chr", "--threads",
+                            str(a.threads)], env_for(tree))
+                w8[label][0].append(w)
+                w8[label][1].append(c)
+            w, c = run(["plink2", "--bfile", prefix, "--no-psam-pheno", "--pheno", w8_pheno,
+                        "--glm", "allow-no-covars", "--threads", str(a.threads), "--out",
+                        out + "_w8_plink2"])
+            w8["plink2"][0].append(w)
+            w8["plink2"][1].append(c)
 
-    print(f"{a.repeat} runs each, seconds min / median / max; {a.threads} threads")
+    med = np.median
+    print(f"{a.repeat} runs each, wall seconds min / median / max (and CPU seconds, which "
+          f"load inflates less); {a.threads} threads; load average {os.getloadavg()[0]:.1f}")
     print(f"import floor (python -c 'import numpy, scipy.linalg, scipy.special, click, "
-          f"threadpoolctl'): {spread(floor)}")
+          f"threadpoolctl'): {spread(*floor)}")
     for label, _ in trees:
         r = results[label]
         print(f"[{label}]")
-        print(f"  W1 hlmm chr, tutorial HLM (n = 100,000, 500 SNPs): {spread(r['W1'])}  "
-              f"-> {ORIGINAL_W1 / np.median(r['W1']):.1f}x faster than the original's "
-              f"{ORIGINAL_W1} s (constant), best {ORIGINAL_W1 / min(r['W1']):.1f}x")
-        print(f"  W4 random-effects set-up (random.bed 100,000 x 500): {spread(r['W4'])}")
-        print(f"     of which opening random.bed and reading its bytes: "
-              f"{spread(r['W4 read'])}; for comparison bed-reader's whole read as int8: "
-              f"{spread(r['bed-reader int8'])}")
-        print(f"  read_table {cols} columns x {rows:,} rows: {spread(r['read'])}")
+        print(f"  W1 hlmm chr, tutorial HLM (n = 100,000, 500 SNPs): {spread(*r['W1'])}  "
+              f"-> {ORIGINAL_W1 / med(r['W1'][0]):.1f}x faster than the original's "
+              f"{ORIGINAL_W1} s (a constant), best {ORIGINAL_W1 / min(r['W1'][0]):.1f}x")
+        print(f"  W4 random-effects set-up (random.bed 100,000 x 500): {spread(*r['W4'])}")
+        print(f"     opening random.bed and reading its bytes: {spread(r['W4 read'])}; "
+              f"bed-reader's read of it as int8: {spread(r['bed-reader int8'])}")
+        print(f"  read_table {cols} columns x {rows:,} rows: {spread(*r['read'])}")
         if w8:
-            ratio = np.median(w8[label]) / np.median(w8["plink2"])
-            print(f"  W8 hlmm chr --whole-chr (n = 500,000, 2,000 SNPs): {spread(w8[label])}"
-                  f"  -> {ratio:.2f}x plink2's time (medians)")
+            print(f"  W8 hlmm chr --whole-chr (n = 500,000, 2,000 SNPs): {spread(*w8[label])}"
+                  f"  -> {med(w8[label][0]) / med(w8['plink2'][0]):.2f}x plink2's wall time "
+                  f"(medians)")
     if w8:
-        print(f"  plink2 --glm allow-no-covars (W8): {spread(w8['plink2'])}")
+        print(f"  plink2 --glm allow-no-covars (W8): {spread(*w8['plink2'])}")
     if a.before:
         b, f = results["before"], results["after"]
-        print("after vs before (medians): "
-              + ", ".join(f"{k} {np.median(b[k]) / np.median(f[k]):.1f}x faster"
-                          for k in ("W1", "W4", "read")))
+        wall = {"W1": (b["W1"][0], f["W1"][0]), "W4": (b["W4"][0], f["W4"][0]),
+                "read": (b["read"][0], f["read"][0])}
+        cpu = {"W1": (b["W1"][1], f["W1"][1]), "W4": (b["W4"][1], f["W4"][1]),
+               "read": (b["read"][1], f["read"][1])}
+        if w8:
+            wall["W8"] = (w8["before"][0], w8["after"][0])
+            cpu["W8"] = (w8["before"][1], w8["after"][1])
+        print("before / after, medians: wall "
+              + ", ".join(f"{k} {med(x) / med(y):.2f}x" for k, (x, y) in wall.items())
+              + "; CPU " + ", ".join(f"{k} {med(x) / med(y):.2f}x" for k, (x, y) in cpu.items()))
     else:
         print(f"before (issue 15, not re-measured): W1 {ISSUE_BEFORE['W1']} s, W4 "
               f"{ISSUE_BEFORE['W4']} s, W8 {ISSUE_BEFORE['W8 ratio']}x plink2")
