@@ -22,7 +22,7 @@ from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.math cimport NAN, isfinite
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport strtod
-from libc.string cimport memcmp, memmove
+from libc.string cimport memcmp, memcpy, memmove
 
 cnp.import_array()
 
@@ -167,7 +167,7 @@ cdef Py_ssize_t _scan(const char* s, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t
                     return -1
                 pos += 1
             if col < ncols:
-                if kinds[col] == 1:
+                if kinds[col] == 1 or kinds[col] == 3:
                     offsets[2 * (row * n_str + js)] = a
                     offsets[2 * (row * n_str + js) + 1] = pos
                     js += 1
@@ -234,18 +234,18 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
                  missing=None, bint use_strtod=True, int threads=1):
     """Parse ``data[offset:]``, whose first line is line ``first_line + 1`` of the file.
 
-    ``kinds`` gives, per column, ``0`` skip, ``1`` string, ``2`` number; every non-blank
-    line must have exactly ``len(kinds)`` tokens.  A number column token equal to
-    ``missing`` (bytes) is NaN.  Returns ``(OK, strings, values, lines)`` — one list of
-    str per string column, float64 ``(rows, number columns)``, the 1-based line of each
-    row (int64) — or ``(status, line, column, n_tokens, token)`` for the first problem
+    ``kinds`` gives, per column, ``0`` skip, ``1`` string (a list of str), ``2`` number,
+    ``3`` string as a numpy bytes array; every non-blank line must have exactly
+    ``len(kinds)`` tokens.  A number column token equal to ``missing`` (bytes) is NaN.
+    Returns ``(OK, strings, values, lines)`` — per string column a list of str or a bytes
+    array, float64 ``(rows, number columns)``, the 1-based line of each row (int64) — or ``(status, line, column, n_tokens, token)`` for the first problem
     (see the status codes above).  A large buffer is split at line starts into up to
     ``threads`` ranges parsed in parallel; the result does not depend on ``threads``.
     """
     cdef const signed char[::1] kv = np.asarray(kinds, dtype=np.int8)
-    cdef Py_ssize_t ncols = kv.shape[0], n_str = 0, n_num = 0, j, r, rows, cap, k, i
+    cdef Py_ssize_t ncols = kv.shape[0], n_str = 0, n_num = 0, j, r, rows, cap, k, i, c, js
     for j in range(ncols):
-        n_str += kv[j] == 1
+        n_str += kv[j] == 1 or kv[j] == 3
         n_num += kv[j] == 2
     cdef const char* s = data
     cdef Py_ssize_t size = len(data)
@@ -328,8 +328,28 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
     # A token equal to the one above it (a constant FID) or to its left neighbour (FID =
     # IID) reuses that str: fewer objects, and their hashes are computed once.
     strings = []
-    cdef Py_ssize_t a, b, pa, pb
-    for j in range(n_str):
+    cdef Py_ssize_t a, b, pa, pb, w
+    cdef char* dst
+    js = 0
+    for c in range(ncols):
+        if kv[c] == 3:     # a numpy bytes array: no Python object per token
+            j = js
+            w = 1
+            for r in range(rows):
+                w = max(w, offsets[2 * (r * n_str + j) + 1] - offsets[2 * (r * n_str + j)])
+            arr = np.zeros(rows, dtype=f"S{w}")
+            if rows:
+                dst = cnp.PyArray_BYTES(arr)
+                for r in range(rows):
+                    a = offsets[2 * (r * n_str + j)]
+                    memcpy(dst + r * w, s + a, offsets[2 * (r * n_str + j) + 1] - a)
+            strings.append(arr)
+            js += 1
+            continue
+        if kv[c] != 1:
+            continue
+        j = js
+        js += 1
         col = [None] * rows
         for r in range(rows):
             a = offsets[2 * (r * n_str + j)]
@@ -340,7 +360,7 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
                 if pb - pa == b - a and memcmp(s + a, s + pa, b - a) == 0:
                     col[r] = col[r - 1]
                     continue
-            if j > 0:
+            if j > 0 and isinstance(strings[j - 1], list):
                 pa = offsets[2 * (r * n_str + j - 1)]
                 pb = offsets[2 * (r * n_str + j - 1) + 1]
                 if pb - pa == b - a and memcmp(s + a, s + pa, b - a) == 0:

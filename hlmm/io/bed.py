@@ -28,9 +28,9 @@ def bed_prefix(path):
 def read_columns(path, columns, kinds):
     """``(strings, numbers)`` of a whitespace-separated file without header.
 
-    ``columns`` names the columns (for messages); ``kinds`` per column: 0 skip, 1 str,
-    2 number.  Every non-blank line must have ``len(kinds)`` tokens.  ``strings`` is a
-    list of str lists, ``numbers`` float64 ``(rows, number columns)``.
+    ``columns`` names the columns (for messages); ``kinds`` per column: 0 skip, 1 str
+    (a list of str), 2 number, 3 str as a numpy array.  Every non-blank line must have
+    ``len(kinds)`` tokens.  ``numbers`` is float64 ``(rows, number columns)``.
     """
     from .._core import _text
 
@@ -64,7 +64,7 @@ def _read_columns_exact(path, data, columns, kinds):
 
     names = columns.split()
     text = _decode(data, str(path))
-    strings = [[] for k in kinds if k == 1]
+    strings = [[] for k in kinds if k in (1, 3)]
     numbers = []
     for line_no, line in enumerate(text.splitlines(), 1):
         tokens = line.split()
@@ -74,7 +74,7 @@ def _read_columns_exact(path, data, columns, kinds):
             _bad_count(path, line_no, len(kinds), len(tokens), columns)
         js, row = 0, []
         for j, (k, tok) in enumerate(zip(kinds, tokens)):
-            if k == 1:
+            if k in (1, 3):
                 strings[js].append(tok)
                 js += 1
             elif k == 2:
@@ -88,6 +88,8 @@ def _read_columns_exact(path, data, columns, kinds):
                 row.append(v)
         numbers.append(row)
     n_num = sum(k == 2 for k in kinds)
+    strings = [np.array(x, dtype=str) if k == 3 else x
+               for k, x in zip([k for k in kinds if k in (1, 3)], strings)]
     return strings, np.array(numbers, dtype=np.float64).reshape(len(numbers), n_num)
 
 
@@ -123,18 +125,20 @@ class BedFile:
             self._ids = list(zip(self._fids, self._iids))
             unique = (len(set(self._iids)) == len(self._iids)
                       or len(set(self._ids)) == len(self._ids))
+        # .bim columns as numpy arrays (no Python str per variant)
         (chrom, sid, a1, a2), bp = read_columns(prefix + ".bim", BIM_COLUMNS,
-                                                [1, 1, 0, 2, 1, 1])
+                                                [3, 3, 0, 2, 3, 3])
+        sid = sid.astype(str)
         bp = bp[:, 0] if bp.size else np.zeros(0)
         bad = np.flatnonzero(bp != np.rint(bp))
         if bad.size:
             raise InputError(f"{prefix}.bim: the position of variant {sid[bad[0]]} "
                              f"({bp[bad[0]]:g}) is not a whole number")
-        self.sid = np.array(sid, dtype=str)
-        self.chromosome = np.array(chrom, dtype=str)
+        self.sid = sid
+        self.chromosome = chrom.astype(str)
         self.bp_position = bp.astype(np.int64)
-        self.allele_1 = np.array(a1, dtype=str)
-        self.allele_2 = np.array(a2, dtype=str)
+        self.allele_1 = a1.astype(str)
+        self.allele_2 = a2.astype(str)
         self.count_a1 = count_a1
         self.num_threads = num_threads
         self._bed = None
