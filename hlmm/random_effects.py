@@ -150,9 +150,10 @@ def random_effects_from_beds(beds, sample_ids, by_iid=False, num_threads=None):
     sources (:mod:`hlmm.io`); all of them must contain every sample ID."""
     indices = []
     for bed in beds:
-        pos = {k: i for i, k in enumerate(match_keys(bed.ids, by_iid))}
-        indices.append(np.array([pos[k] for k in match_keys(sample_ids, by_iid)],
-                                dtype=np.intp))
+        keys = match_keys(bed.ids, by_iid)
+        pos = dict(zip(keys, range(len(keys))))
+        indices.append(np.fromiter(map(pos.__getitem__, match_keys(sample_ids, by_iid)),
+                                   dtype=np.intp, count=len(sample_ids)))
     names = ", ".join(b.path for b in beds)
     total = sum(b.n_snps for b in beds)
     if all(b.format == "bed" for b in beds):

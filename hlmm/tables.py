@@ -205,10 +205,10 @@ def _first_line(text):
         size *= 4
 
 
-def _first_line_of(data, ascii, label):
+def _first_line_of(data, is_ascii, label):
     """(:func:`_first_line` of the file, its whole text or None): an ASCII file's first
     line is found in a decoded prefix (the compiled parser needs no text)."""
-    if ascii:
+    if is_ascii:
         size = 1 << 16
         while size < len(data):
             found = _first_line(data[:size].decode("ascii"))
@@ -310,8 +310,8 @@ def read_table(path, missing="NA", missing_number=-9.0):
     ``missing_number=None`` keeps values equal to −9 as numbers.
     """
     data = read_bytes(path)
-    ascii = data.isascii()      # then offsets in the text are offsets in the bytes
-    found, text = _first_line_of(data, ascii, str(path))
+    is_ascii = data.isascii()      # then offsets in the text are offsets in the bytes
+    found, text = _first_line_of(data, is_ascii, str(path))
     if found is None:
         raise InputError(f"{path}: the file is empty")
     h, first, line_start, line_end = found
@@ -348,7 +348,7 @@ def read_table(path, missing="NA", missing_number=-9.0):
 
     result, try_numpy = None, True
     with gc_paused():
-        if ascii:
+        if is_ascii:
             result, try_numpy = _parse_compiled(data, offset, start, n_id, k, missing)
         if result is None:
             if text is None:

@@ -238,8 +238,9 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
     ``3`` string as a numpy bytes array; every non-blank line must have exactly
     ``len(kinds)`` tokens.  A number column token equal to ``missing`` (bytes) is NaN.
     Returns ``(OK, strings, values, lines)`` — per string column a list of str or a bytes
-    array, float64 ``(rows, number columns)``, the 1-based line of each row (int64) — or ``(status, line, column, n_tokens, token)`` for the first problem
-    (see the status codes above).  A large buffer is split at line starts into up to
+    array, float64 ``(rows, number columns)``, the 1-based line of each row (int64) — or
+    ``(status, line, column, n_tokens, token)`` for the first problem (see the status
+    codes above).  A large buffer is split at line starts into up to
     ``threads`` ranges parsed in parallel; the result does not depend on ``threads``.
     """
     cdef const signed char[::1] kv = np.asarray(kinds, dtype=np.int8)
