@@ -194,10 +194,15 @@ class BedFile:
         return self._bed
 
     def __getstate__(self):
-        # bed-reader's handle does not pickle; Dask workers reopen the file by path.
+        # bed-reader's handle does not pickle; Dask workers reopen the file by path.  The
+        # derived ID containers are rebuilt there rather than shipped.
         state = self.__dict__.copy()
-        state["_bed"] = None
+        state.update(_bed=None, _fid=None, _iid=None, _ids=None)
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._ids = list(zip(self._fids, self._iids))
 
     @property
     def ids(self):
