@@ -6,6 +6,7 @@ covariate, and a row in every genotype file; the others are dropped and counted.
 Covariate columns are z-scored (population SD) and an intercept column is put first;
 the SDs are kept to put effects back on the covariates' own scale.
 """
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +73,12 @@ def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_co
     return frame.sample(y_all)
 
 
+def _lookup(index, keys):
+    """``index[k]`` for each key (−1 when absent), as an array."""
+    return np.fromiter(map(index.get, keys, itertools.repeat(-1)), dtype=np.intp,
+                       count=len(keys))
+
+
 class SampleFrame:
     """What every phenotype of one phenotype file shares: the individuals of the
     reference list (``order_ids``) matched once to the phenotype rows, the covariates and
@@ -100,7 +107,7 @@ class SampleFrame:
         prow = pheno.row_index(by_iid)
         # per individual of the reference list: its phenotype row (−1: none) and why an
         # individual with a phenotype row is dropped whatever the phenotype's value
-        self.rows = np.array([prow.get(kk, -1) for kk in order_keys], dtype=np.intp)
+        self.rows = _lookup(prow, order_keys)
         # each covariate table's row per individual (−1: none or incomplete)
         self.covar_rows = []
         self.covar_ok = np.ones(len(order_keys), bool)
@@ -110,13 +117,15 @@ class SampleFrame:
                 continue
             trow = t.row_index(by_iid)
             complete = ~np.isnan(t.values).any(axis=1)
-            r = np.array([trow.get(kk, -1) for kk in order_keys], dtype=np.intp)
+            r = _lookup(trow, order_keys)
             r[r >= 0] = np.where(complete[r[r >= 0]], r[r >= 0], -1)
             self.covar_rows.append(r)
             self.covar_ok &= r >= 0
         others = [set(match_keys(ids, by_iid)) for _, ids in other_ids]
-        self.other_ok = np.array([all(kk in o for o in others) for kk in order_keys],
-                                 dtype=bool) if others else np.ones(len(order_keys), bool)
+        self.other_ok = np.ones(len(order_keys), bool)
+        for o in others:
+            self.other_ok &= np.fromiter(map(o.__contains__, order_keys), bool,
+                                         count=len(order_keys))
 
     @classmethod
     def read(cls, phenofile, missing="NA", mean_covar=None, var_covar=None, order_ids=None,
