@@ -313,12 +313,18 @@ class GenomeScan:
         if status != "ok":
             return SnpFit(n_l, freq, None, status)
         x = gl - 2.0 * f
-        X = np.column_stack([self.X[ok], x])
-        V = np.column_stack([self.V[ok], x])
+        rows = slice(None) if n_l == len(g) else ok       # no copy when all called
+        X = np.column_stack([self.X[rows], x])
+        if getattr(self, "_x_is_v", None) is None:        # the same covariates: one copy
+            self._x_is_v = self.X.shape == self.V.shape and np.array_equal(self.X, self.V)
+        V = X if self._x_is_v else np.column_stack([self.V[rows], x])
         robust = self.cfg.robust_estimator if self.cfg.robust else False
         try:
             if self.G is None:
-                res = HLM(self.y[ok], X, V).fit(robust=robust)
+                # --fit-covariates: from the null model's estimates and Hessian, the
+                # SNP's effects at 0
+                res = HLM(self.y[ok], X, V).fit(
+                    start=self.null if self.cfg.fit_covariates else None, robust=robust)
             else:
                 from .mixed import HLMM
 

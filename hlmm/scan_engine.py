@@ -21,7 +21,8 @@ from ._core import _classfit, _gram
 from ._validate import as_vector
 from . import robust as _robust
 from .scan_engine_hlmm import (H2_MIN, LOG2PI, CarrierStatsHLMM,  # noqa: F401
-                              ClassStatsHLMM, _newton_hlmm, _observed_information)
+                              ClassStatsHLMM, _newton_exact, _newton_hlmm,
+                              _observed_information)
 
 _REASONS = {0: "", 1: "no calls", 2: "monomorphic", 3: "not converged",
             4: "degenerate: a genotype class has zero variance", 5: "line search failed"}
@@ -244,14 +245,29 @@ class HLMMClassScan:
         return self._fit_model(model, beta0, res, rows, tol, max_iter)
 
     def _fit_model(self, model, beta0, res, rows, tol, max_iter):
-        """Newton from (β0, h2_init), SEs (robust ones with ``rows``), into ``res``."""
-        fit = _newton_hlmm(model, np.r_[beta0, self.h2_init], self.h2_min, tol, max_iter)
+        """Newton from (β0, h2_init), SEs (robust ones with ``rows``), into ``res``.
+
+        With the exact Hessian, the start's β0 (an HLM's, fitting the total variance
+        ``d_i + h2·‖g_i‖²``) is first lowered by ``h2_init`` times the mean ``‖g_i‖²``:
+        ``β0 ← β0 + log(1 − h2_init·m̄·e^{−β0})``, which saves about one Newton step."""
+        exact = getattr(model, "hessian", None) is not None
+        theta0 = np.r_[beta0, self.h2_init]
+        if exact:
+            shrink = 1.0 - self.h2_init * model.mean_gg() * np.exp(-theta0[0])
+            if shrink > 0.1:
+                theta0[0] += np.log(shrink)
+        fit = (_newton_exact if exact else _newton_hlmm)(
+            model, theta0, self.h2_min, tol, max_iter)
         if isinstance(fit, str):
             res["reason"] = fit
             return res
-        theta, f, grad, alpha, XSX, _, _ = fit
+        theta, f, grad, alpha, XSX = fit[:5]
         boundary = bool(theta[2] <= self.h2_min and grad[4] > 0)
-        info = _observed_information(model, theta, alpha, XSX, boundary)
+        if exact:
+            n_par = 4 if boundary else 5
+            info = 0.5 * fit[7][:n_par, :n_par]       # f = −2L − const
+        else:
+            info = _observed_information(model, theta, alpha, XSX, boundary)
         try:
             cov = linalg.inv(info) if info is not None else None
         except linalg.LinAlgError:

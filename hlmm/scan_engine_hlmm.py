@@ -11,7 +11,7 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import blas, lapack
 
-from ._core import _gram
+from ._core import _classfit, _gram
 
 LOG2PI = np.log(2.0 * np.pi)
 H2_MIN = 1e-5  # the original's lower bound on h2
@@ -51,9 +51,7 @@ class ClassStatsHLMM:
             w = np.exp(-eta)
         if not np.all(np.isfinite(w)):
             return None
-        A = self.M[0] * (h2 * w[0])
-        for k in range(1, len(self.M)):
-            A += self.M[k] * (h2 * w[k])
+        A = _combine(self.M, h2 * w)
         A.flat[:: self.l + 1] += 1.0
         chol = _chol_inverse(A, keep_factor=False)
         if chol is None:
@@ -69,7 +67,7 @@ class ClassStatsHLMM:
             P[:, 0] += w[k] * self.u[k]
             P[:, 1] += (w[k] * self.x[k]) * self.u[k]
             P[:, 2] += w[k] * self.s[k]
-        Q = blas.dsymm(1.0, Ainv, P)
+        Q = blas.dsymm(1.0, Ainv.T, P)     # Ainv symmetric: .T is the Fortran view
         PQ = (P[:, :2, None] * Q[:, None, :]).sum(axis=0)            # 2 × 3 = PᵀA⁻¹P
         XSX = (V.T * (w * self.nk)) @ V - h2 * PQ[:, :2]
         if alpha is None:
@@ -81,22 +79,98 @@ class ClassStatsHLMM:
         rr = self.S2 - 2.0 * mu * self.S1 + self.nk * mu * mu
         gr = self.s - mu[:, None] * self.u                             # C × l
         bvec = (gr * w[:, None]).sum(axis=0)
-        z = blas.dsymv(1.0, Ainv, bvec)
+        z = blas.dsymv(1.0, Ainv.T, bvec)
         f = float(self.nk @ eta + logdet + w @ rr - h2 * blas.ddot(bvec, z))
         a_flat = Ainv.reshape(-1)
         trk = np.array([blas.ddot(a_flat, Mk.reshape(-1)) for Mk in self.M])
-        zMz = np.array([blas.ddot(z, blas.dsymv(1.0, Mk, z)) for Mk in self.M])
+        Mz = [blas.dsymv(1.0, Mk.T, z) for Mk in self.M]
+        zMz = np.array([blas.ddot(z, v) for v in Mz])
         first = self.nk - h2 * w * trk
-        second = w * (rr - 2.0 * h2 * (gr * z).sum(axis=1) + h2 * h2 * zMz)
-        uz = (self.u * z).sum(axis=1)
-        g_alpha = -2.0 * V.T @ (w * (self.S1 - self.nk * mu - h2 * uz))
-        g_beta = V.T @ (first - second)
+        q = rr - 2.0 * h2 * (gr * z).sum(axis=1) + h2 * h2 * zMz      # Σ_{i∈k} ρ_i²
+        a = self.S1 - self.nk * mu - h2 * (self.u * z).sum(axis=1)     # Σ_{i∈k} ρ_i
+        g_alpha = -2.0 * V.T @ (w * a)
+        g_beta = V.T @ (first - w * q)
         g_h2 = w @ trk - blas.ddot(z, z)
         self.last_terms = (w, mu, z, float(w @ trk))   # for robust SEs at the optimum
         grad = np.concatenate([g_alpha, g_beta, [g_h2]])
         if not (np.isfinite(f) and np.all(np.isfinite(grad))):
             return None
+        self._at = (h2, w, z, Ainv, Q, trk, Mz, gr, a, q, XSX)   # for hessian()
         return f, grad, alpha, XSX
+
+    def mean_gg(self):
+        """``m̄ = Σ_i ‖g_i‖² / n`` over the model's individuals."""
+        return sum(float(np.trace(Mk)) for Mk in self.M) / self.n
+
+    def hessian(self):
+        """Exact Hessian of f over (α0, α1, β0, β1, h2) at the last point :meth:`evaluate`
+        was called at (with its α), from the same class quantities plus one l×l product.
+
+        With ``B = A⁻¹``, ``q = Σ⁻¹r``, ``ρ_i = d_i q_i = r_i − h2·g_iᵀz``, per class
+        ``a_k = Σ_{i∈k} ρ_i``, ``q_k = Σ_{i∈k} ρ_i²``, ``t_k = tr(BM_k)``, and
+        ``e_a = Σ_k w_k v_ka (gr_k − h2·M_k z) = GᵀW diag(v_a) ρ``,
+        ``K^(a) = Σ_k w_k v_ka M_k`` (``v_k = (1, x_k)``; ``K^(0) = K = (A − I)/h2``,
+        so ``h2·BK = I − B =: E``) and ``Y = BK^(1)``.  From
+        ``∂²f/∂θ_i∂θ_j = tr(Σ⁻¹Σ_ij) − tr(Σ⁻¹Σ_iΣ⁻¹Σ_j) + 2qᵀΣ_iΣ⁻¹Σ_j q − qᵀΣ_ij q``,
+        ``∂²f/∂α∂θ_j = 2XᵀΣ⁻¹Σ_j q``, ``Σ⁻¹G = WGB``, ``GᵀΣ⁻¹G = BK``, ``GᵀΣ⁻¹r = z``:
+
+        - ``∂²f/∂α² = 2XᵀΣ⁻¹X``
+        - ``∂²f/∂α_c∂β_a = 2[Σ_k v_kc v_ka w_k a_k − h2·Q_cᵀe_a]``, ``Q = B·GᵀWX``
+        - ``∂²f/∂α_c∂h2 = 2Q_cᵀz``
+        - ``∂²f/∂β_a∂β_b = Σ_k v_ka v_kb w_k (h2·t_k + q_k) − h2²·tr(BK^(a)BK^(b))
+          − 2h2·e_aᵀBe_b``
+        - ``∂²f/∂β_a∂h2 = −tr(B²K^(a)) + 2e_aᵀBz``
+        - ``∂²f/∂h2² = −tr((BK)²) + 2zᵀBKz``
+
+        where ``h2²·tr(BKBK) = ‖E‖²``, ``h2²·tr(BKBK^(1)) = h2·⟨E, Y⟩``,
+        ``tr(BK^(1)BK^(1)) = ⟨Y, Yᵀ⟩``, ``tr(B²K) = ⟨B, E⟩/h2``, ``tr(B²K^(1)) = ⟨B, Y⟩``:
+        one l×l gemm (Y) beyond the evaluation.
+        """
+        h2, w, z, B, Q, trk, Mz, gr, a, q, XSX = self._at
+        x, l, C = self.x, self.l, len(self.M)
+        e = np.zeros((l, 2), order="F")
+        for k in range(C):
+            rk = gr[k] - h2 * Mz[k]
+            e[:, 0] += w[k] * rk
+            e[:, 1] += (w[k] * x[k]) * rk
+        K1 = _combine(self.M, w * x)
+        # B, K1 and M_k are symmetric and C-ordered: their transposes are the Fortran
+        # views scipy's BLAS takes without a copy
+        Be = blas.dsymm(1.0, B.T, e)
+        Bz = blas.dsymv(1.0, B.T, z)
+        Y = blas.dgemm(1.0, B.T, K1.T)
+        bf, yf = B.reshape(-1), Y.reshape(-1, order="F")
+        BY = blas.ddot(bf, yf)                   # ⟨B, Yᵀ⟩ = ⟨B, Y⟩
+        YY = _classfit.trace_square(Y.T)         # ⟨Y, Yᵀ⟩
+        if h2 > 0:
+            E = -B
+            E.flat[:: l + 1] += 1.0
+            ef = E.reshape(-1)
+            EE, BE, EY = blas.ddot(ef, ef), blas.ddot(bf, ef), blas.ddot(ef, yf)
+            t00, t01 = EE, h2 * EY                     # h2²·tr(BK^(a)BK^(b))
+            b2k0, bkk = BE / h2, EE / (h2 * h2)       # tr(B²K), tr((BK)²)
+            zbkz = (blas.ddot(z, z) - blas.ddot(z, Bz)) / h2
+        else:                                          # B = I
+            K = _combine(self.M, w)
+            t00 = t01 = 0.0
+            b2k0, bkk = float(w @ trk), blas.ddot(K.reshape(-1), K.reshape(-1))
+            zbkz = blas.ddot(z, blas.dsymv(1.0, K.T, z))
+        t11 = h2 * h2 * YY
+        V = np.column_stack([np.ones(C), x])
+        H = np.empty((5, 5))
+        H[:2, :2] = XSX + XSX.T
+        # l-long products through scipy's BLAS (see evaluate)
+        H[:2, 2:4] = 2.0 * ((V.T * (w * a)) @ V - h2 * blas.dgemm(1.0, Q[:, :2], e, trans_a=1))
+        H[:2, 4] = 2.0 * blas.dgemv(1.0, Q[:, :2], z, trans=1)
+        T = np.array([[t00, t01], [t01, t11]])
+        H[2:4, 2:4] = ((V.T * (w * (h2 * trk + q))) @ V - T
+                       - 2.0 * h2 * blas.dgemm(1.0, e, Be, trans_a=1))
+        H[2:4, 4] = -np.array([b2k0, BY]) + 2.0 * blas.dgemv(1.0, e, Bz, trans=1)
+        H[4, 4] = -bkk + 2.0 * zbkz
+        H[2:, :2] = H[:2, 2:].T
+        H[4, 2:4] = H[2:4, 4]
+        H[2:4, 2:4] = 0.5 * (H[2:4, 2:4] + H[2:4, 2:4].T)
+        return H
 
     # --- public, in log-likelihood units --------------------------------------------
     def loglik(self, alpha, beta, h2):
@@ -120,6 +194,15 @@ class ClassStatsHLMM:
         return np.full(3, np.nan) if r is None else -0.5 * r[1][2:]
 
 
+def _combine(Ms, c):
+    """``Σ_k c_k M_k`` (a new C-ordered l×l array) by BLAS axpys, without temporaries."""
+    out = np.multiply(Ms[0], c[0])
+    flat = out.reshape(-1)
+    for Mk, ck in zip(Ms[1:], c[1:]):
+        blas.daxpy(Mk.reshape(-1), flat, a=ck)
+    return out
+
+
 def _solve2(XSX, XSy):
     """α̂ = (XᵀΣ⁻¹X)⁻¹XᵀΣ⁻¹y for the 2×2 system; None unless positive definite."""
     det = XSX[0, 0] * XSX[1, 1] - XSX[0, 1] * XSX[1, 0]
@@ -132,6 +215,19 @@ def _solve2(XSX, XSy):
 def _chol_inverse(A, keep_factor):
     """``(log|A|, L, A⁻¹)`` for symmetric positive definite A (L lower, None unless
     ``keep_factor``; A is overwritten otherwise); None if A is not positive definite."""
+    if not keep_factor and A.flags.c_contiguous:
+        # A symmetric: factor its Fortran view in place (no copies); LAPACK's upper
+        # triangle is then the C-order lower one, mirrored at the end
+        c, info = lapack.dpotrf(A.T, lower=0, clean=0, overwrite_a=1)
+        if info != 0:
+            return None
+        logdet = 2.0 * np.log(np.diag(c)).sum()
+        Ainv, info = lapack.dpotri(c, lower=0, overwrite_c=1)
+        if info != 0:
+            return None
+        Ainv = Ainv.T
+        _classfit.mirror_lower(Ainv)
+        return logdet, None, Ainv
     c, info = lapack.dpotrf(A, lower=1, clean=1 if keep_factor else 0,
                             overwrite_a=0 if keep_factor else 1)
     if info != 0:
@@ -158,6 +254,45 @@ def _fd_profile_hessian(model, theta, g):
     return 0.5 * (H + H.T)
 
 
+def _start(model, theta, h2_min):
+    """``(θ, evaluation)`` at the start with h2 raised to its bound, or a message."""
+    theta = np.array(theta, dtype=float)
+    theta[2] = max(theta[2], h2_min)
+    ev = model.evaluate(theta[:2], theta[2])
+    return "likelihood not finite at the start" if ev is None else (theta, ev)
+
+
+def _projected_step(H, g, theta, h2_min):
+    """Newton step on the free set (h2 held while at the bound with ∂f/∂h2 > 0), the
+    Hessian's eigenvalues reflected, and its decrement ``−gᵀstep``."""
+    free = np.array([True, True, not (theta[2] <= h2_min and g[2] > 0)])
+    lam, U = linalg.eigh(H[np.ix_(free, free)])
+    lam = np.maximum(np.abs(lam), 1e-12 * max(np.abs(lam).max(), 1.0))
+    step = np.zeros(3)
+    step[free] = -U @ ((U.T @ g[free]) / lam)
+    return step, -(g @ step)
+
+
+def _line_search(model, theta, step, f, g, dec, h2_min):
+    """Backtracking Armijo search along the projected path: ``(θ_new, evaluation)``,
+    or None after 60 halvings."""
+    # below ~1e-10·|f| Armijo cannot resolve the decrease (f ~ n): take the full
+    # step unless it raises f beyond rounding
+    near = dec < 1e-10 * max(1.0, abs(f))
+    t = 1.0
+    for _ in range(60):
+        cand = theta + t * step
+        cand[2] = max(cand[2], h2_min)
+        ev_new = model.evaluate(cand[:2], cand[2])
+        if ev_new is not None:
+            f_new = ev_new[0]
+            if f_new <= f + 1e-4 * min(g @ (cand - theta), 0.0) or (
+                    near and t == 1.0 and f_new <= f + 1e-12 * abs(f)):
+                return cand, ev_new
+        t *= 0.5
+    return None
+
+
 def _newton_hlmm(model, theta, h2_min, tol, max_iter):
     """Projected Newton on f(β0, β1, h2) (α profiled) subject to h2 ≥ h2_min.
 
@@ -167,12 +302,10 @@ def _newton_hlmm(model, theta, h2_min, tol, max_iter):
     gᵀH⁻¹g (on the free set) is below ``tol``.
     Returns (theta, f, grad, alpha, XSX, n_iter, message) or message only on failure.
     """
-    theta = np.array(theta, dtype=float)
-    theta[2] = max(theta[2], h2_min)
-    ev = model.evaluate(theta[:2], theta[2])
-    if ev is None:
-        return "likelihood not finite at the start"
-    f, grad, alpha, XSX = ev
+    start = _start(model, theta, h2_min)
+    if isinstance(start, str):
+        return start
+    theta, (f, grad, alpha, XSX) = start
     H, dec = None, np.inf
     for it in range(1, max_iter + 1):
         g = grad[2:]
@@ -183,32 +316,65 @@ def _newton_hlmm(model, theta, h2_min, tol, max_iter):
             H = _fd_profile_hessian(model, theta, g)
             if H is None or not np.all(np.isfinite(H)):
                 return "Hessian not finite"
-        free = np.array([True, True, not (theta[2] <= h2_min and g[2] > 0)])
-        lam, U = linalg.eigh(H[np.ix_(free, free)])
-        lam = np.maximum(np.abs(lam), 1e-12 * max(np.abs(lam).max(), 1.0))
-        step = np.zeros(3)
-        step[free] = -U @ ((U.T @ g[free]) / lam)
-        dec = -(g @ step)
-        # below ~1e-10·|f| Armijo cannot resolve the decrease (f ~ n): take the full
-        # step unless it raises f beyond rounding
-        near = dec < 1e-10 * max(1.0, abs(f))
-        t = 1.0
-        for _ in range(60):
-            cand = theta + t * step
-            cand[2] = max(cand[2], h2_min)
-            ev_new = model.evaluate(cand[:2], cand[2])
-            if ev_new is not None:
-                f_new = ev_new[0]
-                if f_new <= f + 1e-4 * min(g @ (cand - theta), 0.0) or (
-                        near and t == 1.0 and f_new <= f + 1e-12 * abs(f)):
-                    break
-            t *= 0.5
-        else:
+        step, dec = _projected_step(H, g, theta, h2_min)
+        found = _line_search(model, theta, step, f, g, dec, h2_min)
+        if found is None:
             return "line search failed"
-        theta = cand
-        f, grad, alpha, XSX = ev_new
+        theta, (f, grad, alpha, XSX) = found
         if dec < tol:
             return theta, f, grad, alpha, XSX, it, ""
+    return "not converged"
+
+
+def _profile(H):
+    """Hessian of the profile f(α̂(θ), θ) over θ = (β0, β1, h2) from the full one at
+    α̂: the Schur complement ``H_θθ − H_θα H_αα⁻¹ H_αθ``."""
+    return H[2:, 2:] - H[2:, :2] @ np.linalg.solve(H[:2, :2], H[:2, 2:])
+
+
+def _newton_exact(model, theta, h2_min, tol, max_iter):
+    """:func:`_newton_hlmm` with the exact Hessian (``model.hessian()``, one l×l gemm).
+
+    The Hessian is refreshed at every iterate while the last Newton decrement is
+    ≥ 1e-4, reused below that, and always refreshed at the point where the decrement
+    falls below ``tol``: that Hessian also gives the SEs.  The last step (decrement
+    below ``tol``, so ‖step‖ ≲ 1e-5 SEs) is not evaluated but extrapolated on the
+    quadratic model: ``f + gᵀs + ½sᵀHs`` and ``α̂ + (dα̂/dθ)s``, ``dα̂/dθ =
+    −H_αα⁻¹H_αθ``, with errors O(‖s‖³) and O(‖s‖²), far below the SEs.
+    Returns (theta, f, grad, alpha, XSX, n_iter, message, H) with H the full Hessian
+    over (α, β, h2) at the point before that step, or a message on failure.
+    """
+    start = _start(model, theta, h2_min)
+    if isinstance(start, str):
+        return start
+    theta, (f, grad, alpha, XSX) = start
+    H, fresh, dec = None, False, np.inf
+    for it in range(1, max_iter + 1):
+        g = grad[2:]
+        while True:
+            if H is None or (dec >= 1e-4 and not fresh):
+                H, fresh = model.hessian(), True
+                if not np.all(np.isfinite(H)):
+                    return "Hessian not finite"
+            Hp = _profile(H)
+            step, dec = _projected_step(Hp, g, theta, h2_min)
+            if dec < tol and not fresh:
+                H = None          # converged on a reused Hessian: the SEs need it here
+                continue
+            break
+        if dec < tol:
+            cand = theta + step
+            cand[2] = max(cand[2], h2_min)
+            s = cand - theta
+            g_new = g + Hp @ s
+            f_new = f + g @ s + 0.5 * s @ Hp @ s
+            alpha_new = alpha - np.linalg.solve(H[:2, :2], H[:2, 2:] @ s)
+            return (cand, f_new, np.r_[0.0, 0.0, g_new], alpha_new, XSX, it, "", H)
+        found = _line_search(model, theta, step, f, g, dec, h2_min)
+        if found is None:
+            return "line search failed"
+        theta, (f, grad, alpha, XSX) = found
+        fresh = False
     return "not converged"
 
 
@@ -248,6 +414,9 @@ class CarrierStatsHLMM(ClassStatsHLMM):
     ``zᵀM_i z = (g_iᵀz)²`` (one triangular multiply with ``L⁻¹``, ``A = LLᵀ``).
     Classes are ordered [mode, carriers…] in ``last_terms``.
     """
+
+    # no exact Hessian for carriers yet: Newton and SEs difference the gradient
+    hessian = None
 
     def __init__(self, n0, S1_0, S2_0, u0, s0, M0, x0, Gc, yc, xc):
         self.n0, self.S1_0, self.S2_0 = float(n0), float(S1_0), float(S2_0)

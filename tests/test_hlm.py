@@ -182,6 +182,82 @@ def test_fit_from_a_far_start_reaches_the_same_mle(rng):
         assert res.loglik == pytest.approx(ref.loglik, abs=1e-7)
 
 
+def test_joint_cross_kernel_matches_dense_formulas(rng):
+    """_hlm.joint_cross: f, ∂f/∂(α, β) at any (α, β) (as negloglik_and_grad) and the
+    Hessian's columns of the last mean and variance columns (dense formulas)."""
+    from hlmm._core import _hlm
+
+    y, X, V = simulate(rng, 2500, 4, 3)
+    p, q = 4, 3
+    for p0, q0, same in ((3, 2, False), (2, 3, False), (4, 1, False), (3, 3, True)):
+        if same:                  # X = V: one product per block
+            q, V = p, X
+        a, b = rng.normal(0, 1, p), rng.normal(0, 0.3, q)
+        ga, gb = np.empty(p), np.empty(q)
+        Hx, Hv = np.empty((p + q, p - p0)), np.empty((p + q, q - q0))
+        f, s = _hlm.joint_cross(y, X, V, a, b, p0, q0, ga, gb, Hx, Hv)
+        nll, g = negloglik_and_grad(np.r_[a, b], y, X, V)
+        assert f == pytest.approx(2 * nll - len(y) * LOG2PI, rel=1e-12)
+        np.testing.assert_allclose(np.r_[ga, gb], 2 * g, rtol=1e-9, atol=1e-9)
+        assert s >= abs(f) * (1 - 1e-12)
+        w = np.exp(-V @ b)
+        r = y - X @ a
+        H = np.block([[2 * X.T @ (X * w[:, None]), 2 * X.T @ (V * (w * r)[:, None])],
+                      [2 * V.T @ (X * (w * r)[:, None]), V.T @ (V * (w * r * r)[:, None])]])
+        np.testing.assert_allclose(Hx, H[:, p0:p], rtol=1e-10)
+        np.testing.assert_allclose(Hv, H[:, p + q0:], rtol=1e-10)
+
+
+def _nested_case(rng, effect, n=4000, c=5, missing=0.0):
+    C = rng.standard_normal((n, c))
+    x = rng.binomial(2, 0.3, n) - 0.6
+    X0 = np.column_stack([np.ones(n), C])
+    y = (X0 @ rng.normal(0, 0.5, c + 1) + effect * x
+         + np.exp(0.5 * (C @ rng.normal(0, 0.2, c) + effect * x)) * rng.standard_normal(n))
+    null = HLM(y, X0, X0).fit()
+    ok = rng.random(n) >= missing
+    X = np.column_stack([X0[ok], x[ok]])
+    return null, y[ok], X
+
+
+@pytest.mark.parametrize("effect,missing", [(0.0, 0.0), (0.15, 0.0), (0.15, 0.05)])
+def test_fit_warm_start_reaches_the_cold_optimum(rng, effect, missing):
+    """fit(start=null) -- from the null model's estimates with the SNP's effects at 0 and
+    its exact Hessian (the scan's --fit-covariates path) -- gives the cold fit's
+    estimates, likelihood and SEs, also when the SNP drops individuals."""
+    null, y, X = _nested_case(rng, effect, missing=missing)
+    cold = HLM(y, X, X).fit()
+    warm = HLM(y, X, X.copy()).fit(start=null)
+    assert cold.converged and warm.converged
+    assert warm.n_iter <= 8
+    # both stop within ~1e-7 SEs (SEs here ~0.03) of the MLE
+    np.testing.assert_allclose(warm.alpha, cold.alpha, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(warm.beta, cold.beta, rtol=1e-7, atol=1e-8)
+    assert warm.loglik == pytest.approx(cold.loglik, abs=1e-8)
+    np.testing.assert_allclose(warm.cov_params(), cold.cov_params(), rtol=1e-7,
+                               atol=1e-14)
+
+
+def test_fit_start_hessian_is_the_exact_hessian(rng):
+    """The Hessian a fit leaves for nested fits is −2 × numdifftools' Hessian of L."""
+    y, X, V = simulate(rng, 300, 2, 3)
+    m = HLM(y, X, V)
+    res = m.fit()
+    H = nd.Hessian(lambda t: m.loglik(t[:2], t[2:]), step=1e-4)(res.params)
+    np.testing.assert_allclose(res._hessian_f, -2.0 * H, rtol=1e-6, atol=1e-7 * np.abs(H).max())
+
+
+def test_fit_warm_start_far_from_the_mle_falls_back_to_newton(rng):
+    null, y, X = _nested_case(rng, 0.1)
+    ref = HLM(y, X, X).fit()
+    other = HLM(rng.standard_normal(len(y)) * 5 + 3, X[:, :-1], X[:, :-1]).fit()
+    for start in (other, HLM(y, X[:, :1], X[:, :1]).fit()):
+        res = HLM(y, X, X).fit(start=start)
+        assert res.converged
+        np.testing.assert_allclose(res.beta, ref.beta, rtol=1e-7, atol=1e-8)
+        assert res.loglik == pytest.approx(ref.loglik, abs=1e-8)
+
+
 def test_fit_recovers_simulated_parameters():
     rng = np.random.default_rng(7)
     n = 50_000

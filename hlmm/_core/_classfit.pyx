@@ -335,3 +335,48 @@ def gather_sums(const double[:, ::1] G, const Py_ssize_t[::1] rows, const double
             for j in range(l):
                 u[j] += G[r, j]
                 s[j] += yi * G[r, j]
+
+
+cdef double _tiled(double* A, Py_ssize_t l, bint mirror) noexcept nogil:
+    # Over the strictly lower triangle of the C-ordered l×l A in 64×64 tiles (the
+    # strided A[j, i] stays in cache): copy A[i, j] to A[j, i] (mirror), or return
+    # Σ_{i>j} A[i, j]·A[j, i].
+    cdef Py_ssize_t i, j, i0, j0, T = 64
+    cdef double s = 0.0
+    i0 = 0
+    while i0 < l:
+        j0 = 0
+        while j0 <= i0:
+            for i in range(i0, min(i0 + T, l)):
+                for j in range(j0, min(j0 + T, i)):
+                    if mirror:
+                        A[j * l + i] = A[i * l + j]
+                    else:
+                        s = s + A[i * l + j] * A[j * l + i]
+            j0 += T
+        i0 += T
+    return s
+
+
+def mirror_lower(double[:, ::1] A):
+    """Copy the lower triangle of the square C-ordered A onto its upper one, in place
+    (LAPACK's dpotri on a C array fills one triangle)."""
+    if A.shape[1] != A.shape[0]:
+        raise ValueError("mirror_lower: A must be square")
+    if A.shape[0]:
+        with nogil:
+            _tiled(&A[0, 0], A.shape[0], True)
+
+
+def trace_square(double[:, ::1] Y):
+    """``tr(Y²) = Σ_ij Y_ij·Y_ji`` of a square C-ordered Y without forming Y² or Yᵀ."""
+    cdef Py_ssize_t l = Y.shape[0], i
+    cdef double s = 0.0, d = 0.0
+    if Y.shape[1] != l:
+        raise ValueError("trace_square: Y must be square")
+    if l:
+        with nogil:
+            s = _tiled(&Y[0, 0], l, False)
+            for i in range(l):
+                d = d + Y[i, i] * Y[i, i]
+    return 2.0 * s + d
