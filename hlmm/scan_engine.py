@@ -107,13 +107,19 @@ class HLMMClassScan:
 
     Precomputes ``M_all = GᵀG``, ``u_all = Σ g_i``, ``s_all = Gᵀy`` once.  Per SNP, forms
     ``M_k, u_k, s_k`` only for the classes other than the largest one and for the missing
-    calls (one syrk over those rows); the largest class gets ``all − others − missing``.
-    Each likelihood/gradient evaluation is then O(l³) (:class:`ClassStatsHLMM`).
+    calls (one syrk over those rows, their sums u_k, s_k from the same gathered chunks);
+    the largest class gets ``all − others − missing``.  Each likelihood/gradient
+    evaluation is then O(l³) (:class:`ClassStatsHLMM`: a Cholesky and an inverse of
+    the l×l A), and so is the exact Hessian (:meth:`ClassStatsHLMM.hessian`: one more
+    l×l product).
 
     The MLE over (β0, β1, h2 ≥ ``h2_min``) with α profiled out is found by projected
-    Newton (Hessian from forward differences of the analytic profile gradient), started
-    from the SNP's HLM estimates and ``h2_init``.  SEs are the square roots of the
-    diagonal of the inverse observed information ``−∂²L`` over (α0, α1, β0, β1, h2).
+    Newton with that Hessian (``_newton_exact``; dosage carriers: Hessian from forward
+    differences of the analytic profile gradient), started from the SNP's HLM estimates
+    and ``h2_init``.  SEs are the square roots of the diagonal of the inverse observed
+    information ``−∂²L`` over (α0, α1, β0, β1, h2), the exact Hessian at the optimum
+    (carriers: central differences of the gradient).  A typical SNP costs two
+    evaluations and two Hessians beyond its syrk.
 
     **Boundary:** when h2 ends at ``h2_min`` with ∂L/∂h2 < 0, the fixed effects are still
     reported, with SEs from the information of (α, β) alone (h2 held fixed), ``h2_se`` is
@@ -202,8 +208,7 @@ class HLMMClassScan:
             if rows.size == 0:
                 continue
             Mk, uk, sk = np.empty((self.l, self.l)), np.empty(self.l), np.empty(self.l)
-            _gram.gram_rows(self.G, rows, Mk)
-            _classfit.gather_sums(self.G, rows, self.y, uk, sk)
+            _classfit.gram_sums_rows(self.G, rows, self.y, Mk, uk, sk)
             M_rest -= Mk
             u_rest -= uk
             s_rest -= sk

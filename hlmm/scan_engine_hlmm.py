@@ -282,7 +282,8 @@ def _line_search(model, theta, step, f, g, dec, h2_min):
     t = 1.0
     for _ in range(60):
         cand = theta + t * step
-        cand[2] = max(cand[2], h2_min)
+        # at the bound (also a face step's θ_h + (h2_min − θ_h), off by rounding)
+        cand[2] = h2_min if cand[2] <= h2_min * (1.0 + 1e-12) else cand[2]
         ev_new = model.evaluate(cand[:2], cand[2])
         if ev_new is not None:
             f_new = ev_new[0]
@@ -332,34 +333,52 @@ def _profile(H):
     return H[2:, 2:] - H[2:, :2] @ np.linalg.solve(H[:2, :2], H[:2, 2:])
 
 
-def _newton_exact(model, theta, h2_min, tol, max_iter):
-    """:func:`_newton_hlmm` with the exact Hessian (``model.hessian()``, one l×l gemm).
+def _face_step(Hp, g, theta, h2_min):
+    """:func:`_projected_step`, except that a step taking h2 below its bound becomes
+    the quadratic model's minimiser on the face ``h2 = h2_min``: ``s_h = h2_min − h2``,
+    ``s_β = −H_ββ⁻¹(g_β + H_βh·s_h)`` (projecting the unconstrained step instead
+    leaves β where the old h2 wanted it, one more iteration)."""
+    step, dec = _projected_step(Hp, g, theta, h2_min)
+    if theta[2] + step[2] < h2_min and step[2] < 0:
+        sh = h2_min - theta[2]
+        Hb = Hp[:2, :2]
+        if Hb[0, 0] > 0 and np.linalg.det(Hb) > 0:
+            face = np.r_[-np.linalg.solve(Hb, g[:2] + Hp[:2, 2] * sh), sh]
+            if g @ face < 0:
+                return face, -(g @ face)
+    return step, dec
 
-    The Hessian is refreshed at every iterate while the last Newton decrement is
-    ≥ 1e-4, reused below that, and always refreshed at the point where the decrement
-    falls below ``tol``: that Hessian also gives the SEs.  The last step (decrement
-    below ``tol``, so ‖step‖ ≲ 1e-5 SEs) is not evaluated but extrapolated on the
-    quadratic model: ``f + gᵀs + ½sᵀHs`` and ``α̂ + (dα̂/dθ)s``, ``dα̂/dθ =
-    −H_αα⁻¹H_αθ``, with errors O(‖s‖³) and O(‖s‖²), far below the SEs.
-    Returns (theta, f, grad, alpha, XSX, n_iter, message, H) with H the full Hessian
-    over (α, β, h2) at the point before that step, or a message on failure.
+
+def _newton_exact(model, theta, h2_min, tol, max_iter):
+    """:func:`_newton_hlmm` with the exact Hessian (``model.hessian()``, one l×l gemm)
+    and :func:`_face_step` at the bound.
+
+    The Hessian is refreshed at an iterate when the last step's decrement was ≥ 1e-4
+    and reused otherwise; where the decrement falls below ``tol`` it also gives the
+    SEs, so it is refreshed there unless the steps since it was computed total a
+    decrement below 1e-8 (it is then within ~1e-4 SEs of the point: relative errors
+    of ~1e-7 in the SEs).  The last step (decrement below ``tol``, ‖step‖ ≲ 1e-5 SEs)
+    is not evaluated but extrapolated on the quadratic model: ``f + gᵀs + ½sᵀHs`` and
+    ``α̂ + (dα̂/dθ)s``, ``dα̂/dθ = −H_αα⁻¹H_αθ``, with errors O(‖s‖³) and O(‖s‖²), far
+    below the SEs.  Returns (theta, f, grad, alpha, XSX, n_iter, message, H) with H
+    the full Hessian over (α, β, h2), or a message on failure.
     """
     start = _start(model, theta, h2_min)
     if isinstance(start, str):
         return start
     theta, (f, grad, alpha, XSX) = start
-    H, fresh, dec = None, False, np.inf
+    H, moved, dec = None, 0.0, np.inf       # moved: Σ decrements of the steps since H
     for it in range(1, max_iter + 1):
         g = grad[2:]
         while True:
-            if H is None or (dec >= 1e-4 and not fresh):
-                H, fresh = model.hessian(), True
+            if H is None or (moved > 0 and dec >= 1e-4):
+                H, moved = model.hessian(), 0.0
                 if not np.all(np.isfinite(H)):
                     return "Hessian not finite"
             Hp = _profile(H)
-            step, dec = _projected_step(Hp, g, theta, h2_min)
-            if dec < tol and not fresh:
-                H = None          # converged on a reused Hessian: the SEs need it here
+            step, dec = _face_step(Hp, g, theta, h2_min)
+            if dec < tol and moved >= 1e-8:
+                H = None          # the SEs need a Hessian nearer to this point
                 continue
             break
         if dec < tol:
@@ -374,7 +393,7 @@ def _newton_exact(model, theta, h2_min, tol, max_iter):
         if found is None:
             return "line search failed"
         theta, (f, grad, alpha, XSX) = found
-        fresh = False
+        moved += dec
     return "not converged"
 
 

@@ -299,6 +299,24 @@ def test_hlmm_class_fit_matches_brute_force_and_hessian(snp):
     assert res["n"] == (codes >= 0).sum()
 
 
+def test_gram_sums_rows_equals_gram_rows_and_gather_sums():
+    from hlmm._core import _classfit, _gram
+
+    rng = np.random.default_rng(12)
+    G = rng.standard_normal((3000, 37))
+    y = rng.standard_normal(3000)
+    for k in (0, 5, 1024, 2500):
+        rows = np.sort(rng.choice(3000, k, replace=False)).astype(np.intp)
+        M, u, s = np.empty((37, 37)), np.empty(37), np.empty(37)
+        _classfit.gram_sums_rows(G, rows, y, M, u, s)
+        M0, u0, s0 = np.empty((37, 37)), np.empty(37), np.empty(37)
+        _gram.gram_rows(G, rows, M0)
+        _classfit.gather_sums(G, rows, y, u0, s0)
+        np.testing.assert_allclose(M, M0, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(np.c_[u, s], np.c_[u0, s0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(M, G[rows].T @ G[rows], rtol=1e-10, atol=1e-10)
+
+
 def _differenced_hessian(model, p, d=1e-6):
     """∂²f over (α, β, h2) by central differences of the analytic gradient (f = −2L − c)."""
     H = np.empty((5, 5))
