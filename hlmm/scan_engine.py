@@ -138,7 +138,6 @@ class HLMMClassScan:
         if self.robust and _robust.check_kind(robust) != "pooled":
             raise ValueError("only the pooled robust estimator is defined for the HLMM")
         self.y = as_vector(y, "y")
-        self.y2 = self.y * self.y
         self.G = np.ascontiguousarray(G, dtype=np.float64)
         if self.G.ndim != 2 or self.G.shape[0] != self.y.shape[0]:
             raise ValueError(f"G must be n × l with n = {self.y.shape[0]}, got {self.G.shape}")
@@ -167,11 +166,14 @@ class HLMMClassScan:
 
     def class_stats(self, codes):
         """The 9 HLM class statistics ``n_k, S1_k, S2_k`` (k = 0, 1, 2) of one SNP."""
-        bins = self._codes(codes)
-        cnt = np.bincount(bins, minlength=4).astype(float)
-        S1 = np.bincount(bins, weights=self.y, minlength=4)
-        S2 = np.bincount(bins, weights=self.y2, minlength=4)
-        return np.column_stack([cnt, S1, S2])[1:].reshape(-1)
+        codes = np.asarray(codes)
+        if codes.dtype != np.int8:                  # checked before narrowing
+            codes = (self._codes(codes) - 1).astype(np.int8)
+        elif codes.ndim != 1 or codes.shape[0] != self.n:
+            raise ValueError(f"codes must be a 1-D array of length {self.n}")
+        st = np.empty((3, 3))
+        _classfit.code_sums(np.ascontiguousarray(codes), self.y, st)
+        return st.reshape(-1)
 
     def class_model(self, codes, freq=None, parts=None):
         """:class:`ClassStatsHLMM` of one SNP (present classes only), with

@@ -317,6 +317,23 @@ def test_gram_sums_rows_equals_gram_rows_and_gather_sums():
         np.testing.assert_allclose(M, G[rows].T @ G[rows], rtol=1e-10, atol=1e-10)
 
 
+def test_hlmm_class_stats_match_bincount():
+    rng = np.random.default_rng(13)
+    y, G = rng.standard_normal(700), rng.standard_normal((700, 4))
+    scan = HLMMClassScan(y, G, 0.1)
+    codes = rng.integers(-1, 3, 700).astype(np.int8)
+    ref = np.array([[np.sum(codes == k), y[codes == k].sum(), (y[codes == k] ** 2).sum()]
+                    for k in range(3)]).reshape(-1)
+    np.testing.assert_allclose(scan.class_stats(codes), ref, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(scan.class_stats(codes.astype(np.int64)), ref, rtol=1e-13,
+                               atol=1e-12)
+    for bad in (3, -2, 258):
+        c = codes.astype(np.int64)
+        c[5] = bad
+        with pytest.raises(ValueError, match="0, 1, 2 or -1"):
+            scan.class_stats(c)
+
+
 def _differenced_hessian(model, p, d=1e-6):
     """∂²f over (α, β, h2) by central differences of the analytic gradient (f = −2L − c)."""
     H = np.empty((5, 5))

@@ -20,7 +20,7 @@ Standard errors as the original hlmm: ``cov(α) = (XᵀD⁻¹X)⁻¹``, ``cov(β
 from libc.math cimport exp, log, sqrt, fabs, isfinite, INFINITY, NAN
 cimport numpy as cnp
 from libc.stdlib cimport malloc, free
-from scipy.linalg.cython_blas cimport dsyrk, dgemv
+from scipy.linalg.cython_blas cimport dsyrk
 
 cnp.import_array()
 
@@ -320,49 +320,52 @@ def hlm_fit_classes(const Py_ssize_t[::1] offsets, const double[::1] nk, const d
 def gram_sums_rows(const double[:, ::1] G, const Py_ssize_t[::1] rows,
                    const double[::1] y, double[:, ::1] M, double[::1] u, double[::1] s):
     """``M = Σ_{i∈rows} g_i g_iᵀ``, ``u = Σ_{i∈rows} g_i``, ``s = Σ_{i∈rows} y_i·g_i``
-    (outputs overwritten) in one pass over the rows: chunks of 1024 gathered rows, one
-    syrk each (as ``_gram.gram_rows``) and two gemvs on the chunk while it is in
-    cache, so the sums cost no second gather (:func:`gather_sums` reads the rows again:
-    ~10% of the syrk at l = 500)."""
-    cdef Py_ssize_t n = rows.shape[0], i0, i, j, m, CH = 1024
-    cdef int l = <int>G.shape[1], k, one = 1
+    (outputs overwritten) in one pass over the rows: chunks of 1024 gathered rows
+    ``(g_i, 1, y_i)``, one syrk each (as ``_gram.gram_rows``, 2 columns wider), whose
+    last two rows are u and s: no second read of the rows (:func:`gather_sums`, or
+    gemvs on the chunk, cost ~5-10 % of the syrk at l = 500)."""
+    # rows padded to a multiple of 8 doubles: BLAS is ~15 % slower on odd strides
+    cdef Py_ssize_t n = rows.shape[0], i0, i, j, m, CH = 1024, L = (G.shape[1] + 9) // 8 * 8
+    cdef int l = <int>G.shape[1], la = <int>L, k
     cdef double d_one = 1.0
     cdef char uplo = b'U', trans = b'N'
-    cdef double *buf, *ones, *ys
+    cdef double *buf
+    cdef double *T
     if (M.shape[0] != l or M.shape[1] != l or u.shape[0] != l or s.shape[0] != l
             or y.shape[0] != G.shape[0]):
         raise ValueError("gram_sums_rows: shape mismatch")
     for i in range(n):
         if rows[i] < 0 or rows[i] >= G.shape[0]:
             raise IndexError("gram_sums_rows: row index out of range")
-    M[:, :] = 0.0
-    u[:] = 0.0
-    s[:] = 0.0
-    if l == 0 or n == 0:
-        return
-    buf = <double*>malloc((CH * l + 2 * CH) * sizeof(double))
+    buf = <double*>malloc((CH * L + L * L) * sizeof(double))
     if buf == NULL:
         raise MemoryError()
-    ones = buf + CH * l
-    ys = ones + CH
+    T = buf + CH * L
     with nogil:
-        for i in range(CH):
-            ones[i] = 1.0
+        for i in range(L * L):
+            T[i] = 0.0
         i0 = 0
         while i0 < n:
             m = min(CH, n - i0)
             for i in range(m):
-                ys[i] = y[rows[i0 + i]]
                 for j in range(l):
-                    buf[i * l + j] = G[rows[i0 + i], j]
+                    buf[i * L + j] = G[rows[i0 + i], j]
+                buf[i * L + l] = 1.0
+                buf[i * L + l + 1] = y[rows[i0 + i]]
+                for j in range(l + 2, L):
+                    buf[i * L + j] = 0.0
             k = <int>m
-            # column-major, the chunk is the l × m matrix Gᵀ: M += GᵀG (upper in column
-            # order = lower in C order), u += Gᵀ1, s += Gᵀy
-            dsyrk(&uplo, &trans, &l, &k, &d_one, buf, &l, &d_one, &M[0, 0], &l)
-            dgemv(&trans, &l, &k, &d_one, buf, &l, ones, &one, &d_one, &u[0], &one)
-            dgemv(&trans, &l, &k, &d_one, buf, &l, ys, &one, &d_one, &s[0], &one)
+            # column-major, the chunk is the L × m matrix [G 1 y 0]ᵀ; 'U' there is
+            # the lower triangle of the C-ordered T
+            dsyrk(&uplo, &trans, &la, &k, &d_one, buf, &la, &d_one, T, &la)
             i0 += m
-        _tiled(&M[0, 0], l, True)
+        for i in range(l):
+            for j in range(i + 1):
+                M[i, j] = T[i * L + j]
+            u[i] = T[l * L + i]
+            s[i] = T[(l + 1) * L + i]
+        if l:
+            _tiled(&M[0, 0], l, True)
     free(buf)
 
 
@@ -431,3 +434,33 @@ def trace_square(double[:, ::1] Y):
             for i in range(l):
                 d = d + Y[i, i] * Y[i, i]
     return 2.0 * s + d
+
+
+def code_sums(const signed char[::1] codes, const double[::1] y, double[:, ::1] out):
+    """``out[k] = (n_k, Σ_{i∈k} y_i, Σ_{i∈k} y_i²)`` for the genotype classes
+    k = 0, 1, 2 of hard-call codes (−1 missing, skipped), in one pass."""
+    cdef Py_ssize_t n = codes.shape[0], i, k
+    cdef signed char c
+    cdef double yi
+    cdef bint bad = False
+    if y.shape[0] != n or out.shape[0] != 3 or out.shape[1] != 3:
+        raise ValueError("code_sums: shape mismatch")
+    with nogil:
+        for k in range(3):
+            out[k, 0] = 0.0
+            out[k, 1] = 0.0
+            out[k, 2] = 0.0
+        for i in range(n):
+            c = codes[i]
+            if c < 0:
+                bad = bad or c != -1
+                continue
+            if c > 2:
+                bad = True
+                continue
+            yi = y[i]
+            out[c, 0] += 1.0
+            out[c, 1] += yi
+            out[c, 2] += yi * yi
+    if bad:
+        raise ValueError("codes must be 0, 1, 2 or -1 (missing)")
