@@ -18,7 +18,7 @@ from scipy import linalg
 from scipy.linalg import blas
 
 from ._core import _classfit, _gram
-from ._validate import as_vector
+from ._validate import all_finite, as_vector
 from . import robust as _robust
 from .scan_engine_hlmm import (H2_MIN, LOG2PI, CarrierStatsHLMM,  # noqa: F401
                               ClassStatsHLMM, _newton_exact, _newton_hlmm,
@@ -141,7 +141,7 @@ class HLMMClassScan:
         self.G = np.ascontiguousarray(G, dtype=np.float64)
         if self.G.ndim != 2 or self.G.shape[0] != self.y.shape[0]:
             raise ValueError(f"G must be n × l with n = {self.y.shape[0]}, got {self.G.shape}")
-        if not np.all(np.isfinite(self.G)):
+        if not all_finite(self.G):
             raise ValueError("G contains NaN or infinite values")
         self.n, self.l = self.G.shape
         self.h2_init = float(h2_init)
