@@ -5,9 +5,10 @@ A .pgen or BGEN dosage is stored on a grid (.pgen: steps of 1/16384; b-bit BGEN:
 and ``μ_k`` exactly as hard-call genotype classes do: the fit of
 ``y ~ N(α0 + α1·x, exp(β0 + β1·x))`` depends on the data only through each value's
 ``n_k, Σy, Σy²`` (and ``Σy³, Σy⁴`` for robust SEs), and costs O(number of values)
-(``_classfit.hlm_fit_classes``, the kernel of the hard-call engine).  The class sums come
-from one pass over the SNP's dosages (``_dosage.dosage_class_sums``, direct indexing by
-``rint(g·scale)``).
+(``_classfit.hlm_fit_classes``, the kernel of the hard-call engine, with a Newton that
+starts at the null and evaluates one exp per class per step for many classes).  The
+class sums come from one pass over the SNP's dosages (``_dosage.dosage_classes``, direct
+indexing by ``rint(g·scale)``, float32 .pgen rows read as they are).
 
 Hard-call SNPs of every format go through the .bed kernels instead (their rows are
 packed to .bed bytes by ``_dosage.pack_rows``) and give identical numbers.
@@ -39,33 +40,35 @@ class DosageClassScan:
         b = getattr(self._local, "buf", None)
         if b is None:
             nkeys = int(2 * self.scale + 1.5)
-            b = (np.zeros((nkeys, 1 + self.powers)),
-                 np.empty(min(len(self.y), nkeys), dtype=np.intp))
+            cap = min(len(self.y), nkeys)
+            b = (np.zeros((nkeys, 1 + self.powers)), np.empty(cap),
+                 np.empty((cap, 1 + self.powers)))
             self._local.buf = b
         return b
 
     def class_sums(self, row):
         """``(g, sums)`` of one SNP: its distinct dosage values (sorted) and per value
-        ``(n, Σy, …, Σy^P)``; None when a value is off the file's grid."""
-        acc, touched = self._buffers()
-        K = _dosage.dosage_class_sums(row, self.sample_index, self.y, self.scale, acc,
-                                      touched)
-        keys = np.sort(touched[:K if K >= 0 else -1 - K])
-        sums = acc[keys].copy()
-        acc[keys] = 0.0
+        ``(n, Σy, …, Σy^P)``; None when a value is off the file's grid.  ``row``: float32
+        or float64 dosages of every file sample."""
+        acc, g, sums = self._buffers()
+        K = _dosage.dosage_classes(row, self.sample_index, self.y, self.scale, acc, g, sums)
         if K < 0:
             return None
-        return keys / self.scale, sums
+        return g[:K].copy(), sums[:K].copy()
 
-    def fit_block(self, rows, tol=1e-10, max_iter=100):
-        """Fit the SNPs whose all-sample dosage rows are ``rows`` (m × n_samples).
+    def fit_block(self, rows, tol=1e-10, max_iter=100, which=None):
+        """Fit the SNPs whose all-sample dosage rows are ``rows`` (m × n_samples, float32
+        or float64), or only the rows ``which`` of it (no copy of the block).
 
         Returns a dict of arrays like :meth:`hlmm.scan_engine.HLMClassScan.fit_block`
         (``n, freq, likelihood, add, add_se, var, var_se, ok, reason`` and ``av_cov``
         with robust SEs) and ``off_grid`` (bool: fit these by the general path).
         """
-        m = rows.shape[0]
-        parts = [self.class_sums(np.ascontiguousarray(rows[j])) for j in range(m)]
+        which = range(rows.shape[0]) if which is None else which
+        m = len(which)
+        if rows.dtype not in (np.float32, np.float64):
+            rows = np.asarray(rows, dtype=np.float64)
+        parts = [self.class_sums(np.ascontiguousarray(rows[j])) for j in which]
         off_grid = np.array([p is None for p in parts])
         parts = [p if p is not None else (np.zeros(0), np.zeros((0, 1 + self.powers)))
                  for p in parts]

@@ -438,7 +438,7 @@ class GenomeScan:
         self._fits_from_classes(res, fits, range(m))
         dos = np.flatnonzero(~hard)
         if dos.size:
-            rd = self._dosage_scan.fit_block(np.asarray(rows[dos], dtype=np.float64))
+            rd = self._dosage_scan.fit_block(rows, which=dos)
             self._fits_from_classes(rd, fits, dos)
             for j in dos[rd["off_grid"]]:
                 fits[j] = self._fit_one(self._analysis(rows, j))
