@@ -204,8 +204,9 @@ def _class_sums(const unsigned char[:, ::1] packed, const double[:, :, ::1] tabl
     cdef Py_ssize_t b, j, ci, lane, nchunks
     cdef Py_ssize_t chunk = TABLE_CHUNK
     if tables.shape[0] != bps or tables.shape[1] != 16 or tables.shape[2] != P:
-        raise ValueError(f"{name}: tables must be bps × 16 × {P} "
-                         "(subset_tables of this .bed row width)")
+        raise ValueError(f"{name}: tables must be bps × 16 × {P} (subset_tables of this "
+                         f".bed row width with n_powers={P}): tables do not match the .bed "
+                         "row width or the powers")
     if members.shape[0] != bps or out.shape[0] != n_snps or out.shape[1] != 3 * (P + 1):
         raise ValueError(f"{name}: shape mismatch")
     if n_snps == 0 or bps == 0:

@@ -87,11 +87,42 @@ cdef void _se(int K, const double* nk, const double* x, double b0, double b1,
     res[10] = sqrt(2 * f11 / det)
 
 
+cdef double _direction(double g0, double g1, double h00, double h01, double h11,
+                       double F00, double F01, double F11, double F_det,
+                       double* s) noexcept nogil:
+    """Newton's step ``s = −H⁻¹g`` (Fisher scoring ``F = Σ n_k v_k v_kᵀ`` where H is not
+    positive definite or the step does not descend); returns the decrement ``−gᵀs``."""
+    cdef double det = h00 * h11 - h01 * h01, dec
+    if h00 > 0 and det > 0:
+        s[0] = -(h11 * g0 - h01 * g1) / det
+        s[1] = -(h00 * g1 - h01 * g0) / det
+    else:
+        s[0] = -(F11 * g0 - F01 * g1) / F_det
+        s[1] = -(F00 * g1 - F01 * g0) / F_det
+    dec = -(g0 * s[0] + g1 * s[1])
+    if dec < 0:
+        s[0] = -(F11 * g0 - F01 * g1) / F_det
+        s[1] = -(F00 * g1 - F01 * g0) / F_det
+        dec = -(g0 * s[0] + g1 * s[1])
+    return dec
+
+
+cdef void _store(double* res, double f, double ntot, const double* a, double b0,
+                 double b1) noexcept nogil:
+    """The fit's −2L-based log-likelihood, α and β into ``res``."""
+    res[2] = -0.5 * (f + ntot * LOG2PI)
+    res[3] = a[0]
+    res[4] = a[1]
+    res[6] = b0
+    res[7] = b1
+
+
 cdef int _newton(int K, const double* nk, const double* S1, const double* S2,
                  const double* x, double tol, int max_iter, double* res) noexcept nogil:
     cdef int k, it, ls
     cdef double a[2]
     cdef double a_new[2]
+    cdef double st[2]
     cdef double b0, b1, f, f_new, w, mu, e, c, t, s0, s1, dec
     cdef double g0, g1, h00, h01, h11, m00, m01, m11, det, c00, c01, c10, c11
     cdef double q00, q01, q11, ntot = 0, rrtot = 0, floor, t0 = 0, t1 = 0
@@ -148,18 +179,9 @@ cdef int _newton(int K, const double* nk, const double* S1, const double* S2,
         h00 -= 2 * q00
         h01 -= 2 * q01
         h11 -= 2 * q11
-        det = h00 * h11 - h01 * h01
-        if h00 > 0 and det > 0:
-            s0 = -(h11 * g0 - h01 * g1) / det
-            s1 = -(h00 * g1 - h01 * g0) / det
-        else:
-            s0 = -(F11 * g0 - F01 * g1) / F_det
-            s1 = -(F00 * g1 - F01 * g0) / F_det
-        dec = -(g0 * s0 + g1 * s1)
-        if dec < 0:
-            s0 = -(F11 * g0 - F01 * g1) / F_det
-            s1 = -(F00 * g1 - F01 * g0) / F_det
-            dec = -(g0 * s0 + g1 * s1)
+        dec = _direction(g0, g1, h00, h01, h11, F00, F01, F11, F_det, st)
+        s0 = st[0]
+        s1 = st[1]
         # Near the optimum the predicted decrease falls below the rounding of f (f ~ n):
         # Armijo cannot resolve it, so a full Newton step that does not raise f beyond
         # rounding is taken (Newton is then in its quadratic regime).
@@ -184,11 +206,7 @@ cdef int _newton(int K, const double* nk, const double* S1, const double* S2,
     res[11] = it
     if not converged:
         return ST_NOT_CONVERGED
-    res[2] = -0.5 * (f + ntot * LOG2PI)
-    res[3] = a[0]
-    res[4] = a[1]
-    res[6] = b0
-    res[7] = b1
+    _store(res, f, ntot, a, b0, b1)
     _se(K, nk, x, b0, b1, res)
     return ST_OK
 
@@ -269,6 +287,7 @@ cdef int _newton_many(int K, const double* nk, const double* S1, const double* S
     a_new[1] = 0
     cdef double gh[8]
     cdef double gh_new[8]
+    cdef double st[2]
     cdef double b0, b1, f, f_new, s0, s1, dec, det, t, ntot = 0, rss = 0, mu
     cdef double F00 = 0, F01 = 0, F11 = 0, F_det, m00, m01, m11
     cdef bint converged = False, near
@@ -297,18 +316,9 @@ cdef int _newton_many(int K, const double* nk, const double* S1, const double* S
     it = 0
     while it < max_iter:
         it += 1
-        det = gh[2] * gh[4] - gh[3] * gh[3]
-        if gh[2] > 0 and det > 0:
-            s0 = -(gh[4] * gh[0] - gh[3] * gh[1]) / det
-            s1 = -(gh[2] * gh[1] - gh[3] * gh[0]) / det
-        else:
-            s0 = -(F11 * gh[0] - F01 * gh[1]) / F_det
-            s1 = -(F00 * gh[1] - F01 * gh[0]) / F_det
-        dec = -(gh[0] * s0 + gh[1] * s1)
-        if dec < 0:
-            s0 = -(F11 * gh[0] - F01 * gh[1]) / F_det
-            s1 = -(F00 * gh[1] - F01 * gh[0]) / F_det
-            dec = -(gh[0] * s0 + gh[1] * s1)
+        dec = _direction(gh[0], gh[1], gh[2], gh[3], gh[4], F00, F01, F11, F_det, st)
+        s0 = st[0]
+        s1 = st[1]
         near = dec < 1e-10 * max(1.0, fabs(f))
         t = 1.0
         for ls in range(60):
@@ -332,11 +342,7 @@ cdef int _newton_many(int K, const double* nk, const double* S1, const double* S
     res[11] = it
     if not converged:
         return ST_NOT_CONVERGED
-    res[2] = -0.5 * (f + ntot * LOG2PI)
-    res[3] = a[0]
-    res[4] = a[1]
-    res[6] = b0
-    res[7] = b1
+    _store(res, f, ntot, a, b0, b1)
     # SEs as _se, with the weights of the accepted β (w holds them)
     m00, m01, m11 = gh[5], gh[6], gh[7]
     det = m00 * m11 - m01 * m01
