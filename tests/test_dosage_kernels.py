@@ -20,9 +20,16 @@ def oracle_classes(row, index, y, scale, powers):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("powers", [2, 4])
-def test_dosage_classes_match_unique_and_bincount(rng, dtype, powers):
-    scale, n_fam = 16384.0, 2001
-    row = (np.rint(rng.uniform(0, 2, n_fam) * scale) / scale).astype(dtype)
+@pytest.mark.parametrize("scale,step", [(16384.0, 1), (65535.0, 257)])
+def test_dosage_classes_match_unique_and_bincount(rng, dtype, powers, scale, step):
+    """.pgen's 1/16384 grid; 8-bit BGEN values (multiples of 257/65535) on the 1/65535
+    grid, a few hundred of its 131071 keys in use (including 0 and the largest)."""
+    if dtype == np.float32 and scale != 16384.0:
+        pytest.skip("float32 holds k/16384 exactly, not k/65535 (BGEN rows are float64)")
+    n_fam = 2001
+    keys = rng.integers(0, int(2 * scale) // step + 1, n_fam) * step
+    keys[:2] = [0, int(2 * scale) // step * step]
+    row = (keys / scale).astype(dtype)
     row[rng.random(n_fam) < 0.3] = rng.choice([0.0, 1.0, 2.0])     # shared values
     row[rng.random(n_fam) < 0.05] = np.nan
     index = rng.permutation(n_fam)[:1800].astype(np.intp)            # a subset, permuted
@@ -110,3 +117,20 @@ def test_negative_to_nan():
     _dosage.negative_to_nan(rows)
     want = np.array([[0.5, np.nan, 2.0], [0.0, np.nan, np.nan]], dtype=np.float32)
     np.testing.assert_array_equal(rows, want)
+
+
+@pytest.mark.parametrize("off_grid", [False, True])
+def test_snap_to_grid_matches_numpy(rng, off_grid):
+    """BGEN dosages: float32 values of 8-bit probabilities snap to k/65535 exactly (the
+    numpy formula it replaced); one value off the grid leaves all of them widened."""
+    d = (rng.integers(0, 511, 1000) * 257 / 65535).astype(np.float32)
+    d[[3, 500]] = np.nan
+    if off_grid:
+        d[7] = 0.123456
+    t = d.astype(np.float64) * 65535.0
+    r = np.rint(t)
+    snapped = np.fmax.reduce(np.abs(t - r)) <= 0.05
+    want = r / 65535.0 if snapped else d.astype(np.float64)
+    out = np.empty(d.size)
+    assert _dosage.snap_to_grid(d, 65535.0, 0.05, out) == snapped == (not off_grid)
+    np.testing.assert_array_equal(out, want)
