@@ -391,7 +391,9 @@ class GenomeScan:
         rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
         packed = np.empty((len(idx), (self.geno.n_samples + 3) // 4), dtype=np.uint8)
         hard = np.empty(len(idx), dtype=np.uint8)
-        _dosage.pack_rows(rows, packed, hard)
+        # dosage variants are fitted from `rows`: their best-guess bytes only serve
+        # Brown–Forsythe
+        _dosage.pack_rows(rows, packed, hard, self._bf is not None)
         return packed, rows, hard.astype(bool)
 
     def _analysis(self, rows, j):

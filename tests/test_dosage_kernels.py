@@ -36,13 +36,13 @@ def test_dosage_classes_match_unique_and_bincount(rng, dtype, powers, scale, ste
     y = rng.standard_normal(index.size) + 2.0
     nkeys = int(2 * scale + 1.5)
     acc = np.zeros((nkeys, powers + 1))
-    g_out, s_out = np.empty(index.size), np.empty((index.size, powers + 1))
+    g_out, s_out = np.empty(index.size), np.empty((powers + 1, index.size))
     K = _dosage.dosage_classes(row, index, y, scale, acc, g_out, s_out)
     g, sums = oracle_classes(row, index, y, scale, powers)
     assert K == len(g)
     np.testing.assert_array_equal(g_out[:K], g)
-    np.testing.assert_array_equal(s_out[:K, 0], sums[:, 0])
-    np.testing.assert_allclose(s_out[:K], sums, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(s_out[0, :K], sums[:, 0])
+    np.testing.assert_allclose(s_out[:, :K].T, sums, rtol=1e-12, atol=1e-12)
     assert not acc.any()                                             # left zeroed
 
 
@@ -51,7 +51,7 @@ def test_dosage_classes_off_grid_resets_the_scratch(rng):
     row = np.rint(rng.uniform(0, 2, 40) * 255) / 255
     row[30] = 0.123456789                                            # not k/255
     acc = np.zeros((511, 3))
-    g_out, s_out = np.empty(40), np.empty((40, 3))
+    g_out, s_out = np.empty(40), np.empty((3, 40))
     idx = np.arange(40, dtype=np.intp)
     assert _dosage.dosage_classes(row, idx, y, 255.0, acc, g_out, s_out) == -1
     assert not acc.any()
@@ -134,3 +134,18 @@ def test_snap_to_grid_matches_numpy(rng, off_grid):
     out = np.empty(d.size)
     assert _dosage.snap_to_grid(d, 65535.0, 0.05, out) == snapped == (not off_grid)
     np.testing.assert_array_equal(out, want)
+
+
+def test_pack_rows_can_skip_dosage_rows(rng):
+    """Without pack_dosages, hard-call rows are packed as before and a dosage row
+    becomes all-missing bytes (its hard flag 0)."""
+    n = 1001
+    rows = rng.integers(0, 3, (3, n)).astype(np.float32)
+    rows[1, 400] = 0.25
+    full, part = (np.empty((3, (n + 3) // 4), np.uint8) for _ in range(2))
+    h1, h2 = np.empty(3, np.uint8), np.empty(3, np.uint8)
+    _dosage.pack_rows(rows, full, h1)
+    _dosage.pack_rows(rows, part, h2, False)
+    assert list(h1) == list(h2) == [1, 0, 1]
+    np.testing.assert_array_equal(part[[0, 2]], full[[0, 2]])
+    assert (part[1] == 0x55).all()

@@ -8,6 +8,7 @@ one pass over the individuals, a few additions each.
 """
 from libc.math cimport NAN, fabs, rint
 from libc.stdlib cimport calloc, free
+from libc.string cimport memset
 
 
 cdef extern from *:
@@ -39,9 +40,10 @@ def dosage_classes(const real_t[::1] row, const Py_ssize_t[::1] sample_index,
     ``key``, i.e. ``g = key/scale``.
 
     ``acc``: ``(2·scale + 1) × (1 + P)`` scratch, all zero on entry and on return;
-    ``g_out``, ``sums_out``: room for ``min(len(y), 2·scale + 1)`` classes.  Writes the
-    K distinct dosage values ``g_out[:K]`` in increasing order and their
-    ``(n, Σy, …, Σy^P)`` to ``sums_out[:K]``; returns K, or −1 when a dosage is off the
+    ``g_out``, ``sums_out`` ((1 + P) × room): room for ``min(len(y), 2·scale + 1)``
+    classes.  Writes the K distinct dosage values ``g_out[:K]`` in increasing order and
+    their ``n, Σy, …, Σy^P`` to ``sums_out[0, :K], …, sums_out[P, :K]`` (contiguous per
+    power, as ``_classfit.hlm_fit_classes`` takes them); returns K, or −1 when a dosage is off the
     grid (|g·scale − key| > 1e-6; the caller fits that SNP by the general path).
     A bitmap of the keys seen (2·scale/8 bytes, in L1 cache) is walked in increasing
     order, so only the K rows of ``acc`` in use are read back (no sort; 8-bit BGEN on
@@ -53,8 +55,8 @@ def dosage_classes(const real_t[::1] row, const Py_ssize_t[::1] sample_index,
     cdef unsigned long long* seen
     cdef double g, t, yi, yp, d
     cdef bint off_grid = False
-    if y.shape[0] != m or g_out.shape[0] < min(m, nkeys) or sums_out.shape[0] < min(m, nkeys) \
-            or sums_out.shape[1] != P + 1:
+    if y.shape[0] != m or g_out.shape[0] < min(m, nkeys) or sums_out.shape[1] < min(m, nkeys) \
+            or sums_out.shape[0] != P + 1:
         raise ValueError("dosage_classes: shape mismatch")
     if nkeys != <Py_ssize_t>(2 * scale + 1.5) or P < 2:
         raise ValueError("dosage_classes: acc must be (2·scale + 1) × (1 + powers)")
@@ -104,7 +106,7 @@ def dosage_classes(const real_t[::1] row, const Py_ssize_t[::1] sample_index,
                 if not off_grid:
                     g_out[K] = key / scale
                     for j in range(P + 1):
-                        sums_out[K, j] = c[j]
+                        sums_out[j, K] = c[j]
                     K += 1
                 for j in range(P + 1):
                     c[j] = 0.0
@@ -112,13 +114,17 @@ def dosage_classes(const real_t[::1] row, const Py_ssize_t[::1] sample_index,
     return -1 if off_grid else K
 
 
-def pack_rows(const row_t[:, ::1] rows, unsigned char[:, ::1] out, unsigned char[::1] hard):
+def pack_rows(const row_t[:, ::1] rows, unsigned char[:, ::1] out, unsigned char[::1] hard,
+              bint pack_dosages=True):
     """Variant-major counted-allele dosages (all samples of the file) as .bed rows.
 
     ``rows``: m × n, int8 counts (0, 1, 2; −9 or −1 = missing: any value with low bits
     11) or float dosages (NaN or negative = missing); ``out``: m × ceil(n/4) bytes in the ``count_a1`` convention (count 2 → 00,
     1 → 10, 0 → 11, missing → 01), dosages rounded to the nearest count (the best-guess
     genotype); ``hard[j]`` = 1 when every call of variant j is exactly 0, 1 or 2.
+    With ``pack_dosages`` False a variant is abandoned at its first value that is not a
+    hard call and its row set to all-missing bytes (0x55): the scan fits such variants
+    from their dosages and needs their best-guess bytes only for Brown–Forsythe.
     """
     cdef Py_ssize_t m = rows.shape[0], n = rows.shape[1], bps = (n + 3) // 4
     cdef Py_ssize_t j, i, b
@@ -172,9 +178,14 @@ def pack_rows(const row_t[:, ::1] rows, unsigned char[:, ::1] out, unsigned char
                                 r = 2
                             is_hard = is_hard and r == v
                             code = CODE[<int>r]
+                            if not is_hard and not pack_dosages:
+                                break
                     else:
                         code = 1
                     byte |= code << (2 * i)
+                if not is_hard and not pack_dosages:
+                    memset(&out[j, 0], 0x55, bps)
+                    break
                 out[j, b] = byte
             hard[j] = is_hard
 
