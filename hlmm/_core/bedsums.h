@@ -38,6 +38,7 @@ typedef double hv2d __attribute__((vector_size(16)));
 #define BS_K0F 0x0f0f0f0f0f0f0f0fULL
 #define BS_DERIVE_MIN 8
 #define BS_AHEAD 4
+#define BS_PERM_MIN 256
 
 static inline uint64_t bs_load_word(const unsigned char* p, int nbytes)
 {
@@ -70,6 +71,14 @@ static inline uint64_t bs_offsets(uint64_t m)
     return ((m | (m >> 3)) << 4) & 0xf0f0f0f0f0f0f0f0ULL;
 }
 
+/* The same in the tables' own order (bit i = sample i): two more operations per word,
+ * no permuted copy (for small blocks, where the copy would not be amortised). */
+static inline uint64_t bs_offsets_std(uint64_t m)
+{
+    m = (m | (m >> 1)) & BS_K33;
+    return ((m | (m >> 2)) & BS_K0F) << 4;
+}
+
 /* The position in the permuted index of subset S (bit i = sample i). */
 static inline int bs_perm(int S)
 {
@@ -77,17 +86,18 @@ static inline int bs_perm(int S)
 }
 
 /* Sums over the bytes [b0, b1) of one row for NC looked-up codes (xor masks xl, xh) and
- * P powers: sums[c P + j].  Tc: the chunk's tables, permuted and laid out as
- * Tc[((b - b0) 16 + perm(S)) P / 2] pairs.  Four accumulators per pair of powers (one
+ * P powers: sums[c P + j].  Tb: with PERM, the chunk's tables permuted and laid out as
+ * Tb[((b - b0) 16 + perm(S)) P / 2] pairs; else the tables T themselves.  Four accumulators per pair of powers (one
  * per byte j & 3) keep four independent add chains; every index is a constant once the
  * byte loop is unrolled, so the accumulators stay in registers. */
 #define BS_WORD_BODY(NB)                                                              \
     {                                                                                 \
         uint64_t w = bs_load_word(row + b, NB);                                       \
         uint64_t lo = w & BS_K55, hi = (w >> 1) & BS_K55;                             \
-        const char* tb = (const char*)(Tc + 16 * P * (b - b0));                       \
+        const char* tb = (const char*)(Tb + 16 * P * (PERM ? b - b0 : b));            \
         for (int c = 0; c < NC; c++) {                                                \
-            uint64_t off = bs_offsets((lo ^ xl[c]) & (hi ^ xh[c]) & BS_K55);           \
+            uint64_t mc = (lo ^ xl[c]) & (hi ^ xh[c]) & BS_K55;                        \
+            uint64_t off = PERM ? bs_offsets(mc) : bs_offsets_std(mc);                 \
             for (int j = 0; j < NB; j++) {                                            \
                 const double* t = (const double*)(tb + 128 * P * j                    \
                                                   + (P / 2) * ((off >> (8 * j)) & 255)); \
@@ -99,8 +109,9 @@ static inline int bs_perm(int S)
     }
 
 static inline __attribute__((always_inline)) void
-bs_lookup(const unsigned char* row, Py_ssize_t b0, Py_ssize_t b1, const double* Tc,
-          const int P, const int NC, const uint64_t* xl, const uint64_t* xh, double* sums)
+bs_lookup(const unsigned char* row, Py_ssize_t b0, Py_ssize_t b1, const double* Tb,
+          const int P, const int NC, const int PERM, const uint64_t* xl, const uint64_t* xh,
+          double* sums)
 {
     hv2d acc[NC][4][P / 2];
     for (int c = 0; c < NC; c++)
@@ -131,13 +142,15 @@ bs_lookup(const unsigned char* row, Py_ssize_t b0, Py_ssize_t b1, const double* 
 #define BS_KERNEL_BODY                                                                   \
     Py_ssize_t s, b0, b1, ci, b;                                                         \
     const int W = P + 1;                                                                 \
+    /* the permuted copy of a chunk's tables pays off over many SNPs */                  \
+    const int perm = n_snps >= BS_PERM_MIN;                                              \
     for (s = 0; s < n_snps * 3 * W; s++)                                                 \
         out[s] = 0.0;                                                                    \
     for (ci = 0, b0 = 0; b0 < bps; b0 += chunk, ci++) {                                  \
         b1 = b0 + chunk < bps ? b0 + chunk : bps;                                        \
         if (chunk_n[ci] == 0)                                                            \
             continue;                                                                    \
-        for (b = b0; b < b1; b++)                                                        \
+        for (b = b0; perm && b < b1; b++)                                                \
             for (int S = 0; S < 16; S++)                                                 \
                 for (int j = 0; j < P; j++)                                              \
                     Tc[((b - b0) * 16 + bs_perm(S)) * P + j] = T[(b * 16 + S) * P + j];  \
@@ -178,10 +191,14 @@ bs_lookup(const unsigned char* row, Py_ssize_t b0, Py_ssize_t b1, const double* 
                 xl[c] = (codes[c] & 1) ? 0 : ~0ULL;                                      \
                 xh[c] = (codes[c] & 2) ? 0 : ~0ULL;                                      \
             }                                                                            \
-            if (nc == 2)                                                                 \
-                bs_lookup(row, b0, b1, Tc, P, 2, xl, xh, sums);                           \
+            if (perm && nc == 2)                                                         \
+                bs_lookup(row, b0, b1, Tc, P, 2, 1, xl, xh, sums);                        \
+            else if (perm)                                                               \
+                bs_lookup(row, b0, b1, Tc, P, 3, 1, xl, xh, sums);                        \
+            else if (nc == 2)                                                            \
+                bs_lookup(row, b0, b1, T, P, 2, 0, xl, xh, sums);                         \
             else                                                                         \
-                bs_lookup(row, b0, b1, Tc, P, 3, xl, xh, sums);                           \
+                bs_lookup(row, b0, b1, T, P, 3, 0, xl, xh, sums);                         \
             for (int c = 0; c < nc; c++) {                                               \
                 double* ok = o + W * code_class[codes[c]];                               \
                 ok[0] += (double)cnt[codes[c]];                                          \
