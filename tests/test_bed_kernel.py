@@ -132,3 +132,21 @@ def test_kernel_shapes():
         _bed.class_stats_tabled(np.zeros((2, 2), np.uint8), *tables, True, np.empty((3, 9)))
     out = np.full((0, 9), np.nan)
     _bed.class_stats_tabled(np.zeros((0, 2), np.uint8), *tables, True, out)
+
+
+@pytest.mark.parametrize("m", [3, 260])
+def test_rows_of_missing_calls(m):
+    """Chunks whose analysis samples are all missing add nothing (a row of 0x55 bytes,
+    e.g. a dosage variant left unpacked, has all-zero class sums)."""
+    rng = np.random.default_rng(21)
+    n = 777
+    codes = random_codes(rng, m, n, missing=0.05)
+    codes[1] = 1
+    codes[2, :300] = 1
+    y = rng.standard_normal(n)
+    idx = np.arange(n, dtype=np.intp)
+    for powers in (2, 4):
+        got = run(pack(codes), idx, y, n, True, powers)
+        assert not got[1].any()
+        want = oracle(codes, idx, y, True, powers)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())

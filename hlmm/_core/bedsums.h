@@ -172,6 +172,9 @@ bs_lookup(const unsigned char* row, Py_ssize_t b0, Py_ssize_t b1, const double* 
                 cnt[3] += __builtin_popcountll(hi & lo);                                 \
             }                                                                            \
             cnt[0] = chunk_n[ci] - cnt[1] - cnt[2] - cnt[3];                             \
+            if (cnt[1] == chunk_n[ci])  /* every call missing (e.g. a dosage row left    \
+                                           unpacked by _dosage.pack_rows) */             \
+                continue;                                                                \
             /* codes looked up; `derive` the code of the chunk's largest class or -1 */  \
             int codes[3] = {0, 2, 3}, derive = -1, nc = 3;                               \
             if (cnt[1] == 0) {                                                           \
