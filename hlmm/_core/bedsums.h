@@ -38,7 +38,9 @@ typedef double hv2d __attribute__((vector_size(16)));
 #define BS_K0F 0x0f0f0f0f0f0f0f0fULL
 #define BS_DERIVE_MIN 8
 #define BS_AHEAD 4
-#define BS_PERM_MIN 256
+#ifndef BS_PERM_MIN
+#define BS_PERM_MIN 16
+#endif
 
 static inline uint64_t bs_load_word(const unsigned char* p, int nbytes)
 {
