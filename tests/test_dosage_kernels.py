@@ -149,3 +149,19 @@ def test_pack_rows_can_skip_dosage_rows(rng):
     assert list(h1) == list(h2) == [1, 0, 1]
     np.testing.assert_array_equal(part[[0, 2]], full[[0, 2]])
     assert (part[1] == 0x55).all()
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 13, 1006])
+def test_pack_rows_int8_matches_the_code_table(rng, n):
+    """int8 counts → .bed codes 0 → 11, 1 → 10, 2 → 00, −9/−1 → 01, packed four to a
+    byte (the word-wide path for whole groups of 8, the table for the rest)."""
+    rows = rng.choice(np.array([0, 1, 2, -9, -1], dtype=np.int8), size=(4, n))
+    packed = np.empty((4, (n + 3) // 4), np.uint8)
+    hard = np.empty(4, np.uint8)
+    _dosage.pack_rows(rows, packed, hard)
+    code = np.select([rows == 0, rows == 1, rows == 2], [3, 2, 0], 1)
+    pad = np.ones((4, 4 * packed.shape[1]), int)        # padding: the missing code
+    pad[:, :n] = code
+    want = (pad[:, 0::4] | pad[:, 1::4] << 2 | pad[:, 2::4] << 4 | pad[:, 3::4] << 6)
+    np.testing.assert_array_equal(packed, want.astype(np.uint8))
+    assert hard.all()
