@@ -9,7 +9,8 @@ Needs the files of bench/bench_formats.py (run it once first).  Prints, per file
   hard calls of the hard-call .pgen; ``read_dosages_range`` float32 of the dosage .pgen;
   the ``bgen`` package's ``alt_dosage`` of every variant of the 8-bit BGEN);
 - hlmm's own stages on the same variants: ``read_rows`` (library + our conversion),
-  ``pack_rows``, the dosage class sums and the class fits.
+  ``pack_rows``, the .bed kernel, the dosage class sums alone, and the dosage engine's
+  ``fit_block`` (class sums + fits).
 Timings of a subset (--sample-snps / --bgen-snps variants) are scaled to all SNPs; all
 are one thread, so with T threads divide by up to T where the stage runs in the workers.
 """
@@ -65,7 +66,8 @@ def hlmm_stages(path, pheno, m, extra=()):
     scan = GenomeScan(cfg, Log())
     from hlmm._core import _bed, _dosage
 
-    T = dict(read_rows=0.0, pack_rows=0.0, bed_kernel=0.0, dosage_sums=0.0, dosage_fit=0.0)
+    T = dict(read_rows=0.0, pack_rows=0.0, bed_kernel=0.0, dosage_sums=0.0,
+             dosage_sums_and_fit=0.0)
     bs = scan.block_size
     for a in range(0, m, bs):
         b = min(m, a + bs)
@@ -73,17 +75,17 @@ def hlmm_stages(path, pheno, m, extra=()):
         T["read_rows"] += t
         packed = np.empty((b - a, (scan.geno.n_samples + 3) // 4), dtype=np.uint8)
         hard = np.empty(b - a, dtype=np.uint8)
-        T["pack_rows"] += clock(lambda: _dosage.pack_rows(rows, packed, hard))[0]
+        T["pack_rows"] += clock(lambda: _dosage.pack_rows(rows, packed, hard,
+                                                          scan._bf is not None))[0]
         stats = np.empty((b - a, 9))
         T["bed_kernel"] += clock(lambda: _bed.class_stats_tabled(
             packed, *scan._tables, scan._count_a1, stats))[0]
         dos = np.flatnonzero(~hard.astype(bool))
         if dos.size:
             ds = scan._dosage_scan
-            t, rd = clock(lambda: np.asarray(rows[dos], dtype=np.float64))
-            t += clock(lambda: [ds.class_sums(np.ascontiguousarray(r)) for r in rd])[0]
-            T["dosage_sums"] += t
-            T["dosage_fit"] += clock(lambda: ds.fit_block(rd))[0] - t
+            T["dosage_sums"] += clock(lambda: [ds.class_sums(np.ascontiguousarray(rows[j]))
+                                               for j in dos])[0]
+            T["dosage_sums_and_fit"] += clock(lambda: ds.fit_block(rows, which=dos))[0]
     return T
 
 
