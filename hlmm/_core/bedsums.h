@@ -8,10 +8,13 @@
  * A row is walked 8 bytes (32 samples) at a time.  With lo/hi the low/high bits of the
  * 2-bit codes (at the even bit positions), the samples of code c are
  *     m_c = (lo ^ xl_c) & (hi ^ xh_c) & 0x55..55
- * (xl_c, xh_c = 0 or ~0), and folding the even bits of every byte into its low nibble
- * gives the byte's subset index.  Per byte and looked-up code: one (y, y^2) pair load
- * and one 2-wide add, instead of the masked byte lookups, scalar loads and popcount
- * lookups of a byte-at-a-time loop.
+ * (xl_c, xh_c = 0 or ~0), and folding the four even bits of every byte into a nibble
+ * gives the byte's subset index: m | m >> 3 folds them with two operations per word but
+ * in the lane order 0, 2, 1, 3, so each chunk's tables are first copied in that order
+ * (16 KB or 32 KB, in L1 cache, amortised over the SNPs of the call); calls of fewer
+ * than BS_PERM_MIN SNPs fold in the tables' own order instead.  Per byte and looked-up
+ * code: one (y, y^2) pair load and one 2-wide add, instead of the masked byte lookups,
+ * scalar loads and popcount lookups of a byte-at-a-time loop.
  *
  * Fewer lookups: within a chunk of bytes whose analysis samples have no missing call,
  * the sums of the most frequent class of the chunk are the chunk's total (precomputed)
@@ -21,6 +24,8 @@
  * their largest class look up all three classes (a class of fewer than DERIVE_MIN
  * samples, e.g. a single carrier, thus always gets exactly the sum of its y's, and the
  * degenerate-variance test of the fit sees an exact zero).
+ *
+ * Chunks whose analysis samples are all missing are skipped.
  *
  * Counts come from 64-bit popcounts.  The popcount instruction is not in the x86-64
  * baseline, so on x86 the kernel is compiled twice and picked at run time.
