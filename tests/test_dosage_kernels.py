@@ -18,14 +18,14 @@ def oracle_classes(row, index, y, scale, powers):
     return keys / scale, sums
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("powers", [2, 4])
-@pytest.mark.parametrize("scale,step", [(16384.0, 1), (65535.0, 257)])
+@pytest.mark.parametrize("dtype,scale,step", [(np.float32, 16384.0, 1),
+                                              (np.float64, 16384.0, 1),
+                                              (np.float64, 65535.0, 257)])
 def test_dosage_classes_match_unique_and_bincount(rng, dtype, powers, scale, step):
-    """.pgen's 1/16384 grid; 8-bit BGEN values (multiples of 257/65535) on the 1/65535
-    grid, a few hundred of its 131071 keys in use (including 0 and the largest)."""
-    if dtype == np.float32 and scale != 16384.0:
-        pytest.skip("float32 holds k/16384 exactly, not k/65535 (BGEN rows are float64)")
+    """.pgen's 1/16384 grid (float32 rows, as read, or float64); 8-bit BGEN values
+    (multiples of 257/65535) on the 1/65535 grid in float64 rows (float32 does not hold
+    k/65535), a few hundred of its 131071 keys in use (including 0 and the largest)."""
     n_fam = 2001
     keys = rng.integers(0, int(2 * scale) // step + 1, n_fam) * step
     keys[:2] = [0, int(2 * scale) // step * step]
