@@ -193,13 +193,15 @@ def pack_rows(const row_t[:, ::1] rows, unsigned char[:, ::1] out, unsigned char
 def negative_to_nan(float[:, ::1] rows):
     """Set every negative value of ``rows`` to NaN, in place (pgenlib writes −9 for a
     missing dosage): one pass, no boolean temporary."""
-    cdef Py_ssize_t j, i, m = rows.shape[0], n = rows.shape[1]
+    cdef Py_ssize_t i, total = rows.shape[0] * rows.shape[1]
     cdef float nan = <float>NAN
+    cdef float v
+    cdef float* p = &rows[0, 0] if total else NULL
     with nogil:
-        for j in range(m):
-            for i in range(n):
-                if rows[j, i] < 0:
-                    rows[j, i] = nan
+        for i in range(total):
+            v = p[i]
+            # a select, not a branch: the compiler vectorises it
+            p[i] = nan if v < 0 else v
 
 
 def snap_to_grid(const real_t[::1] dose, double scale, double tol, double[::1] out):
