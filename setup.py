@@ -22,6 +22,7 @@ def extensions():
                 name,
                 [os.path.relpath(pyx, HERE)],
                 # C headers beside the kernels (e.g. bedsums.h): a change rebuilds them
+                # (Cython tracks its own .pxi includes)
                 depends=sorted(os.path.relpath(h, HERE) for h in
                                glob.glob(os.path.join(HERE, "hlmm", "_core", "*.h"))),
                 include_dirs=[np.get_include()],

@@ -85,7 +85,8 @@ class DosageClassScan:
             offsets[1] = K = max(K, 0)      # off the grid: fitted as no calls, not ok
             # the classes are fitted where they lie (one SNP per call: no concatenation)
             _classfit.hlm_fit_classes(offsets, sums[0, :K], sums[1, :K], sums[2, :K], g[:K],
-                                      out[i:i + 1], status[i:i + 1], tol, max_iter)
+                                      out[i:i + 1], status[i:i + 1], tol, max_iter,
+                                      self.scale)
             if self.robust:
                 parts.append((g[:K].copy(), sums[:, :K].T.copy()))
         res = {k: out[:, _COL[k]].copy() for k in ("n", "freq", "likelihood", "alpha0", "add",

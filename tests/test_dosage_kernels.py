@@ -165,3 +165,32 @@ def test_pack_rows_int8_matches_the_code_table(rng, n):
     want = (pad[:, 0::4] | pad[:, 1::4] << 2 | pad[:, 2::4] << 4 | pad[:, 3::4] << 6)
     np.testing.assert_array_equal(packed, want.astype(np.uint8))
     assert hard.all()
+
+
+@pytest.mark.parametrize("scale", [16384.0, 65535.0])
+def test_grid_weights_equal_direct_exps(rng, scale):
+    """Thousands of dosage classes on the file's grid: weights from the two exp tables
+    (``scale`` given) give the fit of one exp per class (``scale`` 0) to rounding."""
+    n = 20000
+    keys = np.unique(rng.integers(0, int(2 * scale) + 1, 6000))
+    g = keys / scale
+    cls = rng.integers(0, len(g), n)
+    y = rng.standard_normal(n) * np.exp(0.3 * g[cls]) + 0.2 * g[cls]
+    nk = np.bincount(cls, minlength=len(g)).astype(float)
+    keep = nk > 0
+    S1 = np.bincount(cls, weights=y, minlength=len(g))[keep]
+    S2 = np.bincount(cls, weights=y * y, minlength=len(g))[keep]
+    g, nk = g[keep], nk[keep]
+    assert len(g) > 1024
+    outs = []
+    for sc in (0.0, scale):
+        out, st = np.empty((1, _classfit.N_OUT)), np.empty(1, dtype=np.int32)
+        _classfit.hlm_fit_classes(np.array([0, len(g)]), nk, S1, S2, g, out, st, scale=sc)
+        assert st[0] == 0
+        outs.append(out[0])
+    cols = list(_classfit.COLUMNS)
+    for name in ("likelihood", "alpha0", "add", "add_se", "beta0", "var", "var_se"):
+        j = cols.index(name)
+        assert outs[1][j] == pytest.approx(outs[0][j], rel=1e-9), name
+    assert outs[1][cols.index("likelihood")] == pytest.approx(outs[0][cols.index("likelihood")],
+                                                              rel=1e-14)

@@ -16,6 +16,9 @@ same iteration as :class:`hlmm.HLM`.  With two classes the model is saturated: e
 class gets its own mean and ML variance ``rr_k/n_k`` in closed form.
 
 Standard errors as the original hlmm: ``cov(α) = (XᵀD⁻¹X)⁻¹``, ``cov(β) = 2(VᵀV)⁻¹``.
+
+Dosage SNPs (one class per stored value, K in the thousands) take the same Newton
+iteration from the null with one exp per class per step (``_classfit_many.pxi``).
 """
 from libc.math cimport exp, log, sqrt, fabs, isfinite, INFINITY, NAN
 cimport numpy as cnp
@@ -211,146 +214,7 @@ cdef int _newton(int K, const double* nk, const double* S1, const double* S2,
     return ST_OK
 
 
-cdef double _eval_many(int K, const double* nk, const double* S1, const double* S2,
-                       const double* x, double b0, double b1, double* w, double* a,
-                       double* gh) noexcept nogil:
-    """:func:`_profile` at β = (b0, b1) with one exp per class, plus what Newton needs
-    there: ``w[k] = exp(−η_k)`` (kept), α̂ in ``a``, and in ``gh`` the gradient
-    ``(g0, g1)``, the profile Hessian ``(h00, h01, h11)`` (:func:`_newton`'s formulas)
-    and ``(m00, m01, m11)`` = XᵀWX.  Returns f, +inf where it is undefined."""
-    cdef int k
-    cdef double wk, m00 = 0, m01 = 0, m11 = 0, r0 = 0, r1 = 0, det, mu, e, c, f = 0
-    cdef double g0 = 0, g1 = 0, h00 = 0, h01 = 0, h11 = 0, c00 = 0, c01 = 0, c11 = 0
-    cdef double q00, q01, q11, wn
-    if b1 == 0.0:               # the null start: one weight
-        wk = exp(-b0)
-        for k in range(K):
-            w[k] = wk
-    else:
-        for k in range(K):
-            w[k] = exp(-(b0 + b1 * x[k]))
-    for k in range(K):
-        wn = w[k] * nk[k]
-        m00 += wn
-        m01 += wn * x[k]
-        m11 += wn * x[k] * x[k]
-        r0 += w[k] * S1[k]
-        r1 += w[k] * S1[k] * x[k]
-    det = m00 * m11 - m01 * m01
-    if not (isfinite(det) and det > 0 and isfinite(r0) and isfinite(r1)):
-        return INFINITY
-    a[0] = (m11 * r0 - m01 * r1) / det
-    a[1] = (m00 * r1 - m01 * r0) / det
-    for k in range(K):
-        mu = a[0] + a[1] * x[k]
-        e = w[k] * (S2[k] - 2 * mu * S1[k] + nk[k] * mu * mu)
-        f += nk[k] * (b0 + b1 * x[k]) + e
-        g0 += nk[k] - e
-        g1 += x[k] * (nk[k] - e)
-        h00 += e
-        h01 += e * x[k]
-        h11 += e * x[k] * x[k]
-        c = w[k] * (S1[k] - nk[k] * mu)
-        c00 += c
-        c01 += c * x[k]
-        c11 += c * x[k] * x[k]
-    if not isfinite(f):
-        return INFINITY
-    q00 = (c00 * c00 * m11 - 2 * c00 * c01 * m01 + c01 * c01 * m00) / det
-    q01 = (c00 * c01 * m11 - (c00 * c11 + c01 * c01) * m01 + c01 * c11 * m00) / det
-    q11 = (c01 * c01 * m11 - 2 * c01 * c11 * m01 + c11 * c11 * m00) / det
-    gh[0] = g0
-    gh[1] = g1
-    gh[2] = h00 - 2 * q00
-    gh[3] = h01 - 2 * q01
-    gh[4] = h11 - 2 * q11
-    gh[5] = m00
-    gh[6] = m01
-    gh[7] = m11
-    return f
-
-
-cdef int _newton_many(int K, const double* nk, const double* S1, const double* S2,
-                      const double* x, double tol, int max_iter, double* res,
-                      double* w) noexcept nogil:
-    """:func:`_newton` for many classes (dosage values, K in the thousands): the same
-    Newton iteration, line search and stopping rule, but started at the null
-    (β1 = 0, α = OLS, β0 = log(RSS/n); SNP effects are small, and the log of thousands
-    of tiny classes' variances is a poor start) and with one exp per class per tried β:
-    gradient and Hessian come with the accepted trial's evaluation, and the SEs reuse its
-    weights.  ``w``: K doubles of scratch.  Returns the status (not ST_OK: the caller
-    falls back to :func:`_newton`)."""
-    cdef int k, it, ls
-    cdef double a[2]
-    cdef double a_new[2]
-    a_new[0] = 0
-    a_new[1] = 0
-    cdef double gh[8]
-    cdef double gh_new[8]
-    cdef double st[2]
-    cdef double b0, b1, f, f_new, s0, s1, dec, det, t, ntot = 0, rss = 0, mu
-    cdef double F00 = 0, F01 = 0, F11 = 0, F_det, m00, m01, m11
-    cdef bint converged = False, near
-    for k in range(K):
-        F00 += nk[k]
-        F01 += nk[k] * x[k]
-        F11 += nk[k] * x[k] * x[k]
-        a_new[0] += S1[k]
-        a_new[1] += S1[k] * x[k]
-    F_det = F00 * F11 - F01 * F01
-    if not F_det > 0:
-        return ST_NOT_CONVERGED
-    a[0] = (F11 * a_new[0] - F01 * a_new[1]) / F_det      # OLS α
-    a[1] = (F00 * a_new[1] - F01 * a_new[0]) / F_det
-    for k in range(K):
-        mu = a[0] + a[1] * x[k]
-        rss += S2[k] - 2 * mu * S1[k] + nk[k] * mu * mu
-    ntot = F00
-    if not rss > 0:
-        return ST_NOT_CONVERGED
-    b0 = log(rss / ntot)
-    b1 = 0.0
-    f = _eval_many(K, nk, S1, S2, x, b0, b1, w, a, gh)
-    if not isfinite(f):
-        return ST_NOT_CONVERGED
-    it = 0
-    while it < max_iter:
-        it += 1
-        dec = _direction(gh[0], gh[1], gh[2], gh[3], gh[4], F00, F01, F11, F_det, st)
-        s0 = st[0]
-        s1 = st[1]
-        near = dec < 1e-10 * max(1.0, fabs(f))
-        t = 1.0
-        for ls in range(60):
-            f_new = _eval_many(K, nk, S1, S2, x, b0 + t * s0, b1 + t * s1, w, a_new, gh_new)
-            if f_new <= f - 1e-4 * t * dec or (near and t == 1.0 and f_new <= f + 1e-12 * fabs(f)):
-                break
-            t *= 0.5
-        else:
-            res[11] = it
-            return ST_LINESEARCH
-        b0 += t * s0
-        b1 += t * s1
-        a[0] = a_new[0]
-        a[1] = a_new[1]
-        for k in range(8):
-            gh[k] = gh_new[k]
-        f = f_new
-        if dec < tol:
-            converged = True
-            break
-    res[11] = it
-    if not converged:
-        return ST_NOT_CONVERGED
-    _store(res, f, ntot, a, b0, b1)
-    # SEs as _se, with the weights of the accepted β (w holds them)
-    m00, m01, m11 = gh[5], gh[6], gh[7]
-    det = m00 * m11 - m01 * m01
-    res[5] = sqrt(m00 / det)
-    res[9] = sqrt(m11 / det)
-    res[8] = sqrt(2 * F00 / F_det)
-    res[10] = sqrt(2 * F11 / F_det)
-    return ST_OK
+include "_classfit_many.pxi"
 
 
 cdef int _fit_one(const double* st, double tol, int max_iter, double* res) noexcept nogil:
@@ -375,12 +239,12 @@ cdef int _fit_one(const double* st, double tol, int max_iter, double* res) noexc
             S2[K] = st[3 * k + 2]
             x[K] = k - 2 * f
             K += 1
-    return _fit_present(K, nk, S1, S2, x, tol, max_iter, res, NULL)
+    return _fit_present(K, nk, S1, S2, x, tol, max_iter, res, NULL, NULL)
 
 
 cdef int _fit_present(int K, const double* nk, const double* S1, const double* S2,
                       const double* x, double tol, int max_iter, double* res,
-                      double* w) noexcept nogil:
+                      double* w, const Grid* grid) noexcept nogil:
     """The fit from the K classes present (n_k > 0): Newton for K ≥ 3, the saturated
     closed form for K = 2.  ``res`` holds n and f already.  With scratch ``w`` (K
     doubles), more than 3 classes go to :func:`_newton_many` first; hard calls (K ≤ 3)
@@ -392,7 +256,7 @@ cdef int _fit_present(int K, const double* nk, const double* S1, const double* S
     if K < 2:
         return ST_MONOMORPHIC
     if K > 3 and w != NULL:
-        if _newton_many(K, nk, S1, S2, x, tol, max_iter, res, w) == ST_OK:
+        if _newton_many(K, nk, S1, S2, x, tol, max_iter, res, w, grid) == ST_OK:
             return ST_OK
     if K >= 3:
         return _newton(K, nk, S1, S2, x, tol, max_iter, res)
@@ -433,16 +297,22 @@ def hlm_fit_block(const double[:, ::1] stats, double[:, ::1] out, int[::1] statu
 
 def hlm_fit_classes(const Py_ssize_t[::1] offsets, const double[::1] nk, const double[::1] S1,
                     const double[::1] S2, const double[::1] g, double[:, ::1] out,
-                    int[::1] status, double tol=1e-10, int max_iter=100):
+                    int[::1] status, double tol=1e-10, int max_iter=100, double scale=0.0):
     """:func:`hlm_fit_block` for SNPs with any number of genotype classes (dosages).
 
     SNP ``s`` has the classes ``offsets[s] … offsets[s+1]−1`` with dosage value ``g_k``
     (of the counted allele, in [0, 2]), ``n_k > 0``, ``S1_k``, ``S2_k``.  As for hard
     calls, ``f = Σ n_k g_k / (2N)`` and ``x_k = g_k − 2f``: one class per distinct stored
     dosage value keeps the fit exact (DESIGN §8).  ``out``: n_snps × 12 (:data:`COLUMNS`).
+    ``scale`` > 0: the values are multiples of ``1/scale`` (the file's grid); a SNP with
+    more than GRID_MIN_K classes whose ``g_k`` all equal ``key_k/scale`` gets its weights
+    ``exp(−β1·x_k)`` from two small tables of exps per step (:func:`_grid_weights`).
     """
-    cdef Py_ssize_t s, k, j, a, b, n_snps = offsets.shape[0] - 1, kmax = 0
+    cdef Py_ssize_t s, k, j, a, b, n_snps = offsets.shape[0] - 1, kmax = 0, key
     cdef double ntot, tot, f
+    cdef Grid grid
+    cdef const Grid* gp
+    cdef bint on_grid
     if out.shape[0] != n_snps or out.shape[1] != NOUT or status.shape[0] != n_snps:
         raise ValueError("hlm_fit_classes: shape mismatch")
     if nk.shape[0] != S1.shape[0] or nk.shape[0] != S2.shape[0] or nk.shape[0] != g.shape[0] \
@@ -456,6 +326,10 @@ def hlm_fit_classes(const Py_ssize_t[::1] offsets, const double[::1] nk, const d
     w_arr = cnp.PyArray_ZEROS(1, [max(kmax, 1)], cnp.NPY_DOUBLE, 0)
     cdef double[::1] x = x_arr
     cdef double[::1] w = w_arr
+    key_arr = cnp.PyArray_ZEROS(1, [max(kmax, 1)], cnp.NPY_INTP, 0)
+    cdef Py_ssize_t[::1] keys = key_arr
+    grid.key = &keys[0]
+    grid.step = 1.0 / scale if scale > 0 else 0.0
     with nogil:
         for s in range(n_snps):
             a = offsets[s]
@@ -476,8 +350,24 @@ def hlm_fit_classes(const Py_ssize_t[::1] offsets, const double[::1] nk, const d
             out[s, 1] = f
             for k in range(a, b):
                 x[k - a] = g[k] - 2 * f
+            gp = NULL
+            if scale > 0 and b - a > GRID_MIN_K:
+                on_grid = True
+                for k in range(a, b):
+                    key = <Py_ssize_t>(g[k] * scale + 0.5)
+                    if not (g[k] >= 0 and key / scale == g[k] and key < 256 * GRID_MAX_HI):
+                        on_grid = False
+                        break
+                    keys[k - a] = key
+                if on_grid:
+                    grid.x0 = -2 * f
+                    grid.n_hi = 0
+                    for k in range(b - a):
+                        if keys[k] >> 8 >= grid.n_hi:
+                            grid.n_hi = <int>(keys[k] >> 8) + 1
+                    gp = &grid
             status[s] = _fit_present(<int>(b - a), &nk[a], &S1[a], &S2[a], &x[0], tol,
-                                     max_iter, &out[s, 0], &w[0])
+                                     max_iter, &out[s, 0], &w[0], gp)
             if status[s] != ST_OK:
                 for k in range(2, NOUT - 1):
                     out[s, k] = NAN
