@@ -21,10 +21,13 @@ def extensions():
             Extension(
                 name,
                 [os.path.relpath(pyx, HERE)],
+                # C headers beside the kernels (e.g. bedsums.h): a change rebuilds them
+                # (Cython tracks its own .pxi includes)
+                depends=sorted(os.path.relpath(h, HERE) for h in
+                               glob.glob(os.path.join(HERE, "hlmm", "_core", "*.h"))),
                 include_dirs=[np.get_include()],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 extra_compile_args=["-O3"],
-                depends=glob.glob(os.path.join("hlmm", "_core", "*.h")),
             )
         )
     return cythonize(

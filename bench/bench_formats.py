@@ -6,7 +6,9 @@ Needs plink2 on PATH (Debian package plink2).  Makes, in --dir:
 - a hard-call .pgen from the HLM benchmark's .bed (`plink2 --bfile … --make-pgen`);
 - a dosage .pgen (`plink2 --dummy N SNPS 0.005 dosage-freq=0.4 --make-pgen`);
 - the same exported as 8-bit BGEN (`--export bgen-1.2 bits=8`, with its .sample);
-and times `hlmm chr --whole-chr` (mean and variance per SNP) and
+prints what pgenlib and the bgen package alone take to decode every variant (one
+thread: bench/bench_format_floors.py, which also splits hlmm's own stages), and times
+`hlmm chr --whole-chr` (mean and variance per SNP) and
 `plink2 --glm allow-no-covars` (mean only) on each, with the same threads, printing the
 ratio.  Then the HLMM with dosages (l = 500 random-effect SNPs): seconds per SNP for the
 first --hlmm-snps dosage SNPs against the one syrk over their carriers' rows (the floor
@@ -82,6 +84,13 @@ def main():
     if not os.path.exists(dose + ".bgen"):
         plink2("--pfile", dose, "--export", "bgen-1.2", "bits=8", "ref-first", "--out", dose)
     print(f"files ready in {time.perf_counter() - t0:.1f} s: n = {a.n}, SNPs = {a.snps}")
+    # what the libraries alone cost (no hlmm): the floor under each ratio below
+    from bench_format_floors import bgen_floor, pgen_floors
+
+    print("library floors, all variants, one thread: "
+          f"pgenlib int8 hard calls {pgen_floors(hard, a.snps, False):.2f} s, "
+          f"pgenlib float32 dosages {pgen_floors(dose, a.snps, True):.2f} s, "
+          f"bgen alt_dosage {bgen_floor(dose + '.bgen', a.snps):.2f} s", flush=True)
     cases = [("hard-call .pgen", hard + ".pgen", ["--pfile", hard],
               phenotype_for(hard + ".psam", hard + ".y")),
              ("dosage .pgen", dose + ".pgen", ["--pfile", dose],

@@ -5,9 +5,10 @@ A .pgen or BGEN dosage is stored on a grid (.pgen: steps of 1/16384; b-bit BGEN:
 and ``μ_k`` exactly as hard-call genotype classes do: the fit of
 ``y ~ N(α0 + α1·x, exp(β0 + β1·x))`` depends on the data only through each value's
 ``n_k, Σy, Σy²`` (and ``Σy³, Σy⁴`` for robust SEs), and costs O(number of values)
-(``_classfit.hlm_fit_classes``, the kernel of the hard-call engine).  The class sums come
-from one pass over the SNP's dosages (``_dosage.dosage_class_sums``, direct indexing by
-``rint(g·scale)``).
+(``_classfit.hlm_fit_classes``, the kernel of the hard-call engine, with a Newton that
+starts at the null and evaluates one exp per class per step for many classes).  The
+class sums come from one pass over the SNP's dosages (``_dosage.dosage_classes``, direct
+indexing by ``rint(g·scale)``, float32 .pgen rows read as they are).
 
 Hard-call SNPs of every format go through the .bed kernels instead (their rows are
 packed to .bed bytes by ``_dosage.pack_rows``) and give identical numbers.
@@ -39,57 +40,66 @@ class DosageClassScan:
         b = getattr(self._local, "buf", None)
         if b is None:
             nkeys = int(2 * self.scale + 1.5)
-            b = (np.zeros((nkeys, 1 + self.powers)),
-                 np.empty(min(len(self.y), nkeys), dtype=np.intp))
+            cap = min(len(self.y), nkeys)
+            b = (np.zeros((nkeys, 1 + self.powers)), np.empty(cap),
+                 np.empty((1 + self.powers, cap)))
             self._local.buf = b
         return b
 
+    def _classes(self, row):
+        """K and this thread's buffers ``(g, sums)`` holding the SNP's classes in
+        ``g[:K]``, ``sums[:, :K]`` (K = −1: off the grid)."""
+        acc, g, sums = self._buffers()
+        return _dosage.dosage_classes(row, self.sample_index, self.y, self.scale, acc, g,
+                                      sums), g, sums
+
     def class_sums(self, row):
         """``(g, sums)`` of one SNP: its distinct dosage values (sorted) and per value
-        ``(n, Σy, …, Σy^P)``; None when a value is off the file's grid."""
-        acc, touched = self._buffers()
-        K = _dosage.dosage_class_sums(row, self.sample_index, self.y, self.scale, acc,
-                                      touched)
-        keys = np.sort(touched[:K if K >= 0 else -1 - K])
-        sums = acc[keys].copy()
-        acc[keys] = 0.0
+        ``(n, Σy, …, Σy^P)``; None when a value is off the file's grid.  ``row``: float32
+        or float64 dosages of every file sample."""
+        K, g, sums = self._classes(row)
         if K < 0:
             return None
-        return keys / self.scale, sums
+        return g[:K].copy(), sums[:, :K].T.copy()
 
-    def fit_block(self, rows, tol=1e-10, max_iter=100):
-        """Fit the SNPs whose all-sample dosage rows are ``rows`` (m × n_samples).
+    def fit_block(self, rows, tol=1e-10, max_iter=100, which=None):
+        """Fit the SNPs whose all-sample dosage rows are ``rows`` (m × n_samples, float32
+        or float64), or only the rows ``which`` of it (no copy of the block).
 
         Returns a dict of arrays like :meth:`hlmm.scan_engine.HLMClassScan.fit_block`
         (``n, freq, likelihood, add, add_se, var, var_se, ok, reason`` and ``av_cov``
         with robust SEs) and ``off_grid`` (bool: fit these by the general path).
         """
-        m = rows.shape[0]
-        parts = [self.class_sums(np.ascontiguousarray(rows[j])) for j in range(m)]
-        off_grid = np.array([p is None for p in parts])
-        parts = [p if p is not None else (np.zeros(0), np.zeros((0, 1 + self.powers)))
-                 for p in parts]
-        counts = np.array([len(g) for g, _ in parts], dtype=np.intp)
-        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
-        g = np.concatenate([p[0] for p in parts]) if m else np.zeros(0)
-        S = np.concatenate([p[1] for p in parts]) if m else np.zeros((0, 1 + self.powers))
+        which = range(rows.shape[0]) if which is None else which
+        m = len(which)
+        if rows.dtype not in (np.float32, np.float64):
+            rows = np.asarray(rows, dtype=np.float64)
         out = np.empty((m, _classfit.N_OUT))
         status = np.empty(m, dtype=np.int32)
-        _classfit.hlm_fit_classes(offsets, np.ascontiguousarray(S[:, 0]),
-                                  np.ascontiguousarray(S[:, 1]), np.ascontiguousarray(S[:, 2]),
-                                  np.ascontiguousarray(g), out, status, tol, max_iter)
+        off_grid = np.zeros(m, dtype=bool)
+        parts = []
+        offsets = np.zeros(2, dtype=np.intp)
+        for i, j in enumerate(which):
+            K, g, sums = self._classes(np.ascontiguousarray(rows[j]))
+            off_grid[i] = K < 0
+            offsets[1] = K = max(K, 0)      # off the grid: fitted as no calls, not ok
+            # the classes are fitted where they lie (one SNP per call: no concatenation)
+            _classfit.hlm_fit_classes(offsets, sums[0, :K], sums[1, :K], sums[2, :K], g[:K],
+                                      out[i:i + 1], status[i:i + 1], tol, max_iter,
+                                      self.scale)
+            if self.robust:
+                parts.append((g[:K].copy(), sums[:, :K].T.copy()))
         res = {k: out[:, _COL[k]].copy() for k in ("n", "freq", "likelihood", "alpha0", "add",
                                                    "add_se", "beta0", "var", "var_se")}
         res["ok"] = (status == 0) & ~off_grid
         res["reason"] = np.array([_REASONS.get(int(s), "failed") for s in status], dtype=object)
         res["off_grid"] = off_grid
         if self.robust and m:
-            kmax = max(int(counts.max()), 1)
+            kmax = max(max(len(gk) for gk, _ in parts), 1)
             P = np.zeros((m, kmax, 5))
             x = np.zeros((m, kmax))
-            for j in range(m):
-                a, b = offsets[j], offsets[j + 1]
-                P[j, : b - a] = S[a:b]
-                x[j, : b - a] = g[a:b] - 2.0 * res["freq"][j]
+            for j, (gk, sk) in enumerate(parts):
+                P[j, : len(gk)] = sk
+                x[j, : len(gk)] = gk - 2.0 * res["freq"][j]
             with_robust_ses(res, P, x, self.robust)
         return res

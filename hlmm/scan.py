@@ -372,7 +372,9 @@ class GenomeScan:
         rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
         packed = np.empty((len(idx), (self.geno.n_samples + 3) // 4), dtype=np.uint8)
         hard = np.empty(len(idx), dtype=np.uint8)
-        _dosage.pack_rows(rows, packed, hard)
+        # dosage variants are fitted from `rows`: their best-guess bytes only serve
+        # Brown–Forsythe
+        _dosage.pack_rows(rows, packed, hard, self._bf is not None)
         return packed, rows, hard.astype(bool)
 
     def _analysis(self, rows, j):
@@ -435,7 +437,7 @@ class GenomeScan:
         self._fits_from_classes(res, fits, range(m))
         dos = np.flatnonzero(~hard)
         if dos.size:
-            rd = self._dosage_scan.fit_block(np.asarray(rows[dos], dtype=np.float64))
+            rd = self._dosage_scan.fit_block(rows, which=dos)
             self._fits_from_classes(rd, fits, dos)
             for j in dos[rd["off_grid"]]:
                 fits[j] = self._fit_one(self._analysis(rows, j))

@@ -10,6 +10,7 @@ Both kernels read the packed bytes directly (no float genotype matrix) and relea
 GIL, so a scan can run SNP blocks in threads.
 """
 cimport numpy as cnp
+from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memset
 
 cnp.import_array()
@@ -135,28 +136,9 @@ def decode_codes(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] sampl
 
 
 # --- subset-sum tables: the scan's fast path ----------------------------------------
-# For byte value v and 2-bit code c, the 4-bit mask of the byte's samples with code c.
-cdef unsigned char CODE_MASK[4][256]
-cdef unsigned char POPCOUNT4[16]
-
-
-cdef void _init_masks() noexcept:
-    cdef int v, lane, c
-    for c in range(4):
-        for v in range(256):
-            CODE_MASK[c][v] = 0
-    for v in range(256):
-        for lane in range(4):
-            c = (v >> (2 * lane)) & 3
-            CODE_MASK[c][v] |= <unsigned char>(1 << lane)
-    for v in range(16):
-        POPCOUNT4[v] = (v & 1) + ((v >> 1) & 1) + ((v >> 2) & 1) + ((v >> 3) & 1)
-
-
-_init_masks()
-
 # SNPs are processed in chunks of this many bytes, so that the chunk's tables
-# (256 B per byte) stay in L1 cache while every SNP of the block passes over it.
+# (256 B per byte with two powers, 512 B with four) stay in L1 cache while every SNP of
+# the block passes over it.
 cdef Py_ssize_t TABLE_CHUNK = 64
 
 
@@ -206,68 +188,74 @@ def subset_tables(const Py_ssize_t[::1] sample_index, const double[::1] y, Py_ss
     return tables, members
 
 
+cdef extern from "bedsums.h" nogil:
+    void bs_class_sums(int P, const unsigned char* packed, Py_ssize_t n_snps, Py_ssize_t bps,
+                       Py_ssize_t stride, const double* T, const uint64_t* memw,
+                       const int64_t* chunk_n, const double* chunk_tot, Py_ssize_t chunk,
+                       const int* code_class, double* out, double* Tc)
+
+
+def _class_sums(const unsigned char[:, ::1] packed, const double[:, :, ::1] tables,
+                const unsigned char[::1] members, bint count_a1, double[:, ::1] out, int P,
+                str name):
+    """Shared body of :func:`class_stats_tabled` (P = 2) and :func:`class_moments_tabled`
+    (P = 4): per-chunk member counts and totals, then the kernel of ``bedsums.h``."""
+    cdef Py_ssize_t n_snps = packed.shape[0], bps = packed.shape[1]
+    cdef Py_ssize_t b, j, ci, lane, nchunks
+    cdef Py_ssize_t chunk = TABLE_CHUNK
+    if tables.shape[0] != bps or tables.shape[1] != 16 or tables.shape[2] != P:
+        raise ValueError(f"{name}: tables must be bps × 16 × {P} (subset_tables of this "
+                         f".bed row width with n_powers={P}): tables do not match the .bed "
+                         "row width or the powers")
+    if members.shape[0] != bps or out.shape[0] != n_snps or out.shape[1] != 3 * (P + 1):
+        raise ValueError(f"{name}: shape mismatch")
+    if n_snps == 0 or bps == 0:
+        out[:, :] = 0.0
+        return
+    nchunks = (bps + chunk - 1) // chunk
+    memw_arr = cnp.PyArray_ZEROS(1, [(bps + 7) // 8], cnp.NPY_UINT64, 0)
+    cn_arr = cnp.PyArray_ZEROS(1, [nchunks], cnp.NPY_INT64, 0)
+    ct_arr = cnp.PyArray_ZEROS(1, [nchunks * P], cnp.NPY_DOUBLE, 0)
+    cdef uint64_t[::1] memw = memw_arr
+    cdef int64_t[::1] cn = cn_arr
+    cdef double[::1] ct = ct_arr
+    # the current chunk's tables, permuted for the kernel's index (bedsums.h)
+    tc_arr = cnp.PyArray_EMPTY(1, [chunk * 16 * P], cnp.NPY_DOUBLE, 0)
+    cdef double[::1] tc = tc_arr
+    cdef int cls[4]
+    cls[0] = 2 if count_a1 else 0
+    cls[1] = -1
+    cls[2] = 1
+    cls[3] = 0 if count_a1 else 2
+    with nogil:
+        for b in range(bps):
+            ci = b // chunk
+            for lane in range(4):
+                if members[b] & (1 << lane):
+                    memw[b >> 3] |= (<uint64_t>1) << (8 * (b & 7) + 2 * lane)
+                    cn[ci] += 1
+            # subset 15 = the whole byte: the sums over its analysis samples
+            for j in range(P):
+                ct[ci * P + j] += tables[b, 15, j]
+        bs_class_sums(P, &packed[0, 0], n_snps, bps, bps, &tables[0, 0, 0], &memw[0],
+                      &cn[0], &ct[0], chunk, cls, &out[0, 0], &tc[0])
+
+
 def class_stats_tabled(const unsigned char[:, ::1] packed, const double[:, :, ::1] tables,
                        const unsigned char[::1] members, bint count_a1, double[:, ::1] out):
     """The output of :func:`class_stats`, from the tables of :func:`subset_tables`.
 
-    Per byte of a SNP row: the masks of its analysis samples with code 00, 10 and 11
-    (a 256-entry lookup each), then ``n_k += popcount(mask)``, ``S1_k += tables[b, mask, 0]``,
-    ``S2_k += tables[b, mask, 1]``: a handful of register additions per 4 samples, instead
-    of three per sample.  Chunks of bytes are shared by all SNPs of the block so the
-    tables stay in cache.
+    ``out[s, 3k + j] = Σ_{i∈k} y_i^j`` (j = 0: ``n_k``; 1: ``S1_k``; 2: ``S2_k``) over
+    the analysis samples of class k = 0, 1, 2 at SNP row ``s``.  Per byte of a row and
+    looked-up genotype code, the byte's subset of samples with that code indexes
+    ``tables[b]`` (one pair load, one 2-wide add); counts are popcounts.  Chunks of
+    bytes are shared by all SNPs of the block so the tables stay in L1 cache.  Within a
+    chunk whose analysis samples have no missing call, the largest class's sums are
+    the chunk total ``Σ_b tables[b, 15]`` minus the two other classes' (two lookups per
+    byte instead of three); see ``bedsums.h``.  Sums are exact up to rounding; classes
+    with fewer than 8 members in every chunk are plain sums of their y's.
     """
-    cdef Py_ssize_t n_snps = packed.shape[0], bps = packed.shape[1]
-    cdef Py_ssize_t s, b, b0, b1
-    cdef unsigned char v, inc, m0, m2, m3
-    cdef double s0, q0, s2, q2, s3, q3
-    cdef long c0, c2, c3
-    cdef int k_hom1 = 2 if count_a1 else 0   # class of code 00 (homozygous A1)
-    cdef int k_hom2 = 2 - k_hom1             # class of code 11
-    if tables.shape[0] != bps or tables.shape[1] != 16 or tables.shape[2] != 2:
-        raise ValueError("class_stats_tabled: tables do not match the .bed row width")
-    if members.shape[0] != bps or out.shape[0] != n_snps or out.shape[1] != 9:
-        raise ValueError("class_stats_tabled: shape mismatch")
-    cdef const double* T = &tables[0, 0, 0]
-    cdef const double* t
-    cdef const unsigned char* row
-    cdef const unsigned char* mem = &members[0]
-    with nogil:
-        for s in range(n_snps):
-            for b in range(9):
-                out[s, b] = 0.0
-        b0 = 0
-        while b0 < bps:
-            b1 = min(b0 + TABLE_CHUNK, bps)
-            for s in range(n_snps):
-                s0 = 0.0; q0 = 0.0; s2 = 0.0; q2 = 0.0; s3 = 0.0; q3 = 0.0
-                c0 = 0; c2 = 0; c3 = 0
-                row = &packed[s, 0]
-                for b in range(b0, b1):
-                    v = row[b]
-                    inc = mem[b]
-                    m0 = CODE_MASK[0][v] & inc
-                    m2 = CODE_MASK[2][v] & inc
-                    m3 = CODE_MASK[3][v] & inc
-                    t = T + 32 * b
-                    s0 += t[2 * m0]
-                    q0 += t[2 * m0 + 1]
-                    s2 += t[2 * m2]
-                    q2 += t[2 * m2 + 1]
-                    s3 += t[2 * m3]
-                    q3 += t[2 * m3 + 1]
-                    c0 += POPCOUNT4[m0]
-                    c2 += POPCOUNT4[m2]
-                    c3 += POPCOUNT4[m3]
-                out[s, 3 * k_hom1] += c0
-                out[s, 3 * k_hom1 + 1] += s0
-                out[s, 3 * k_hom1 + 2] += q0
-                out[s, 3] += c2
-                out[s, 4] += s2
-                out[s, 5] += q2
-                out[s, 3 * k_hom2] += c3
-                out[s, 3 * k_hom2 + 1] += s3
-                out[s, 3 * k_hom2 + 2] += q3
-            b0 = b1
+    _class_sums(packed, tables, members, count_a1, out, 2, "class_stats_tabled")
 
 
 def class_moments_tabled(const unsigned char[:, ::1] packed, const double[:, :, ::1] tables,
@@ -276,56 +264,6 @@ def class_moments_tabled(const unsigned char[:, ::1] packed, const double[:, :, 
 
     ``out[s, 5k + j] = Σ_{i∈k} y_i^j`` for class k = 0, 1, 2 and j = 0…4 (j = 0 is
     ``n_k``) of SNP row ``s``; ``tables`` from ``subset_tables(…, n_powers=4)``.  The
-    same pass as :func:`class_stats_tabled` with two more table additions per class.
+    same pass as :func:`class_stats_tabled` with two pair loads per lookup.
     """
-    cdef Py_ssize_t n_snps = packed.shape[0], bps = packed.shape[1]
-    cdef Py_ssize_t s, b, b0, b1, j
-    cdef unsigned char v, inc, m0, m2, m3
-    cdef double a0[4]
-    cdef double a2[4]
-    cdef double a3[4]
-    cdef long c0, c2, c3
-    cdef int k_hom1 = 2 if count_a1 else 0
-    cdef int k_hom2 = 2 - k_hom1
-    if tables.shape[0] != bps or tables.shape[1] != 16 or tables.shape[2] != 4:
-        raise ValueError("class_moments_tabled: tables must be bps × 16 × 4 (n_powers=4)")
-    if members.shape[0] != bps or out.shape[0] != n_snps or out.shape[1] != 15:
-        raise ValueError("class_moments_tabled: shape mismatch")
-    cdef const double* T = &tables[0, 0, 0]
-    cdef const double* t
-    cdef const unsigned char* row
-    cdef const unsigned char* mem = &members[0]
-    with nogil:
-        for s in range(n_snps):
-            for b in range(15):
-                out[s, b] = 0.0
-        b0 = 0
-        while b0 < bps:
-            b1 = min(b0 + TABLE_CHUNK, bps)
-            for s in range(n_snps):
-                for j in range(4):
-                    a0[j] = 0.0; a2[j] = 0.0; a3[j] = 0.0
-                c0 = 0; c2 = 0; c3 = 0
-                row = &packed[s, 0]
-                for b in range(b0, b1):
-                    v = row[b]
-                    inc = mem[b]
-                    m0 = CODE_MASK[0][v] & inc
-                    m2 = CODE_MASK[2][v] & inc
-                    m3 = CODE_MASK[3][v] & inc
-                    t = T + 64 * b
-                    for j in range(4):
-                        a0[j] += t[4 * m0 + j]
-                        a2[j] += t[4 * m2 + j]
-                        a3[j] += t[4 * m3 + j]
-                    c0 += POPCOUNT4[m0]
-                    c2 += POPCOUNT4[m2]
-                    c3 += POPCOUNT4[m3]
-                out[s, 5 * k_hom1] += c0
-                out[s, 5] += c2
-                out[s, 5 * k_hom2] += c3
-                for j in range(4):
-                    out[s, 5 * k_hom1 + 1 + j] += a0[j]
-                    out[s, 6 + j] += a2[j]
-                    out[s, 5 * k_hom2 + 1 + j] += a3[j]
-            b0 = b1
+    _class_sums(packed, tables, members, count_a1, out, 4, "class_moments_tabled")

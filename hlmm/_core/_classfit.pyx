@@ -16,6 +16,9 @@ same iteration as :class:`hlmm.HLM`.  With two classes the model is saturated: e
 class gets its own mean and ML variance ``rr_k/n_k`` in closed form.
 
 Standard errors as the original hlmm: ``cov(α) = (XᵀD⁻¹X)⁻¹``, ``cov(β) = 2(VᵀV)⁻¹``.
+
+Dosage SNPs (one class per stored value, K in the thousands) take the same Newton
+iteration from the null with one exp per class per step (``_classfit_many.pxi``).
 """
 from libc.math cimport exp, log, sqrt, fabs, isfinite, INFINITY, NAN
 cimport numpy as cnp
@@ -89,11 +92,42 @@ cdef void _se(int K, const double* nk, const double* x, double b0, double b1,
     res[10] = sqrt(2 * f11 / det)
 
 
+cdef double _direction(double g0, double g1, double h00, double h01, double h11,
+                       double F00, double F01, double F11, double F_det,
+                       double* s) noexcept nogil:
+    """Newton's step ``s = −H⁻¹g`` (Fisher scoring ``F = Σ n_k v_k v_kᵀ`` where H is not
+    positive definite or the step does not descend); returns the decrement ``−gᵀs``."""
+    cdef double det = h00 * h11 - h01 * h01, dec
+    if h00 > 0 and det > 0:
+        s[0] = -(h11 * g0 - h01 * g1) / det
+        s[1] = -(h00 * g1 - h01 * g0) / det
+    else:
+        s[0] = -(F11 * g0 - F01 * g1) / F_det
+        s[1] = -(F00 * g1 - F01 * g0) / F_det
+    dec = -(g0 * s[0] + g1 * s[1])
+    if dec < 0:
+        s[0] = -(F11 * g0 - F01 * g1) / F_det
+        s[1] = -(F00 * g1 - F01 * g0) / F_det
+        dec = -(g0 * s[0] + g1 * s[1])
+    return dec
+
+
+cdef void _store(double* res, double f, double ntot, const double* a, double b0,
+                 double b1) noexcept nogil:
+    """The fit's −2L-based log-likelihood, α and β into ``res``."""
+    res[2] = -0.5 * (f + ntot * LOG2PI)
+    res[3] = a[0]
+    res[4] = a[1]
+    res[6] = b0
+    res[7] = b1
+
+
 cdef int _newton(int K, const double* nk, const double* S1, const double* S2,
                  const double* x, double tol, int max_iter, double* res) noexcept nogil:
     cdef int k, it, ls
     cdef double a[2]
     cdef double a_new[2]
+    cdef double st[2]
     cdef double b0, b1, f, f_new, w, mu, e, c, t, s0, s1, dec
     cdef double g0, g1, h00, h01, h11, m00, m01, m11, det, c00, c01, c10, c11
     cdef double q00, q01, q11, ntot = 0, rrtot = 0, floor, t0 = 0, t1 = 0
@@ -150,18 +184,9 @@ cdef int _newton(int K, const double* nk, const double* S1, const double* S2,
         h00 -= 2 * q00
         h01 -= 2 * q01
         h11 -= 2 * q11
-        det = h00 * h11 - h01 * h01
-        if h00 > 0 and det > 0:
-            s0 = -(h11 * g0 - h01 * g1) / det
-            s1 = -(h00 * g1 - h01 * g0) / det
-        else:
-            s0 = -(F11 * g0 - F01 * g1) / F_det
-            s1 = -(F00 * g1 - F01 * g0) / F_det
-        dec = -(g0 * s0 + g1 * s1)
-        if dec < 0:
-            s0 = -(F11 * g0 - F01 * g1) / F_det
-            s1 = -(F00 * g1 - F01 * g0) / F_det
-            dec = -(g0 * s0 + g1 * s1)
+        dec = _direction(g0, g1, h00, h01, h11, F00, F01, F11, F_det, st)
+        s0 = st[0]
+        s1 = st[1]
         # Near the optimum the predicted decrease falls below the rounding of f (f ~ n):
         # Armijo cannot resolve it, so a full Newton step that does not raise f beyond
         # rounding is taken (Newton is then in its quadratic regime).
@@ -186,13 +211,12 @@ cdef int _newton(int K, const double* nk, const double* S1, const double* S2,
     res[11] = it
     if not converged:
         return ST_NOT_CONVERGED
-    res[2] = -0.5 * (f + ntot * LOG2PI)
-    res[3] = a[0]
-    res[4] = a[1]
-    res[6] = b0
-    res[7] = b1
+    _store(res, f, ntot, a, b0, b1)
     _se(K, nk, x, b0, b1, res)
     return ST_OK
+
+
+include "_classfit_many.pxi"
 
 
 cdef int _fit_one(const double* st, double tol, int max_iter, double* res) noexcept nogil:
@@ -217,19 +241,25 @@ cdef int _fit_one(const double* st, double tol, int max_iter, double* res) noexc
             S2[K] = st[3 * k + 2]
             x[K] = k - 2 * f
             K += 1
-    return _fit_present(K, nk, S1, S2, x, tol, max_iter, res)
+    return _fit_present(K, nk, S1, S2, x, tol, max_iter, res, NULL, NULL)
 
 
 cdef int _fit_present(int K, const double* nk, const double* S1, const double* S2,
-                      const double* x, double tol, int max_iter, double* res) noexcept nogil:
+                      const double* x, double tol, int max_iter, double* res,
+                      double* w, const Grid* grid) noexcept nogil:
     """The fit from the K classes present (n_k > 0): Newton for K ≥ 3, the saturated
-    closed form for K = 2.  ``res`` holds n and f already."""
+    closed form for K = 2.  ``res`` holds n and f already.  With scratch ``w`` (K
+    doubles), more than 3 classes go to :func:`_newton_many` first; hard calls (K ≤ 3)
+    always take :func:`_newton`."""
     cdef int k
     cdef double rr
     cdef double d[2]
     cdef double mu[2]
     if K < 2:
         return ST_MONOMORPHIC
+    if K > 3 and w != NULL:
+        if _newton_many(K, nk, S1, S2, x, tol, max_iter, res, w, grid) == ST_OK:
+            return ST_OK
     if K >= 3:
         return _newton(K, nk, S1, S2, x, tol, max_iter, res)
     # two classes: saturated, closed form (class means and ML class variances)
@@ -269,16 +299,22 @@ def hlm_fit_block(const double[:, ::1] stats, double[:, ::1] out, int[::1] statu
 
 def hlm_fit_classes(const Py_ssize_t[::1] offsets, const double[::1] nk, const double[::1] S1,
                     const double[::1] S2, const double[::1] g, double[:, ::1] out,
-                    int[::1] status, double tol=1e-10, int max_iter=100):
+                    int[::1] status, double tol=1e-10, int max_iter=100, double scale=0.0):
     """:func:`hlm_fit_block` for SNPs with any number of genotype classes (dosages).
 
     SNP ``s`` has the classes ``offsets[s] … offsets[s+1]−1`` with dosage value ``g_k``
     (of the counted allele, in [0, 2]), ``n_k > 0``, ``S1_k``, ``S2_k``.  As for hard
     calls, ``f = Σ n_k g_k / (2N)`` and ``x_k = g_k − 2f``: one class per distinct stored
     dosage value keeps the fit exact (DESIGN §8).  ``out``: n_snps × 12 (:data:`COLUMNS`).
+    ``scale`` > 0: the values are multiples of ``1/scale`` (the file's grid); a SNP with
+    more than GRID_MIN_K classes whose ``g_k`` all equal ``key_k/scale`` gets its weights
+    ``exp(−β1·x_k)`` from two small tables of exps per step (:func:`_grid_weights`).
     """
-    cdef Py_ssize_t s, k, j, a, b, n_snps = offsets.shape[0] - 1, kmax = 0
+    cdef Py_ssize_t s, k, j, a, b, n_snps = offsets.shape[0] - 1, kmax = 0, key
     cdef double ntot, tot, f
+    cdef Grid grid
+    cdef const Grid* gp
+    cdef bint on_grid
     if out.shape[0] != n_snps or out.shape[1] != NOUT or status.shape[0] != n_snps:
         raise ValueError("hlm_fit_classes: shape mismatch")
     if nk.shape[0] != S1.shape[0] or nk.shape[0] != S2.shape[0] or nk.shape[0] != g.shape[0] \
@@ -289,7 +325,13 @@ def hlm_fit_classes(const Py_ssize_t[::1] offsets, const double[::1] nk, const d
             raise ValueError("hlm_fit_classes: offsets must be non-decreasing")
         kmax = max(kmax, offsets[s + 1] - offsets[s])
     x_arr = cnp.PyArray_ZEROS(1, [max(kmax, 1)], cnp.NPY_DOUBLE, 0)
+    w_arr = cnp.PyArray_ZEROS(1, [max(kmax, 1)], cnp.NPY_DOUBLE, 0)
     cdef double[::1] x = x_arr
+    cdef double[::1] w = w_arr
+    key_arr = cnp.PyArray_ZEROS(1, [max(kmax, 1)], cnp.NPY_INTP, 0)
+    cdef Py_ssize_t[::1] keys = key_arr
+    grid.key = &keys[0]
+    grid.step = 1.0 / scale if scale > 0 else 0.0
     with nogil:
         for s in range(n_snps):
             a = offsets[s]
@@ -310,8 +352,24 @@ def hlm_fit_classes(const Py_ssize_t[::1] offsets, const double[::1] nk, const d
             out[s, 1] = f
             for k in range(a, b):
                 x[k - a] = g[k] - 2 * f
+            gp = NULL
+            if scale > 0 and b - a > GRID_MIN_K:
+                on_grid = True
+                for k in range(a, b):
+                    key = <Py_ssize_t>(g[k] * scale + 0.5)
+                    if not (g[k] >= 0 and key / scale == g[k] and key < 256 * GRID_MAX_HI):
+                        on_grid = False
+                        break
+                    keys[k - a] = key
+                if on_grid:
+                    grid.x0 = -2 * f
+                    grid.n_hi = 0
+                    for k in range(b - a):
+                        if keys[k] >> 8 >= grid.n_hi:
+                            grid.n_hi = <int>(keys[k] >> 8) + 1
+                    gp = &grid
             status[s] = _fit_present(<int>(b - a), &nk[a], &S1[a], &S2[a], &x[0], tol,
-                                     max_iter, &out[s, 0])
+                                     max_iter, &out[s, 0], &w[0], gp)
             if status[s] != ST_OK:
                 for k in range(2, NOUT - 1):
                     out[s, k] = NAN

@@ -6,43 +6,76 @@ inverse of the grid step, ``key = rint(g·scale)`` is an integer in ``[0, 2·sca
 identifies the value, so the classes are found by direct indexing (no sort, no hash):
 one pass over the individuals, a few additions each.
 """
-from libc.math cimport rint, fabs, isnan
+from libc.math cimport NAN, fabs, rint
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
 
 
-def dosage_class_sums(const double[::1] row, const Py_ssize_t[::1] sample_index,
-                      const double[::1] y, double scale, double[:, ::1] acc,
-                      Py_ssize_t[::1] touched):
-    """Accumulate, per distinct dosage value of one SNP, ``n`` and ``Σ y^j``.
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long) nogil
+
+
+ctypedef signed char int8
+
+ctypedef fused row_t:
+    int8
+    float
+    double
+
+
+ctypedef fused real_t:
+    float
+    double
+
+
+def dosage_classes(const real_t[::1] row, const Py_ssize_t[::1] sample_index,
+                   const double[::1] y, double scale, double[:, ::1] acc,
+                   double[::1] g_out, double[:, ::1] sums_out):
+    """One SNP's dosage-value classes, sorted by value, with per class ``n`` and
+    ``Σ y^j`` (j = 1…P), from its float32 (.pgen) or float64 dosages.
 
     ``row``: the SNP's dosages over all file samples (NaN = missing); analysis individual
-    ``i`` is sample ``sample_index[i]`` with phenotype ``y[i]``.  ``acc``: ``(2·scale + 1)
-    × (1 + P)``, P ≥ 2, all zero on entry; row ``key`` gets ``(n, Σy, …, Σy^P)`` of the class with
-    ``g = key/scale``.  ``touched[:K]`` receives the K keys present (unsorted).
-    Returns K, or ``−1 − K`` when a dosage is off the grid (|g·scale − key| > 1e-6): the
-    caller then uses the general path for that SNP.  Rows ``touched[:K]`` of ``acc`` are
-    left filled either way: the caller resets them.
+    ``i`` is sample ``sample_index[i]`` with phenotype ``y[i]``; class ``key`` (an
+    integer in ``[0, 2·scale]``) holds the individuals with ``g·scale`` within 1e-6 of
+    ``key``, i.e. ``g = key/scale``.
+
+    ``acc``: ``(2·scale + 1) × (1 + P)`` scratch, all zero on entry and on return;
+    ``g_out``, ``sums_out`` ((1 + P) × room): room for ``min(len(y), 2·scale + 1)``
+    classes.  Writes the K distinct dosage values ``g_out[:K]`` in increasing order and
+    their ``n, Σy, …, Σy^P`` to ``sums_out[0, :K], …, sums_out[P, :K]`` (contiguous per
+    power, as ``_classfit.hlm_fit_classes`` takes them); returns K, or −1 when a dosage is off the
+    grid (|g·scale − key| > 1e-6; the caller fits that SNP by the general path).
+    A bitmap of the keys seen (2·scale/8 bytes, in L1 cache) is walked in increasing
+    order, so only the K rows of ``acc`` in use are read back (no sort; 8-bit BGEN on
+    the 1/65535 grid uses ≤ 511 of 131071 rows).
     """
     cdef Py_ssize_t i, j, m = sample_index.shape[0], nrow = row.shape[0], K = 0, key
-    cdef Py_ssize_t nkeys = acc.shape[0], P = acc.shape[1] - 1
-    cdef double g, t, yi, yp
+    cdef Py_ssize_t nkeys = acc.shape[0], P = acc.shape[1] - 1, wi, nwords
+    cdef unsigned long long bits
+    cdef unsigned long long* seen
+    cdef double g, t, yi, yp, d
     cdef bint off_grid = False
-    if y.shape[0] != m or touched.shape[0] < min(m, nkeys):
-        raise ValueError("dosage_class_sums: shape mismatch")
+    if y.shape[0] != m or g_out.shape[0] < min(m, nkeys) or sums_out.shape[1] < min(m, nkeys) \
+            or sums_out.shape[0] != P + 1:
+        raise ValueError("dosage_classes: shape mismatch")
     if nkeys != <Py_ssize_t>(2 * scale + 1.5) or P < 2:
-        raise ValueError("dosage_class_sums: acc must be (2·scale + 1) × (1 + powers)")
+        raise ValueError("dosage_classes: acc must be (2·scale + 1) × (1 + powers)")
     for i in range(m):
         if sample_index[i] < 0 or sample_index[i] >= nrow:
-            raise IndexError("dosage_class_sums: sample_index out of range")
+            raise IndexError("dosage_classes: sample_index out of range")
     cdef double* a = &acc[0, 0]
     cdef double* c
-    cdef const double* r = &row[0]
+    cdef const real_t* r = &row[0]
     cdef const double* yv = &y[0]
     cdef const Py_ssize_t* si = &sample_index[0] if m else NULL
     cdef Py_ssize_t stride = P + 1
-    cdef double d
+    nwords = (nkeys + 63) // 64
+    seen = <unsigned long long*>calloc(nwords, sizeof(unsigned long long))
+    if seen == NULL:
+        raise MemoryError()
     with nogil:
         for i in range(m):
-            g = r[si[i]]
+            g = <double>r[si[i]]
             if g != g:
                 continue
             t = g * scale
@@ -51,10 +84,8 @@ def dosage_class_sums(const double[::1] row, const Py_ssize_t[::1] sample_index,
             if t < -0.5 or key >= nkeys or d > 1e-6 or d < -1e-6:
                 off_grid = True
                 break
+            seen[key >> 6] |= 1ULL << (key & 63)
             c = a + key * stride
-            if c[0] == 0.0:
-                touched[K] = key
-                K += 1
             yi = yv[i]
             c[0] += 1.0
             c[1] += yi
@@ -66,30 +97,41 @@ def dosage_class_sums(const double[::1] row, const Py_ssize_t[::1] sample_index,
                 for j in range(4, P + 1):
                     yp *= yi
                     c[j] += yp
-    return -1 - K if off_grid else K
+        for wi in range(nwords):
+            bits = seen[wi]
+            while bits:
+                key = 64 * wi + __builtin_ctzll(bits)
+                bits &= bits - 1
+                c = a + key * stride
+                if not off_grid:
+                    g_out[K] = key / scale
+                    for j in range(P + 1):
+                        sums_out[j, K] = c[j]
+                    K += 1
+                for j in range(P + 1):
+                    c[j] = 0.0
+    free(seen)
+    return -1 if off_grid else K
 
 
-ctypedef signed char int8
-
-ctypedef fused row_t:
-    int8
-    float
-    double
-
-
-def pack_rows(const row_t[:, ::1] rows, unsigned char[:, ::1] out, unsigned char[::1] hard):
+def pack_rows(const row_t[:, ::1] rows, unsigned char[:, ::1] out, unsigned char[::1] hard,
+              bint pack_dosages=True):
     """Variant-major counted-allele dosages (all samples of the file) as .bed rows.
 
     ``rows``: m × n, int8 counts (0, 1, 2; −9 or −1 = missing: any value with low bits
     11) or float dosages (NaN or negative = missing); ``out``: m × ceil(n/4) bytes in the ``count_a1`` convention (count 2 → 00,
     1 → 10, 0 → 11, missing → 01), dosages rounded to the nearest count (the best-guess
     genotype); ``hard[j]`` = 1 when every call of variant j is exactly 0, 1 or 2.
+    With ``pack_dosages`` False a variant is abandoned at its first value that is not a
+    hard call and its row set to all-missing bytes (0x55): the scan fits such variants
+    from their dosages and needs their best-guess bytes only for Brown–Forsythe.
     """
     cdef Py_ssize_t m = rows.shape[0], n = rows.shape[1], bps = (n + 3) // 4
     cdef Py_ssize_t j, i, b
     cdef double v, r
     cdef unsigned char code, byte
     cdef bint is_hard
+    cdef double TWO52 = 4503599627370496.0
     cdef unsigned char CODE[3]
     CODE[0] = 3
     CODE[1] = 2
@@ -122,18 +164,64 @@ def pack_rows(const row_t[:, ::1] rows, unsigned char[:, ::1] out, unsigned char
         for j in range(m):
             is_hard = True
             for b in range(bps):
-                byte = 0x55          # four missing codes, overwritten below
-                for i in range(4 * b, min(4 * b + 4, n)):
-                    v = <double>rows[j, i]
-                    if v != v or v < 0:
-                        code = 1
+                byte = 0
+                for i in range(4):
+                    if 4 * b + i < n:
+                        v = <double>rows[j, 4 * b + i]
+                        if v != v or v < 0:
+                            code = 1
+                        else:
+                            # round half to even, as rint, without a libm call: below
+                            # 2^52 the sum's rounding is the rounding to an integer
+                            r = (v + TWO52) - TWO52 if v < TWO52 else v
+                            if r > 2:
+                                r = 2
+                            is_hard = is_hard and r == v
+                            code = CODE[<int>r]
+                            if not is_hard and not pack_dosages:
+                                break
                     else:
-                        r = rint(v)
-                        if r > 2:
-                            r = 2
-                        if r != v:
-                            is_hard = False
-                        code = CODE[<int>r]
-                    byte = (byte & ~(3 << (2 * (i - 4 * b)))) | (code << (2 * (i - 4 * b)))
+                        code = 1
+                    byte |= code << (2 * i)
+                if not is_hard and not pack_dosages:
+                    memset(&out[j, 0], 0x55, bps)
+                    break
                 out[j, b] = byte
             hard[j] = is_hard
+
+
+def negative_to_nan(float[:, ::1] rows):
+    """Set every negative value of ``rows`` to NaN, in place (pgenlib writes −9 for a
+    missing dosage): one pass, no boolean temporary."""
+    cdef Py_ssize_t i, total = rows.shape[0] * rows.shape[1]
+    cdef float nan = <float>NAN
+    cdef float v
+    cdef float* p = &rows[0, 0] if total else NULL
+    with nogil:
+        for i in range(total):
+            v = p[i]
+            # a select, not a branch: the compiler vectorises it
+            p[i] = nan if v < 0 else v
+
+
+def snap_to_grid(const real_t[::1] dose, double scale, double tol, double[::1] out):
+    """``out`` = ``dose`` as float64, snapped to the multiples of ``1/scale`` when every
+    value is within ``tol`` grid steps of one (NaN ignored and kept); otherwise just
+    widened.  Returns whether it snapped.  One pass for ``rint(dose·scale)/scale`` and
+    the largest deviation (the BGEN library's float32 dosages of b-bit probabilities,
+    b = 1, 2, 4, 8, 16, are within float32 rounding of the 1/65535 grid)."""
+    cdef Py_ssize_t i, n = dose.shape[0]
+    cdef double t, r, dev = 0.0
+    if out.shape[0] != n:
+        raise ValueError("snap_to_grid: shape mismatch")
+    with nogil:
+        for i in range(n):
+            t = <double>dose[i] * scale
+            r = rint(t)
+            if fabs(t - r) > dev:        # false for NaN: ignored, as np.fmax.reduce
+                dev = fabs(t - r)
+            out[i] = r / scale
+        if not dev <= tol:
+            for i in range(n):
+                out[i] = <double>dose[i]
+    return dev <= tol

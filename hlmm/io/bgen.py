@@ -134,22 +134,6 @@ DOSAGE_SCALE = 65535.0  # 2^16 − 1, a multiple of 2^b − 1 for b = 1, 2, 4, 8
 _GRID_TOL = 0.05        # in grid steps; the library's float32 dosages are off by < 0.02
 
 
-def _on_grid(dose, t, r):
-    """``dose`` (the library's float32 dosages of one variant) as float64, snapped to the
-    exact multiples of 1/65535 when every value is within float32 rounding of one (b-bit
-    BGEN dosages are multiples of 1/(2^b − 1): true for b = 1, 2, 4, 8, 16); otherwise
-    just widened. ``t``, ``r``: float64 scratch arrays of the same length."""
-    np.multiply(dose, DOSAGE_SCALE, out=t, dtype=np.float64)
-    np.rint(t, out=r)
-    np.subtract(t, r, out=t)
-    np.abs(t, out=t)
-    dev = np.fmax.reduce(t) if len(t) else 0.0  # NaN (missing) ignored
-    if dev <= _GRID_TOL:
-        return np.divide(r, DOSAGE_SCALE, out=r)
-    t[:] = dose
-    return t
-
-
 def _variant_id(rsid, varid, chrom, pos, alleles):
     for name in (rsid, varid):
         if name and name != ".":
@@ -405,7 +389,9 @@ class BgenSource:
         """Variant-major dosages of ``sample_index`` (all samples when ``every``)."""
         ns, m = len(sample_index), stop - start
         buf = np.empty((m, ns), dtype=np.float64)  # variant-major while decoding
-        scratch = (np.empty(self.n_samples), np.empty(self.n_samples))
+        from .._core import _dosage
+
+        scratch = np.empty(self.n_samples)
         for k, j in enumerate(range(start, stop)):
             if self._allele_reason(j) is not None:
                 buf[k] = np.nan
@@ -423,11 +409,14 @@ class BgenSource:
             if dose is None:
                 buf[k] = np.nan
                 continue
-            dose = _on_grid(dose, *scratch)
+            # as float64, snapped to the exact multiples of 1/65535 when every value is
+            # within float32 rounding of one (b-bit BGEN dosages are multiples of
+            # 1/(2^b − 1): true for b = 1, 2, 4, 8, 16); otherwise just widened
             if every:
-                buf[k] = dose
+                _dosage.snap_to_grid(dose, DOSAGE_SCALE, _GRID_TOL, buf[k])
             else:
-                np.take(dose, sample_index, out=buf[k])
+                _dosage.snap_to_grid(dose, DOSAGE_SCALE, _GRID_TOL, scratch)
+                np.take(scratch, sample_index, out=buf[k])
         return buf
 
     def unusable(self, start, stop):

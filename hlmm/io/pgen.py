@@ -458,7 +458,9 @@ class PgenSource:
                 rows = np.empty((m, self.n_samples), dtype=np.float32)
                 if m:
                     reader.read_dosages_range(start, stop, rows)
-                rows[rows < 0] = np.nan
+                    from .._core import _dosage
+
+                    _dosage.negative_to_nan(rows)      # pgenlib's missing is −9
         except Exception as exc:
             raise InputError(f"{self.path}: cannot read variants {start}..{stop - 1}: "
                              f"{_first_line(exc)}") from None
