@@ -69,7 +69,7 @@ def main():
     ap.add_argument("--hlmm", action="store_true")
     ap.add_argument("--skip-w6", action="store_true", help="only the HLMM part")
     ap.add_argument("--hlmm-phenos", type=int, default=10)
-    ap.add_argument("--hlmm-snps", type=int, default=20)
+    ap.add_argument("--hlmm-snps", type=int, default=40)
     ap.add_argument("--dir", default="/tmp/hlmm-bench")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
@@ -128,7 +128,8 @@ def hlmm_part(a, hlmm, threads):
                          random_bed=rand + ".bed")
     o1 = os.path.join(a.dir, "w6_hlmm_single")
     ok = os.path.join(a.dir, "w6_hlmm_many")
-    base = ["0", "0"]
+    # blocks of 5 SNPs keep both threads busy to the end with few test SNPs
+    base = ["0", "0", "--block-size", "5"]
     t0 = time.perf_counter()
     timed(hlmm + ["chr", test + ".bed", *base, p1, o1, "--whole-chr", "--random-gts",
                   rand + ".bed"] + threads)

@@ -17,7 +17,8 @@ missing values), null model, standardised y and, with random effects, null h2 �
 * **HLMM** (default mode): phenotypes with the same sample share G, ``M_all = GᵀG`` and,
   per SNP, the carriers' Grams ``M_k = Σ_{i∈k} g_i g_iᵀ`` (one syrk per class, the
   dominant cost); the class sums ``u_k = Σ_{i∈k} g_i`` and ``s_k = Σ_{i∈k} y_i g_i`` of
-  all of them come from one gathered dgemm (:func:`hlmm._core._multi.gather_products`).
+  all phenotypes come with them from one syrk of the gathered rows ``[g_i, 1, y_i…]``
+  (:func:`hlmm._core._multi.gram_products_rows`).
   Only the O(l³) Newton work is per phenotype.
 * other modes (``--fit-covariates``, ``--engine general``) fit each phenotype's SNP
   models from the shared block.
@@ -165,7 +166,7 @@ class MultiScan:
         the Grams of the classes but the largest (and of the missing calls) once for the
         group, their ``u_k, s_k`` for all phenotypes in one gathered dgemm; the largest
         class by subtraction from ``M_all, u_all, s_all``."""
-        from ._core import _gram, _multi
+        from ._core import _multi
 
         group = self._groups[gi]
         Y = self._group_Y[gi]
@@ -185,9 +186,8 @@ class MultiScan:
             if rows.size == 0:
                 continue
             Mk = np.empty((l, l))
-            _gram.gram_rows(cs0.G, rows, Mk)
             Sk = np.empty((Y.shape[1], l))
-            _multi.gather_products(cs0.G, rows, Y, Sk)
+            _multi.gram_products_rows(cs0.G, rows, Y, Mk, Sk)
             M_rest -= Mk
             S_rest -= Sk
             Ms[k], Ss[k] = Mk, Sk

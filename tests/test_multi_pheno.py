@@ -207,16 +207,17 @@ def test_union_kernel_against_numpy(rng):
                                  B[:1], B[0], np.empty((9, 3, 7)))
 
 
-def test_gather_products_against_numpy(rng):
+def test_gram_products_rows_against_numpy(rng):
     from hlmm._core import _multi
 
-    G = rng.normal(size=(300, 11))
-    Y = np.column_stack([np.ones(300), rng.normal(size=(300, 3))])
-    for rows in (np.array([], np.intp), np.sort(rng.choice(300, 97, replace=False))):
+    G = rng.normal(size=(2500, 13))
+    Y = np.column_stack([np.ones(2500), rng.normal(size=(2500, 4))])
+    for rows in (np.array([], np.intp), np.sort(rng.choice(2500, 1700, replace=False))):
         rows = rows.astype(np.intp)
-        S = np.empty((4, 11))
-        _multi.gather_products(G, rows, Y, S, chunk=10)
-        np.testing.assert_allclose(S, Y[rows].T @ G[rows], atol=1e-12)
+        M, S = np.empty((13, 13)), np.empty((5, 13))
+        _multi.gram_products_rows(G, rows, Y, M, S)
+        np.testing.assert_allclose(M, G[rows].T @ G[rows], atol=1e-10)
+        np.testing.assert_allclose(S, Y[rows].T @ G[rows], atol=1e-10)
 
 
 def test_parse_index_list():
