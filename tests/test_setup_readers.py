@@ -177,8 +177,9 @@ def test_imports_are_lazy(fileset):
             "print('scipy' in sys.modules, 'bed_reader' in sys.modules)\n"
             "x = b.read_dosages(0, 2, np.arange(b.n_samples))\n"
             "print('bed_reader' in sys.modules, x.shape)")
+    # run outside the checkout, so that the installed (compiled) package is imported
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": ROOT}, check=True).stdout.split("\n")
+                         cwd=os.path.dirname(path), check=True).stdout.split("\n")
     assert out[0] == "False False"
     assert out[1] == f"True ({dos.shape[0]}, 2)"
 
