@@ -138,7 +138,8 @@ class ClassStatsHLMM:
         # views scipy's BLAS takes without a copy
         Be = blas.dsymm(1.0, B.T, e)
         Bz = blas.dsymv(1.0, B.T, z)
-        Y = blas.dgemm(1.0, B.T, K1.T)
+        Y = np.empty((l, l), order="F")
+        _classfit.sym_product(B, K1, Y)          # = blas.dgemm(1.0, B.T, K1.T), no GIL
         bf, yf = B.reshape(-1), Y.reshape(-1, order="F")
         BY = blas.ddot(bf, yf)                   # ⟨B, Yᵀ⟩ = ⟨B, Y⟩
         YY = _classfit.trace_square(Y.T)         # ⟨Y, Yᵀ⟩
@@ -216,18 +217,11 @@ def _chol_inverse(A, keep_factor):
     """``(log|A|, L, A⁻¹)`` for symmetric positive definite A (L lower, None unless
     ``keep_factor``; A is overwritten otherwise); None if A is not positive definite."""
     if not keep_factor and A.flags.c_contiguous:
-        # A symmetric: factor its Fortran view in place (no copies); LAPACK's upper
-        # triangle is then the C-order lower one, mirrored at the end
-        c, info = lapack.dpotrf(A.T, lower=0, clean=0, overwrite_a=1)
-        if info != 0:
+        # in place and without the GIL (phenotypes' fits run in threads)
+        logdet = _classfit.chol_inverse_inplace(A)
+        if logdet is None:
             return None
-        logdet = 2.0 * np.log(np.diag(c)).sum()
-        Ainv, info = lapack.dpotri(c, lower=0, overwrite_c=1)
-        if info != 0:
-            return None
-        Ainv = Ainv.T
-        _classfit.mirror_lower(Ainv)
-        return logdet, None, Ainv
+        return logdet, None, A
     c, info = lapack.dpotrf(A, lower=1, clean=1 if keep_factor else 0,
                             overwrite_a=0 if keep_factor else 1)
     if info != 0:

@@ -472,3 +472,27 @@ def test_hlmm_class_scan_matches_general_hlmm():
                                [ref.alpha[1], ref.beta[1], ref.h2], atol=1e-5)
     np.testing.assert_allclose([res["add_se"], res["var_se"], res["h2_se"]],
                                ref.bse[[1, 3, 4]], rtol=1e-4)
+
+
+def test_gil_free_linear_algebra_equals_scipy(rng):
+    """The HLMM Newton's Cholesky inverse and l×l product run without the GIL (so that
+    phenotypes' fits overlap in threads) and equal scipy's wrappers of the same calls."""
+    from scipy.linalg import blas, lapack
+
+    from hlmm._core import _classfit
+
+    X = rng.normal(size=(70, 40))
+    A = X.T @ X + np.eye(40)
+    c, _ = lapack.dpotrf(A.T, lower=0, clean=0, overwrite_a=0)
+    ref, _ = lapack.dpotri(c, lower=0)
+    ref = ref.T.copy()
+    _classfit.mirror_lower(ref)
+    Ainv = A.copy()
+    logdet = _classfit.chol_inverse_inplace(Ainv)
+    np.testing.assert_array_equal(Ainv, ref)
+    assert logdet == pytest.approx(np.linalg.slogdet(A)[1], rel=1e-12)
+    assert _classfit.chol_inverse_inplace(-A.copy()) is None
+    K = X.T @ X
+    Y = np.empty((40, 40), order="F")
+    _classfit.sym_product(Ainv, K, Y)
+    np.testing.assert_array_equal(Y, blas.dgemm(1.0, Ainv.T, K.T))

@@ -23,7 +23,8 @@ iteration from the null with one exp per class per step (``_classfit_many.pxi``)
 from libc.math cimport exp, log, sqrt, fabs, isfinite, INFINITY, NAN
 cimport numpy as cnp
 from libc.stdlib cimport malloc, free
-from scipy.linalg.cython_blas cimport dsyrk
+from scipy.linalg.cython_blas cimport dgemm, dsyrk
+from scipy.linalg.cython_lapack cimport dpotrf, dpotri
 
 cnp.import_array()
 
@@ -478,6 +479,51 @@ def mirror_lower(double[:, ::1] A):
     if A.shape[0]:
         with nogil:
             _tiled(&A[0, 0], A.shape[0], True)
+
+
+def chol_inverse_inplace(double[:, ::1] A):
+    """``A ← A⁻¹`` for a symmetric positive definite, C-ordered A (Cholesky, dpotrf then
+    dpotri on its lower triangle, mirrored); returns ``log|A|``, or None (A then
+    undefined) when A is not positive definite.
+
+    The same LAPACK calls as ``scipy.linalg.lapack.dpotrf/dpotri`` (identical results),
+    but without the GIL, which scipy's wrappers hold: per-phenotype HLMM fits in
+    threads ran no faster than in one (measured 0.94×)."""
+    cdef int n = <int>A.shape[0], info = 0, i
+    cdef char uplo = b'U'     # the Fortran upper triangle is the C-ordered lower one
+    cdef double logdet = 0.0
+    if A.shape[1] != A.shape[0]:
+        raise ValueError("chol_inverse_inplace: A must be square")
+    if n == 0:
+        return 0.0
+    with nogil:
+        dpotrf(&uplo, &n, &A[0, 0], &n, &info)
+        if info == 0:
+            for i in range(n):
+                logdet += log(A[i, i])
+            dpotri(&uplo, &n, &A[0, 0], &n, &info)
+            if info == 0:
+                _tiled(&A[0, 0], n, True)
+    if info != 0:
+        return None
+    return 2.0 * logdet
+
+
+def sym_product(const double[:, ::1] B, const double[:, ::1] K, double[::1, :] Y):
+    """``Y = B·K`` (Fortran-ordered Y) for symmetric C-ordered B and K: the dgemm of
+    ``scipy.linalg.blas.dgemm(1.0, B.T, K.T)`` (identical result) without the GIL."""
+    cdef int l = <int>B.shape[0]
+    cdef double one = 1.0, zero = 0.0
+    cdef char nn = b'N'
+    if (B.shape[1] != l or K.shape[0] != l or K.shape[1] != l or Y.shape[0] != l
+            or Y.shape[1] != l):
+        raise ValueError("sym_product: B, K and Y must be l × l")
+    if l == 0:
+        return
+    with nogil:
+        # column-major, B's memory is Bᵀ = B and K's is K
+        dgemm(&nn, &nn, &l, &l, &l, &one, <double*>&B[0, 0], &l, <double*>&K[0, 0], &l,
+              &zero, &Y[0, 0], &l)
 
 
 def trace_square(double[:, ::1] Y):
