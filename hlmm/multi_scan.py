@@ -10,9 +10,9 @@ missing values), null model, standardised y and, with random effects, null h2 �
   kernel (:func:`hlmm._core._multi.class_column_sums`).  Over the union U of the
   phenotypes' samples, with ``B`` the matrix of columns ``1[i ∈ sample_P]`` (one per
   distinct sample) and ``y_P^q`` (q = 1, 2, and 3, 4 with ``--robust``; 0 outside P's
-  sample), the sums of B's columns over classes 1 and 2 of a SNP are the product of the
-  classes' one-hot indicators with B — a dgemm over the block — and class 0 is the column
-  totals minus classes 1, 2 and the missing calls.  Per phenotype and SNP this gives
+  sample), the sums of B's columns over each genotype class of a SNP are direct sums:
+  a dgemm of the two commonest classes' indicators with B over the block, and the rows
+  of the rarest class added directly.  Per phenotype and SNP this gives
   ``n_k, Σ_k y, Σ_k y²`` (…), from which its fit is O(1) as in a single run.
 * **HLMM** (default mode): phenotypes with the same sample share G, ``M_all = GᵀG`` and,
   per SNP, the carriers' Grams ``M_k = Σ_{i∈k} g_i g_iᵀ`` (one syrk per class, the
@@ -120,7 +120,6 @@ class MultiScan:
             self._cols.append(np.r_[w, base:base + powers].astype(np.intp))
         self._U = U.astype(np.intp)
         self._B = B
-        self._totals = B.sum(axis=0)
         self.log(f"Class statistics: one kernel over {U.size} individuals and {B.shape[1]} "
                  f"columns ({len(masks)} distinct sample(s), {len(scans)} phenotypes × "
                  f"{powers} powers)")
@@ -129,22 +128,15 @@ class MultiScan:
         from ._core import _multi
 
         m = packed.shape[0]
-        out = np.empty((m, 3, self._B.shape[1]))
+        out = np.empty((m, 4, self._B.shape[1]))
         # the tile keeps the decoded indicators (2 rows per SNP) near 1 MB, in cache
-        _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._B,
-                                 self._totals, out, max(256, (1 << 17) // max(m, 1)))
+        _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._B, out,
+                                 max(256, (1 << 16) // max(m, 1)))
         return out
 
     def _sums_of(self, out, p):
-        """Phenotype p's SNPs × classes 0, 1, 2 × [n, Σy, Σy², …] from the kernel's
-        class-1, class-2 and missing sums; class 0 by subtraction from the totals."""
-        cols = self._cols[p]
-        o = out[:, :, cols]
-        sums = np.empty_like(o)
-        sums[:, 1] = o[:, 0]
-        sums[:, 2] = o[:, 1]
-        sums[:, 0] = self._totals[cols] - o[:, 0] - o[:, 1] - o[:, 2]
-        return sums
+        """Phenotype p's SNPs × classes 0, 1, 2 × [n, Σy, Σy², …]."""
+        return np.ascontiguousarray(out[:, :3, self._cols[p]])
 
     # --- HLMM: Grams shared by phenotypes with the same sample ----------------------
     def _setup_groups(self):

@@ -13,24 +13,35 @@ from .errors import InputError
 _LABEL = re.compile(r"^[A-Za-z0-9_.+\-@]+$")
 
 
-def parse_index_list(text, option="--phen-index"):
-    """``"1-5,8"`` → ``[1, 2, 3, 4, 5, 8]`` (1-based; an int passes through)."""
+def parse_index_list(text, option="--phen-index", limit=None):
+    """``"1-5,8"`` → ``[1, 2, 3, 4, 5, 8]`` (1-based; an int passes through).  With
+    ``limit`` (the number of columns) a number beyond it is an error before any range
+    is expanded."""
     if isinstance(text, int):
-        return [text]
-    out = []
-    for part in str(text).split(","):
-        part = part.strip()
-        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
-        if not m:
-            raise InputError(f"{option} {text}: '{part}' is not a column number or a range "
-                             "such as 1-5")
-        a = int(m.group(1))
-        b = int(m.group(2)) if m.group(2) else a
-        if b < a:
-            raise InputError(f"{option} {text}: the range {part} is reversed")
-        out.extend(range(a, b + 1))
-    if not out:
+        parts = [(text, text, str(text))]
+    else:
+        parts = []
+        for part in str(text).split(","):
+            part = part.strip()
+            m = re.fullmatch(r"([0-9]+)(?:\s*-\s*([0-9]+))?", part)
+            if not m:
+                raise InputError(f"{option} {text}: '{part}' is not a column number or a "
+                                 "range such as 1-5")
+            a = int(m.group(1))
+            b = int(m.group(2)) if m.group(2) else a
+            if b < a:
+                raise InputError(f"{option} {text}: the range {part} is reversed")
+            parts.append((a, b, part))
+    if not parts:
         raise InputError(f"{option}: no column given")
+    out = []
+    for a, b, part in parts:
+        if limit is not None and not (1 <= a and b <= limit):
+            bad = a if a < 1 else b
+            raise InputError(f"{option} {bad} is out of range"
+                             + (f" (in {part})" if part != str(bad) else "")
+                             + f": the file has {limit} value column(s)")
+        out.extend(range(a, b + 1))
     return out
 
 
@@ -44,8 +55,9 @@ def select_phenotypes(table, phen_index=None, pheno_name=None, all_pheno=False):
     names, out-of-range or repeated numbers, options that exclude each other and labels
     that cannot be part of a file name."""
     k = table.values.shape[1]
-    names = list(table.names)
-    header = not _auto_names(names)
+    header = getattr(table, "has_header", not _auto_names(table.names))
+    # without a header line the columns are PHENO1, PHENO2, … (as PLINK names them)
+    names = list(table.names) if header else [f"PHENO{j + 1}" for j in range(k)]
     given = [o for o, v in (("--all-pheno", all_pheno), ("--pheno-name", pheno_name),
                             ("--phen-index", phen_index)) if v not in (None, False)]
     if len(given) > 1:
@@ -70,20 +82,17 @@ def select_phenotypes(table, phen_index=None, pheno_name=None, all_pheno=False):
     elif all_pheno:
         cols = list(range(k))
     else:
-        idx = parse_index_list(1 if phen_index is None else phen_index)
+        idx = parse_index_list(1 if phen_index is None else phen_index, limit=k)
         seen = set()
         cols = []
         for i in idx:
             if i in seen:
                 raise InputError(f"--phen-index {phen_index}: column {i} is selected twice")
             seen.add(i)
-            if not 1 <= i <= k:
-                raise InputError(f"--phen-index {i} is out of range: {table.path} has {k} "
-                                 "value column(s)")
             cols.append(i - 1)
     out = []
     for c in cols:
-        label = names[c] if header else f"PHENO{c + 1}"
+        label = names[c]
         if len(cols) > 1 and not _LABEL.match(label):
             raise InputError(f"{table.path}: phenotype name '{label}' cannot be part of an "
                              "output file name (letters, digits and _ . + - @ only)")

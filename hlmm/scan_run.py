@@ -292,6 +292,14 @@ def _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop):
         else:
             out.text(log_path, log.text())
         out.commit()
+    if not cfg.append:
+        # a skipped phenotype has no outputs of this run: none of an earlier run either
+        for label in getattr(scan, "skipped", ()):
+            written[f"{cfg.outprefix}.{label}"] = {}
+            try:
+                os.remove(f"{cfg.outprefix}.{label}.models.gz")
+            except FileNotFoundError:
+                pass
     for prefix, done in written.items():
         if done is None:
             continue

@@ -60,6 +60,7 @@ class Table:
     n_missing: np.ndarray = None   # per column: missing values (string or missing_number)
     match_by_iid: bool = False     # the file has no FID column (#IID / IID header)
     line_numbers: np.ndarray = None  # 1-based file line of each row
+    has_header: bool = True        # False: the names are v1, v2, … made up
 
     @property
     def fids(self):
@@ -365,7 +366,8 @@ def read_table(path, missing="NA", missing_number=-9.0):
     if missing_number is not None:
         values[values == float(missing_number)] = np.nan
     table = Table(str(path), ids, names, values, np.isnan(values).sum(axis=0),
-                  match_by_iid=n_id == 1, line_numbers=line_numbers)
+                  match_by_iid=n_id == 1, line_numbers=line_numbers,
+                  has_header=bool(header))
     if len(result) > 3:
         table._index = (n_id == 1, ids, len(ids), result[3])
     return table

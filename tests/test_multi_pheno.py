@@ -141,6 +141,12 @@ def test_no_header_names_pheno_columns(data, tmp_path):
     run(["chr", d["bed"], 0, M, p, tmp_path / "m", "--all-pheno"])
     assert (tmp_path / "m.PHENO1.models.gz").exists()
     assert (tmp_path / "m.PHENO2.models.gz").exists()
+    run(["chr", d["bed"], 0, M, p, tmp_path / "n", "--pheno-name", "PHENO2,PHENO1"])
+    _same_tables(tmp_path / "m.PHENO2.models.gz", tmp_path / "n.PHENO2.models.gz", rtol=0)
+    # a header that happens to read v1 v2 is a header
+    h = write_table(tmp_path / "vh.txt", d["ids"], d["Y"][:, :2], header=["v1", "v2"])
+    run(["chr", d["bed"], 0, M, h, tmp_path / "v", "--all-pheno"])
+    assert (tmp_path / "v.v1.models.gz").exists() and (tmp_path / "v.v2.models.gz").exists()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -150,6 +156,8 @@ def test_no_header_names_pheno_columns(data, tmp_path):
     (["--phen-index", "1-3,2"], "column 2 is selected twice"),
     (["--phen-index", "3-1"], "reversed"),
     (["--phen-index", "1,9"], "--phen-index 9 is out of range"),
+    (["--phen-index", "1-99999999999"], "--phen-index 99999999999 is out of range"),
+    (["--phen-index", "١"], "not a column number"),
     (["--phen-index", "x"], "not a column number"),
     (["--all-pheno", "--pheno-name", "A"], "exclude each other"),
 ])
@@ -163,11 +171,14 @@ def test_selection_errors(data, tmp_path, args, message):
 
 def test_phenotype_with_too_few_individuals_is_skipped(data, tmp_path):
     d = data
+    run(["chr", d["bed"], 0, M, d["pheno"], tmp_path / "m", "--all-pheno"])
+    assert (tmp_path / "m.C.models.gz").exists()       # an earlier run's C, removed below
     Y = d["Y"].copy()
     Y[3:, 2] = np.nan                        # C: 3 individuals left
     p = write_table(tmp_path / "few.txt", d["ids"], Y, header=["A", "B", "C", "D"])
     res = run(["chr", d["bed"], 0, M, p, tmp_path / "m", "--all-pheno"])
     assert "phenotype 'C' skipped" in res.output and "too few" in res.output
+    assert not (tmp_path / "m.C.models.gz").exists()
     log = (tmp_path / "m.log").read_text()
     assert "phenotype 'C' skipped" in log and "3 analysed, 1 skipped (C)" in log
     assert not (tmp_path / "m.C.models.gz").exists()
@@ -188,23 +199,24 @@ def test_union_kernel_against_numpy(rng):
     # rows with mostly 0b00, mostly 0b11 and uniform codes: either homozygote is the
     # kernel's sparse one
     codes4 = np.stack([rng.choice(4, (3, 4 * ((n_bed + 3) // 4)), p=p)
-                       for p in ([.7, .05, .2, .05], [.05, .05, .2, .7], [.25] * 4)])
-    codes4 = codes4.reshape(9, -1, 4)
+                       for p in ([.7, .05, .2, .05], [.05, .05, .2, .7], [.25] * 4,
+                                 [.45, .05, .05, .45])])
+    codes4 = codes4.reshape(12, -1, 4)
     packed = (codes4 << np.array([0, 2, 4, 6])).sum(axis=2).astype(np.uint8)
     index = np.sort(rng.choice(n_bed, 150, replace=False)).astype(np.intp)
     B = rng.normal(size=(150, 7))
     for count_a1, lut in ((True, [2, -1, 1, 0]), (False, [0, -1, 1, 2])):
         codes = np.array(lut)[(packed[:, index >> 2] >> (2 * (index & 3))) & 3]
         for tile in (1, 16, 1000):
-            out = np.empty((9, 3, 7))
-            _multi.class_column_sums(packed, index, count_a1, B, B.sum(axis=0), out, tile)
-            for j in range(9):
-                for k, cls in enumerate((1, 2, -1)):
+            out = np.empty((12, 4, 7))
+            _multi.class_column_sums(packed, index, count_a1, B, out, tile)
+            for j in range(12):
+                for k, cls in enumerate((0, 1, 2, -1)):
                     np.testing.assert_allclose(out[j, k], B[codes[j] == cls].sum(axis=0),
                                                atol=1e-12)
     with pytest.raises(IndexError):
         _multi.class_column_sums(packed, np.array([4 * packed.shape[1]], np.intp), True,
-                                 B[:1], B[0], np.empty((9, 3, 7)))
+                                 B[:1], np.empty((12, 4, 7)))
 
 
 def test_gram_products_rows_against_numpy(rng):

@@ -6,21 +6,17 @@ as in :mod:`hlmm._core._bed`).  For a matrix ``B`` (union individuals × columns
 phenotype's y, y², … with zeros where it is missing, and 0/1 columns marking who is in
 each phenotype's sample) :func:`class_column_sums` returns
 
-    out[j, 0, c] = Σ_{u: g_ju = 1} B[u, c],   out[j, 1, c] = Σ_{u: g_ju = 2} B[u, c],
-    out[j, 2, c] = Σ_{u: g_ju = −1} B[u, c].
+    out[j, k, c] = Σ_{u: g_ju = k} B[u, c]   (k = 0, 1, 2),
+    out[j, 3, c] = Σ_{u: g_ju = −1} B[u, c].
 
-Class 0 is then ``Σ_u B[u, c] − out[j, 0, c] − out[j, 1, c] − out[j, 2, c]``.
+Every class is summed directly, never derived by subtracting from totals: a difference
+of whole-sample sums loses digits that robust SEs of, e.g., a binary trait then magnify.
 
-How: per SNP, let ``r`` be the rarer homozygote (by its count in the .bed row) and ``h``
-the other.  One dense row per SNP, ``d_u = 1`` for a heterozygote, 2 for ``h``, 0 for
-``r`` and missing calls, gives ``D = Σ_u d_u B[u] = S_het + 2 S_h`` as a matrix product,
-decoded tile by tile of individuals into a buffer that stays in cache and accumulated
-with one dgemm per tile (the dgemm's 2·n flops per column and SNP are the cost).  The
-rows of ``r`` (a fraction f² ≤ 1/4 of the calls) and of the missing calls are added
-directly: ``R = S_r``, ``S_miss``.  With the column totals ``T``, ``base = T − R − S_miss
-= S_het + S_h`` and
-
-    S_het = 2·base − D,    S_h = D − base.
+How: per SNP, the two most frequent classes (by their counts in the .bed row) are two
+dense 0/1 rows of a matrix product with ``B``, decoded tile by tile of individuals into
+a buffer that stays in cache and accumulated with one dgemm per tile (its 2·n flops per
+column, row and SNP are the cost).  The rows of the rarest class (a fraction ≤ 1/3 of
+the calls, usually far less) and of the missing calls are added directly.
 """
 import numpy as np
 
@@ -34,58 +30,71 @@ cnp.import_array()
 cdef extern from "_addrow.h" nogil:
     void hlmm_add_row(double* dst, const double* src, Py_ssize_t n)
 
-# per byte: how many of its 4 codes are 0b00 / 0b11 (the two homozygotes)
-cdef unsigned char N00[256]
-cdef unsigned char N11[256]
+# per byte: how many of its 4 codes are 0b00 / 0b10 / 0b11
+cdef unsigned char NCODE[3][256]
 
 
 cdef void _init_counts() noexcept:
     cdef int v, lane, code
     for v in range(256):
-        N00[v] = 0
-        N11[v] = 0
+        NCODE[0][v] = 0
+        NCODE[1][v] = 0
+        NCODE[2][v] = 0
         for lane in range(4):
             code = (v >> (2 * lane)) & 3
             if code == 0:
-                N00[v] += 1
+                NCODE[0][v] += 1
+            elif code == 2:
+                NCODE[1][v] += 1
             elif code == 3:
-                N11[v] += 1
+                NCODE[2][v] += 1
 
 
 _init_counts()
 
 
 def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] index,
-                      bint count_a1, const double[:, ::1] B, const double[::1] totals,
-                      double[:, :, ::1] out, Py_ssize_t tile=1024):
-    """Fill ``out`` (SNPs × 3 × columns) with the class-1, class-2 and missing-call sums
-    of the columns of ``B`` (union individuals × columns, C order) for the SNP rows of
-    ``packed`` (.bed bytes); ``index[u]`` is individual ``u``'s .bed position and
-    ``totals`` the column sums of ``B``."""
+                      bint count_a1, const double[:, ::1] B, double[:, :, ::1] out,
+                      Py_ssize_t tile=1024):
+    """Fill ``out`` (SNPs × 4 × columns) with the sums of the columns of ``B`` (union
+    individuals × columns, C order) over classes 0, 1, 2 and the missing calls of the
+    SNP rows of ``packed`` (.bed bytes); ``index[u]`` is individual ``u``'s .bed
+    position."""
     cdef Py_ssize_t m = packed.shape[0], n = index.shape[0], C = B.shape[1]
     cdef Py_ssize_t nb = packed.shape[1]
     cdef Py_ssize_t j, u, t0, t1, T, c, b, pos, limit = 4 * packed.shape[1]
-    cdef long n00, n11
+    cdef long cnt[3]
+    cdef int r, q
     cdef unsigned char code
     cdef const unsigned char* row
-    cdef double* a
+    cdef double* a0
+    cdef double* a1
     cdef double* add_to
-    cdef const double* brow
-    cdef double one = 1.0, base, d, rr
+    cdef double one = 1.0
     cdef double* A
     cdef double* acc
     cdef double* accr
-    cdef double* dv            # per SNP: the dense row's value of each 2-bit code
-    cdef unsigned char* rcode  # per SNP: the code of its sparse (rarer) homozygote
+    cdef double* dv            # per SNP and code: its value in dense rows 0 and 1
+    cdef unsigned char* rcode  # per SNP: the code of its rarest class
+    cdef unsigned char* dcode  # per SNP: the codes of its two dense rows
     cdef int M_, N_, K_, lda, ldb, ldc
-    # .bed code 0b00 is class 2 when A1 is counted, class 0 otherwise
-    cdef unsigned char code_class2 = 0 if count_a1 else 3
+    # class of each 2-bit code (0b01 missing: −1)
+    cdef int klass[4]
+    # with the rarest call at index r (codes 0b00, 0b10, 0b11), the two dense codes
+    cdef unsigned char RARE[3]
+    cdef unsigned char DENSE0[3]
+    cdef unsigned char DENSE1[3]
+    RARE[:] = [0, 2, 3]
+    DENSE0[:] = [2, 0, 0]
+    DENSE1[:] = [3, 3, 2]
+    if count_a1:
+        klass[:] = [2, -1, 1, 0]
+    else:
+        klass[:] = [0, -1, 1, 2]
     if B.shape[0] != n:
         raise ValueError(f"B must have {n} rows (the union sample), got {B.shape[0]}")
-    if totals.shape[0] != C:
-        raise ValueError(f"totals must have {C} entries")
-    if out.shape[0] != m or out.shape[1] != 3 or out.shape[2] != C:
-        raise ValueError(f"out must be {m} × 3 × {C}")
+    if out.shape[0] != m or out.shape[1] != 4 or out.shape[2] != C:
+        raise ValueError(f"out must be {m} × 4 × {C}")
     if tile < 1:
         raise ValueError("tile must be positive")
     for u in range(n):
@@ -94,53 +103,68 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
     if m == 0 or C == 0:
         return
     T = min(tile, n) if n > 0 else 1
-    A = <double*> malloc(m * T * sizeof(double))
-    acc = <double*> malloc(m * C * sizeof(double))
+    A = <double*> malloc(2 * m * T * sizeof(double))
+    acc = <double*> malloc(2 * m * C * sizeof(double))
     accr = <double*> malloc(m * C * sizeof(double))
-    dv = <double*> malloc(4 * m * sizeof(double))
+    dv = <double*> malloc(8 * m * sizeof(double))
     rcode = <unsigned char*> malloc(m)
-    if A == NULL or acc == NULL or accr == NULL or dv == NULL or rcode == NULL:
+    dcode = <unsigned char*> malloc(2 * m)
+    if (A == NULL or acc == NULL or accr == NULL or dv == NULL or rcode == NULL
+            or dcode == NULL):
         free(A)
         free(acc)
         free(accr)
         free(dv)
         free(rcode)
+        free(dcode)
         raise MemoryError()
     with nogil:
-        memset(acc, 0, m * C * sizeof(double))
+        memset(acc, 0, 2 * m * C * sizeof(double))
         memset(accr, 0, m * C * sizeof(double))
         for j in range(m):
-            memset(&out[j, 2, 0], 0, C * sizeof(double))
-            # which homozygote is rarer: only speed depends on it, so the whole row
-            # (all .bed samples, padding included) is good enough
-            n00 = 0
-            n11 = 0
+            memset(&out[j, 3, 0], 0, C * sizeof(double))
+            # the rarest class is summed row by row: only speed depends on which it is,
+            # so counts over the whole row (all .bed samples, padding included) do
+            cnt[0] = 0
+            cnt[1] = 0
+            cnt[2] = 0
             row = &packed[j, 0]
             for b in range(nb):
-                n00 += N00[row[b]]
-                n11 += N11[row[b]]
-            rcode[j] = 0 if n00 < n11 else 3
-            dv[4 * j + 1] = 0.0             # missing
-            dv[4 * j + 2] = 1.0             # heterozygote
-            dv[4 * j + rcode[j]] = 0.0
-            dv[4 * j + (3 - rcode[j])] = 2.0
+                cnt[0] += NCODE[0][row[b]]
+                cnt[1] += NCODE[1][row[b]]
+                cnt[2] += NCODE[2][row[b]]
+            r = 0
+            for q in range(1, 3):
+                if cnt[q] < cnt[r]:
+                    r = q
+            # codes of the three calls: 0b00, 0b10, 0b11 (index q ↦ code 0, 2, 3)
+            rcode[j] = RARE[r]
+            dcode[2 * j] = DENSE0[r]
+            dcode[2 * j + 1] = DENSE1[r]
+            for q in range(4):
+                dv[8 * j + q] = 1.0 if q == dcode[2 * j] else 0.0
+                dv[8 * j + 4 + q] = 1.0 if q == dcode[2 * j + 1] else 0.0
         t0 = 0
         while t0 < n:
             t1 = min(t0 + T, n)
             K_ = <int>(t1 - t0)
+            # A is (2m × K) row-major: rows 2j, 2j+1 mark SNP j's two dense classes
             for j in range(m):
                 row = &packed[j, 0]
-                a = &A[j * K_]
+                a0 = &A[(2 * j) * K_]
+                a1 = &A[(2 * j + 1) * K_]
                 for u in range(t0, t1):
                     pos = index[u]
                     code = (row[pos >> 2] >> (2 * (pos & 3))) & 3
-                    a[u - t0] = dv[4 * j + code]
+                    # table lookups, not branches: genotypes are unpredictable
+                    a0[u - t0] = dv[8 * j + code]
+                    a1[u - t0] = dv[8 * j + 4 + code]
                     if code == rcode[j] or code == 1:
-                        add_to = &accr[j * C] if code != 1 else &out[j, 2, 0]
+                        add_to = &accr[j * C] if code != 1 else &out[j, 3, 0]
                         hlmm_add_row(add_to, &B[u, 0], C)
-            # column-major view: accᵀ (C × m) += Bᵀ[:, tile] (C × K) · Aᵀ (K × m)
+            # column-major view: accᵀ (C × 2m) += Bᵀ[:, tile] (C × K) · Aᵀ (K × 2m)
             M_ = <int>C
-            N_ = <int>m
+            N_ = <int>(2 * m)
             lda = <int>C
             ldb = K_
             ldc = <int>C
@@ -149,16 +173,15 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
             t0 = t1
         for j in range(m):
             for c in range(C):
-                d = acc[j * C + c]
-                rr = accr[j * C + c]
-                base = totals[c] - rr - out[j, 2, c]
-                out[j, 0, c] = 2.0 * base - d
-                out[j, 1, c] = rr if rcode[j] == code_class2 else d - base
+                out[j, klass[dcode[2 * j]], c] = acc[(2 * j) * C + c]
+                out[j, klass[dcode[2 * j + 1]], c] = acc[(2 * j + 1) * C + c]
+                out[j, klass[rcode[j]], c] = accr[j * C + c]
     free(A)
     free(acc)
     free(accr)
     free(dv)
     free(rcode)
+    free(dcode)
 
 
 def gram_products_rows(const double[:, ::1] G, const Py_ssize_t[::1] rows,
