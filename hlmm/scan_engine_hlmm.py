@@ -13,6 +13,11 @@ from scipy.linalg import blas, lapack
 
 from ._core import _classfit, _gram
 
+# l²-sized BLAS calls without the GIL (see _classfit): phenotypes' fits overlap in threads
+_ddot = _classfit.nogil_ddot
+_dsymv = _classfit.nogil_dsymv
+_dsymm = _classfit.nogil_dsymm
+
 LOG2PI = np.log(2.0 * np.pi)
 H2_MIN = 1e-5  # the original's lower bound on h2
 
@@ -67,7 +72,7 @@ class ClassStatsHLMM:
             P[:, 0] += w[k] * self.u[k]
             P[:, 1] += (w[k] * self.x[k]) * self.u[k]
             P[:, 2] += w[k] * self.s[k]
-        Q = blas.dsymm(1.0, Ainv.T, P)     # Ainv symmetric: .T is the Fortran view
+        Q = _dsymm(Ainv, P)     # Ainv symmetric: .T is the Fortran view
         PQ = (P[:, :2, None] * Q[:, None, :]).sum(axis=0)            # 2 × 3 = PᵀA⁻¹P
         XSX = (V.T * (w * self.nk)) @ V - h2 * PQ[:, :2]
         if alpha is None:
@@ -79,18 +84,18 @@ class ClassStatsHLMM:
         rr = self.S2 - 2.0 * mu * self.S1 + self.nk * mu * mu
         gr = self.s - mu[:, None] * self.u                             # C × l
         bvec = (gr * w[:, None]).sum(axis=0)
-        z = blas.dsymv(1.0, Ainv.T, bvec)
-        f = float(self.nk @ eta + logdet + w @ rr - h2 * blas.ddot(bvec, z))
+        z = _dsymv(Ainv, bvec)
+        f = float(self.nk @ eta + logdet + w @ rr - h2 * _ddot(bvec, z))
         a_flat = Ainv.reshape(-1)
-        trk = np.array([blas.ddot(a_flat, Mk.reshape(-1)) for Mk in self.M])
-        Mz = [blas.dsymv(1.0, Mk.T, z) for Mk in self.M]
-        zMz = np.array([blas.ddot(z, v) for v in Mz])
+        trk = np.array([_ddot(a_flat, Mk.reshape(-1)) for Mk in self.M])
+        Mz = [_dsymv(Mk, z) for Mk in self.M]
+        zMz = np.array([_ddot(z, v) for v in Mz])
         first = self.nk - h2 * w * trk
         q = rr - 2.0 * h2 * (gr * z).sum(axis=1) + h2 * h2 * zMz      # Σ_{i∈k} ρ_i²
         a = self.S1 - self.nk * mu - h2 * (self.u * z).sum(axis=1)     # Σ_{i∈k} ρ_i
         g_alpha = -2.0 * V.T @ (w * a)
         g_beta = V.T @ (first - w * q)
-        g_h2 = w @ trk - blas.ddot(z, z)
+        g_h2 = w @ trk - _ddot(z, z)
         self.last_terms = (w, mu, z, float(w @ trk))   # for robust SEs at the optimum
         grad = np.concatenate([g_alpha, g_beta, [g_h2]])
         if not (np.isfinite(f) and np.all(np.isfinite(grad))):
@@ -136,26 +141,26 @@ class ClassStatsHLMM:
         K1 = _combine(self.M, w * x)
         # B, K1 and M_k are symmetric and C-ordered: their transposes are the Fortran
         # views scipy's BLAS takes without a copy
-        Be = blas.dsymm(1.0, B.T, e)
-        Bz = blas.dsymv(1.0, B.T, z)
+        Be = _dsymm(B, e)
+        Bz = _dsymv(B, z)
         Y = np.empty((l, l), order="F")
         _classfit.sym_product(B, K1, Y)          # = blas.dgemm(1.0, B.T, K1.T), no GIL
         bf, yf = B.reshape(-1), Y.reshape(-1, order="F")
-        BY = blas.ddot(bf, yf)                   # ⟨B, Yᵀ⟩ = ⟨B, Y⟩
+        BY = _ddot(bf, yf)                   # ⟨B, Yᵀ⟩ = ⟨B, Y⟩
         YY = _classfit.trace_square(Y.T)         # ⟨Y, Yᵀ⟩
         if h2 > 0:
             E = -B
             E.flat[:: l + 1] += 1.0
             ef = E.reshape(-1)
-            EE, BE, EY = blas.ddot(ef, ef), blas.ddot(bf, ef), blas.ddot(ef, yf)
+            EE, BE, EY = _ddot(ef, ef), _ddot(bf, ef), _ddot(ef, yf)
             t00, t01 = EE, h2 * EY                     # h2²·tr(BK^(a)BK^(b))
             b2k0, bkk = BE / h2, EE / (h2 * h2)       # tr(B²K), tr((BK)²)
-            zbkz = (blas.ddot(z, z) - blas.ddot(z, Bz)) / h2
+            zbkz = (_ddot(z, z) - _ddot(z, Bz)) / h2
         else:                                          # B = I
             K = _combine(self.M, w)
             t00 = t01 = 0.0
-            b2k0, bkk = float(w @ trk), blas.ddot(K.reshape(-1), K.reshape(-1))
-            zbkz = blas.ddot(z, blas.dsymv(1.0, K.T, z))
+            b2k0, bkk = float(w @ trk), _ddot(K.reshape(-1), K.reshape(-1))
+            zbkz = _ddot(z, _dsymv(K, z))
         t11 = h2 * h2 * YY
         V = np.column_stack([np.ones(C), x])
         H = np.empty((5, 5))
@@ -200,7 +205,7 @@ def _combine(Ms, c):
     out = np.multiply(Ms[0], c[0])
     flat = out.reshape(-1)
     for Mk, ck in zip(Ms[1:], c[1:]):
-        blas.daxpy(Mk.reshape(-1), flat, a=ck)
+        _classfit.nogil_daxpy(Mk.reshape(-1), flat, float(ck))
     return out
 
 

@@ -496,3 +496,20 @@ def test_gil_free_linear_algebra_equals_scipy(rng):
     Y = np.empty((40, 40), order="F")
     _classfit.sym_product(Ainv, K, Y)
     np.testing.assert_array_equal(Y, blas.dgemm(1.0, Ainv.T, K.T))
+
+
+def test_gil_free_blas_wrappers_equal_scipy(rng):
+    from scipy.linalg import blas
+
+    from hlmm._core import _classfit
+
+    X = rng.normal(size=(50, 30))
+    A = X.T @ X
+    x, y = rng.normal(size=30), rng.normal(size=30)
+    P = np.asfortranarray(rng.normal(size=(30, 3)))
+    assert _classfit.nogil_ddot(x, y) == blas.ddot(x, y)
+    np.testing.assert_array_equal(_classfit.nogil_dsymv(A, x), blas.dsymv(1.0, A.T, x))
+    np.testing.assert_array_equal(_classfit.nogil_dsymm(A, P), blas.dsymm(1.0, A.T, P))
+    y2 = y.copy()
+    _classfit.nogil_daxpy(x, y2, 0.7)
+    np.testing.assert_array_equal(y2, blas.daxpy(x, y.copy(), a=0.7))

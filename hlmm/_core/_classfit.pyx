@@ -22,8 +22,9 @@ iteration from the null with one exp per class per step (``_classfit_many.pxi``)
 """
 from libc.math cimport exp, log, sqrt, fabs, isfinite, INFINITY, NAN
 cimport numpy as cnp
+import numpy as np
 from libc.stdlib cimport malloc, free
-from scipy.linalg.cython_blas cimport dgemm, dsyrk
+from scipy.linalg.cython_blas cimport daxpy, ddot, dgemm, dsymm, dsymv, dsyrk
 from scipy.linalg.cython_lapack cimport dpotrf, dpotri
 
 cnp.import_array()
@@ -568,3 +569,65 @@ def code_sums(const signed char[::1] codes, const double[::1] y, double[:, ::1] 
             out[c, 2] += yi * yi
     if bad:
         raise ValueError("codes must be 0, 1, 2 or -1 (missing)")
+
+
+# --- BLAS level 1-3 calls of the HLMM Newton, without the GIL -------------------------
+# The same routines with the same arguments as scipy.linalg.blas.ddot / dsymv(1.0, A.T, x)
+# / dsymm(1.0, A.T, P) / daxpy (identical results), whose f2py wrappers hold the GIL:
+# phenotypes' fits in threads then run one at a time.
+
+def nogil_ddot(const double[::1] x, const double[::1] y):
+    """``xᵀy``."""
+    cdef int n = <int>x.shape[0], one = 1
+    cdef double r = 0.0
+    if y.shape[0] != x.shape[0]:
+        raise ValueError("nogil_ddot: lengths differ")
+    if n == 0:
+        return 0.0
+    with nogil:
+        r = ddot(&n, <double*>&x[0], &one, <double*>&y[0], &one)
+    return r
+
+
+def nogil_dsymv(const double[:, ::1] A, const double[::1] x):
+    """``A·x`` for symmetric C-ordered A (its upper triangle as Fortran, as
+    ``blas.dsymv(1.0, A.T, x)``)."""
+    cdef int n = <int>A.shape[0], one = 1
+    cdef double d_one = 1.0, zero = 0.0
+    cdef char uplo = b'U'
+    if A.shape[1] != n or x.shape[0] != n:
+        raise ValueError("nogil_dsymv: shape mismatch")
+    y = np.zeros(n)
+    cdef double[::1] yv = y
+    if n:
+        with nogil:
+            dsymv(&uplo, &n, &d_one, <double*>&A[0, 0], &n, <double*>&x[0], &one, &zero,
+                  &yv[0], &one)
+    return y
+
+
+def nogil_dsymm(const double[:, ::1] A, const double[::1, :] P):
+    """``A·P`` (Fortran-ordered) for symmetric C-ordered A and Fortran-ordered P (as
+    ``blas.dsymm(1.0, A.T, P)``)."""
+    cdef int n = <int>A.shape[0], k = <int>P.shape[1]
+    cdef double d_one = 1.0, zero = 0.0
+    cdef char side = b'L', uplo = b'U'
+    if A.shape[1] != n or P.shape[0] != n:
+        raise ValueError("nogil_dsymm: shape mismatch")
+    C = np.zeros((n, k), order="F")
+    cdef double[::1, :] Cv = C
+    if n and k:
+        with nogil:
+            dsymm(&side, &uplo, &n, &k, &d_one, <double*>&A[0, 0], &n, <double*>&P[0, 0],
+                  &n, &zero, &Cv[0, 0], &n)
+    return C
+
+
+def nogil_daxpy(const double[::1] x, double[::1] y, double a):
+    """``y ← a·x + y``."""
+    cdef int n = <int>x.shape[0], one = 1
+    if y.shape[0] != x.shape[0]:
+        raise ValueError("nogil_daxpy: lengths differ")
+    if n:
+        with nogil:
+            daxpy(&n, &a, <double*>&x[0], &one, &y[0], &one)
