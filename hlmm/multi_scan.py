@@ -72,6 +72,10 @@ class MultiScan:
         self.engine = first.engine
         self.t_setup = sum(s.t_setup for s in self.scans)
         self.t_null = sum(s.t_null for s in self.scans)
+        # The HLM kernel's dgemm runs single-threaded even with one scan thread: a
+        # threaded dgemm sums in another order, and the tables must not depend on the
+        # thread count (nor differ from a Dask run's).
+        self.blas_single = self.engine == "classes"
         if self.engine == "classes":
             self._setup_union()
             self.block_size = cfg.block_size or 128
@@ -227,18 +231,10 @@ class MultiScan:
             return [scan.finish_block(idx, packed, f) for scan, f in zip(self.scans, fits)]
         return [scan.fit_read(idx, packed, rows, hard) for scan in self.scans]
 
-    def iter_fits(self, threads=1, text=False):
-        """Yield ``(variant indices, [[SnpFit, …] per phenotype])`` per block in SNP
-        order.  The HLM kernel's dgemm runs single-threaded even with one scan thread:
-        a threaded dgemm sums in another order, and the tables must not depend on the
-        thread count (nor differ from a Dask run's, whose workers have one BLAS thread)."""
-        from ._threads import blas_single_threaded
-
-        with blas_single_threaded(threads > 1 or self.engine == "classes"):
-            yield from self._iter_fits(threads, text)
-
-    def block_text(self, idx, part, p=0):
-        return self.scans[p].block_text(idx, part)
+    def _prepare_text(self):
+        alleles = self.geno.counted_alleles()       # once for all phenotypes
+        for s in self.scans:
+            s._alleles = alleles
 
     def _fit_block_text(self, idx):
         out = [BlockFits.from_fits(part) for part in self.fit_block(idx)]
@@ -247,5 +243,5 @@ class MultiScan:
         return out
 
     blocks = GenomeScan.blocks
+    iter_fits = GenomeScan.iter_fits
     _iter_fits = GenomeScan._iter_fits
-    _alleles = None

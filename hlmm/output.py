@@ -38,30 +38,7 @@ def neglog10_pval(stat, df):
     return out if out.ndim else float(out)
 
 
-def _sig6(values):
-    # Significant digits, not fixed decimals: a trait in small units (or --fit-covariates
-    # on the trait's scale) has effects and SEs far below 1e-6.
-    return ["NaN" if v != v else "%.6g" % v for v in values]
-
-
 BF_COLUMNS = ["bf_f", "bf_pval"]
-
-
-def models_block(snps, ns, freqs, fits, chrom, pos, a1, a2, bf=None):
-    """Lines of ``OUTPREFIX.models.gz`` for a block of SNPs given per-SNP fit dicts
-    (None: no fit); see :func:`models_block_arrays`."""
-    k = len(fits)
-    est = np.full((k, 6), np.nan)
-    est[:, 5] = 0.0
-    for j, f in enumerate(fits):
-        if f is not None:
-            est[j] = (f["likelihood"], f["add"], f["add_se"], f["var"], f["var_se"],
-                      f.get("av_cov", 0.0))
-    bfa = None
-    if bf is not None:
-        bfa = np.array([t if t is not None else (np.nan, np.nan) for t in bf],
-                       float).reshape(k, 2)
-    return models_block_arrays(snps, ns, freqs, est, chrom, pos, a1, a2, bfa)
 
 
 def models_block_arrays(snps, ns, freqs, est, chrom, pos, a1, a2, bf=None):

@@ -548,12 +548,22 @@ class GenomeScan:
         b = self.block_size
         return [self.snps[i:i + b] for i in range(0, len(self.snps), b)]
 
+    # BLAS at one thread even without scan threads (a many-phenotype scan's kernel)
+    blas_single = False
+
     def iter_fits(self, threads=1, text=False):
         """Yield ``(variant indices, outcomes)`` per block in SNP order, ``threads``
         blocks in flight; with ``text`` each :class:`BlockFits` carries its table rows
         (``.text``), formatted in the worker threads."""
-        with blas_single_threaded(threads > 1):
+        with blas_single_threaded(threads > 1 or self.blas_single):
+            if text:
+                self._prepare_text()
             yield from self._iter_fits(threads, text)
+
+    def _prepare_text(self):
+        # before the worker threads start, which all read it
+        if self._alleles is None:
+            self._alleles = self.geno.counted_alleles()
 
     def _fit_block_text(self, idx):
         part = self.fit_block(idx)
@@ -564,8 +574,7 @@ class GenomeScan:
         """The table rows of ``part`` (a :class:`BlockFits` of the variants ``idx``)."""
         from .output import models_block_arrays
 
-        if self._alleles is None:
-            self._alleles = self.geno.counted_alleles()
+        self._prepare_text()
         counted, other = self._alleles
         g = self.geno
         return models_block_arrays(g.sid[idx], part.n, part.freq, part.est,
@@ -576,8 +585,6 @@ class GenomeScan:
 
     def _iter_fits(self, threads, text=False):
         fit = self._fit_block_text if text else self.fit_block
-        if text and self._alleles is None:
-            self._alleles = self.geno.counted_alleles()
         blocks = self.blocks()
         if threads <= 1 or len(blocks) <= 1:
             for idx in blocks:
