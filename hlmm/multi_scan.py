@@ -148,48 +148,15 @@ class MultiScan:
         for p, s in enumerate(self.scans):
             groups.setdefault(s.sample_index.tobytes(), []).append(p)
         self._groups = list(groups.values())
-        self._group_Y = []
+        self._group_Y, self._group_S = [], []
         for g in self._groups:
             cs = [self.scans[p]._class_scan for p in g]
             # columns: 1 (for u_k), then each phenotype's y
             self._group_Y.append(np.ascontiguousarray(
                 np.column_stack([np.ones(cs[0].n)] + [c.y for c in cs])))
+            self._group_S.append(np.vstack([cs[0].u_all] + [c.s_all for c in cs]))
         self.log(f"Random-effects Grams: shared within {len(self._groups)} group(s) of "
                  "phenotypes with the same individuals")
-
-    def _shared_parts(self, gi, codes):
-        """Per phenotype of group ``gi``, ``{k: (M_k, u_k, s_k)}`` of the present classes:
-        the Grams of the classes but the largest (and of the missing calls) once for the
-        group, their ``u_k, s_k`` for all phenotypes in one gathered dgemm; the largest
-        class by subtraction from ``M_all, u_all, s_all``."""
-        from ._core import _multi
-
-        group = self._groups[gi]
-        Y = self._group_Y[gi]
-        cs0 = self.scans[group[0]]._class_scan
-        l = cs0.l
-        bins = np.asarray(codes, dtype=np.intp) + 1
-        nk = np.bincount(bins, minlength=4)[1:]
-        present = [k for k in range(3) if nk[k] > 0]
-        largest = max(present, key=lambda k: nk[k])
-        M_rest = cs0.M_all.copy()
-        S_rest = np.vstack([cs0.u_all] + [self.scans[p]._class_scan.s_all for p in group])
-        Ms, Ss = {}, {}
-        for k in [-1] + present:
-            if k == largest:
-                continue
-            rows = np.flatnonzero(bins == k + 1).astype(np.intp)
-            if rows.size == 0:
-                continue
-            Mk = np.empty((l, l))
-            Sk = np.empty((Y.shape[1], l))
-            _multi.gram_products_rows(cs0.G, rows, Y, Mk, Sk)
-            M_rest -= Mk
-            S_rest -= Sk
-            Ms[k], Ss[k] = Mk, Sk
-        Ms[largest], Ss[largest] = M_rest, S_rest
-        return [{k: (Ms[k], Ss[k][0], Ss[k][1 + q]) for k in present}
-                for q in range(len(group))]
 
     def _fit_group_hlmm(self, gi, idx, packed, rows, hard, fits):
         group = self._groups[gi]
@@ -208,7 +175,9 @@ class MultiScan:
                 for p in group:
                     fits[p][j] = SnpFit(n_l, freq, None, status)
                 continue
-            parts = self._shared_parts(gi, c)
+            # the Grams once for the group, every phenotype's class sums with them
+            parts = self.scans[group[0]]._class_scan.class_parts_many(
+                c, self._group_Y[gi], self._group_S[gi])
             for q, (p, s) in enumerate(zip(group, scans)):
                 res = s._class_scan.fit_snp(c, parts=parts[q])
                 fits[p][j] = s._class_fit(n_l, freq, res)

@@ -155,6 +155,9 @@ class HLMMClassScan:
         self.M_all = M_all
         self.u_all = self.G.sum(axis=0)
         self.s_all = blas.dgemv(1.0, self.G.T, self.y)  # G.T is Fortran-ordered: no copy
+        # [1, y] and [u_all; s_all]: the inputs of class_parts_many for this y alone
+        self._Y1 = np.column_stack([np.ones(self.n), self.y])
+        self._S1 = np.vstack([self.u_all, self.s_all])
 
     def _codes(self, codes):
         codes = np.asarray(codes)
@@ -194,29 +197,40 @@ class HLMMClassScan:
                               np.array(present, float) - 2.0 * freq)
 
     def class_parts(self, codes):
-        """``{k: (M_k, u_k, s_k)}`` of the present classes: a syrk over the rows of each
-        class but the largest (and of the missing calls), the largest by subtraction."""
+        """``{k: (M_k, u_k, s_k)}`` of the present classes (:meth:`class_parts_many`
+        for this scan's y alone)."""
+        return self.class_parts_many(codes, self._Y1, self._S1)[0]
+
+    def class_parts_many(self, codes, Y, S_all):
+        """Per phenotype sharing this G, ``{k: (M_k, u_k, s_k)}`` of the present classes.
+
+        ``Y`` is n × (1 + P): ones, then the P phenotypes' y; ``S_all`` stacks ``u_all``
+        and their ``s_all``.  The classes but the largest (and the missing calls) take one
+        syrk each of their gathered rows ``[g_i, 1, y_i…]``
+        (:func:`hlmm._core._multi.gram_products_rows`), whose last rows are ``u_k`` and
+        every ``s_k``; the largest class is ``M_all, u_all, s_all`` minus the others."""
+        from ._core import _multi
+
         bins = self._codes(codes)
         nk = np.bincount(bins, minlength=4)[1:]
         present = [k for k in range(3) if nk[k] > 0]
         largest = max(present, key=lambda k: nk[k])
-        M_rest = self.M_all.copy()
-        u_rest, s_rest = self.u_all.copy(), self.s_all.copy()
-        parts = {}
+        M_rest, S_rest = self.M_all.copy(), np.array(S_all, dtype=float)
+        Ms, Ss = {}, {}
         for k in [-1] + present:          # k = −1: missing calls (not in the model)
             if k == largest:
                 continue
             rows = np.flatnonzero(bins == k + 1).astype(np.intp)
             if rows.size == 0:
                 continue
-            Mk, uk, sk = np.empty((self.l, self.l)), np.empty(self.l), np.empty(self.l)
-            _classfit.gram_sums_rows(self.G, rows, self.y, Mk, uk, sk)
+            Mk, Sk = np.empty((self.l, self.l)), np.empty((Y.shape[1], self.l))
+            _multi.gram_products_rows(self.G, rows, Y, Mk, Sk)
             M_rest -= Mk
-            u_rest -= uk
-            s_rest -= sk
-            parts[k] = (Mk, uk, sk)
-        parts[largest] = (M_rest, u_rest, s_rest)
-        return parts
+            S_rest -= Sk
+            Ms[k], Ss[k] = Mk, Sk
+        Ms[largest], Ss[largest] = M_rest, S_rest
+        return [{k: (Ms[k], Ss[k][0], Ss[k][1 + q]) for k in present}
+                for q in range(Y.shape[1] - 1)]
 
     def fit_snp(self, codes, tol=1e-10, max_iter=50, parts=None):
         """Fit one SNP; ``codes`` are its genotype classes (0, 1, 2, −1 missing) over the

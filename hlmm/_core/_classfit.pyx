@@ -377,58 +377,6 @@ def hlm_fit_classes(const Py_ssize_t[::1] offsets, const double[::1] nk, const d
                     out[s, k] = NAN
 
 
-def gram_sums_rows(const double[:, ::1] G, const Py_ssize_t[::1] rows,
-                   const double[::1] y, double[:, ::1] M, double[::1] u, double[::1] s):
-    """``M = Σ_{i∈rows} g_i g_iᵀ``, ``u = Σ_{i∈rows} g_i``, ``s = Σ_{i∈rows} y_i·g_i``
-    (outputs overwritten) in one pass over the rows: chunks of 1024 gathered rows
-    ``(g_i, 1, y_i)``, one syrk each (as ``_gram.gram_rows``, 2 columns wider), whose
-    last two rows are u and s: no second read of the rows (:func:`gather_sums`, or
-    gemvs on the chunk, cost ~5-10 % of the syrk at l = 500)."""
-    # rows padded to a multiple of 8 doubles: BLAS is ~15 % slower on odd strides
-    cdef Py_ssize_t n = rows.shape[0], i0, i, j, m, CH = 1024, L = (G.shape[1] + 9) // 8 * 8
-    cdef int l = <int>G.shape[1], la = <int>L, k
-    cdef double d_one = 1.0
-    cdef char uplo = b'U', trans = b'N'
-    cdef double *buf
-    cdef double *T
-    if (M.shape[0] != l or M.shape[1] != l or u.shape[0] != l or s.shape[0] != l
-            or y.shape[0] != G.shape[0]):
-        raise ValueError("gram_sums_rows: shape mismatch")
-    for i in range(n):
-        if rows[i] < 0 or rows[i] >= G.shape[0]:
-            raise IndexError("gram_sums_rows: row index out of range")
-    buf = <double*>malloc((CH * L + L * L) * sizeof(double))
-    if buf == NULL:
-        raise MemoryError()
-    T = buf + CH * L
-    with nogil:
-        for i in range(L * L):
-            T[i] = 0.0
-        i0 = 0
-        while i0 < n:
-            m = min(CH, n - i0)
-            for i in range(m):
-                for j in range(l):
-                    buf[i * L + j] = G[rows[i0 + i], j]
-                buf[i * L + l] = 1.0
-                buf[i * L + l + 1] = y[rows[i0 + i]]
-                for j in range(l + 2, L):
-                    buf[i * L + j] = 0.0
-            k = <int>m
-            # column-major, the chunk is the L × m matrix [G 1 y 0]ᵀ; 'U' there is
-            # the lower triangle of the C-ordered T
-            dsyrk(&uplo, &trans, &la, &k, &d_one, buf, &la, &d_one, T, &la)
-            i0 += m
-        for i in range(l):
-            for j in range(i + 1):
-                M[i, j] = T[i * L + j]
-            u[i] = T[l * L + i]
-            s[i] = T[(l + 1) * L + i]
-        if l:
-            _tiled(&M[0, 0], l, True)
-    free(buf)
-
-
 def gather_sums(const double[:, ::1] G, const Py_ssize_t[::1] rows, const double[::1] y,
                 double[::1] u, double[::1] s):
     """``u = Σ_{i∈rows} g_i``, ``s = Σ_{i∈rows} y_i·g_i`` (l-vectors, overwritten)."""
