@@ -103,21 +103,15 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
     if m == 0 or C == 0:
         return
     T = min(tile, n) if n > 0 else 1
-    A = <double*> malloc(2 * m * T * sizeof(double))
-    acc = <double*> malloc(2 * m * C * sizeof(double))
-    accr = <double*> malloc(m * C * sizeof(double))
-    dv = <double*> malloc(8 * m * sizeof(double))
-    rcode = <unsigned char*> malloc(m)
-    dcode = <unsigned char*> malloc(2 * m)
-    if (A == NULL or acc == NULL or accr == NULL or dv == NULL or rcode == NULL
-            or dcode == NULL):
-        free(A)
-        free(acc)
-        free(accr)
-        free(dv)
-        free(rcode)
-        free(dcode)
+    # one block: the doubles first, then the per-SNP codes
+    A = <double*> malloc((2 * m * T + 3 * m * C + 8 * m) * sizeof(double) + 3 * m)
+    if A == NULL:
         raise MemoryError()
+    acc = A + 2 * m * T
+    accr = acc + 2 * m * C
+    dv = accr + m * C
+    rcode = <unsigned char*> (dv + 8 * m)
+    dcode = rcode + m
     with nogil:
         memset(acc, 0, 2 * m * C * sizeof(double))
         memset(accr, 0, m * C * sizeof(double))
@@ -177,11 +171,6 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
                 out[j, klass[dcode[2 * j + 1]], c] = acc[(2 * j + 1) * C + c]
                 out[j, klass[rcode[j]], c] = accr[j * C + c]
     free(A)
-    free(acc)
-    free(accr)
-    free(dv)
-    free(rcode)
-    free(dcode)
 
 
 def gram_products_rows(const double[:, ::1] G, const Py_ssize_t[::1] rows,
