@@ -31,7 +31,6 @@ import sys
 import numpy as np
 
 from .errors import InputError
-from .block_fits import BlockFits
 from .scan import GenomeScan, ScanInputs, SnpFit
 
 
@@ -59,7 +58,6 @@ class MultiScan:
                 errors.append(str(exc))
         if not self.scans:
             raise InputError(f"every phenotype was skipped; the first: {errors[0]}")
-        self.labels = [s.label for s in self.scans]
         odd = [(s.label, *s.kurtosis_warning) for s in self.scans if s.kurtosis_warning]
         if odd:
             shown = ", ".join(f"{lb} (kurtosis {k:.3g}, λ ≈ {lam:.2f})" for lb, k, lam in odd[:8])
@@ -176,8 +174,8 @@ class MultiScan:
                     fits[p][j] = SnpFit(n_l, freq, None, status)
                 continue
             # the Grams once for the group, every phenotype's class sums with them
-            parts = self.scans[group[0]]._class_scan.class_parts_many(
-                c, self._group_Y[gi], self._group_S[gi])
+            parts = s0._class_scan.class_parts_many(c, self._group_Y[gi],
+                                                    self._group_S[gi])
             for q, (p, s) in enumerate(zip(group, scans)):
                 res = s._class_scan.fit_snp(c, parts=parts[q])
                 fits[p][j] = s._class_fit(n_l, freq, res)
@@ -206,7 +204,7 @@ class MultiScan:
             s._alleles = alleles
 
     def _fit_block_text(self, idx):
-        out = [BlockFits.from_fits(part) for part in self.fit_block(idx)]
+        out = self.fit_block(idx)          # a BlockFits per phenotype
         for scan, part in zip(self.scans, out):
             part.text = scan.block_text(idx, part)
         return out
