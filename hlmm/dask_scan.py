@@ -88,7 +88,7 @@ def iter_fits_dask(scan, client):
 
     On workers that run several tasks at once, BLAS is kept to one thread per task."""
     nthreads = client.nthreads()
-    single_blas = max(nthreads.values(), default=1) > 1 or scan.blas_single
+    single_blas = max(nthreads.values(), default=1) > 1
     scan_future = client.scatter(scan, broadcast=True, hash=False)
     blocks = scan.blocks()
     futures = [client.submit(_fit_block, scan_future, idx, single_blas, pure=False)

@@ -10,9 +10,9 @@ missing values), null model, standardised y and, with random effects, null h2 �
   kernel (:func:`hlmm._core._multi.class_column_sums`).  Over the union U of the
   phenotypes' samples, with ``B`` the matrix of columns ``1[i ∈ sample_P]`` (one per
   distinct sample) and ``y_P^q`` (q = 1, 2, and 3, 4 with ``--robust``; 0 outside P's
-  sample), the sums of B's columns over each genotype class of a SNP are direct sums:
-  a dgemm of the two commonest classes' indicators with B over the block, and the rows
-  of the rarest class added directly.  Per phenotype and SNP this gives
+  sample), the sums of B's columns over each genotype class of a SNP are direct sums,
+  by tables of the subset sums of B's rows in groups of eight individuals, built once
+  per block of SNPs (blocks of 512 by default).  Per phenotype and SNP this gives
   ``n_k, Σ_k y, Σ_k y²`` (…), from which its fit is O(1) as in a single run.
 * **HLMM** (default mode): phenotypes with the same sample share G, ``M_all = GᵀG`` and,
   per SNP, the carriers' Grams ``M_k = Σ_{i∈k} g_i g_iᵀ`` (one syrk per class, the
@@ -70,13 +70,10 @@ class MultiScan:
         self.engine = first.engine
         self.t_setup = sum(s.t_setup for s in self.scans)
         self.t_null = sum(s.t_null for s in self.scans)
-        # The HLM kernel's dgemm runs single-threaded even with one scan thread: a
-        # threaded dgemm sums in another order, and the tables must not depend on the
-        # thread count (nor differ from a Dask run's).
-        self.blas_single = self.engine == "classes"
         if self.engine == "classes":
             self._setup_union()
-            self.block_size = cfg.block_size or 128
+            # blocks of a few hundred SNPs share the kernel's tables (tablesums.h)
+            self.block_size = cfg.block_size or 512
         else:
             self.block_size = first.block_size
         if self.engine == "classes_hlmm":
@@ -99,6 +96,8 @@ class MultiScan:
 
     # --- HLM: one kernel for the class sums of every phenotype ----------------------
     def _setup_union(self):
+        from ._core import _multi
+
         scans = self.scans
         powers = 4 if self.cfg.robust else 2
         in_any = np.zeros(self.geno.n_samples, dtype=bool)
@@ -121,8 +120,10 @@ class MultiScan:
                 B[pos, base + q] = yq
             self._cols.append(np.r_[w, base:base + powers].astype(np.intp))
         self._U = U.astype(np.intp)
-        self._B = B
-        self.log(f"Class statistics: one kernel over {U.size} individuals and {B.shape[1]} "
+        # the kernel reads B in tiles of 8 columns (_core/tablesums.h)
+        self._Bt = _multi.tile_columns(B)
+        self._C = B.shape[1]
+        self.log(f"Class statistics: one kernel over {U.size} individuals and {self._C} "
                  f"columns ({len(masks)} distinct sample(s), {len(scans)} phenotypes × "
                  f"{powers} powers)")
 
@@ -130,10 +131,8 @@ class MultiScan:
         from ._core import _multi
 
         m = packed.shape[0]
-        out = np.empty((m, 4, self._B.shape[1]))
-        # the tile keeps the decoded indicators (2 rows per SNP) near 1 MB, in cache
-        _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._B, out,
-                                 max(256, (1 << 16) // max(m, 1)))
+        out = np.empty((m, 4, self._C))
+        _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._Bt, out)
         return out
 
     def _sums_of(self, out, p):

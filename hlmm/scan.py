@@ -548,14 +548,11 @@ class GenomeScan:
         b = self.block_size
         return [self.snps[i:i + b] for i in range(0, len(self.snps), b)]
 
-    # BLAS at one thread even without scan threads (a many-phenotype scan's kernel)
-    blas_single = False
-
     def iter_fits(self, threads=1, text=False):
         """Yield ``(variant indices, outcomes)`` per block in SNP order, ``threads``
         blocks in flight; with ``text`` each :class:`BlockFits` carries its table rows
         (``.text``), formatted in the worker threads."""
-        with blas_single_threaded(threads > 1 or self.blas_single):
+        with blas_single_threaded(threads > 1):
             if text:
                 self._prepare_text()
             yield from self._iter_fits(threads, text)

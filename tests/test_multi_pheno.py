@@ -195,28 +195,40 @@ def test_phenotype_with_too_few_individuals_is_skipped(data, tmp_path):
 def test_union_kernel_against_numpy(rng):
     from hlmm._core import _multi
 
-    n_bed = 203                              # not a multiple of 4
-    # rows with mostly 0b00, mostly 0b11 and uniform codes: either homozygote is the
-    # kernel's sparse one
+    n_bed = 203                              # not a multiple of 4 (nor of 8)
+    # rows with mostly 0b00, mostly 0b11, uniform codes and no missing call
     codes4 = np.stack([rng.choice(4, (3, 4 * ((n_bed + 3) // 4)), p=p)
                        for p in ([.7, .05, .2, .05], [.05, .05, .2, .7], [.25] * 4,
-                                 [.45, .05, .05, .45])])
+                                 [.45, 0, .1, .45])])
     codes4 = codes4.reshape(12, -1, 4)
     packed = (codes4 << np.array([0, 2, 4, 6])).sum(axis=2).astype(np.uint8)
-    index = np.sort(rng.choice(n_bed, 150, replace=False)).astype(np.intp)
-    B = rng.normal(size=(150, 7))
-    for count_a1, lut in ((True, [2, -1, 1, 0]), (False, [0, -1, 1, 2])):
-        codes = np.array(lut)[(packed[:, index >> 2] >> (2 * (index & 3))) & 3]
-        for tile in (1, 16, 1000):
-            out = np.empty((12, 4, 7))
-            _multi.class_column_sums(packed, index, count_a1, B, out, tile)
-            for j in range(12):
-                for k, cls in enumerate((0, 1, 2, -1)):
-                    np.testing.assert_allclose(out[j, k], B[codes[j] == cls].sum(axis=0),
-                                               atol=1e-12)
+    # a subset (repacked in union order); all of the .bed sample and a prefix of it
+    # (the .bed bytes read as they are, the last group of eight part-filled and, for
+    # 203, its second byte past the row)
+    subsets = [np.sort(rng.choice(n_bed, 150, replace=False)), np.arange(n_bed),
+               np.arange(150), np.arange(1)]
+    for index in subsets:
+        index = index.astype(np.intp)
+        for C in (1, 7, 8, 9, 20):
+            B = rng.normal(size=(index.size, C))
+            Bt = _multi.tile_columns(B)
+            for count_a1, lut in ((True, [2, -1, 1, 0]), (False, [0, -1, 1, 2])):
+                codes = np.array(lut)[(packed[:, index >> 2] >> (2 * (index & 3))) & 3]
+                for tile in (1, 2, 256):
+                    out = np.full((12, 4, C), np.nan)
+                    _multi.class_column_sums(packed, index, count_a1, Bt, out, tile)
+                    for j in range(12):
+                        for k, cls in enumerate((0, 1, 2, -1)):
+                            np.testing.assert_allclose(out[j, k],
+                                                       B[codes[j] == cls].sum(axis=0),
+                                                       atol=1e-12)
+    B = rng.normal(size=(n_bed, 1))
     with pytest.raises(IndexError):
         _multi.class_column_sums(packed, np.array([4 * packed.shape[1]], np.intp), True,
-                                 B[:1], np.empty((12, 4, 7)))
+                                 _multi.tile_columns(B[:1]), np.empty((12, 4, 1)))
+    with pytest.raises(ValueError, match="tile_columns"):
+        _multi.class_column_sums(packed, np.arange(3, dtype=np.intp), True,
+                                 _multi.tile_columns(B[:11]), np.empty((12, 4, 1)))
 
 
 def test_gram_products_rows_against_numpy(rng):
