@@ -2,6 +2,7 @@
 
     python bench/bench_multi_pheno.py [--n 100000] [--snps 20000] [--phenos 100]
         [--missing 0.0] [--threads 2] [--hlmm] [--hlmm-phenos 10] [--hlmm-snps 20]
+        [--kernel]
 
 Times in the same run, on the W2 .bed (the fileset of bench_scan_hlm.py):
 * reading the phenotype file of ``--phenos`` columns (hlmm.tables.read_table, best of 3);
@@ -13,6 +14,10 @@ Times in the same run, on the W2 .bed (the fileset of bench_scan_hlm.py):
   (from each log) and their ratio (goal ≤ 2×).
 ``--missing`` makes each phenotype miss that fraction of values at random (each its own
 sample).
+With ``--kernel``: the shared HLM kernel alone (``_multi.class_column_sums``, one
+thread, CPU seconds per SNP on 512 SNPs of the W2 .bed with ``1 + 2·phenos`` columns)
+against the dense product it replaced (a dgemm of each SNP's two commonest classes'
+0/1 rows with the same matrix, one BLAS thread: the floor of that path).
 """
 import argparse
 import os
@@ -70,12 +75,15 @@ def main():
     ap.add_argument("--skip-w6", action="store_true", help="only the HLMM part")
     ap.add_argument("--hlmm-phenos", type=int, default=10)
     ap.add_argument("--hlmm-snps", type=int, default=40)
+    ap.add_argument("--kernel", action="store_true")
     ap.add_argument("--dir", default="/tmp/hlmm-bench")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     hlmm = [sys.executable, "-m", "hlmm.cli.main"]
     threads = ["--threads", str(a.threads)]
 
+    if a.kernel:
+        kernel(a)
     if not a.skip_w6:
         w6(a, hlmm, threads)
     if a.hlmm:
@@ -112,6 +120,47 @@ def w6(a, hlmm, threads):
     print(f"  SNP loop: single {loop_seconds(out1 + '.log'):.2f} s, "
           f"{a.phenos} phenotypes {loop_seconds(outk + '.log'):.2f} s")
 
+
+
+def kernel(a):
+    from bed_reader import open_bed
+    from threadpoolctl import threadpool_limits
+
+    from hlmm._core import _multi
+
+    prefix = os.path.join(a.dir, f"w1_{a.n}_{a.snps}")
+    simulate_fileset(prefix, a.n, a.snps)
+    m = min(512, a.snps)
+    nb = (a.n + 3) // 4
+    with open(prefix + ".bed", "rb") as fh:
+        fh.seek(3)
+        packed = np.frombuffer(fh.read(m * nb), np.uint8).reshape(m, nb).copy()
+    rng = np.random.default_rng(4)
+    B = rng.normal(size=(a.n, 1 + 2 * a.phenos))
+    Bt = _multi.tile_columns(B)
+    index = np.arange(a.n, dtype=np.intp)
+    out = np.empty((m, 4, B.shape[1]))
+
+    def cpu(fn, repeat=3):
+        best = np.inf
+        for _ in range(repeat):
+            t0 = time.process_time()
+            fn()
+            best = min(best, time.process_time() - t0)
+        return best
+
+    t_new = cpu(lambda: _multi.class_column_sums(packed, index, True, Bt, out))
+    # the dense path's core: two 0/1 rows per SNP (its two commonest classes) times B
+    g = open_bed(prefix + ".bed").read(index=np.s_[:, :m], dtype=np.int8).T
+    counts = np.stack([(g == k).sum(axis=1) for k in range(3)], axis=1)
+    common = np.argsort(-counts, axis=1)[:, :2]
+    A = np.concatenate([(g == common[:, [0]]), (g == common[:, [1]])]).astype(np.float64)
+    with threadpool_limits(1):
+        t_dense = cpu(lambda: A @ B)
+    print(f"Kernel, n = {a.n}, {B.shape[1]} columns, {m} SNPs, one thread (CPU per SNP):")
+    print(f"  tables (class_column_sums)   {t_new / m * 1e3:7.3f} ms")
+    print(f"  dense dgemm floor (2 rows)   {t_dense / m * 1e3:7.3f} ms   "
+          f"ratio {t_dense / t_new:.2f}x")
 
 
 def hlmm_part(a, hlmm, threads):

@@ -55,7 +55,7 @@ def tile_columns(B):
 
 def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] index,
                       bint count_a1, const double[:, :, ::1] Bt, double[:, :, ::1] out,
-                      Py_ssize_t tile=16):
+                      Py_ssize_t tile=32):
     """Fill ``out`` (SNPs × 4 × C) with the sums of the C columns of B (union individuals
     × columns, given tiled as :func:`tile_columns` returns it) over classes 0, 1, 2 and
     the missing calls of the SNP rows of ``packed`` (.bed bytes); ``index[u]`` is
