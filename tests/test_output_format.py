@@ -147,3 +147,21 @@ def test_split_status():
     for data in (b"", b"ok\ta\tb\n", b"ok\ta\n\nx\ty", b"no tab\nfailed:r\ts\t1\n",
                  b"\t\t\n\t", "é\tü\tx\n".encode(), b"oky\ta\nok\tb\n", b"failed\tsnp"):
         assert split_status(data) == oracle(data)
+
+
+def test_repr_in_c_equals_python(rng):
+    """The C shortest round trip against repr: scan-like values, every bit pattern,
+    integers, short decimals, powers of two and ten and their neighbours."""
+    from hlmm._core._format import repr_cells
+
+    m = 200000
+    bits = rng.integers(0, 2 ** 63, m, dtype=np.uint64).view(np.float64)
+    pw = np.concatenate([2.0 ** np.arange(-30, 60), 10.0 ** np.arange(-8, 20)])
+    x = np.concatenate([
+        -rng.uniform(1e2, 1e7, m), rng.integers(1, 200001, m) / 200000.0,
+        rng.standard_normal(m) * 10.0 ** rng.uniform(-5, 16.5, m),
+        np.round(rng.standard_normal(m) * 10.0 ** rng.integers(0, 17, m)),
+        rng.integers(1, 10 ** 6, m) * 10.0 ** rng.integers(-12, 12, m),
+        bits[np.isfinite(bits)], pw, -pw, np.nextafter(pw, 0), np.nextafter(pw, np.inf),
+        [np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, 9e15, 8.999999999999999e15]])
+    assert repr_cells(x) == ["nan" if v != v else repr(v) for v in x.tolist()]

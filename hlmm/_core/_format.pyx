@@ -3,13 +3,14 @@
 A many-phenotype scan writes millions of rows; Python's ``'%.6g' % v`` per value, and
 then per-row lists and joins, cost more than the fits.  Here a whole block of rows is
 written into one buffer: the ``%.6g`` cells by a fast exact path (with ``snprintf`` for
-the cases it cannot decide), the full-precision columns by CPython's own ``repr``
-routine, so the text is the same, byte for byte, as the Python formatting's.
+the cases it cannot decide), the full-precision columns as Python's ``repr`` (computed
+exactly in C where it can, else by CPython's own routine), so the text is the same, byte
+for byte, as the Python formatting's.
 """
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
-from libc.math cimport isnan, isinf, fabs, floor, log10
+from libc.math cimport isnan, isinf, fabs, floor, frexp, ldexp, log10
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 
 cdef extern from "Python.h":
@@ -18,6 +19,12 @@ cdef extern from "Python.h":
                                 int* ptype) except NULL
     void PyMem_Free(void* p)
     int Py_DTSF_ADD_DOT_0
+
+cdef extern from *:
+    """
+    typedef unsigned __int128 hlmm_u128;
+    """
+    ctypedef unsigned long long u128 "hlmm_u128"    # 128 bits in C (gcc, clang)
 
 DEF SLOT = 24      # "%.6g" needs at most 13 characters ("-1.23457e-308")
 DEF REPR = 32      # repr of a double: at most 24 characters ("-2.2250738585072014e-308")
@@ -159,13 +166,125 @@ def sig6_cells(const double[:, ::1] X):
         free(buf)
 
 
-cdef int _repr_into(double v, char* out) except -1:
-    """Python's ``repr(v)`` (NaN written ``nan``) into ``out``; returns its length."""
-    cdef char* r
-    cdef int w = 0
+cdef int _repr_fast(double v, char* out) noexcept nogil:
+    """Python's ``repr(v)`` of ``1e-4 ≤ |v| < 9e15`` (the table's likelihoods and
+    frequencies), NUL-terminated, or -1 where it leaves the answer to CPython.
+
+    repr is the shortest decimal that rounds back to ``v`` and, of several, the nearest.
+    With ``v = M·2^E`` exactly and ``x = v·10^s`` scaled to 17 digits, everything is an
+    integer over ``D = 2^(1−E)`` (128 bits suffice in this range): ``x``, and the half
+    ulp ``P = 10^s``.  For 15, 16 and 17 digits, the nearest multiple of 100, 10, 1 to
+    ``x`` is tried; the first strictly within the half ulp is repr's digits (15 digits
+    always suffice when anything shorter does; in a symmetric interval the nearest
+    candidate fits whenever one does).  Ties, the boundary itself and the asymmetric
+    interval of a power of two (M = 2^52) are left to CPython.
+    """
+    cdef double a = fabs(v)
+    cdef int ex, E, sh, s, k, L, nd, i, p = 0, decpt
+    cdef unsigned long long M, N, G
+    cdef u128 P, V, D, q, r, dlo, dhi, dist
+    cdef char d[24]
+    if not (a >= 1e-4 and a < 9e15):
+        return -1
+    M = <unsigned long long>ldexp(frexp(a, &ex), 53)
+    E = ex - 53
+    if M == (<unsigned long long>1) << 52:
+        return -1
+    sh = 1 - E                  # 1 ≤ sh ≤ 67 in this range
+    D = (<u128>1) << sh
+    s = 16 - <int>floor(log10(a))
+    for k in range(2):          # log10 may round across a power of ten: correct s
+        P = 1
+        for i in range(s):
+            P *= 10
+        V = <u128>(2 * M) * P
+        if V < <u128>10000000000000000 * D:
+            s += 1
+        elif V >= <u128>100000000000000000 * D:
+            s -= 1
+        else:
+            break
+    else:
+        return -1
+    q = V >> sh
+    r = V - (q << sh)
+    N = 0
+    G = 1000
+    for k in range(3):          # 15, 16, 17 digits
+        G //= 10
+        dlo = <u128>(q % G) * D + r
+        dhi = <u128>G * D - dlo
+        if dlo < dhi:
+            N, dist = <unsigned long long>(q - q % G), dlo
+        elif dhi < dlo:
+            N, dist = <unsigned long long>(q - q % G + G), dhi
+        else:
+            return -1
+        if dist < P:
+            break
+        if dist == P:
+            return -1
+    else:
+        return -1
+    L = 0
+    while N:                    # digits, least significant first
+        d[L] = <char>(48 + N % 10)
+        N //= 10
+        L += 1
+    nd = 0
+    while d[nd] == 48:          # trailing zeros dropped
+        nd += 1
+    decpt = L - s               # value = 0.d₁d₂… × 10^decpt (−3 ≤ decpt ≤ 16: no exponent)
+    if v < 0:
+        out[p] = 45
+        p += 1
+    if decpt <= 0:
+        out[p] = 48
+        out[p + 1] = 46
+        p += 2
+        for i in range(-decpt):
+            out[p] = 48
+            p += 1
+        for i in range(L - 1, nd - 1, -1):
+            out[p] = d[i]
+            p += 1
+    else:
+        for i in range(decpt):
+            out[p] = d[L - 1 - i] if L - 1 - i >= nd else 48
+            p += 1
+        out[p] = 46
+        p += 1
+        if L - decpt > nd:
+            for i in range(L - 1 - decpt, nd - 1, -1):
+                out[p] = d[i]
+                p += 1
+        else:
+            out[p] = 48             # an integer: '.0'
+            p += 1
+    out[p] = 0
+    return p
+
+
+cdef inline int _repr_nogil(double v, char* out) noexcept nogil:
+    """:func:`_repr_fast`, NaN written ``nan``; where it gives up, ``out`` is left
+    empty and -1 returned."""
+    cdef int w
     if isnan(v):
         memcpy(out, b"nan", 4)
         return 3
+    w = _repr_fast(v, out)
+    if w < 0:
+        out[0] = 0
+    return w
+
+
+cdef int _repr_into(double v, char* out) except -1:
+    """Python's ``repr(v)`` (NaN written ``nan``) into ``out``; returns its length."""
+    cdef char* r
+    cdef int w = _repr_nogil(v, out)
+    if w >= 0:
+        return w
+    w = 0
     r = PyOS_double_to_string(v, b'r', 0, Py_DTSF_ADD_DOT_0, NULL)
     while r[w] != 0 and w < REPR - 1:
         out[w] = r[w]
@@ -252,9 +371,13 @@ def partial_lines(const signed char[::1] code, list names, dict overrides,
             st[i] = PyBytes_AS_STRING(s)
             stlen[i] = PyBytes_GET_SIZE(s)
             cap += stlen[i]
-            # repr needs CPython's dtoa (the GIL); the rest of the row does not
-            _repr_into(freq[i], reprs + 2 * i * REPR)
-            _repr_into(like[i], reprs + (2 * i + 1) * REPR)
+        with nogil:
+            for i in range(m):
+                _repr_nogil(freq[i], reprs + 2 * i * REPR)
+                _repr_nogil(like[i], reprs + (2 * i + 1) * REPR)
+        for i in range(2 * m):      # the few the C path leaves to CPython (needs the GIL)
+            if reprs[i * REPR] == 0:
+                _repr_into((freq if i % 2 == 0 else like)[i // 2], reprs + i * REPR)
         buf = <char*>malloc(cap)
         if buf == NULL:
             raise MemoryError()
@@ -296,6 +419,18 @@ def partial_lines(const signed char[::1] code, list names, dict overrides,
         free(st)
         free(stlen)
 
+
+
+def repr_cells(const double[::1] x):
+    """Per value of ``x``, its text in the table's full-precision columns: Python's
+    repr, NaN written ``nan`` (a test hook of the C routine)."""
+    cdef char buf[REPR]
+    cdef Py_ssize_t i
+    out = []
+    for i in range(x.shape[0]):
+        _repr_into(x[i], buf)
+        out.append(buf.decode("ascii"))
+    return out
 
 
 def split_status(const unsigned char[::1] lines):
