@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _CODES = ("ok", "filtered_missing", "filtered_maf", "failed", "unusable")
+STATUS_NAMES = [c.encode() for c in _CODES]     # a row's partial-file status, by code
 FIT_KEYS = ("likelihood", "add", "add_se", "var", "var_se")
 
 
@@ -37,7 +38,7 @@ class BlockFits:
         self.est[:, 5] = 0.0
         self.bf = np.full((m, 2), np.nan)
         self.reason = {}
-        self.text = None          # the table rows, when formatted where computed
+        self.lines = None         # its partial-file lines (bytes), when formatted where computed
 
     @classmethod
     def from_fits(cls, fits):
@@ -100,10 +101,15 @@ class BlockFits:
     def statuses(self):
         """Each row's outcome as stored in a partial file (``failed:reason``; no tabs)."""
         out = [_CODES[c] for c in self.code.tolist()]
-        for j, r in self.reason.items():
-            r = r.replace("\t", " ").replace("\n", " ")
-            out[j] = f"{out[j]}:{r}"
+        for j, st in self.reason_statuses().items():
+            out[j] = st
         return out
+
+    def reason_statuses(self):
+        """``{row: "failed:reason"}``: the partial-file outcome of the rows with a reason
+        (tabs and newlines in it made spaces); the others' is ``STATUS_NAMES[code]``."""
+        return {j: f"{_CODES[self.code[j]]}:{r.replace(chr(9), ' ').replace(chr(10), ' ')}"
+                for j, r in self.reason.items()}
 
     def failures(self):
         """``[(row, reason)]`` of the failed fits."""

@@ -188,18 +188,16 @@ class Partial:
             open(self.path, "wb").close()
         self.fh = open(self.path, "ab")
 
-    def append(self, statuses, rows_text):
-        """Append a block (its outcome per SNP and its table rows) and flush it.
+    def append(self, lines):
+        """Append a block's lines (bytes: ``status<TAB>row`` per SNP) and flush them.
 
         The rows reach the OS at once, so they survive the process (kill -9, OOM, a
         signal); they are forced to the disk (fsync, which also reports a full disk) at
         the first block and then at most every ``HLMM_SYNC_INTERVAL`` seconds (default
         30, the kernel's own write-back delay): a machine crash loses at most that much
         work, and a many-phenotype run does not pay one fsync per phenotype and block."""
-        rows = rows_text.splitlines()
-        data = "".join(f"{s}\t{r}\n" for s, r in zip(statuses, rows)).encode()
         try:
-            self.fh.write(data)
+            self.fh.write(lines)
             self.fh.flush()
             now = time.monotonic()
             if self._synced is None or now - self._synced >= self._sync_interval:

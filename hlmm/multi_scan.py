@@ -204,8 +204,9 @@ class MultiScan:
 
     def _fit_block_text(self, idx):
         out = self.fit_block(idx)          # a BlockFits per phenotype
+        labels = self.scans[0].row_labels(idx)     # the same for every phenotype
         for scan, part in zip(self.scans, out):
-            part.text = scan.block_text(idx, part)
+            part.lines = scan.block_lines(idx, part, labels)
         return out
 
     blocks = GenomeScan.blocks

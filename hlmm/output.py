@@ -3,12 +3,12 @@
 Every file is written to a temporary name beside its target and renamed into place only
 when the whole run has succeeded, so a failed run leaves no half-written output.
 """
-import gzip
-import io
 import math
 import os
 import shutil
+import struct
 import tempfile
+import zlib
 
 import numpy as np
 from scipy.special import chdtrc, log_ndtr
@@ -41,16 +41,29 @@ def neglog10_pval(stat, df):
 BF_COLUMNS = ["bf_f", "bf_pval"]
 
 
-def models_block_arrays(snps, ns, freqs, est, chrom, pos, a1, a2, bf=None):
-    """Lines of ``OUTPREFIX.models.gz`` for a block of SNPs: ``est`` holds per SNP the
-    likelihood, add, add_se, var, var_se and the covariance of add and var (NaN: no
-    fit); ``bf`` the Brown–Forsythe F and −log10 p, or None for no such columns.
+def row_labels(snps, chrom, pos, a1, a2):
+    """Per SNP of a block, the table's text around its numbers, packed for
+    :func:`models_block_lines`: ``(heads, head_off, tails, tail_off)``, the SNP IDs and the
+    tab-led ``chrom<TAB>pos<TAB>a1<TAB>a2`` (UTF-8) concatenated, with offsets."""
+    def _list(a):
+        return a.tolist() if hasattr(a, "tolist") else list(a)
 
-    Estimates, SEs, t statistics and p-values (−log10) are printed with 6 significant
-    digits; the likelihood and frequency at full precision.
-    """
-    k = est.shape[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
+    heads = [str(s).encode() for s in _list(snps)]
+    tails = [f"\t{c}\t{p}\t{x}\t{y}".encode()
+             for c, p, x, y in zip(_list(chrom), _list(pos), _list(a1), _list(a2))]
+
+    def _offsets(parts):
+        off = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([len(b) for b in parts], out=off[1:])
+        return off
+
+    return b"".join(heads), _offsets(heads), b"".join(tails), _offsets(tails)
+
+
+def stat_cells(est):
+    """Per row of ``est`` (as :func:`models_block_lines`), the table's 6-digit columns:
+    add, add_se, add_t, add_pval, var, var_se, var_t, var_pval, av_pval (C-contiguous)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         add_t = est[:, 1] / est[:, 2]
         var_t = est[:, 3] / est[:, 4]
         add_p = neglog10_pval(add_t * add_t, 1)
@@ -60,26 +73,31 @@ def models_block_arrays(snps, ns, freqs, est, chrom, pos, a1, a2, bf=None):
         rho = est[:, 5] / (est[:, 2] * est[:, 4])
         av_p = neglog10_pval((add_t * add_t - 2.0 * rho * add_t * var_t + var_t * var_t)
                              / (1.0 - rho * rho), 2)
-    from ._core._format import sig6_cells
-
-    # one C formatting pass over a (SNPs × 9) block, then a row is a join
-    block = np.ascontiguousarray(np.column_stack(
+    return np.ascontiguousarray(np.column_stack(
         [est[:, 1], est[:, 2], add_t, add_p, est[:, 3], est[:, 4], var_t, var_p, av_p]))
-    cells = sig6_cells(block)
-    like = ["nan" if v != v else repr(v) for v in est[:, 0].tolist()]
-    fq = ["nan" if v != v else repr(v) for v in np.asarray(freqs, float).tolist()]
-    nn = [str(int(v)) for v in np.asarray(ns).tolist()]
-    extra = [""] * k
-    if bf is not None:       # Brown–Forsythe F and −log10 p (NaN: filtered or undefined)
-        extra = ["\t" + c for c in sig6_cells(np.ascontiguousarray(bf, dtype=float))]
-    lines = []
-    for j in range(k):
-        c = cells[j]
-        if c.endswith("\tNaN"):      # the joint test's NaN has always been written 'nan'
-            c = c[:-3] + "nan"
-        lines.append("\t".join((snps[j], nn[j], fq[j], like[j], c, str(chrom[j]),
-                                str(pos[j]), str(a1[j]), str(a2[j]))) + extra[j])
-    return "\n".join(lines) + "\n" if lines else ""
+
+
+def models_block_lines(code, names, overrides, labels, ns, freqs, est, bf=None):
+    """Lines ``status<TAB>row`` (as in a partial file, bytes) of ``OUTPREFIX.models.gz``
+    rows for a block of SNPs.
+
+    A row's status is ``overrides[j]`` (bytes) if given, else ``names[code[j]]``;
+    ``labels`` are the block's :func:`row_labels`; ``est`` holds per SNP the likelihood,
+    add, add_se, var, var_se and the covariance of add and var (NaN: no fit); ``bf`` the
+    Brown–Forsythe F and −log10 p, or None for no such columns.  Estimates, SEs, t
+    statistics and p-values (−log10) are printed with 6 significant digits; the
+    likelihood and frequency at full precision (Python's repr).
+    """
+    from ._core._format import partial_lines
+
+    cells = stat_cells(est)
+    heads, head_off, tails, tail_off = labels
+    return partial_lines(np.ascontiguousarray(code, dtype=np.int8), names, overrides,
+                         heads, head_off, tails, tail_off,
+                         np.ascontiguousarray(ns, dtype=np.int64),
+                         np.ascontiguousarray(freqs, dtype=float),
+                         np.ascontiguousarray(est[:, 0]), cells,
+                         None if bf is None else np.ascontiguousarray(bf, dtype=float))
 
 
 def effects_table(names, estimates, ses):
@@ -88,18 +106,74 @@ def effects_table(names, estimates, ses):
                    for name, e, s in zip(names, estimates, ses))
 
 
-class _ClosingText(io.TextIOWrapper):
-    """Text over a GzipFile that also closes the underlying raw file."""
+# A gzip member header as GzipFile(filename="", mtime=0, compresslevel=1) writes it: no
+# name, no time stamp (equal tables give equal bytes), XFL 4 (fastest), OS 255 (unknown).
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x04\xff"
+_CHUNK = 1 << 24
+_DEFLATE_CHUNK = 1 << 18
 
-    def __init__(self, gz, raw):
-        super().__init__(gz, encoding="utf-8", newline="")
-        self._raw = raw
 
-    def close(self):
-        try:
-            super().close()
-        finally:
-            self._raw.close()
+def _table_rows(lines, counts, unusable, failures):
+    """The rows of whole partial-file ``lines`` (bytes) without their status column;
+    their statuses are counted into ``counts``, ``unusable`` (per reason) and
+    ``failures`` (``"SNP: reason"``)."""
+    from ._core._format import split_status
+
+    rows, n_ok, others = split_status(lines)
+    counts["ok"] += n_ok
+    for status, sid in others:          # the few lines not fitted
+        status = status.decode()
+        if status.startswith("unusable"):
+            unusable[status[9:]] = unusable.get(status[9:], 0) + 1
+            continue
+        key = "failed" if status.startswith("failed") else status
+        counts[key] += 1
+        if key == "failed":
+            failures.append(f"{sid.decode()}: {status[7:]}")
+    return rows
+
+
+def gzip_table(partial_path, path, header=None, chunk=_CHUNK):
+    """Append to ``path`` one gzip member (level 1; the bytes GzipFile writes) holding
+    ``header`` (bytes or None) and the rows of the partial file ``partial_path``
+    without their status column.  Returns the statuses' ``(counts, unusable,
+    failures)``: counts of ok, filtered_missing, filtered_maf and failed rows, unusable
+    rows per reason and the failures as ``"SNP: reason"``, in file order.
+
+    The file is read in chunks of whole lines (bounded memory whatever its size);
+    zlib and crc32 release the GIL, so tables compress in parallel threads.  Level 1:
+    the table is numbers and compresses well anyway; higher levels cost more time than
+    the whole scan's arithmetic.
+    """
+    counts = {"ok": 0, "filtered_missing": 0, "filtered_maf": 0, "failed": 0}
+    unusable, failures = {}, []
+    co = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS, zlib.DEF_MEM_LEVEL, 0)
+    crc = size = 0
+    with open(path, "ab") as out, open(partial_path, "rb") as src:
+        out.write(_GZIP_HEADER)
+        rest = header or b""
+        head = len(rest)
+        while True:
+            block = src.read(chunk)
+            data = rest + block
+            if block:           # whole lines only (none yet: the next chunk adds to them)
+                cut = max(data.rfind(b"\n", head) + 1, head)
+            else:
+                cut = len(data)
+            rows = data[:head] + _table_rows(data[head:cut], counts, unusable, failures)
+            crc = zlib.crc32(rows, crc)
+            size += len(rows)
+            view = memoryview(rows)
+            for i in range(0, len(rows), _DEFLATE_CHUNK):    # (cache-sized pieces: faster)
+                out.write(co.compress(view[i:i + _DEFLATE_CHUNK]))
+            rest, head = data[cut:], 0
+            if not block:
+                break
+        # GzipFile's member ends with a sync flush (its text wrapper flushed it on close)
+        # before the final block: kept, so the tables are the bytes they always were
+        out.write(co.flush(zlib.Z_SYNC_FLUSH) + co.flush())
+        out.write(struct.pack("<LL", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
+    return counts, unusable, failures
 
 
 class AtomicOutputs:
@@ -119,9 +193,13 @@ class AtomicOutputs:
         self._pending.append((tmp, final))
         return tmp
 
-    def temp_path(self, final):
-        """A temporary path beside ``final`` for a writer of its own (e.g. savefig)."""
-        return self._tmp_for(final)
+    def temp_path(self, final, append=False):
+        """A temporary path beside ``final`` for a writer of its own (e.g. savefig); with
+        ``append`` it starts as a copy of ``final``, if that exists."""
+        tmp = self._tmp_for(final)
+        if append and os.path.exists(final):
+            shutil.copyfile(final, tmp)
+        return tmp
 
     def text(self, final, content):
         tmp = self._tmp_for(final)
@@ -131,19 +209,6 @@ class AtomicOutputs:
     def open_text(self, final):
         tmp = self._tmp_for(final)
         return open(tmp, "w")
-
-    def open_gzip(self, final, append=False):
-        """A text handle writing gzip; with ``append`` the existing file's members are kept
-        and a new gzip member is added (a valid concatenated gzip stream).  The member
-        header carries no name or time stamp, so equal tables give equal bytes."""
-        tmp = self._tmp_for(final)
-        if append and os.path.exists(final):
-            shutil.copyfile(final, tmp)
-        raw = open(tmp, "ab" if append else "wb")
-        # Level 1: the table is numbers and compresses well anyway; higher levels cost
-        # more time than the whole scan's arithmetic.
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1, mtime=0)
-        return _ClosingText(gz, raw)
 
     def commit(self):
         # mkstemp creates files readable by the owner only; give them the usual mode.

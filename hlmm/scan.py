@@ -550,8 +550,8 @@ class GenomeScan:
 
     def iter_fits(self, threads=1, text=False):
         """Yield ``(variant indices, outcomes)`` per block in SNP order, ``threads``
-        blocks in flight; with ``text`` each :class:`BlockFits` carries its table rows
-        (``.text``), formatted in the worker threads."""
+        blocks in flight; with ``text`` each :class:`BlockFits` carries its partial-file
+        lines (``.lines``), formatted in the worker threads."""
         with blas_single_threaded(threads > 1):
             if text:
                 self._prepare_text()
@@ -564,19 +564,33 @@ class GenomeScan:
 
     def _fit_block_text(self, idx):
         part = self.fit_block(idx)
-        part.text = self.block_text(idx, part)
+        part.lines = self.block_lines(idx, part)
         return part
 
-    def block_text(self, idx, part):
-        """The table rows of ``part`` (a :class:`BlockFits` of the variants ``idx``)."""
-        from .output import models_block_arrays
+    def row_labels(self, idx):
+        """The table's SNP IDs, positions and alleles of the variants ``idx``, packed
+        (:func:`hlmm.output.row_labels`)."""
+        from .output import row_labels
 
         self._prepare_text()
         counted, other = self._alleles
         g = self.geno
-        return models_block_arrays(g.sid[idx], part.n, part.freq, part.est,
-                                   g.chromosome[idx], g.bp_position[idx], counted[idx],
-                                   other[idx], part.bf if self.cfg.brown_forsythe else None)
+        return row_labels(g.sid[idx], g.chromosome[idx], g.bp_position[idx], counted[idx],
+                          other[idx])
+
+    def block_lines(self, idx, part, labels=None):
+        """The partial-file lines (``status<TAB>row``, bytes) of ``part`` (a
+        :class:`BlockFits` of the variants ``idx``); ``labels``: their
+        :meth:`row_labels`, if already made."""
+        from .block_fits import STATUS_NAMES
+        from .output import models_block_lines
+
+        if labels is None:
+            labels = self.row_labels(idx)
+        overrides = {j: s.encode() for j, s in part.reason_statuses().items()}
+        return models_block_lines(part.code, STATUS_NAMES, overrides, labels, part.n,
+                                  part.freq, part.est,
+                                  part.bf if self.cfg.brown_forsythe else None)
 
     _alleles = None
 

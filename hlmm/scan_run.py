@@ -6,6 +6,7 @@ for each phenotype P, with one ``OUTPREFIX.log`` for the run.  Rows are kept in 
 partial file per output as blocks finish (:mod:`hlmm.checkpoint`), so an interrupted run
 continues with ``--resume``; the final files are written atomically.
 """
+import concurrent.futures as cf
 import contextlib
 import gzip
 import os
@@ -18,7 +19,7 @@ from .checkpoint import (BatchProgress, Interrupted, Partial, PrefixLock, check_
                          fingerprint, signals_interrupt)
 from .errors import InputError
 from .block_fits import BlockFits
-from .output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table
+from .output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table, gzip_table
 from .scan import GenomeScan, Log, ScanInputs, _fmt
 
 
@@ -179,10 +180,10 @@ def _run_locked(cfg, log, progress, t_start):
             for idx, block in fits:
                 for o, part in zip(outs, block if multi else [block]):
                     part = BlockFits.from_fits(part)
-                    text = part.text
-                    if text is None:        # (Dask: formatted here)
-                        text = o.scan.block_text(idx, part)
-                    o.partial.append(part.statuses(), text)
+                    lines = part.lines
+                    if lines is None:        # (Dask: formatted here)
+                        lines = o.scan.block_lines(idx, part)
+                    o.partial.append(lines)
                     for j, reason in part.failures():
                         print(f"hlmm: warning: fit failed for {bed.sid[idx[j]]}"
                               + (f" (phenotype {o.label})" if o.label else "")
@@ -235,25 +236,28 @@ def _write_null_files(cfg, o, out):
     return written
 
 
-def _write_table(cfg, o, out, columns, log):
-    """Stream output ``o``'s partial rows into its table; log and return the counts."""
-    counts = {"ok": 0, "filtered_missing": 0, "filtered_maf": 0, "failed": 0}
-    unusable = {}
-    failures = []
-    with out.open_gzip(o.models_path, append=o.append) as fh, open(o.partial.path) as rows:
-        if not o.append:
-            fh.write("\t".join(columns) + "\n")
-        for line in rows:
-            status, row = line.split("\t", 1)
-            fh.write(row)
-            if status.startswith("unusable"):
-                reason = status[9:]
-                unusable[reason] = unusable.get(reason, 0) + 1
-                continue
-            key = "failed" if status.startswith("failed") else status
-            counts[key] += 1
-            if key == "failed":
-                failures.append(f"{row.split(chr(9), 1)[0]}: {status[7:]}")
+def _write_tables(outs, out, columns, threads):
+    """Every output's table from its partial rows, in ``threads`` parallel threads (zlib
+    releases the GIL); returns each one's ``(counts, unusable, failures)``
+    (:func:`hlmm.output.gzip_table`)."""
+    header = ("\t".join(columns) + "\n").encode()
+    # the temporary files are made here, in order; the threads only write them
+    jobs = [(o.partial.path, out.temp_path(o.models_path, append=o.append),
+             None if o.append else header) for o in outs]
+    if threads <= 1 or len(jobs) <= 1:
+        return [gzip_table(*job) for job in jobs]
+    pool = cf.ThreadPoolExecutor(max_workers=min(threads, len(jobs)))
+    try:
+        futures = [pool.submit(gzip_table, *job) for job in jobs]
+        return [f.result() for f in futures]
+    finally:        # (an error or a signal: the tables not started are not written)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _log_table(cfg, o, result, log):
+    """Log output ``o``'s table as written (``result`` of :func:`_write_tables`);
+    returns its counts."""
+    counts, unusable, failures = result
     who = f"Phenotype '{o.label}': " if o.label else ""
     log(f"{who}SNPs: {sum(counts.values())} written; {counts['ok']} fitted, "
         f"{counts['filtered_missing']} filtered on missingness (>= {cfg.max_missing}%), "
@@ -278,8 +282,8 @@ def _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop):
     with AtomicOutputs() as out:
         for o in outs:
             written[o.prefix] = _write_null_files(cfg, o, out) if not cfg.append else None
-        for o in outs:
-            per.append((o.label, o.models_path, _write_table(cfg, o, out, columns, log)))
+        for o, result in zip(outs, _write_tables(outs, out, columns, threads)):
+            per.append((o.label, o.models_path, _log_table(cfg, o, result, log)))
         t_end = time.perf_counter()
         log(f"Timing: setup {scan.t_setup:.3f} s, null model {scan.t_null:.3f} s, "
             f"SNP loop {t_end - t_loop:.3f} s, total {t_end - t_start:.3f} s "

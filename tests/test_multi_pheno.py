@@ -214,9 +214,12 @@ def test_union_kernel_against_numpy(rng):
             Bt = _multi.tile_columns(B)
             for count_a1, lut in ((True, [2, -1, 1, 0]), (False, [0, -1, 1, 2])):
                 codes = np.array(lut)[(packed[:, index >> 2] >> (2 * (index & 3))) & 3]
-                for tile in (1, 2, 256):
+                # an unaligned copy of the tiles too (as unpickled on a Dask worker)
+                raw = np.empty(Bt.size + 1)[1:]
+                raw[:] = Bt.ravel()
+                for tile, tiles in ((1, Bt), (2, Bt), (256, Bt), (3, raw.reshape(Bt.shape))):
                     out = np.full((12, 4, C), np.nan)
-                    _multi.class_column_sums(packed, index, count_a1, Bt, out, tile)
+                    _multi.class_column_sums(packed, index, count_a1, tiles, out, tile)
                     for j in range(12):
                         for k, cls in enumerate((0, 1, 2, -1)):
                             np.testing.assert_allclose(out[j, k],

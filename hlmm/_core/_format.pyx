@@ -1,19 +1,146 @@
 """Text of the scan's table, formatted in C.
 
-A many-phenotype scan writes millions of rows; Python's ``'%.6g' % v`` per value cost
-more than the fits.  ``snprintf("%.6g")`` gives the same text (both round correctly;
-NaN is written ``NaN`` as the table always did) and runs without the GIL.
+A many-phenotype scan writes millions of rows; Python's ``'%.6g' % v`` per value, and
+then per-row lists and joins, cost more than the fits.  Here a whole block of rows is
+written into one buffer: the ``%.6g`` cells by a fast exact path (with ``snprintf`` for
+the cases it cannot decide), the full-precision columns as Python's ``repr`` (computed
+exactly in C where it can, else by CPython's own routine), so the text is the same, byte
+for byte, as the Python formatting's.
 """
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc
-from libc.math cimport isnan
+from libc.string cimport memcpy
+from libc.math cimport isnan, isinf, fabs, floor, frexp, ldexp, log10
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+
+cdef extern from "Python.h":
+    # float.__repr__ is exactly PyOS_double_to_string(v, 'r', 0, Py_DTSF_ADD_DOT_0)
+    char* PyOS_double_to_string(double val, char format_code, int precision, int flags,
+                                int* ptype) except NULL
+    void PyMem_Free(void* p)
+    int Py_DTSF_ADD_DOT_0
+
+cdef extern from *:
+    """
+    typedef unsigned __int128 hlmm_u128;
+    """
+    ctypedef unsigned long long u128 "hlmm_u128"    # 128 bits in C (gcc, clang)
 
 DEF SLOT = 24      # "%.6g" needs at most 13 characters ("-1.23457e-308")
+DEF REPR = 32      # repr of a double: at most 24 characters ("-2.2250738585072014e-308")
+DEF FIXED = 400    # per row, beyond its status and labels: 2 reprs, n, 11 cells, tabs
+
+# exact powers of ten (10**k is a double exactly for k <= 22)
+cdef double _POW10[23]
+for _k in range(23):
+    _POW10[_k] = 10.0 ** _k
+
+
+cdef inline int _sig6_fast(double v, char* out) noexcept nogil:
+    """``%.6g`` of a finite nonzero ``v`` when one rounding decides it, else -1.
+
+    ``v·10^s`` (s = 5 − decimal exponent, |s| ≤ 22 so 10^|s| is exact) is within
+    ~1e-10 of the exact product; its rounding to 6 digits is correct unless the
+    fraction is that close to one half, which is left to snprintf.
+    """
+    cdef double a = fabs(v), x, fr
+    cdef int e, s, p = 0, i, nd, lead
+    cdef long long q
+    cdef char d[8]
+    if a < 1e-300 or a > 1e300:
+        return -1
+    e = <int>floor(log10(a))
+    s = 5 - e
+    if s > 22 or s < -22:
+        return -1
+    x = a * _POW10[s] if s >= 0 else a / _POW10[-s]
+    # log10 may round across a power of ten: move to the neighbouring exponent
+    if x < 100000.0 or x >= 1000000.0:
+        e += -1 if x < 100000.0 else 1
+        s = 5 - e
+        if s > 22 or s < -22:
+            return -1
+        x = a * _POW10[s] if s >= 0 else a / _POW10[-s]
+        if x < 100000.0 or x >= 1000000.0:
+            return -1
+    q = <long long>floor(x)
+    fr = x - <double>q
+    if fabs(fr - 0.5) < 1e-6:
+        return -1
+    if fr > 0.5:
+        q += 1
+    if q >= 1000000:            # 999999.5 and above round to 1e6: one more digit
+        q = 100000
+        e += 1
+    for i in range(5, -1, -1):
+        d[i] = <char>(48 + q % 10)
+        q //= 10
+    nd = 6
+    while nd > 1 and d[nd - 1] == 48:
+        nd -= 1
+    if v < 0:
+        out[p] = 45
+        p += 1
+    if e < -4 or e >= 6:        # %g's exponent form: d.ddddde±XX
+        out[p] = d[0]
+        p += 1
+        if nd > 1:
+            out[p] = 46
+            p += 1
+            for i in range(1, nd):
+                out[p] = d[i]
+                p += 1
+        out[p] = 101
+        out[p + 1] = 45 if e < 0 else 43
+        p += 2
+        if e < 0:
+            e = -e
+        if e >= 100:
+            out[p] = <char>(48 + e // 100)
+            p += 1
+        out[p] = <char>(48 + (e // 10) % 10)
+        out[p + 1] = <char>(48 + e % 10)
+        p += 2
+    elif e < 0:                 # 0.000ddd
+        out[p] = 48
+        out[p + 1] = 46
+        p += 2
+        for i in range(-e - 1):
+            out[p] = 48
+            p += 1
+        for i in range(nd):
+            out[p] = d[i]
+            p += 1
+    else:                       # ddd.ddd (point after e + 1 digits)
+        lead = e + 1
+        for i in range(lead):
+            out[p] = d[i] if i < nd else 48
+            p += 1
+        if nd > lead:
+            out[p] = 46
+            p += 1
+            for i in range(lead, nd):
+                out[p] = d[i]
+                p += 1
+    out[p] = 0
+    return p
+
+
+cdef inline int _sig6(double v, char* out) noexcept nogil:
+    """``%.6g`` of ``v`` (NaN written ``NaN``), NUL-terminated; returns its length."""
+    cdef int w
+    if isnan(v):
+        return snprintf(out, SLOT, "NaN")
+    if v != 0.0 and not isinf(v):
+        w = _sig6_fast(v, out)
+        if w >= 0:
+            return w
+    return snprintf(out, SLOT, "%.6g", v)
 
 
 def sig6_cells(const double[:, ::1] X):
     """Per row of ``X``, its values as ``%.6g`` text joined by tabs (NaN → ``NaN``)."""
-    cdef Py_ssize_t m = X.shape[0], k = X.shape[1], i, j, p, w
+    cdef Py_ssize_t m = X.shape[0], k = X.shape[1], i, j, p
     cdef char* buf
     cdef char* line
     cdef int width
@@ -32,12 +159,315 @@ def sig6_cells(const double[:, ::1] X):
                     if j:
                         line[p] = b'\t'
                         p += 1
-                    if isnan(X[i, j]):
-                        w = snprintf(line + p, SLOT, "NaN")
-                    else:
-                        w = snprintf(line + p, SLOT, "%.6g", X[i, j])
-                    p += w
+                    p += _sig6(X[i, j], line + p)
                 line[p] = 0
         return [(buf + i * width).decode("ascii") for i in range(m)]
     finally:
         free(buf)
+
+
+cdef int _repr_fast(double v, char* out) noexcept nogil:
+    """Python's ``repr(v)`` of ``1e-4 ≤ |v| < 9e15`` (the table's likelihoods and
+    frequencies), NUL-terminated, or -1 where it leaves the answer to CPython.
+
+    repr is the shortest decimal that rounds back to ``v`` and, of several, the nearest.
+    With ``v = M·2^E`` exactly and ``x = v·10^s`` scaled to 17 digits, everything is an
+    integer over ``D = 2^(1−E)`` (128 bits suffice in this range): ``x``, and the half
+    ulp ``P = 10^s``.  For 15, 16 and 17 digits, the nearest multiple of 100, 10, 1 to
+    ``x`` is tried; the first strictly within the half ulp is repr's digits (15 digits
+    always suffice when anything shorter does; in a symmetric interval the nearest
+    candidate fits whenever one does).  Ties, the boundary itself and the asymmetric
+    interval of a power of two (M = 2^52) are left to CPython.
+    """
+    cdef double a = fabs(v)
+    cdef int ex, E, sh, s, k, L, nd, i, p = 0, decpt
+    cdef unsigned long long M, N, G
+    cdef u128 P, V, D, q, r, dlo, dhi, dist
+    cdef char d[24]
+    if not (a >= 1e-4 and a < 9e15):
+        return -1
+    M = <unsigned long long>ldexp(frexp(a, &ex), 53)
+    E = ex - 53
+    if M == (<unsigned long long>1) << 52:
+        return -1
+    sh = 1 - E                  # 1 ≤ sh ≤ 67 in this range
+    D = (<u128>1) << sh
+    s = 16 - <int>floor(log10(a))
+    for k in range(2):          # log10 may round across a power of ten: correct s
+        P = 1
+        for i in range(s):
+            P *= 10
+        V = <u128>(2 * M) * P
+        if V < <u128>10000000000000000 * D:
+            s += 1
+        elif V >= <u128>100000000000000000 * D:
+            s -= 1
+        else:
+            break
+    else:
+        return -1
+    q = V >> sh
+    r = V - (q << sh)
+    N = 0
+    G = 1000
+    for k in range(3):          # 15, 16, 17 digits
+        G //= 10
+        dlo = <u128>(q % G) * D + r
+        dhi = <u128>G * D - dlo
+        if dlo < dhi:
+            N, dist = <unsigned long long>(q - q % G), dlo
+        elif dhi < dlo:
+            N, dist = <unsigned long long>(q - q % G + G), dhi
+        else:
+            return -1
+        if dist < P:
+            break
+        if dist == P:
+            return -1
+    else:
+        return -1
+    L = 0
+    while N:                    # digits, least significant first
+        d[L] = <char>(48 + N % 10)
+        N //= 10
+        L += 1
+    nd = 0
+    while d[nd] == 48:          # trailing zeros dropped
+        nd += 1
+    decpt = L - s               # value = 0.d₁d₂… × 10^decpt (−3 ≤ decpt ≤ 16: no exponent)
+    if v < 0:
+        out[p] = 45
+        p += 1
+    if decpt <= 0:
+        out[p] = 48
+        out[p + 1] = 46
+        p += 2
+        for i in range(-decpt):
+            out[p] = 48
+            p += 1
+        for i in range(L - 1, nd - 1, -1):
+            out[p] = d[i]
+            p += 1
+    else:
+        for i in range(decpt):
+            out[p] = d[L - 1 - i] if L - 1 - i >= nd else 48
+            p += 1
+        out[p] = 46
+        p += 1
+        if L - decpt > nd:
+            for i in range(L - 1 - decpt, nd - 1, -1):
+                out[p] = d[i]
+                p += 1
+        else:
+            out[p] = 48             # an integer: '.0'
+            p += 1
+    out[p] = 0
+    return p
+
+
+cdef inline int _repr_nogil(double v, char* out) noexcept nogil:
+    """:func:`_repr_fast`, NaN written ``nan``; where it gives up, ``out`` is left
+    empty and -1 returned."""
+    cdef int w
+    if isnan(v):
+        memcpy(out, b"nan", 4)
+        return 3
+    w = _repr_fast(v, out)
+    if w < 0:
+        out[0] = 0
+    return w
+
+
+cdef int _repr_into(double v, char* out) except -1:
+    """Python's ``repr(v)`` (NaN written ``nan``) into ``out``; returns its length."""
+    cdef char* r
+    cdef int w = _repr_nogil(v, out)
+    if w >= 0:
+        return w
+    w = 0
+    r = PyOS_double_to_string(v, b'r', 0, Py_DTSF_ADD_DOT_0, NULL)
+    while r[w] != 0 and w < REPR - 1:
+        out[w] = r[w]
+        w += 1
+    out[w] = 0
+    PyMem_Free(r)
+    return w
+
+
+cdef inline Py_ssize_t _put(char* out, const char* s, Py_ssize_t w) noexcept nogil:
+    memcpy(out, s, w)
+    return w
+
+
+cdef inline int _itoa(long long n, char* out) noexcept nogil:
+    cdef char d[24]
+    cdef int k = 0, p = 0
+    cdef unsigned long long u = <unsigned long long>(-n) if n < 0 else <unsigned long long>n
+    if n < 0:
+        out[p] = 45
+        p += 1
+    while True:
+        d[k] = <char>(48 + u % 10)
+        k += 1
+        u //= 10
+        if u == 0:
+            break
+    while k:
+        k -= 1
+        out[p] = d[k]
+        p += 1
+    return p
+
+
+def partial_lines(const signed char[::1] code, list names, dict overrides,
+                  bytes heads, const long long[::1] head_off,
+                  bytes tails, const long long[::1] tail_off,
+                  const long long[::1] n, const double[::1] freq, const double[::1] like,
+                  const double[:, ::1] cells, bf=None):
+    """The lines ``status<TAB>row`` of a block of the table, as one bytes object.
+
+    Row i: its status (``overrides[i]`` if present, else ``names[code[i]]``), then
+    ``heads[head_off[i]:head_off[i+1]]`` (the SNP ID), ``n[i]``, ``repr(freq[i])``,
+    ``repr(like[i])`` (NaN: ``nan``), the ``%.6g`` ``cells[i]`` (NaN: ``NaN``, but
+    ``nan`` in the last, the joint test's, as the table always wrote it),
+    ``tails[tail_off[i]:tail_off[i+1]]`` (its tab-led chrom, pos and alleles) and, with
+    ``bf``, the ``%.6g`` ``bf[i]``.  Fields are tab-separated, lines end with a newline.
+    """
+    cdef Py_ssize_t m = code.shape[0], k = cells.shape[1], i, j, cap, p = 0, w
+    cdef const double[:, ::1] bfv
+    cdef int kb = 0
+    cdef char* buf = NULL
+    cdef char* reprs = NULL
+    cdef const char** st = NULL
+    cdef Py_ssize_t* stlen = NULL
+    cdef const char* hb = PyBytes_AS_STRING(heads)
+    cdef const char* tb = PyBytes_AS_STRING(tails)
+    cdef list keep = []
+    cdef object s
+    cdef double c
+    if m == 0:
+        return b""
+    if (head_off.shape[0] != m + 1 or tail_off.shape[0] != m + 1 or n.shape[0] != m
+            or freq.shape[0] != m or like.shape[0] != m or cells.shape[0] != m
+            or head_off[m] > PyBytes_GET_SIZE(heads) or tail_off[m] > PyBytes_GET_SIZE(tails)):
+        raise ValueError("partial_lines: arrays of different lengths")
+    if bf is not None:
+        bfv = bf
+        kb = <int>bfv.shape[1]
+        if bfv.shape[0] != m:
+            raise ValueError("partial_lines: bf of another length")
+    try:
+        st = <const char**>malloc(m * sizeof(char*))
+        stlen = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
+        reprs = <char*>malloc(m * 2 * REPR)
+        if st == NULL or stlen == NULL or reprs == NULL:
+            raise MemoryError()
+        cap = m * FIXED + (head_off[m] - head_off[0]) + (tail_off[m] - tail_off[0])
+        for i in range(m):
+            s = overrides.get(i) if overrides else None
+            if s is None:
+                s = names[code[i]]
+            keep.append(s)
+            st[i] = PyBytes_AS_STRING(s)
+            stlen[i] = PyBytes_GET_SIZE(s)
+            cap += stlen[i]
+        with nogil:
+            for i in range(m):
+                _repr_nogil(freq[i], reprs + 2 * i * REPR)
+                _repr_nogil(like[i], reprs + (2 * i + 1) * REPR)
+        for i in range(2 * m):      # the few the C path leaves to CPython (needs the GIL)
+            if reprs[i * REPR] == 0:
+                _repr_into((freq if i % 2 == 0 else like)[i // 2], reprs + i * REPR)
+        buf = <char*>malloc(cap)
+        if buf == NULL:
+            raise MemoryError()
+        with nogil:
+            for i in range(m):
+                p += _put(buf + p, st[i], stlen[i])
+                buf[p] = 9
+                p += 1
+                p += _put(buf + p, hb + head_off[i], head_off[i + 1] - head_off[i])
+                buf[p] = 9
+                p += 1
+                p += _itoa(n[i], buf + p)
+                for j in range(2):
+                    buf[p] = 9
+                    p += 1
+                    w = 0
+                    while w < REPR and reprs[(2 * i + j) * REPR + w] != 0:
+                        w += 1
+                    p += _put(buf + p, reprs + (2 * i + j) * REPR, w)
+                for j in range(k):
+                    buf[p] = 9
+                    p += 1
+                    c = cells[i, j]
+                    if j == k - 1 and isnan(c):
+                        p += _put(buf + p, b"nan", 3)
+                    else:
+                        p += _sig6(c, buf + p)
+                p += _put(buf + p, tb + tail_off[i], tail_off[i + 1] - tail_off[i])
+                for j in range(kb):
+                    buf[p] = 9
+                    p += 1
+                    p += _sig6(bfv[i, j], buf + p)
+                buf[p] = 10
+                p += 1
+        return PyBytes_FromStringAndSize(buf, p)
+    finally:
+        free(buf)
+        free(reprs)
+        free(st)
+        free(stlen)
+
+
+
+def repr_cells(const double[::1] x):
+    """Per value of ``x``, its text in the table's full-precision columns: Python's
+    repr, NaN written ``nan`` (a test hook of the C routine)."""
+    cdef char buf[REPR]
+    cdef Py_ssize_t i
+    out = []
+    for i in range(x.shape[0]):
+        _repr_into(x[i], buf)
+        out.append(buf.decode("ascii"))
+    return out
+
+
+def split_status(const unsigned char[::1] lines):
+    """Partial-file ``lines`` (bytes of whole ``status<TAB>row`` lines) split into
+    ``(rows, n_ok, others)``: the rows without their status column, the number of
+    ``ok`` lines and, in order, ``(status, first field of the row)`` of the others (a
+    line without a tab is kept whole and not counted)."""
+    cdef Py_ssize_t m = lines.shape[0], i = 0, p = 0, j, k, n_ok = 0
+    cdef char* out
+    cdef list others = []
+    if m == 0:
+        return b"", 0, others
+    out = <char*>malloc(m)
+    if out == NULL:
+        raise MemoryError()
+    try:
+        while i < m:
+            j = i       # the line's first tab, or its end
+            while j < m and lines[j] != 9 and lines[j] != 10:
+                j += 1
+            if j < m and lines[j] == 9:
+                if j - i == 2 and lines[i] == 111 and lines[i + 1] == 107:      # "ok"
+                    n_ok += 1
+                else:
+                    k = j + 1       # a rare status: note its SNP (the next field)
+                    while k < m and lines[k] != 9 and lines[k] != 10:
+                        k += 1
+                    others.append((bytes(lines[i:j]), bytes(lines[j + 1:k])))
+                i = j + 1
+            j = i       # the rest of the line, its newline included
+            while j < m and lines[j] != 10:
+                j += 1
+            if j < m:
+                j += 1
+            memcpy(out + p, &lines[i], j - i)
+            p += j - i
+            i = j
+        return PyBytes_FromStringAndSize(out, p), n_ok, others
+    finally:
+        free(out)

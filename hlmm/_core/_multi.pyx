@@ -40,7 +40,8 @@ hlmm_ts_init()
 def tile_columns(B):
     """``B`` (n × C) as :func:`class_column_sums` takes it: tiles of 8 columns, each
     ``npad × 8`` with ``npad`` = n rounded up to 8 (zeros past n rows and C columns),
-    in one 64-byte-aligned array of shape (tiles, npad, 8)."""
+    in one array of shape (tiles, npad, 8), 64-byte aligned (each 8 columns of a row
+    one cache line; the kernel also takes an unaligned copy, e.g. an unpickled one)."""
     B = np.asarray(B, dtype=np.float64)
     n, C = B.shape
     npad, nt = (n + 7) // 8 * 8, (C + 7) // 8
@@ -80,8 +81,6 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
     if (Bt.shape[0] != (C + 7) // 8 or Bt.shape[2] != 8 or npad % 8 or npad < n
             or npad >= n + 8):
         raise ValueError(f"Bt must be tile_columns(B) of a B with {n} rows and {C} columns")
-    if Bt.shape[0] and (<size_t>&Bt[0, 0, 0]) % 64:
-        raise ValueError("Bt must be 64-byte aligned (use tile_columns)")
     if out.shape[0] != m or out.shape[1] != 4:
         raise ValueError(f"out must be {m} × 4 × C")
     if tile < 1 or tile > 256:

@@ -48,6 +48,8 @@
 #define HLMM_TS_BAND 4          /* tiles whose accumulators are kept at once */
 
 typedef double hlmm_v8d __attribute__((vector_size(64)));
+/* the same at any address (B's tiles may come unaligned, e.g. unpickled on a worker) */
+typedef double hlmm_v8d_u __attribute__((vector_size(64), aligned(8)));
 
 /* HLMM_TS_MASK[k][b]: the 4-bit mask of the lanes of byte b that hold code k */
 static unsigned char HLMM_TS_MASK[4][256];
@@ -66,7 +68,7 @@ static void hlmm_ts_init(void)
 
 /* codes: m rows of `ld` bytes, of which the first (n + 3) / 4 are read; lanes past n
  * are ignored.  Bt: the columns of B in tiles of 8, ntiles × npad × 8 (npad ≥ n rows,
- * a multiple of 8; rows past n and columns past C zero), 64-byte aligned.  out: m × 4
+ * a multiple of 8; rows past n and columns past C zero).  out: m × 4
  * × C, accumulated into (code k at slot slot[k]).  chunk: groups of eight per chunk
  * (1..256).  Returns 0, or -1 when memory runs out. */
 HLMM_TS_CLONES
@@ -132,7 +134,7 @@ static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdi
             for (ptrdiff_t t = 0; t < tb; t++) {
                 /* the chunk's tables of tile t0 + t: T_g[s] at row g·256 + s, each
                    row from a smaller one */
-                const hlmm_v8d *rows = (const hlmm_v8d *)(Bt + ((t0 + t) * npad + 8 * g0) * 8);
+                const hlmm_v8d_u *rows = (const hlmm_v8d_u *)(Bt + ((t0 + t) * npad + 8 * g0) * 8);
                 for (ptrdiff_t g = 0; g < gn; g++) {
                     hlmm_v8d *Tg = T + g * 256;
                     hlmm_v8d zero = {0};
