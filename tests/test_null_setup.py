@@ -176,3 +176,41 @@ def test_sample_of_a_phenotype_with_no_one_left_names_it(rng):
     from hlmm.errors import InputError
     with pytest.raises(InputError, match="'B'"):
         fr.sample(Y[:, 1], "B")
+
+
+# --- the phenotype table's number parser: one-pass fast path ---------------------------
+def _edge_tokens():
+    digits19 = "1234567890123456789"
+    return ["-0", "+.5", "5.e3", "1e+22", "1e22", "1e-22", "1.5e-23", "1e23", "-1E-05",
+            "9007199254740992", "9007199254740993", "0000.00012345", "00.0e5", "0e999",
+            digits19, digits19 + "0", "0." + digits19, "0." + digits19 + "1",
+            "1" + digits19, "-" + digits19[:15] + "." + digits19[15:], "12345678.9012345e-7",
+            "7.", ".7", "+7", "-.0", "3.14159265358979", "2.2250738585072014e-308"]
+
+
+@pytest.mark.parametrize("sep,end", [(" ", "\n"), ("\t", "\r\n"), ("  ", "")])
+def test_number_tokens_are_float_to_the_bit_at_the_fast_paths_edges(sep, end):
+    from hlmm._core import _text
+
+    toks = _edge_tokens()
+    data = end.join(f"a{sep}b{sep}{t}{sep}{t}" for t in toks) + end
+    if end == "":
+        data = "\n".join(f"a{sep}b{sep}{t}{sep}{t}" for t in toks)
+    out = _text.parse_fields(data.encode(), 0, 0, [1, 1, 2, 2])
+    assert out[0] == _text.OK
+    ref = np.array([float(t) for t in toks])
+    for j in (0, 1):
+        np.testing.assert_array_equal(out[2][:, j].view(np.int64), ref.view(np.int64))
+
+
+def test_numeric_missing_string_and_bad_tails_take_the_exact_path():
+    from hlmm._core import _text
+
+    out = _text.parse_fields(b"a b -9 -90 -9.5\n", 0, 0, [1, 1, 2, 2, 2], b"-9")
+    assert out[0] == _text.OK
+    np.testing.assert_array_equal(out[2], [[np.nan, -90.0, -9.5]])
+    for tok, status in (("1.5x", _text.BAD_NUMBER), ("1e5.", _text.BAD_NUMBER),
+                        ("1-", _text.BAD_NUMBER), ("1e-", _text.BAD_NUMBER),
+                        ("1\x0c", _text.UNSUPPORTED), ("1\r2", _text.UNSUPPORTED)):
+        out = _text.parse_fields(f"a b {tok}\n".encode(), 0, 0, [1, 1, 2])
+        assert out[0] == status, tok
