@@ -151,7 +151,7 @@ class GenomeScan:
         s = frame.sample(frame.pheno.values[:, column],
                          label if len(inputs.phenotypes) > 1 else None)
         self.sample = s
-        self.sample_index = inputs.order_bed_pos[s.order_pos]
+        self.sample_index = inputs.sample_index(s)
         c = s.counts
         log(f"Phenotype: {cfg.phenofile}: {c['phenotype_rows']} rows")
         log(missing_summary(c))

@@ -214,3 +214,44 @@ def test_numeric_missing_string_and_bad_tails_take_the_exact_path():
                         ("1\x0c", _text.UNSUPPORTED), ("1\r2", _text.UNSUPPORTED)):
         out = _text.parse_fields(f"a b {tok}\n".encode(), 0, 0, [1, 1, 2])
         assert out[0] == status, tok
+
+
+# --- a many-phenotype scan's setup ------------------------------------------------------
+def test_multi_scan_setup_shares_samples_and_fits_nulls_in_closed_form(tmp_path, rng):
+    """Phenotypes without missing values share the IDs, positions and genotype indices
+    of one sample; each null model is the closed form (= HLM's Newton fit) without
+    covariates and the Newton fit with them; the scan's y is the standardised residual."""
+    from clihelp import write_bed, write_table
+    from hlmm.multi_scan import MultiScan
+    from hlmm.scan import Log, ScanConfig
+
+    n = 400
+    bed = write_bed(tmp_path / "g", rng.binomial(2, 0.3, size=(n, 5)).astype(float))
+    ids = [(f"f{i}", f"i{i}") for i in range(n)]
+    Y = np.column_stack([rng.normal(size=n), 3 + rng.standard_t(5, n), rng.chisquare(4, n)])
+    Y[:7, 2] = np.nan
+    pheno = write_table(tmp_path / "p.txt", ids, Y, header=["A", "B", "C"])
+    cov = write_table(tmp_path / "c.txt", ids, rng.normal(size=(n, 2)), header=["c1", "c2"])
+    for covar in (None, cov):
+        log = Log()
+        cfg = ScanConfig(genofile=bed, start=0, end=5, phenofile=pheno,
+                         outprefix=str(tmp_path / "o"), all_pheno=True, mean_covar=covar)
+        m = MultiScan(cfg, log)
+        a, b, c = m.scans
+        assert a.sample.ids is b.sample.ids and a.sample_index is b.sample_index
+        assert c.sample.n == n - 7 and c.sample_index is not a.sample_index
+        text = "\n".join(log.lines)
+        assert text.count("closed form (intercept-only") == (3 if covar is None else 0)
+        assert text.count("Newton iterations") == (0 if covar is None else 3)
+        for j, s in enumerate(m.scans):
+            keep = ~np.isnan(Y[:, j])
+            y = Y[keep, j]
+            X = np.ones((keep.sum(), 1))
+            if covar is not None:
+                C = np.loadtxt(cov, skiprows=1, usecols=(2, 3))[keep]
+                X = np.column_stack([X, (C - C.mean(0)) / C.std(0)])
+            ref = HLM(y, X, np.ones((len(y), 1))).fit()
+            np.testing.assert_allclose(s.null.alpha, ref.alpha, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(s.null.beta, ref.beta, rtol=1e-9, atol=1e-12)
+            e = (y - X @ ref.alpha) / np.exp(0.5 * ref.beta[0])
+            np.testing.assert_allclose(s.y, e, rtol=1e-9, atol=1e-12)
