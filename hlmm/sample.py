@@ -21,9 +21,30 @@ def missing_summary(counts):
     return f"Missing values ({counts['missing_strings']}): {parts}"
 
 
+class _IdsAt:
+    """``[order_ids[i] for i in pos]``, built on first use and kept: only random-effects
+    designs read a sample's IDs, and with many phenotypes, each with its own missing
+    values, building the lists cost more than the rest of their setup."""
+
+    __slots__ = ("_order_ids", "_pos", "_list")
+
+    def __init__(self, order_ids, pos):
+        self._order_ids, self._pos, self._list = order_ids, pos, None
+
+    def __len__(self):
+        return self._pos.size
+
+    def get(self):
+        if self._list is None:
+            ids, pos = self._order_ids, self._pos
+            self._list = (list(ids) if pos.size == len(ids)
+                          else list(map(ids.__getitem__, pos.tolist())))
+        return self._list
+
+
 @dataclass
 class Sample:
-    ids: list                 # [(FID, IID)] analysis order
+    _ids: object              # [(FID, IID)] analysis order (or an _IdsAt): see .ids
     y: np.ndarray
     X: np.ndarray             # [1, z-scored mean covariates]
     V: np.ndarray             # [1, z-scored variance covariates]
@@ -35,8 +56,12 @@ class Sample:
     by_iid: bool = False      # individuals matched by IID alone
 
     @property
+    def ids(self):
+        return self._ids.get() if isinstance(self._ids, _IdsAt) else self._ids
+
+    @property
     def n(self):
-        return len(self.ids)
+        return len(self._ids)
 
 
 def _design(table, raw, n, option):
@@ -184,9 +209,8 @@ class SampleFrame:
 
     def _shared_parts(self, keep, label):
         """``(positions, IDs, designs)`` of the individuals ``keep``: the same for every
-        phenotype with the same missing values, so built once per distinct mask (the
-        IDs list alone costs more than the rest of a phenotype's sample) and shared by
-        their Samples.  Only the last few masks are kept: phenotypes that each miss
+        phenotype with the same missing values, so built once per distinct mask and
+        shared by their Samples.  Only the last few masks are kept: phenotypes that each miss
         different individuals share nothing and should not hold their arrays."""
         key = np.packbits(keep).tobytes()
         parts = self._shared.get(key)
@@ -201,8 +225,7 @@ class SampleFrame:
                              + (" and random-effects genotypes" if self.other_ids else "")
                              + (" (matched by IID)" if self.by_iid
                                 else " (matched by FID and IID)"))
-        kept = (list(self.order_ids) if pos.size == len(self.order_ids)
-                else list(map(self.order_ids.__getitem__, pos.tolist())))
+        kept = _IdsAt(self.order_ids, pos)
         designs = tuple(
             part for t, r, option in zip(self.tables, self.covar_rows,
                                          ("--mean-covar", "--var-covar"))

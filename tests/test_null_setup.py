@@ -145,6 +145,9 @@ def test_samples_share_parts_and_equal_fresh_ones(rng, layout):
     shared = frame()
     assert shared._direct == (layout == "same order")
     out = [shared.sample(pheno.values[:, j], f"P{j}") for j in range(7)]
+    # the IDs lists are built when read, not before (n does not need them)
+    assert all(s._ids._list is None for s in out)
+    assert [s.n for s in out] == [len(s.y) for s in out]
     for j, s in enumerate(out):
         fresh = frame().sample(pheno.values[:, j], f"P{j}")
         assert s.ids == fresh.ids and s.counts == fresh.counts
