@@ -21,9 +21,30 @@ def missing_summary(counts):
     return f"Missing values ({counts['missing_strings']}): {parts}"
 
 
+class _IdsAt:
+    """``[order_ids[i] for i in pos]``, built on first use and kept: only random-effects
+    designs read a sample's IDs, and with many phenotypes, each with its own missing
+    values, building the lists cost more than the rest of their setup."""
+
+    __slots__ = ("_order_ids", "_pos", "_list")
+
+    def __init__(self, order_ids, pos):
+        self._order_ids, self._pos, self._list = order_ids, pos, None
+
+    def __len__(self):
+        return self._pos.size
+
+    def get(self):
+        if self._list is None:
+            ids, pos = self._order_ids, self._pos
+            self._list = (list(ids) if pos.size == len(ids)
+                          else list(map(ids.__getitem__, pos.tolist())))
+        return self._list
+
+
 @dataclass
 class Sample:
-    ids: list                 # [(FID, IID)] analysis order
+    _ids: object              # [(FID, IID)] analysis order (or an _IdsAt): see .ids
     y: np.ndarray
     X: np.ndarray             # [1, z-scored mean covariates]
     V: np.ndarray             # [1, z-scored variance covariates]
@@ -35,8 +56,12 @@ class Sample:
     by_iid: bool = False      # individuals matched by IID alone
 
     @property
+    def ids(self):
+        return self._ids.get() if isinstance(self._ids, _IdsAt) else self._ids
+
+    @property
     def n(self):
-        return len(self.ids)
+        return len(self._ids)
 
 
 def _design(table, raw, n, option):
@@ -126,6 +151,15 @@ class SampleFrame:
         for o in others:
             self.other_ok &= np.fromiter(map(o.__contains__, order_keys), bool,
                                          count=len(order_keys))
+        # what sample() needs of every phenotype, computed once
+        self._has_row = self.rows >= 0
+        self._n_no_row = int((~self._has_row).sum())
+        # the list's individuals are the table's rows in order (the usual case): a
+        # phenotype column is then its values as they are
+        self._direct = (len(pheno.ids) == self.rows.size and bool(self._has_row.all())
+                        and np.array_equal(self.rows, np.arange(self.rows.size)))
+        self._row0 = np.where(self._has_row, self.rows, 0)
+        self._shared = {}       # keep mask → its Sample parts (see _shared_parts)
 
     @classmethod
     def read(cls, phenofile, missing="NA", mean_covar=None, var_covar=None, order_ids=None,
@@ -148,32 +182,56 @@ class SampleFrame:
             if t is not None:
                 counts["missing_values"].append((f"{option} {t.path}", int(t.n_missing.sum())))
         counts["by_iid"] = self.by_iid
-        has_row = self.rows >= 0
-        yv = np.where(has_row, y_all[np.where(has_row, self.rows, 0)], np.nan)
-        has_y = has_row & ~np.isnan(yv)
+        has_row = self._has_row
+        if self._direct:
+            yv = y_all
+        else:
+            yv = y_all[self._row0]
+            yv[~has_row] = np.nan
+        has_y = ~np.isnan(yv)     # (no row: NaN)
         covar = has_y & self.covar_ok
         keep = covar & self.other_ok
-        counts.update(not_in_phenotype=int((~has_row).sum()),
-                      missing_phenotype=int((has_row & ~has_y).sum()),
-                      missing_covariate=int((has_y & ~self.covar_ok).sum()),
-                      not_in_random_gts=int((covar & ~self.other_ok).sum()))
+        n_has_y = int(has_y.sum())
+        n_covar = int(covar.sum())
+        counts.update(not_in_phenotype=self._n_no_row,
+                      missing_phenotype=len(has_row) - self._n_no_row - n_has_y,
+                      missing_covariate=n_has_y - n_covar,
+                      not_in_random_gts=n_covar - int(keep.sum()))
         counts["missing_strings"] = (f"'{self.missing}' or {self.missing_number:g}"
                                      if self.missing_number is not None
                                      else f"'{self.missing}'")
+        pos, kept, designs = self._shared_parts(keep, label)
+        y = yv[pos]
+        X, X_names, X_sd, V, V_names, V_sd = designs
+        s = Sample(kept, y, X, V, X_names, V_names, X_sd, V_sd, counts, self.by_iid)
+        s.order_pos = pos
+        return s
+
+    def _shared_parts(self, keep, label):
+        """``(positions, IDs, designs)`` of the individuals ``keep``: the same for every
+        phenotype with the same missing values, so built once per distinct mask and
+        shared by their Samples.  Only the last few masks are kept: phenotypes that each miss
+        different individuals share nothing and should not hold their arrays."""
+        key = np.packbits(keep).tobytes()
+        parts = self._shared.get(key)
+        if parts is not None:
+            return parts
         pos = np.flatnonzero(keep)
         if pos.size == 0:
+            pheno, tables = self.pheno, self.tables
             raise InputError(f"no individuals in common with a non-missing phenotype in "
                              f"{pheno.path}" + (f" ('{label}')" if label else "")
                              + (" and complete covariates" if any(tables) else "")
                              + (" and random-effects genotypes" if self.other_ids else "")
                              + (" (matched by IID)" if self.by_iid
                                 else " (matched by FID and IID)"))
-        kept = list(map(self.order_ids.__getitem__, pos.tolist()))
-        y = yv[pos]
-        X, X_names, X_sd, V, V_names, V_sd = (
-            part for t, r, option in zip(tables, self.covar_rows, ("--mean-covar", "--var-covar"))
+        kept = _IdsAt(self.order_ids, pos)
+        designs = tuple(
+            part for t, r, option in zip(self.tables, self.covar_rows,
+                                         ("--mean-covar", "--var-covar"))
             for part in _design(t, t.values[r[pos]] if t is not None else None, pos.size,
                                 option))
-        s = Sample(kept, y, X, V, X_names, V_names, X_sd, V_sd, counts, self.by_iid)
-        s.order_pos = pos
-        return s
+        if len(self._shared) >= 4:
+            self._shared.pop(next(iter(self._shared)))
+        self._shared[key] = parts = (pos, kept, designs)
+        return parts

@@ -23,6 +23,7 @@ from .errors import InputError
 from ._threads import blas_single_threaded
 from .io import runs
 from .hlm import HLM
+from .hlm_intercept import CLOSED_FORM, fit_intercept_only
 from .checkpoint import Interrupted
 from .robust import standardised_kurtosis
 from .sample import missing_summary
@@ -150,7 +151,7 @@ class GenomeScan:
         s = frame.sample(frame.pheno.values[:, column],
                          label if len(inputs.phenotypes) > 1 else None)
         self.sample = s
-        self.sample_index = inputs.order_bed_pos[s.order_pos]
+        self.sample_index = inputs.sample_index(s)
         c = s.counts
         log(f"Phenotype: {cfg.phenofile}: {c['phenotype_rows']} rows")
         log(missing_summary(c))
@@ -176,7 +177,8 @@ class GenomeScan:
         t0 = time.perf_counter()
         try:
             with np.errstate(over="ignore", invalid="ignore"):
-                null = HLM(s.y, s.X, s.V).fit()
+                null = (fit_intercept_only(s.y) if s.X.shape[1] == s.V.shape[1] == 1
+                        else HLM(s.y, s.X, s.V).fit())
         except FloatingPointError:
             what = f"'{self.label}'"
             big = float(np.max(np.abs(s.y)))
@@ -190,14 +192,17 @@ class GenomeScan:
         self.null = null
         self.null_mean = (s.X_names, null.alpha / s.X_sd, null.alpha_se / s.X_sd)
         self.null_var = (s.V_names, null.beta / s.V_sd, null.beta_se / s.V_sd)
-        log(f"Null HLM: log-likelihood {float(null.loglik)!r}, {null.n_iter} Newton iterations")
+        log(f"Null HLM: log-likelihood {float(null.loglik)!r}, "
+            + ("closed form (intercept-only mean and variance)" if null.message == CLOSED_FORM
+               else f"{null.n_iter} Newton iterations"))
         for (names, est, se), kind in ((self.null_mean, "mean"), (self.null_var, "log-variance")):
             for nm, e, sd in zip(names, est, se):
                 log(f"  null {kind} effect {nm}: {float(e)!r} (SE {float(sd)!r})")
-        self._check_kurtosis(null)
+        e = self._standardised(null)
+        self._check_kurtosis(e)
         y, X, V = s.y, s.X, s.V
         if not cfg.fit_covariates:
-            y = (y - X @ null.alpha) / np.exp(0.5 * (V @ null.beta))
+            y = e
             X = V = np.ones((s.n, 1))
         self.y, self.X, self.V = np.ascontiguousarray(y), X, V
         self.h2_start = cfg.h2_init
@@ -259,7 +264,7 @@ class GenomeScan:
             # On the null model's standardised residual (the scan's y in the default
             # mode): covariates projected out, as OSCA users adjust before --vqtl.
             if cfg.fit_covariates:
-                r = (s.y - s.X @ self.null.alpha) / np.exp(0.5 * (s.V @ self.null.beta))
+                r = self._standardised(self.null)
             else:
                 r = self.y
             self._bf_y = np.ascontiguousarray(r)
@@ -273,13 +278,21 @@ class GenomeScan:
             # raw phenotype and covariate columns would only hold memory
             s.y = s.X = s.V = None
 
-    def _check_kurtosis(self, null):
+    def _standardised(self, null):
+        """The null model's standardised residuals ``(y − Xα̂)/exp(Vβ̂/2)`` (the scan's y in
+        the default mode); with intercept-only designs from the scalars α̂, β̂ (without
+        two n-vector products and n exponentials; equal up to rounding)."""
+        s = self.sample
+        if s.X.shape[1] == s.V.shape[1] == 1:
+            return (s.y - null.alpha[0]) / np.exp(0.5 * null.beta[0])
+        return (s.y - s.X @ null.alpha) / np.exp(0.5 * (s.V @ null.beta))
+
+    def _check_kurtosis(self, e):
         """Model-based variance tests assume normal residuals: with kurtosis κ of the
-        null model's standardised residuals their χ² is scaled by about (κ − 1)/2
+        null model's standardised residuals ``e`` their χ² is scaled by about (κ − 1)/2
         (``hlmm.robust``).  Outside λ ∈ [0.9, 1.1] (κ ∈ [2.8, 3.2]), when the deviation is
         beyond sampling noise (3 SEs, SE(κ̂) ≈ √(24/n) under normality), warn."""
         cfg, s, log = self.cfg, self.sample, self.log
-        e = (s.y - s.X @ null.alpha) * np.exp(-0.5 * (s.V @ null.beta))
         kappa = standardised_kurtosis(e)
         lam = (kappa - 1.0) / 2.0
         self.kurtosis = kappa

@@ -66,6 +66,16 @@ class ScanInputs:
                                             cfg.all_pheno)
         self._designs = {}
         self.grams = {}
+        self._last_index = (None, None)
+
+    def sample_index(self, sample):
+        """The genotype file positions of ``sample``'s individuals; phenotypes with the
+        same individuals (SampleFrame shares their ``order_pos``) share one array."""
+        pos, index = self._last_index
+        if pos is not sample.order_pos:
+            pos, index = sample.order_pos, self.order_bed_pos[sample.order_pos]
+            self._last_index = (pos, index)
+        return index
 
     def random_design(self, sample, log):
         """The standardised random-effects design of ``sample`` (None without

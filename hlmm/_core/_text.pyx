@@ -22,7 +22,7 @@ from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.math cimport NAN, isfinite
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport strtod
-from libc.string cimport memcmp, memcpy, memmove
+from libc.string cimport memchr, memcmp, memcpy, memmove
 
 cnp.import_array()
 
@@ -46,6 +46,24 @@ cdef uint64_t TWO53 = 9007199254740992ULL
 
 cdef inline bint _is_digit(unsigned char c) noexcept nogil:
     return c >= 48 and c <= 57
+
+
+cdef inline bint _clinger(uint64_t mant, long exp10, bint neg, double* out) noexcept nogil:
+    """``±mant·10^exp10`` correctly rounded when ``mant ≤ 2⁵³`` and ``|exp10| ≤ 22`` (both
+    exact doubles: one IEEE operation); False otherwise."""
+    cdef double v
+    if mant == 0:
+        v = 0.0
+    elif mant <= TWO53 and -22 <= exp10 <= 22:
+        v = <double>mant
+        if exp10 >= 0:
+            v = v * POW10[exp10]
+        else:
+            v = v / POW10[-exp10]
+    else:
+        return False
+    out[0] = -v if neg else v
+    return True
 
 
 cdef int _number(const char* s, Py_ssize_t a, Py_ssize_t b, bint use_strtod,
@@ -98,15 +116,7 @@ cdef int _number(const char* s, Py_ssize_t a, Py_ssize_t b, bint use_strtod,
         exp10 += -ex if eneg else ex
     if i != b:
         return S_BAD_NUMBER
-    if mant == 0:
-        v = 0.0
-    elif exact and mant <= TWO53 and -22 <= exp10 <= 22:
-        v = <double>mant
-        if exp10 >= 0:
-            v = v * POW10[exp10]
-        else:
-            v = v / POW10[-exp10]
-    else:
+    if not (exact and _clinger(mant, exp10, neg, out)):
         if not use_strtod:
             return S_NEEDS_STRTOD
         # the token is followed by whitespace, a newline or the bytes object's final NUL
@@ -115,8 +125,85 @@ cdef int _number(const char* s, Py_ssize_t a, Py_ssize_t b, bint use_strtod,
             return S_BAD_NUMBER
         out[0] = v
         return S_OK if isfinite(v) else S_NOT_FINITE
-    out[0] = -v if neg else v
     return S_OK
+
+
+cdef inline Py_ssize_t _digits(const char* s, Py_ssize_t i, Py_ssize_t size, uint64_t* mant,
+                               int* nd) noexcept nogil:
+    """The run of digits at ``s[i]`` appended to the mantissa ``mant`` of ``nd``
+    significant digits (leading zeros are not); returns its length, or −1 beyond 19
+    significant digits."""
+    cdef Py_ssize_t a = i
+    cdef unsigned int d
+    while i < size:
+        d = <unsigned char>s[i] - 48
+        if d > 9:
+            break
+        if mant[0] != 0 or d != 0:
+            if nd[0] == 19:
+                return -1
+            mant[0] = mant[0] * 10 + d
+            nd[0] += 1
+        i += 1
+    return i - a
+
+
+cdef inline Py_ssize_t _fast_number(const char* s, Py_ssize_t i, Py_ssize_t size,
+                                    double* out) noexcept nogil:
+    """The common number token at ``s[i]`` in one pass: ``[+-]? d* [. d*] ([eE] [+-]? d+)?``
+    with at least one digit, ≤ 19 significant digits, ``m ≤ 2⁵³`` and ``|e| ≤ 22`` (Clinger's
+    fast path of :func:`_number`, the same value), ended by a blank, a newline or
+    ``size``.  Returns the offset after the token, or −1: then the token is split and
+    :func:`_number` decides (another token, a longer number, an error), as before.
+    Splitting the token first and parsing it again read every byte twice."""
+    cdef bint neg = False, any_digit = False, eneg = False
+    cdef Py_ssize_t k
+    cdef uint64_t mant = 0
+    cdef int nd = 0
+    cdef long exp10 = 0, ex = 0
+    cdef unsigned int d
+    cdef unsigned char c
+    if i < size and (s[i] == 43 or s[i] == 45):     # + -
+        neg = s[i] == 45
+        i += 1
+    k = _digits(s, i, size, &mant, &nd)             # integer digits
+    if k < 0:
+        return -1
+    any_digit = k > 0
+    i += k
+    if i < size and s[i] == 46:                     # .
+        i += 1
+        k = _digits(s, i, size, &mant, &nd)         # fraction digits
+        if k < 0:
+            return -1
+        any_digit = any_digit or k > 0
+        i += k
+        exp10 = -k
+    if not any_digit:
+        return -1
+    if i < size and (s[i] == 101 or s[i] == 69):    # e E
+        i += 1
+        if i < size and (s[i] == 43 or s[i] == 45):
+            eneg = s[i] == 45
+            i += 1
+        if i >= size:
+            return -1
+        d = <unsigned char>s[i] - 48
+        if d > 9:                                   # no exponent digit
+            return -1
+        while i < size:
+            d = <unsigned char>s[i] - 48
+            if d > 9:
+                break
+            if ex < 100000:
+                ex = ex * 10 + d
+            i += 1
+        exp10 += -ex if eneg else ex
+    if i < size:                                    # the token must end here
+        c = s[i]
+        if not (c == 32 or c == 9 or c == 10 or (c == 13 and (i + 1 == size or s[i + 1] == 10))):
+            return -1
+    return i if _clinger(mant, exp10, neg, out) else -1
 
 
 cdef struct Fail:
@@ -154,6 +241,16 @@ cdef Py_ssize_t _scan(const char* s, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t
                     break
             if pos >= size or s[pos] == 10:
                 break
+            if (col < ncols and kinds[col] == 2
+                    and not (miss_len > 0 and pos + miss_len <= size
+                             and memcmp(s + pos, miss, miss_len) == 0)):
+                a = _fast_number(s, pos, size, &v)
+                if a >= 0:
+                    values[row * n_num + jn] = v
+                    jn += 1
+                    col += 1
+                    pos = a
+                    continue
             a = pos
             while pos < size:
                 c = s[pos]
@@ -267,10 +364,17 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
     bounds.append(size)
     cdef Py_ssize_t[::1] nl = np.zeros(k, dtype=np.intp)
     cdef Py_ssize_t[::1] bnd = np.array(bounds, dtype=np.intp)
+    cdef const char* hit
     with nogil:
         for i in range(k):
-            for j in range(bnd[i], bnd[i + 1]):
-                nl[i] += s[j] == 10
+            # memchr's vector scan: a byte-by-byte count took a tenth of the parse
+            j = bnd[i]
+            while j < bnd[i + 1]:
+                hit = <const char*>memchr(s + j, 10, bnd[i + 1] - j)
+                if hit == NULL:
+                    break
+                nl[i] += 1
+                j = hit - s + 1
     cap = 0
     for i in range(k):
         cap += nl[i] + 1
