@@ -104,27 +104,34 @@ class MultiScan:
         for s in scans:
             in_any[s.sample_index] = True
         U = np.flatnonzero(in_any)
-        masks = {}
+        # one 0/1 column per distinct sample; its union positions found once
+        keys, samples = [], {}
         for s in scans:
-            masks.setdefault(s.sample_index.tobytes(), len(masks))
-        B = np.zeros((U.size, len(masks) + powers * len(scans)))
+            key = s.sample_index.tobytes()
+            if key not in samples:
+                pos = np.searchsorted(U, s.sample_index)
+                # the whole union: a slice, not a scatter
+                samples[key] = (len(samples), slice(0, U.size) if pos.size == U.size else pos)
+            keys.append(key)
+        C = len(samples) + powers * len(scans)
+        # B's columns written straight into the kernel's tiles (_core/tablesums.h)
+        Bt = _multi.tiled_zeros(U.size, C)
+        for w, pos in samples.values():
+            Bt[w >> 3, pos, w & 7] = 1.0
         self._cols = []
-        for p, s in enumerate(scans):
-            pos = np.searchsorted(U, s.sample_index)
-            w = masks[s.sample_index.tobytes()]
-            B[pos, w] = 1.0
-            base = len(masks) + powers * p
-            yq = np.ones(s.sample.n)
+        for p, (s, key) in enumerate(zip(scans, keys)):
+            w, pos = samples[key]
+            base = len(samples) + powers * p
+            yq = s.y
             for q in range(powers):
+                c = base + q
+                Bt[c >> 3, pos, c & 7] = yq
                 yq = yq * s.y
-                B[pos, base + q] = yq
             self._cols.append(np.r_[w, base:base + powers].astype(np.intp))
         self._U = U.astype(np.intp)
-        # the kernel reads B in tiles of 8 columns (_core/tablesums.h)
-        self._Bt = _multi.tile_columns(B)
-        self._C = B.shape[1]
-        self.log(f"Class statistics: one kernel over {U.size} individuals and {self._C} "
-                 f"columns ({len(masks)} distinct sample(s), {len(scans)} phenotypes × "
+        self._Bt, self._C = Bt, C
+        self.log(f"Class statistics: one kernel over {U.size} individuals and {C} "
+                 f"columns ({len(samples)} distinct sample(s), {len(scans)} phenotypes × "
                  f"{powers} powers)")
 
     def _union_sums(self, packed):

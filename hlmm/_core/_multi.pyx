@@ -37,18 +37,23 @@ cdef extern from "tablesums.h" nogil:
 hlmm_ts_init()
 
 
-def tile_columns(B):
-    """``B`` (n × C) as :func:`class_column_sums` takes it: tiles of 8 columns, each
-    ``npad × 8`` with ``npad`` = n rounded up to 8 (zeros past n rows and C columns),
-    in one array of shape (tiles, npad, 8), 64-byte aligned (each 8 columns of a row
-    one cache line; the kernel also takes an unaligned copy, e.g. an unpickled one)."""
-    B = np.asarray(B, dtype=np.float64)
-    n, C = B.shape
+def tiled_zeros(n, C):
+    """Zeros in the layout :func:`class_column_sums` takes B in: tiles of 8 columns,
+    each ``npad × 8`` with ``npad`` = n rounded up to 8, shape (tiles, npad, 8), 64-byte
+    aligned (each 8 columns of a row one cache line; the kernel also takes an unaligned
+    copy, e.g. an unpickled one).  Column c of B goes to ``[c // 8, :n, c % 8]``."""
     npad, nt = (n + 7) // 8 * 8, (C + 7) // 8
     raw = np.zeros(nt * npad * 8 + 8)
     off = (-raw.ctypes.data % 64) // 8
-    Bt = raw[off:off + nt * npad * 8].reshape(nt, npad, 8)
-    for t in range(nt):
+    return raw[off:off + nt * npad * 8].reshape(nt, npad, 8)
+
+
+def tile_columns(B):
+    """``B`` (n × C) as :func:`class_column_sums` takes it (:func:`tiled_zeros`)."""
+    B = np.asarray(B, dtype=np.float64)
+    n, C = B.shape
+    Bt = tiled_zeros(n, C)
+    for t in range(Bt.shape[0]):
         w = min(8, C - 8 * t)
         Bt[t, :n, :w] = B[:, 8 * t:8 * t + w]
     return Bt
