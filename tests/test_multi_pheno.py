@@ -217,9 +217,11 @@ def test_union_kernel_against_numpy(rng):
                 # an unaligned copy of the tiles too (as unpickled on a Dask worker)
                 raw = np.empty(Bt.size + 1)[1:]
                 raw[:] = Bt.ravel()
-                for tile, tiles in ((1, Bt), (2, Bt), (256, Bt), (3, raw.reshape(Bt.shape))):
+                # the SNPs in parts (lists for 5 at a time), or all at once
+                for tile, tiles, lb in ((1, Bt, 1 << 26), (2, Bt, 40 * index.size),
+                                        (256, Bt, 1 << 26), (3, raw.reshape(Bt.shape), 1)):
                     out = np.full((12, 4, C), np.nan)
-                    _multi.class_column_sums(packed, index, count_a1, tiles, out, tile)
+                    _multi.class_column_sums(packed, index, count_a1, tiles, out, tile, lb)
                     for j in range(12):
                         for k, cls in enumerate((0, 1, 2, -1)):
                             np.testing.assert_allclose(out[j, k],

@@ -32,7 +32,7 @@ cdef extern from "tablesums.h" nogil:
     void hlmm_ts_init()
     int hlmm_code_sums(const uint8_t* codes, Py_ssize_t ld, Py_ssize_t m, Py_ssize_t n,
                        const double* Bt, Py_ssize_t npad, Py_ssize_t C, double* out,
-                       const int* slot, Py_ssize_t chunk)
+                       const int* slot, Py_ssize_t chunk, size_t list_bytes)
 
 hlmm_ts_init()
 
@@ -61,12 +61,14 @@ def tile_columns(B):
 
 def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] index,
                       bint count_a1, const double[:, :, ::1] Bt, double[:, :, ::1] out,
-                      Py_ssize_t tile=32):
+                      Py_ssize_t tile=32, size_t list_bytes=64 << 20):
     """Fill ``out`` (SNPs × 4 × C) with the sums of the C columns of B (union individuals
     × columns, given tiled as :func:`tile_columns` returns it) over classes 0, 1, 2 and
     the missing calls of the SNP rows of ``packed`` (.bed bytes); ``index[u]`` is
     individual ``u``'s .bed position.  ``tile``: groups of eight individuals whose
-    tables are built at a time (1..256; only speed depends on it)."""
+    tables are built at a time (1..256; only speed depends on it).  ``list_bytes``
+    bounds the per-SNP lists of table rows (8 bytes per SNP and group): SNPs go in
+    parts that keep within it."""
     cdef Py_ssize_t m = packed.shape[0], n = index.shape[0], C = out.shape[2]
     cdef Py_ssize_t j, u, pos, nbu = (n + 3) // 4, limit = 4 * packed.shape[1]
     cdef Py_ssize_t npad = Bt.shape[1]
@@ -120,7 +122,7 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
             rc = 0
         elif identity or gathered != NULL:
             rc = hlmm_code_sums(<const uint8_t*> codes, ld, m, n, &Bt[0, 0, 0], npad, C,
-                                &out[0, 0, 0], slot, tile)
+                                &out[0, 0, 0], slot, tile, list_bytes)
         else:
             rc = -1
         free(gathered)

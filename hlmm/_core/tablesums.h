@@ -72,9 +72,9 @@ static void hlmm_ts_init(void)
  * × C, accumulated into (code k at slot slot[k]).  chunk: groups of eight per chunk
  * (1..256).  Returns 0, or -1 when memory runs out. */
 HLMM_TS_CLONES
-static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdiff_t n,
-                          const double *Bt, ptrdiff_t npad, ptrdiff_t C, double *out,
-                          const int *slot, ptrdiff_t chunk)
+static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
+                               ptrdiff_t n, const double *Bt, ptrdiff_t npad, ptrdiff_t C,
+                               double *out, const int *slot, ptrdiff_t chunk)
 {
     ptrdiff_t ngroups = (n + 7) / 8, nbytes = (n + 3) / 4, ntiles = (C + 7) / 8;
     if (m <= 0 || n <= 0 || C <= 0)
@@ -176,6 +176,29 @@ static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdi
         }
     }
     free(T); free(lists); free(counts); free(starts); free(acc);
+    return 0;
+}
+
+/* hlmm_code_sums_part over SNPs in parts of equal size: the lists take 8 bytes per SNP
+ * and group of eight, and a part's stay within list_bytes. */
+static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdiff_t n,
+                          const double *Bt, ptrdiff_t npad, ptrdiff_t C, double *out,
+                          const int *slot, ptrdiff_t chunk, size_t list_bytes)
+{
+    size_t per = (size_t)8 * ((n + 7) / 8) + 1;
+    ptrdiff_t cap = (ptrdiff_t)(list_bytes / per), parts, size;
+    if (cap < 1)
+        cap = 1;
+    parts = (m + cap - 1) / cap;
+    if (parts < 1)
+        parts = 1;
+    size = (m + parts - 1) / parts;
+    for (ptrdiff_t j0 = 0; j0 < m; j0 += size) {
+        ptrdiff_t mj = m - j0 < size ? m - j0 : size;
+        if (hlmm_code_sums_part(codes + j0 * ld, ld, mj, n, Bt, npad, C,
+                                out + j0 * 4 * C, slot, chunk) != 0)
+            return -1;
+    }
     return 0;
 }
 #endif
