@@ -88,8 +88,9 @@ class BlockFits:
         self.freq[cols] = freq
         self.code[cols] = code
         self.est[cols] = est
-        for j in cols:
-            self.reason.pop(int(j), None)
+        if self.reason:
+            for j in cols:
+                self.reason.pop(int(j), None)
         if reasons:
             self.reason.update(reasons)
 

@@ -71,7 +71,10 @@ class HLMClassScan:
         res = {k: out[:, _COL[k]].copy() for k in ("n", "freq", "likelihood", "alpha0", "add",
                                                    "add_se", "beta0", "var", "var_se")}
         res["ok"] = status == 0
-        res["reason"] = np.array([_REASONS.get(int(s), "failed") for s in status], dtype=object)
+        # (a lookup, not a Python loop over the SNPs: many-phenotype scans call this a lot)
+        lut = np.array([_REASONS[k] for k in range(len(_REASONS))] + ["failed"], dtype=object)
+        res["reason"] = lut[np.where((status >= 0) & (status < len(_REASONS)), status,
+                                     len(_REASONS))]
         return res
 
     def fit_block_robust(self, moments, kind=True, tol=1e-10, max_iter=100):
