@@ -104,7 +104,7 @@ class MultiScan:
         for s in scans:
             in_any[s.sample_index] = True
         U = np.flatnonzero(in_any)
-        # one 0/1 column per distinct sample; its union positions found once
+        # each distinct sample's union positions, found once
         keys, samples = [], {}
         for s in scans:
             key = s.sample_index.tobytes()
@@ -113,26 +113,35 @@ class MultiScan:
                 # the whole union: a slice, not a scatter
                 samples[key] = (len(samples), slice(0, U.size) if pos.size == U.size else pos)
             keys.append(key)
-        C = len(samples) + powers * len(scans)
+        # The samples' 0/1 indicators share columns, `per` to a column as bit fields:
+        # sample w adds 2^(bits·(w % per)) to column w // per.  Every partial sum is an
+        # integer below 2^52, so the class sums are exact whatever the order, and each
+        # sample's class count is its field.  (Phenotypes with their own missing values
+        # would otherwise add a column each to the kernel.)
+        bits = max(1, int(U.size).bit_length())
+        per = max(1, 52 // bits)
+        ncount = -(-len(samples) // per)
+        C = ncount + powers * len(scans)
         # B's columns written straight into the kernel's tiles (_core/tablesums.h)
         Bt = _multi.tiled_zeros(U.size, C)
         for w, pos in samples.values():
-            Bt[w >> 3, pos, w & 7] = 1.0
-        self._cols = []
+            Bt[(w // per) >> 3, pos, (w // per) & 7] += float(1 << (bits * (w % per)))
+        self._cols, self._counts = [], []
         for p, (s, key) in enumerate(zip(scans, keys)):
             w, pos = samples[key]
-            base = len(samples) + powers * p
+            base = ncount + powers * p
             yq = s.y
             for q in range(powers):
                 c = base + q
                 Bt[c >> 3, pos, c & 7] = yq
                 yq = yq * s.y
-            self._cols.append(np.r_[w, base:base + powers].astype(np.intp))
+            self._cols.append(np.r_[w // per, base:base + powers].astype(np.intp))
+            self._counts.append((bits * (w % per), (1 << bits) - 1))
         self._U = U.astype(np.intp)
         self._Bt, self._C = Bt, C
         self.log(f"Class statistics: one kernel over {U.size} individuals and {C} "
-                 f"columns ({len(samples)} distinct sample(s), {len(scans)} phenotypes × "
-                 f"{powers} powers)")
+                 f"columns ({len(samples)} distinct sample(s) in {ncount} count "
+                 f"column(s), {len(scans)} phenotypes × {powers} powers)")
 
     def _union_sums(self, packed):
         from ._core import _multi
@@ -144,7 +153,11 @@ class MultiScan:
 
     def _sums_of(self, out, p):
         """Phenotype p's SNPs × classes 0, 1, 2 × [n, Σy, Σy², …]."""
-        return np.ascontiguousarray(out[:, :3, self._cols[p]])
+        sums = np.ascontiguousarray(out[:, :3, self._cols[p]])
+        shift, mask = self._counts[p]
+        # its count: its field of the shared column (an exact integer)
+        sums[:, :, 0] = (sums[:, :, 0].astype(np.int64) >> shift) & mask
+        return sums
 
     # --- HLMM: Grams shared by phenotypes with the same sample ----------------------
     def _setup_groups(self):

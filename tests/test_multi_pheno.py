@@ -94,6 +94,21 @@ def test_hlm_all_phenotypes_equal_single_runs(data, extra):
         assert log.count("warning: the kurtosis of the phenotype") == 2
 
 
+def test_many_distinct_samples_share_count_columns(data, tmp_path, rng):
+    """Seven phenotypes, each with its own missing values: their class counts are bit
+    fields of shared kernel columns (five to a column at n = 700); the first and the
+    last field of the first column and the one of the second equal separate runs."""
+    Y = np.column_stack([rng.normal(size=N) for _ in range(7)])
+    for k in range(7):
+        Y[rng.random(N) < 0.05 + 0.02 * k, k] = np.nan
+    names = [f"Q{k}" for k in range(7)]
+    pheno = write_table(tmp_path / "q.txt", data["ids"], Y, header=names)
+    d = dict(data, pheno=pheno, tmp=tmp_path)
+    _single_and_multi(d, ["Q0", "Q4", "Q5", "Q6"], ["--robust"], ["--all-pheno"])
+    log = (tmp_path / "m.log").read_text()
+    assert "7 distinct sample(s) in 2 count column(s)" in log
+
+
 def test_hlm_covariates_and_general_engine(data):
     d = data
     _single_and_multi(d, ["B", "D"], ["--mean-covar", d["cov"], "--var-covar", d["cov"]],
