@@ -113,19 +113,24 @@ class MultiScan:
                 # the whole union: a slice, not a scatter
                 samples[key] = (len(samples), slice(0, U.size) if pos.size == U.size else pos)
             keys.append(key)
-        # The samples' 0/1 indicators share columns, `per` to a column as bit fields:
-        # sample w adds 2^(bits·(w % per)) to column w // per.  Every partial sum is an
-        # integer below 2^52, so the class sums are exact whatever the order, and each
-        # sample's class count is its field.  (Phenotypes with their own missing values
-        # would otherwise add a column each to the kernel.)
+        # The kernel counts the union's individuals per class; each other sample's 0/1
+        # indicator is a bit field of a shared column: sample w adds 2^(bits·(w % per))
+        # to count column w // per.  Every partial sum is an integer below 2^52, so the
+        # class sums are exact whatever the order, and each sample's class count is its
+        # field.  (Phenotypes with their own missing values would otherwise add a column
+        # each to the kernel.)
         bits = max(1, int(U.size).bit_length())
         per = max(1, 52 // bits)
-        ncount = -(-len(samples) // per)
+        fields = {}
+        for key, (w, pos) in samples.items():
+            if not isinstance(pos, slice):
+                fields[key] = len(fields)
+        ncount = -(-len(fields) // per)
         C = ncount + powers * len(scans)
         # B's columns written straight into the kernel's tiles (_core/tablesums.h)
         Bt = _multi.tiled_zeros(U.size, C)
-        for w, pos in samples.values():
-            Bt[(w // per) >> 3, pos, (w // per) & 7] += float(1 << (bits * (w % per)))
+        for key, f in fields.items():
+            Bt[(f // per) >> 3, samples[key][1], (f // per) & 7] += float(1 << (bits * (f % per)))
         self._cols, self._counts = [], []
         for p, (s, key) in enumerate(zip(scans, keys)):
             w, pos = samples[key]
@@ -135,29 +140,39 @@ class MultiScan:
                 c = base + q
                 Bt[c >> 3, pos, c & 7] = yq
                 yq = yq * s.y
-            self._cols.append(np.r_[w // per, base:base + powers].astype(np.intp))
-            self._counts.append((bits * (w % per), (1 << bits) - 1))
+            f = fields.get(key)
+            # the count's column (unused for the union: from the kernel's counts)
+            self._cols.append(np.r_[0 if f is None else f // per, base:base + powers]
+                              .astype(np.intp))
+            self._counts.append(None if f is None else (bits * (f % per), (1 << bits) - 1))
         self._U = U.astype(np.intp)
         self._Bt, self._C = Bt, C
         self.log(f"Class statistics: one kernel over {U.size} individuals and {C} "
-                 f"columns ({len(samples)} distinct sample(s) in {ncount} count "
-                 f"column(s), {len(scans)} phenotypes × {powers} powers)")
+                 f"columns ({len(samples)} distinct sample(s), {len(fields)} of them "
+                 f"counted in {ncount} column(s); {len(scans)} phenotypes × {powers} "
+                 "powers)")
 
     def _union_sums(self, packed):
         from ._core import _multi
 
         m = packed.shape[0]
         out = np.empty((m, 4, self._C))
-        _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._Bt, out)
-        return out
+        counts = np.empty((m, 4), np.int64)
+        _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._Bt, out,
+                                 counts)
+        return out, counts
 
-    def _sums_of(self, out, p):
-        """Phenotype p's SNPs × classes 0, 1, 2 × [n, Σy, Σy², …]."""
-        sums = np.ascontiguousarray(out[:, :3, self._cols[p]])
-        shift, mask = self._counts[p]
-        # its count: its field of the shared column (an exact integer)
-        sums[:, :, 0] = (sums[:, :, 0].astype(np.int64) >> shift) & mask
-        return sums
+    def _sums_of(self, sums, p):
+        """Phenotype p's SNPs × classes 0, 1, 2 × [n, Σy, Σy², …] from the kernel's
+        ``(out, counts)``."""
+        out, counts = sums
+        res = np.ascontiguousarray(out[:, :3, self._cols[p]])
+        if self._counts[p] is None:         # the whole union
+            res[:, :, 0] = counts[:, :3]
+        else:                               # its field of the shared column
+            shift, mask = self._counts[p]
+            res[:, :, 0] = (res[:, :, 0].astype(np.int64) >> shift) & mask
+        return res
 
     # --- HLMM: Grams shared by phenotypes with the same sample ----------------------
     def _setup_groups(self):

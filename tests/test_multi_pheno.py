@@ -106,7 +106,7 @@ def test_many_distinct_samples_share_count_columns(data, tmp_path, rng):
     d = dict(data, pheno=pheno, tmp=tmp_path)
     _single_and_multi(d, ["Q0", "Q4", "Q5", "Q6"], ["--robust"], ["--all-pheno"])
     log = (tmp_path / "m.log").read_text()
-    assert "7 distinct sample(s) in 2 count column(s)" in log
+    assert "7 distinct sample(s), 7 of them counted in 2 column(s)" in log
 
 
 def test_hlm_covariates_and_general_engine(data):
@@ -236,12 +236,23 @@ def test_union_kernel_against_numpy(rng):
                 for tile, tiles, lb in ((1, Bt, 1 << 26), (2, Bt, 40 * index.size),
                                         (256, Bt, 1 << 26), (3, raw.reshape(Bt.shape), 1)):
                     out = np.full((12, 4, C), np.nan)
-                    _multi.class_column_sums(packed, index, count_a1, tiles, out, tile, lb)
+                    counts = np.full((12, 4), -1, np.int64)
+                    _multi.class_column_sums(packed, index, count_a1, tiles, out, counts,
+                                             tile, lb)
                     for j in range(12):
                         for k, cls in enumerate((0, 1, 2, -1)):
                             np.testing.assert_allclose(out[j, k],
                                                        B[codes[j] == cls].sum(axis=0),
                                                        atol=1e-12)
+                            assert counts[j, k] == (codes[j] == cls).sum()
+    # counts alone (no columns)
+    counts = np.empty((12, 4), np.int64)
+    _multi.class_column_sums(packed, np.arange(n_bed, dtype=np.intp), True,
+                             _multi.tiled_zeros(n_bed, 0), np.empty((12, 4, 0)), counts)
+    codes = np.array([2, -1, 1, 0])[(packed[:, np.arange(n_bed) >> 2]
+                                     >> (2 * (np.arange(n_bed) & 3))) & 3]
+    for k, cls in enumerate((0, 1, 2, -1)):
+        np.testing.assert_array_equal(counts[:, k], (codes == cls).sum(axis=1))
     B = rng.normal(size=(n_bed, 1))
     with pytest.raises(IndexError):
         _multi.class_column_sums(packed, np.array([4 * packed.shape[1]], np.intp), True,

@@ -23,7 +23,7 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
-from libc.stdint cimport uint8_t
+from libc.stdint cimport int64_t, uint8_t
 from scipy.linalg.cython_blas cimport dsyrk
 
 cnp.import_array()
@@ -32,7 +32,8 @@ cdef extern from "tablesums.h" nogil:
     void hlmm_ts_init()
     int hlmm_code_sums(const uint8_t* codes, Py_ssize_t ld, Py_ssize_t m, Py_ssize_t n,
                        const double* Bt, Py_ssize_t npad, Py_ssize_t C, double* out,
-                       const int* slot, Py_ssize_t chunk, size_t list_bytes)
+                       int64_t* ncode, const int* slot, Py_ssize_t chunk,
+                       size_t list_bytes)
 
 hlmm_ts_init()
 
@@ -61,11 +62,13 @@ def tile_columns(B):
 
 def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] index,
                       bint count_a1, const double[:, :, ::1] Bt, double[:, :, ::1] out,
-                      Py_ssize_t tile=32, size_t list_bytes=64 << 20):
+                      int64_t[:, ::1] counts=None, Py_ssize_t tile=32,
+                      size_t list_bytes=64 << 20):
     """Fill ``out`` (SNPs × 4 × C) with the sums of the C columns of B (union individuals
     × columns, given tiled as :func:`tile_columns` returns it) over classes 0, 1, 2 and
     the missing calls of the SNP rows of ``packed`` (.bed bytes); ``index[u]`` is
-    individual ``u``'s .bed position.  ``tile``: groups of eight individuals whose
+    individual ``u``'s .bed position; ``counts`` (SNPs × 4), if given, the number of
+    union individuals in each class.  ``tile``: groups of eight individuals whose
     tables are built at a time (1..256; only speed depends on it).  ``list_bytes``
     bounds the per-SNP lists of table rows (8 bytes per SNP and group): SNPs go in
     parts that keep within it."""
@@ -80,6 +83,9 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
     cdef const unsigned char* row
     cdef unsigned char* dst
     cdef Py_ssize_t ld
+    cdef int64_t* ncode = NULL
+    cdef const double* bt = NULL
+    cdef double* o = NULL
     # out's slot of each 2-bit code (0b01 missing: slot 3)
     if count_a1:
         slot[:] = [2, 3, 1, 0]
@@ -90,6 +96,8 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
         raise ValueError(f"Bt must be tile_columns(B) of a B with {n} rows and {C} columns")
     if out.shape[0] != m or out.shape[1] != 4:
         raise ValueError(f"out must be {m} × 4 × C")
+    if counts is not None and (counts.shape[0] != m or counts.shape[1] != 4):
+        raise ValueError(f"counts must be {m} × 4")
     if tile < 1 or tile > 256:
         raise ValueError("tile must be in 1..256")
     for u in range(n):
@@ -97,10 +105,17 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
             raise IndexError(f"index[{u}] = {index[u]} outside a .bed row of {limit} samples")
         if index[u] != u:
             identity = False
-    if m == 0 or C == 0:
+    if m == 0 or (C == 0 and counts is None):
         return
+    if counts is not None:
+        ncode = &counts[0, 0]
+    if C > 0:
+        bt, o = &Bt[0, 0, 0], &out[0, 0, 0]
     with nogil:
-        memset(&out[0, 0, 0], 0, m * 4 * C * sizeof(double))
+        if C > 0:
+            memset(o, 0, m * 4 * C * sizeof(double))
+        if ncode != NULL:
+            memset(ncode, 0, m * 4 * sizeof(int64_t))
         if identity:
             # the union is the .bed sample's first n individuals: the bytes as they are
             codes = &packed[0, 0]
@@ -121,8 +136,8 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
         if n == 0:
             rc = 0
         elif identity or gathered != NULL:
-            rc = hlmm_code_sums(<const uint8_t*> codes, ld, m, n, &Bt[0, 0, 0], npad, C,
-                                &out[0, 0, 0], slot, tile, list_bytes)
+            rc = hlmm_code_sums(<const uint8_t*> codes, ld, m, n, bt, npad, C, o, ncode, slot,
+                                tile, list_bytes)
         else:
             rc = -1
         free(gathered)

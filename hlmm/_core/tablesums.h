@@ -67,17 +67,19 @@ static void hlmm_ts_init(void)
 }
 
 /* codes: m rows of `ld` bytes, of which the first (n + 3) / 4 are read; lanes past n
- * are ignored.  Bt: the columns of B in tiles of 8, ntiles × npad × 8 (npad ≥ n rows,
+ * are ignored (ncode, if not NULL: m × 4, the count of each code added at its slot).
+ * Bt: the columns of B in tiles of 8, ntiles × npad × 8 (npad ≥ n rows,
  * a multiple of 8; rows past n and columns past C zero).  out: m × 4
  * × C, accumulated into (code k at slot slot[k]).  chunk: groups of eight per chunk
  * (1..256).  Returns 0, or -1 when memory runs out. */
 HLMM_TS_CLONES
 static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                                ptrdiff_t n, const double *Bt, ptrdiff_t npad, ptrdiff_t C,
-                               double *out, const int *slot, ptrdiff_t chunk)
+                               double *out, int64_t *ncode, const int *slot,
+                               ptrdiff_t chunk)
 {
     ptrdiff_t ngroups = (n + 7) / 8, nbytes = (n + 3) / 4, ntiles = (C + 7) / 8;
-    if (m <= 0 || n <= 0 || C <= 0)
+    if (m <= 0 || n <= 0 || (C <= 0 && ncode == NULL))
         return 0;
     if (chunk > ngroups)
         chunk = ngroups;
@@ -108,10 +110,12 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                 uint16_t *lst = lists + pos;
                 const unsigned char *mk = HLMM_TS_MASK[k];
                 ptrdiff_t cnt = 0, g;
+                int64_t lanes = 0;
                 for (g = 0; g < full; g++) {
                     unsigned s = mk[row[2 * g]] | (unsigned)mk[row[2 * g + 1]] << 4;
                     lst[cnt] = (uint16_t)(g * 256 + s);
                     cnt += (s != 0);
+                    lanes += __builtin_popcount(s);
                 }
                 if (g < gn) {
                     unsigned s = mk[row[2 * g]];
@@ -120,7 +124,10 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                     s &= last;
                     lst[cnt] = (uint16_t)(g * 256 + s);
                     cnt += (s != 0);
+                    lanes += __builtin_popcount(s);
                 }
+                if (ncode != NULL)
+                    ncode[j * 4 + slot[k]] += lanes;
                 counts[(ci * m + j) * 4 + k] = (uint16_t)cnt;
                 pos += cnt;
             }
@@ -183,7 +190,8 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
  * and group of eight, and a part's stay within list_bytes. */
 static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdiff_t n,
                           const double *Bt, ptrdiff_t npad, ptrdiff_t C, double *out,
-                          const int *slot, ptrdiff_t chunk, size_t list_bytes)
+                          int64_t *ncode, const int *slot, ptrdiff_t chunk,
+                          size_t list_bytes)
 {
     size_t per = (size_t)8 * ((n + 7) / 8) + 1;
     ptrdiff_t cap = (ptrdiff_t)(list_bytes / per), parts, size;
@@ -195,8 +203,8 @@ static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdi
     size = (m + parts - 1) / parts;
     for (ptrdiff_t j0 = 0; j0 < m; j0 += size) {
         ptrdiff_t mj = m - j0 < size ? m - j0 : size;
-        if (hlmm_code_sums_part(codes + j0 * ld, ld, mj, n, Bt, npad, C,
-                                out + j0 * 4 * C, slot, chunk) != 0)
+        if (hlmm_code_sums_part(codes + j0 * ld, ld, mj, n, Bt, npad, C, out + j0 * 4 * C,
+                                ncode != NULL ? ncode + j0 * 4 : NULL, slot, chunk) != 0)
             return -1;
     }
     return 0;
