@@ -2,7 +2,7 @@
 
     python bench/bench_multi_pheno.py [--n 100000] [--snps 20000] [--phenos 100]
         [--missing 0.0] [--threads 2] [--hlmm] [--hlmm-phenos 10] [--hlmm-snps 20]
-        [--kernel]
+        [--kernel] [--repeat 3]
 
 Times in the same run, on the W2 .bed (the fileset of bench_scan_hlm.py):
 * reading the phenotype file of ``--phenos`` columns (hlmm.tables.read_table, best of 3);
@@ -12,6 +12,8 @@ Times in the same run, on the W2 .bed (the fileset of bench_scan_hlm.py):
 * with ``--hlmm``: the HLMM scan (n, l = 500 random SNPs, ``--hlmm-snps`` test SNPs) of
   one phenotype and of ``--hlmm-phenos`` phenotypes: seconds per SNP of the SNP loop
   (from each log) and their ratio (goal ≤ 2×).
+Whole commands are timed ``--repeat`` times each, alternating, and the medians reported
+(the two runs of W6 differ by ~10×, so one noisy run moves the ratio by a lot).
 ``--missing`` makes each phenotype miss that fraction of values at random (each its own
 sample).
 With ``--kernel``: the shared HLM kernel alone (``_multi.class_column_sums``, one
@@ -76,6 +78,7 @@ def main():
     ap.add_argument("--hlmm-phenos", type=int, default=10)
     ap.add_argument("--hlmm-snps", type=int, default=40)
     ap.add_argument("--kernel", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dir", default="/tmp/hlmm-bench")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
@@ -107,12 +110,19 @@ def w6(a, hlmm, threads):
 
     out1 = os.path.join(a.dir, "w6_single")
     outk = os.path.join(a.dir, "w6_many")
-    w1, r1 = timed(hlmm + ["chr", prefix + ".bed", "0", "0", single, out1, "--whole-chr"]
-                   + threads)
-    wk, rk = timed(hlmm + ["chr", prefix + ".bed", "0", "0", many, outk, "--whole-chr",
-                           "--all-pheno"] + threads)
+    runs1, runsk = [], []
+    for _ in range(a.repeat):
+        runs1.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", single, out1,
+                                   "--whole-chr"] + threads))
+        runsk.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", many, outk,
+                                   "--whole-chr", "--all-pheno"] + threads))
+    w1, r1 = float(np.median([w for w, _ in runs1])), max(r for _, r in runs1)
+    wk, rk = float(np.median([w for w, _ in runsk])), max(r for _, r in runsk)
     print(f"W6 n = {a.n}, {a.snps} SNPs, {a.threads} threads, phenotype missing rate "
           f"{a.missing:g}")
+    print(f"  (medians of {a.repeat} runs each; all: single "
+          f"{', '.join(f'{w:.2f}' for w, _ in runs1)} s, many "
+          f"{', '.join(f'{w:.2f}' for w, _ in runsk)} s)")
     print(f"  single phenotype      {w1:8.2f} s  peak {r1:7.0f} MB")
     print(f"  {a.phenos} phenotypes  {wk:8.2f} s  peak {rk:7.0f} MB  "
           f"ratio {wk / w1:.2f}x the single run (goal <= 10x); "
@@ -179,20 +189,26 @@ def hlmm_part(a, hlmm, threads):
     ok = os.path.join(a.dir, "w6_hlmm_many")
     # blocks of 5 SNPs keep both threads busy to the end with few test SNPs
     base = ["0", "0", "--block-size", "5"]
-    t0 = time.perf_counter()
-    timed(hlmm + ["chr", test + ".bed", *base, p1, o1, "--whole-chr", "--random-gts",
-                  rand + ".bed"] + threads)
-    w1 = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    timed(hlmm + ["chr", test + ".bed", *base, pk, ok, "--whole-chr", "--all-pheno",
-                  "--random-gts", rand + ".bed"] + threads)
-    wk = time.perf_counter() - t0
-    s1 = loop_seconds(o1 + ".log") / a.hlmm_snps
-    sk = loop_seconds(ok + ".log") / a.hlmm_snps
+    per1, perk, w1s, wks = [], [], [], []
+    for _ in range(a.repeat):
+        t0 = time.perf_counter()
+        timed(hlmm + ["chr", test + ".bed", *base, p1, o1, "--whole-chr", "--random-gts",
+                      rand + ".bed"] + threads)
+        w1s.append(time.perf_counter() - t0)
+        per1.append(loop_seconds(o1 + ".log") / a.hlmm_snps)
+        t0 = time.perf_counter()
+        timed(hlmm + ["chr", test + ".bed", *base, pk, ok, "--whole-chr", "--all-pheno",
+                      "--random-gts", rand + ".bed"] + threads)
+        wks.append(time.perf_counter() - t0)
+        perk.append(loop_seconds(ok + ".log") / a.hlmm_snps)
+    s1, sk = float(np.median(per1)), float(np.median(perk))
+    w1, wk = float(np.median(w1s)), float(np.median(wks))
     print(f"HLMM n = {a.n}, l = 500, {a.hlmm_snps} SNPs, {a.threads} threads")
     print(f"  1 phenotype: {s1:.3f} s per SNP (whole command {w1:.1f} s)")
     print(f"  {a.hlmm_phenos} phenotypes: {sk:.3f} s per SNP (whole command {wk:.1f} s)"
           f"  ratio {sk / s1:.2f}x per SNP (goal <= 2x)")
+    print(f"  (medians of {a.repeat} runs; ratios of the runs in turn: "
+          f"{', '.join(f'{k / o:.2f}' for o, k in zip(per1, perk))})")
 
 
 if __name__ == "__main__":
