@@ -27,6 +27,7 @@ A phenotype that cannot be analysed (too few individuals, a null model that fail
 skipped with a line in the log and on stderr; the others go on.
 """
 import sys
+import threading
 
 import numpy as np
 
@@ -39,9 +40,20 @@ class MultiScan:
 
     _stop_event = None
 
+    def __getstate__(self):             # (Dask ships the scan to its workers)
+        state = dict(self.__dict__)
+        state.pop("_scratch", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._scratch = threading.local()
+
     def __init__(self, cfg, log, inputs=None):
         self.cfg = cfg
         self.log = log
+        # per scan thread: the table kernel's list buffer, reused from block to block
+        self._scratch = threading.local()
         inputs = inputs or ScanInputs(cfg, log)
         self.geno = self.bed = inputs.geno
         self.snps = inputs.snps
@@ -158,8 +170,15 @@ class MultiScan:
         m = packed.shape[0]
         out = np.empty((m, 4, self._C))
         counts = np.empty((m, 4), np.int64)
+        # the lists of a part of the block (8 bytes per SNP and group of eight; parts
+        # are kept within 64 MB): one buffer per thread, grown when needed
+        need = min(m, max(1, (64 << 20) // (8 * ((self._U.size + 7) // 8) + 1)))
+        need *= 4 * ((self._U.size + 7) // 8)
+        buf = getattr(self._scratch, "lists", None)
+        if buf is None or buf.size < need:
+            buf = self._scratch.lists = np.empty(need, np.uint16)
         _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._Bt, out,
-                                 counts)
+                                 counts, scratch=buf)
         return out, counts
 
     def _sums_of(self, sums, p):

@@ -222,6 +222,7 @@ def test_union_kernel_against_numpy(rng):
     # 203, its second byte past the row)
     subsets = [np.sort(rng.choice(n_bed, 150, replace=False)), np.arange(n_bed),
                np.arange(150), np.arange(1)]
+    short, reused = np.empty(7, np.uint16), np.full(1 << 16, 0xFFFF, np.uint16)
     for index in subsets:
         index = index.astype(np.intp)
         for C in (1, 7, 8, 9, 20):
@@ -237,8 +238,11 @@ def test_union_kernel_against_numpy(rng):
                                         (256, Bt, 1 << 26), (3, raw.reshape(Bt.shape), 1)):
                     out = np.full((12, 4, C), np.nan)
                     counts = np.full((12, 4), -1, np.int64)
+                    # a scratch buffer for the lists: none, too short (the kernel's
+                    # own then), or one reused from call to call
+                    scratch = None if tile == 1 else short if tile == 2 else reused
                     _multi.class_column_sums(packed, index, count_a1, tiles, out, counts,
-                                             tile, lb)
+                                             tile, lb, scratch)
                     for j in range(12):
                         for k, cls in enumerate((0, 1, 2, -1)):
                             np.testing.assert_allclose(out[j, k],

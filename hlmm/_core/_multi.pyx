@@ -23,7 +23,7 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t
 from scipy.linalg.cython_blas cimport dsyrk
 
 cnp.import_array()
@@ -33,7 +33,7 @@ cdef extern from "tablesums.h" nogil:
     int hlmm_code_sums(const uint8_t* codes, Py_ssize_t ld, Py_ssize_t m, Py_ssize_t n,
                        const double* Bt, Py_ssize_t npad, Py_ssize_t C, double* out,
                        int64_t* ncode, const int* slot, Py_ssize_t chunk,
-                       size_t list_bytes)
+                       size_t list_bytes, uint16_t* scratch, size_t scratch_len)
 
 hlmm_ts_init()
 
@@ -63,7 +63,7 @@ def tile_columns(B):
 def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] index,
                       bint count_a1, const double[:, :, ::1] Bt, double[:, :, ::1] out,
                       int64_t[:, ::1] counts=None, Py_ssize_t tile=32,
-                      size_t list_bytes=64 << 20):
+                      size_t list_bytes=64 << 20, uint16_t[::1] scratch=None):
     """Fill ``out`` (SNPs × 4 × C) with the sums of the C columns of B (union individuals
     × columns, given tiled as :func:`tile_columns` returns it) over classes 0, 1, 2 and
     the missing calls of the SNP rows of ``packed`` (.bed bytes); ``index[u]`` is
@@ -71,7 +71,9 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
     union individuals in each class.  ``tile``: groups of eight individuals whose
     tables are built at a time (1..256; only speed depends on it).  ``list_bytes``
     bounds the per-SNP lists of table rows (8 bytes per SNP and group): SNPs go in
-    parts that keep within it."""
+    parts that keep within it; ``scratch`` (uint16), if long enough for a part's lists,
+    holds them (a buffer reused from call to call saves the page faults of a fresh
+    one)."""
     cdef Py_ssize_t m = packed.shape[0], n = index.shape[0], C = out.shape[2]
     cdef Py_ssize_t j, u, pos, nbu = (n + 3) // 4, limit = 4 * packed.shape[1]
     cdef Py_ssize_t npad = Bt.shape[1]
@@ -84,6 +86,8 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
     cdef unsigned char* dst
     cdef Py_ssize_t ld
     cdef int64_t* ncode = NULL
+    cdef uint16_t* scr = NULL
+    cdef size_t scr_len = 0
     cdef const double* bt = NULL
     cdef double* o = NULL
     # out's slot of each 2-bit code (0b01 missing: slot 3)
@@ -109,6 +113,8 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
         return
     if counts is not None:
         ncode = &counts[0, 0]
+    if scratch is not None and scratch.shape[0] > 0:
+        scr, scr_len = &scratch[0], scratch.shape[0]
     if C > 0:
         bt, o = &Bt[0, 0, 0], &out[0, 0, 0]
     with nogil:
@@ -137,7 +143,7 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
             rc = 0
         elif identity or gathered != NULL:
             rc = hlmm_code_sums(<const uint8_t*> codes, ld, m, n, bt, npad, C, o, ncode, slot,
-                                tile, list_bytes)
+                                tile, list_bytes, scr, scr_len)
         else:
             rc = -1
         free(gathered)

@@ -76,7 +76,7 @@ HLMM_TS_CLONES
 static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                                ptrdiff_t n, const double *Bt, ptrdiff_t npad, ptrdiff_t C,
                                double *out, int64_t *ncode, const int *slot,
-                               ptrdiff_t chunk)
+                               ptrdiff_t chunk, uint16_t *scratch, size_t scratch_len)
 {
     ptrdiff_t ngroups = (n + 7) / 8, nbytes = (n + 3) / 4, ntiles = (C + 7) / 8;
     if (m <= 0 || n <= 0 || (C <= 0 && ncode == NULL))
@@ -86,13 +86,18 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
     ptrdiff_t nchunks = (ngroups + chunk - 1) / chunk;
     hlmm_v8d *T = (hlmm_v8d *)aligned_alloc(64, (size_t)chunk * 256 * sizeof(hlmm_v8d));
     /* every chunk's lists: per SNP and code, the table rows to add (g·256 + mask) */
-    uint16_t *lists = (uint16_t *)malloc((size_t)m * 4 * ngroups * sizeof(uint16_t));
+    /* (the caller's scratch when big enough: a fresh 64 MB would cost a page fault per
+       4 KB at every call) */
+    size_t nlist = (size_t)m * 4 * ngroups;
+    uint16_t *own = scratch != NULL && scratch_len >= nlist ? NULL
+                    : (uint16_t *)malloc(nlist * sizeof(uint16_t));
+    uint16_t *lists = own != NULL ? own : scratch;
     uint16_t *counts = (uint16_t *)malloc((size_t)nchunks * m * 4 * sizeof(uint16_t));
     size_t *starts = (size_t *)malloc((size_t)nchunks * sizeof(size_t));
     hlmm_v8d *acc = (hlmm_v8d *)aligned_alloc(64, (size_t)m * 4 * HLMM_TS_BAND *
                                               sizeof(hlmm_v8d));
     if (T == NULL || lists == NULL || counts == NULL || starts == NULL || acc == NULL) {
-        free(T); free(lists); free(counts); free(starts); free(acc);
+        free(T); free(own); free(counts); free(starts); free(acc);
         return -1;
     }
     size_t pos = 0;
@@ -182,7 +187,7 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
             }
         }
     }
-    free(T); free(lists); free(counts); free(starts); free(acc);
+    free(T); free(own); free(counts); free(starts); free(acc);
     return 0;
 }
 
@@ -191,7 +196,7 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
 static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdiff_t n,
                           const double *Bt, ptrdiff_t npad, ptrdiff_t C, double *out,
                           int64_t *ncode, const int *slot, ptrdiff_t chunk,
-                          size_t list_bytes)
+                          size_t list_bytes, uint16_t *scratch, size_t scratch_len)
 {
     size_t per = (size_t)8 * ((n + 7) / 8) + 1;
     ptrdiff_t cap = (ptrdiff_t)(list_bytes / per), parts, size;
@@ -204,7 +209,8 @@ static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdi
     for (ptrdiff_t j0 = 0; j0 < m; j0 += size) {
         ptrdiff_t mj = m - j0 < size ? m - j0 : size;
         if (hlmm_code_sums_part(codes + j0 * ld, ld, mj, n, Bt, npad, C, out + j0 * 4 * C,
-                                ncode != NULL ? ncode + j0 * 4 : NULL, slot, chunk) != 0)
+                                ncode != NULL ? ncode + j0 * 4 : NULL, slot, chunk,
+                                scratch, scratch_len) != 0)
             return -1;
     }
     return 0;
