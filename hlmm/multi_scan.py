@@ -12,7 +12,7 @@ missing values), null model, standardised y and, with random effects, null h2 �
   distinct sample) and ``y_P^q`` (q = 1, 2, and 3, 4 with ``--robust``; 0 outside P's
   sample), the sums of B's columns over each genotype class of a SNP are direct sums,
   by tables of the subset sums of B's rows in groups of eight individuals, built once
-  per block of SNPs (blocks of 512 by default).  Per phenotype and SNP this gives
+  per block of SNPs (blocks of 1024 by default).  Per phenotype and SNP this gives
   ``n_k, Σ_k y, Σ_k y²`` (…), from which its fit is O(1) as in a single run.
 * **HLMM** (default mode): phenotypes with the same sample share G, ``M_all = GᵀG`` and,
   per SNP, the carriers' Grams ``M_k = Σ_{i∈k} g_i g_iᵀ`` (one syrk per class, the
@@ -33,6 +33,11 @@ import numpy as np
 
 from .errors import InputError
 from .scan import GenomeScan, ScanInputs, SnpFit
+
+
+# the table kernel's lists of a part of a block (8 bytes per SNP and group of eight):
+# 1024 SNPs at n = 100,000 (twice 512's SNPs per table built: 7% faster in all)
+_LIST_BYTES = 128 << 20
 
 
 class MultiScan:
@@ -84,8 +89,8 @@ class MultiScan:
         self.t_null = sum(s.t_null for s in self.scans)
         if self.engine == "classes":
             self._setup_union()
-            # blocks of a few hundred SNPs share the kernel's tables (tablesums.h)
-            self.block_size = cfg.block_size or 512
+            # blocks of many SNPs share the kernel's tables (tablesums.h)
+            self.block_size = cfg.block_size or 1024
         else:
             self.block_size = first.block_size
         if self.engine == "classes_hlmm":
@@ -171,14 +176,14 @@ class MultiScan:
         out = np.empty((m, 4, self._C))
         counts = np.empty((m, 4), np.int64)
         # the lists of a part of the block (8 bytes per SNP and group of eight; parts
-        # are kept within 64 MB): one buffer per thread, grown when needed
-        need = min(m, max(1, (64 << 20) // (8 * ((self._U.size + 7) // 8) + 1)))
+        # are kept within _LIST_BYTES): one buffer per thread, grown when needed
+        need = min(m, max(1, _LIST_BYTES // (8 * ((self._U.size + 7) // 8) + 1)))
         need *= 4 * ((self._U.size + 7) // 8)
         buf = getattr(self._scratch, "lists", None)
         if buf is None or buf.size < need:
             buf = self._scratch.lists = np.empty(need, np.uint16)
         _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._Bt, out,
-                                 counts, scratch=buf)
+                                 counts, list_bytes=_LIST_BYTES, scratch=buf)
         return out, counts
 
     def _sums_of(self, sums, p):

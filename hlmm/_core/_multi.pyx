@@ -63,7 +63,7 @@ def tile_columns(B):
 def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] index,
                       bint count_a1, const double[:, :, ::1] Bt, double[:, :, ::1] out,
                       int64_t[:, ::1] counts=None, Py_ssize_t tile=32,
-                      size_t list_bytes=64 << 20, uint16_t[::1] scratch=None):
+                      size_t list_bytes=128 << 20, uint16_t[::1] scratch=None):
     """Fill ``out`` (SNPs × 4 × C) with the sums of the C columns of B (union individuals
     × columns, given tiled as :func:`tile_columns` returns it) over classes 0, 1, 2 and
     the missing calls of the SNP rows of ``packed`` (.bed bytes); ``index[u]`` is
