@@ -45,7 +45,9 @@
 #define HLMM_TS_CLONES
 #endif
 
-#define HLMM_TS_BAND 4          /* tiles whose accumulators are kept at once */
+/* bytes of accumulators for a band of tiles (m × 4 × band vectors): every tile when they
+   fit, as the lists are read once per band */
+#define HLMM_TS_ACC_BYTES ((size_t)8 << 20)
 
 typedef double hlmm_v8d __attribute__((vector_size(64)));
 /* the same at any address (B's tiles may come unaligned, e.g. unpickled on a worker) */
@@ -94,7 +96,12 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
     uint16_t *lists = own != NULL ? own : scratch;
     uint16_t *counts = (uint16_t *)malloc((size_t)nchunks * m * 4 * sizeof(uint16_t));
     size_t *starts = (size_t *)malloc((size_t)nchunks * sizeof(size_t));
-    hlmm_v8d *acc = (hlmm_v8d *)aligned_alloc(64, (size_t)m * 4 * HLMM_TS_BAND *
+    ptrdiff_t band = (ptrdiff_t)(HLMM_TS_ACC_BYTES / ((size_t)m * 4 * sizeof(hlmm_v8d)));
+    if (band > ntiles)
+        band = ntiles;
+    if (band < 1)
+        band = 1;
+    hlmm_v8d *acc = (hlmm_v8d *)aligned_alloc(64, (size_t)m * 4 * band *
                                               sizeof(hlmm_v8d));
     if (T == NULL || lists == NULL || counts == NULL || starts == NULL || acc == NULL) {
         free(T); free(own); free(counts); free(starts); free(acc);
@@ -138,9 +145,9 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
             }
         }
     }
-    for (ptrdiff_t t0 = 0; t0 < ntiles; t0 += HLMM_TS_BAND) {
-        ptrdiff_t tb = ntiles - t0 < HLMM_TS_BAND ? ntiles - t0 : HLMM_TS_BAND;
-        memset(acc, 0, (size_t)m * 4 * HLMM_TS_BAND * sizeof(hlmm_v8d));
+    for (ptrdiff_t t0 = 0; t0 < ntiles; t0 += band) {
+        ptrdiff_t tb = ntiles - t0 < band ? ntiles - t0 : band;
+        memset(acc, 0, (size_t)m * 4 * band * sizeof(hlmm_v8d));
         for (ptrdiff_t ci = 0; ci < nchunks; ci++) {
             ptrdiff_t g0 = ci * chunk, gn = ngroups - g0 < chunk ? ngroups - g0 : chunk;
             for (ptrdiff_t t = 0; t < tb; t++) {
@@ -173,7 +180,7 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                     }
                     if (q < cnt)
                         a += T[idx[q]];
-                    acc[jk * HLMM_TS_BAND + t] += a + b;
+                    acc[jk * band + t] += a + b;
                     idx += cnt;
                 }
             }
@@ -183,7 +190,7 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
             for (ptrdiff_t t = 0; t < tb; t++) {
                 ptrdiff_t c0 = (t0 + t) * 8, w = C - c0 < 8 ? C - c0 : 8;
                 for (ptrdiff_t c = 0; c < w; c++)
-                    dst[c0 + c] += acc[jk * HLMM_TS_BAND + t][c];
+                    dst[c0 + c] += acc[jk * band + t][c];
             }
         }
     }
