@@ -20,7 +20,8 @@
  * few hundred SNPs make them cheap.  One table row is one 8-double vector.
  *
  * Loop order, for the caches: the lists of every chunk of groups are made once; then
- * per band of tiles, the block's accumulators of the band (m × 4 × band × 8 doubles)
+ * per band of tiles, the block's accumulators of the band (band × m × 4 × 8 doubles, a
+ * tile's together: consecutive lists touch consecutive lines)
  * stay in the core's cache while the chunks go by, each chunk's tables (chunk × 256
  * vectors) built and used tile by tile.  B comes tiled (tile, row, 8 columns) so that
  * a table reads contiguous memory.
@@ -180,7 +181,7 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                     }
                     if (q < cnt)
                         a += T[idx[q]];
-                    acc[jk * band + t] += a + b;
+                    acc[t * m * 4 + jk] += a + b;
                     idx += cnt;
                 }
             }
@@ -190,7 +191,7 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
             for (ptrdiff_t t = 0; t < tb; t++) {
                 ptrdiff_t c0 = (t0 + t) * 8, w = C - c0 < 8 ? C - c0 : 8;
                 for (ptrdiff_t c = 0; c < w; c++)
-                    dst[c0 + c] += acc[jk * band + t][c];
+                    dst[c0 + c] += acc[t * m * 4 + jk][c];
             }
         }
     }
