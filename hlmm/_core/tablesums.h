@@ -19,12 +19,12 @@
  * tables (255 vector adds per group) are shared by the block's SNPs, so blocks of a
  * few hundred SNPs make them cheap.  One table row is one 8-double vector.
  *
- * Loop order, for the caches: the lists of every chunk of groups are made once; then
- * per band of tiles, the block's accumulators of the band (band × m × 4 × 8 doubles, a
- * tile's together: consecutive lists touch consecutive lines)
- * stay in the core's cache while the chunks go by, each chunk's tables (chunk × 256
- * vectors) built and used tile by tile.  B comes tiled (tile, row, 8 columns) so that
- * a table reads contiguous memory.
+ * Loop order, for the caches: the lists of every chunk of groups are made once and
+ * read once per band of tiles (every tile in one band when the accumulators, band × m ×
+ * 4 vectors, fit in 8 MB); per chunk, its tables (chunk × 256 vectors, in the core's
+ * L2) are built and used tile by tile, a tile's accumulators together so that
+ * consecutive lists touch consecutive lines.  B comes tiled (tile, row, 8 columns) so
+ * that a table reads contiguous memory.
  *
  * Every sum is a fixed-order sum of table rows (themselves fixed-order sums), so the
  * result depends neither on threads nor on the machine's vector width, and a class
