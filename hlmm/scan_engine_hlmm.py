@@ -56,7 +56,9 @@ class ClassStatsHLMM:
             w = np.exp(-eta)
         if not np.all(np.isfinite(w)):
             return None
-        A = _combine(self.M, h2 * w)
+        # A − I and, for hessian(), K1 = Σ w_k x_k M_k: one pass over the M_k
+        A, K1 = np.empty((self.l, self.l)), np.empty((self.l, self.l))
+        _gram.combine_two(self.M, h2 * w, w * self.x, A, K1)
         A.flat[:: self.l + 1] += 1.0
         chol = _chol_inverse(A, keep_factor=False)
         if chol is None:
@@ -100,7 +102,7 @@ class ClassStatsHLMM:
         grad = np.concatenate([g_alpha, g_beta, [g_h2]])
         if not (np.isfinite(f) and np.all(np.isfinite(grad))):
             return None
-        self._at = (h2, w, z, Ainv, Q, trk, Mz, gr, a, q, XSX)   # for hessian()
+        self._at = (h2, w, z, Ainv, Q, trk, Mz, gr, a, q, XSX, K1)   # for hessian()
         return f, grad, alpha, XSX
 
     def mean_gg(self):
@@ -131,14 +133,13 @@ class ClassStatsHLMM:
         ``tr(BK^(1)BK^(1)) = ⟨Y, Yᵀ⟩``, ``tr(B²K) = ⟨B, E⟩/h2``, ``tr(B²K^(1)) = ⟨B, Y⟩``:
         one l×l gemm (Y) beyond the evaluation.
         """
-        h2, w, z, B, Q, trk, Mz, gr, a, q, XSX = self._at
+        h2, w, z, B, Q, trk, Mz, gr, a, q, XSX, K1 = self._at
         x, l, C = self.x, self.l, len(self.M)
         e = np.zeros((l, 2), order="F")
         for k in range(C):
             rk = gr[k] - h2 * Mz[k]
             e[:, 0] += w[k] * rk
             e[:, 1] += (w[k] * x[k]) * rk
-        K1 = _combine(self.M, w * x)
         # B, K1 and M_k are symmetric and C-ordered: their transposes are the Fortran
         # views scipy's BLAS takes without a copy
         Be = _dsymm(B, e)

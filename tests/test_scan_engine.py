@@ -514,3 +514,21 @@ def test_gil_free_blas_wrappers_equal_scipy(rng):
     y2 = y.copy()
     _classfit.nogil_daxpy(x, y2, 0.7)
     np.testing.assert_array_equal(y2, blas.daxpy(x, y.copy(), a=0.7))
+
+
+def test_combine_two_against_numpy():
+    """The HLMM's two weighted Gram combinations of one pass over the M_k."""
+    from hlmm._core import _gram
+
+    rng = np.random.default_rng(11)
+    for C in (1, 2, 3, 4):
+        Ms = [np.ascontiguousarray(rng.normal(size=(37, 37))) for _ in range(C)]
+        a, b = rng.normal(size=C), rng.normal(size=C)
+        A, K = np.full((37, 37), np.nan), np.full((37, 37), np.nan)
+        _gram.combine_two(Ms, a, b, A, K)
+        np.testing.assert_allclose(A, sum(x * M for x, M in zip(a, Ms)), rtol=1e-13,
+                                   atol=1e-13)
+        np.testing.assert_allclose(K, sum(x * M for x, M in zip(b, Ms)), rtol=1e-13,
+                                   atol=1e-13)
+    with pytest.raises(ValueError):
+        _gram.combine_two([], np.ones(0), np.ones(0), A, K)

@@ -147,3 +147,44 @@ def row_quadratic(const double[:, ::1] G, const double[:, ::1] M, double[::1] ou
                 out[i0 + i] = ddot(&l, &buf[i * l], &one_i, &G[i0 + i, 0], &one_i)
             i0 += m
     free(buf)
+
+
+def combine_two(list Ms, const double[::1] a, const double[::1] b, double[:, ::1] A,
+                double[:, ::1] K):
+    """``A = Σ_k a_k M_k`` and ``K = Σ_k b_k M_k`` (l × l, C order) in one pass over the
+    M_k (at most 4 of them), row by row and without the GIL: the HLMM's weighted Gram
+    combinations ``Σ w_k M_k`` and ``Σ w_k x_k M_k`` of one point, which read the M_k
+    (the memory traffic, not the flops, is their cost) once instead of twice."""
+    cdef Py_ssize_t C = len(Ms), l = A.shape[0], i, j, k
+    cdef const double* rows[4]
+    cdef double ak, bk
+    cdef double* ra
+    cdef double* rk
+    cdef const double* m
+    cdef const double[:, ::1] Mk
+    if C < 1 or C > 4 or a.shape[0] != C or b.shape[0] != C:
+        raise ValueError("combine_two: 1 to 4 matrices and as many coefficients")
+    if A.shape[1] != l or K.shape[0] != l or K.shape[1] != l:
+        raise ValueError("combine_two: A and K must be l × l")
+    for k in range(C):
+        Mk = Ms[k]
+        if Mk.shape[0] != l or Mk.shape[1] != l:
+            raise ValueError("combine_two: every M_k must be l × l")
+        rows[k] = &Mk[0, 0] if l else NULL
+    if l == 0:
+        return
+    with nogil:
+        for i in range(l):
+            ra = &A[i, 0]
+            rk = &K[i, 0]
+            m = rows[0] + i * l
+            ak, bk = a[0], b[0]
+            for j in range(l):
+                ra[j] = ak * m[j]
+                rk[j] = bk * m[j]
+            for k in range(1, C):
+                m = rows[k] + i * l
+                ak, bk = a[k], b[k]
+                for j in range(l):
+                    ra[j] = ra[j] + ak * m[j]
+                    rk[j] = rk[j] + bk * m[j]
