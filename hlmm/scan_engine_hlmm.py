@@ -88,9 +88,9 @@ class ClassStatsHLMM:
         bvec = (gr * w[:, None]).sum(axis=0)
         z = _dsymv(Ainv, bvec)
         f = float(self.nk @ eta + logdet + w @ rr - h2 * _ddot(bvec, z))
-        a_flat = Ainv.reshape(-1)
-        trk = np.array([_ddot(a_flat, Mk.reshape(-1)) for Mk in self.M])
-        Mz = [_dsymv(Mk, z) for Mk in self.M]
+        # tr(A⁻¹M_k) and M_k z: one pass over the M_k
+        trk, Mz = np.empty(len(self.M)), np.empty((len(self.M), self.l))
+        _gram.traces_and_products(self.M, Ainv, z, trk, Mz)
         zMz = np.array([_ddot(z, v) for v in Mz])
         first = self.nk - h2 * w * trk
         q = rr - 2.0 * h2 * (gr * z).sum(axis=1) + h2 * h2 * zMz      # Σ_{i∈k} ρ_i²

@@ -532,3 +532,25 @@ def test_combine_two_against_numpy():
                                    atol=1e-13)
     with pytest.raises(ValueError):
         _gram.combine_two([], np.ones(0), np.ones(0), A, K)
+
+
+def test_traces_and_products_against_numpy():
+    """tr(B·M_k) and M_k z of one pass over the M_k, against numpy."""
+    from hlmm._core import _gram
+
+    rng = np.random.default_rng(12)
+    l = 41
+    B = rng.normal(size=(l, l))
+    B = np.ascontiguousarray(B + B.T)
+    z = rng.normal(size=l)
+    for C in (1, 3, 4):
+        Ms = []
+        for _ in range(C):
+            M = rng.normal(size=(l, l))
+            Ms.append(np.ascontiguousarray(M + M.T))
+        tr, Mz = np.full(C, np.nan), np.full((C, l), np.nan)
+        _gram.traces_and_products(Ms, B, z, tr, Mz)
+        np.testing.assert_allclose(tr, [np.trace(B @ M) for M in Ms], rtol=1e-12)
+        np.testing.assert_allclose(Mz, [M @ z for M in Ms], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError):
+        _gram.traces_and_products(Ms, B, z[:-1], tr, Mz)

@@ -188,3 +188,36 @@ def combine_two(list Ms, const double[::1] a, const double[::1] b, double[:, ::1
                 for j in range(l):
                     ra[j] = ra[j] + ak * m[j]
                     rk[j] = rk[j] + bk * m[j]
+
+
+def traces_and_products(list Ms, const double[:, ::1] B, const double[::1] z,
+                        double[::1] tr, double[:, ::1] Mz):
+    """``tr[k] = ⟨B, M_k⟩ = tr(B·M_k)`` (B, M_k symmetric) and ``Mz[k] = M_k z`` for the
+    l × l M_k (at most 4), in one pass: row i of B is read once for every k, each M_k
+    once (per row, two BLAS dots), without the GIL — the HLMM evaluation's
+    ``tr(A⁻¹M_k)`` and ``M_k z``, which are memory-bound."""
+    cdef Py_ssize_t C = len(Ms), l = B.shape[0], i, k
+    cdef const double* rows[4]
+    cdef const double[:, ::1] Mk
+    cdef int n = <int>l, one = 1
+    cdef double acc[4]
+    if C < 1 or C > 4 or tr.shape[0] != C or Mz.shape[0] != C:
+        raise ValueError("traces_and_products: 1 to 4 matrices, tr and Mz of as many rows")
+    if B.shape[1] != l or z.shape[0] != l or Mz.shape[1] != l:
+        raise ValueError("traces_and_products: B must be l × l, z and Mz rows of length l")
+    for k in range(C):
+        Mk = Ms[k]
+        if Mk.shape[0] != l or Mk.shape[1] != l:
+            raise ValueError("traces_and_products: every M_k must be l × l")
+        rows[k] = &Mk[0, 0] if l else NULL
+    for k in range(C):
+        acc[k] = 0.0
+    if l:
+        with nogil:
+            for i in range(l):
+                for k in range(C):
+                    acc[k] += ddot(&n, <double*>&B[i, 0], &one, <double*>(rows[k] + i * l),
+                                   &one)
+                    Mz[k, i] = ddot(&n, <double*>(rows[k] + i * l), &one, <double*>&z[0], &one)
+    for k in range(C):
+        tr[k] = acc[k]
