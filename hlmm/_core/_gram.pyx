@@ -149,6 +149,20 @@ def row_quadratic(const double[:, ::1] G, const double[:, ::1] M, double[::1] ou
     free(buf)
 
 
+cdef int _matrix_rows(list Ms, Py_ssize_t l, const double** rows, str name) except -1:
+    """Point ``rows[k]`` at the data of each of the (at most 4) l × l C-ordered M_k."""
+    cdef const double[:, ::1] Mk
+    cdef Py_ssize_t k
+    if len(Ms) < 1 or len(Ms) > 4:
+        raise ValueError(f"{name}: 1 to 4 matrices")
+    for k in range(len(Ms)):
+        Mk = Ms[k]
+        if Mk.shape[0] != l or Mk.shape[1] != l:
+            raise ValueError(f"{name}: every M_k must be l × l")
+        rows[k] = &Mk[0, 0] if l else NULL
+    return 0
+
+
 def combine_two(list Ms, const double[::1] a, const double[::1] b, double[:, ::1] A,
                 double[:, ::1] K):
     """``A = Σ_k a_k M_k`` and ``K = Σ_k b_k M_k`` (l × l, C order) in one pass over the
@@ -161,16 +175,11 @@ def combine_two(list Ms, const double[::1] a, const double[::1] b, double[:, ::1
     cdef double* ra
     cdef double* rk
     cdef const double* m
-    cdef const double[:, ::1] Mk
-    if C < 1 or C > 4 or a.shape[0] != C or b.shape[0] != C:
-        raise ValueError("combine_two: 1 to 4 matrices and as many coefficients")
+    _matrix_rows(Ms, l, rows, "combine_two")
+    if a.shape[0] != C or b.shape[0] != C:
+        raise ValueError("combine_two: as many coefficients as matrices")
     if A.shape[1] != l or K.shape[0] != l or K.shape[1] != l:
         raise ValueError("combine_two: A and K must be l × l")
-    for k in range(C):
-        Mk = Ms[k]
-        if Mk.shape[0] != l or Mk.shape[1] != l:
-            raise ValueError("combine_two: every M_k must be l × l")
-        rows[k] = &Mk[0, 0] if l else NULL
     if l == 0:
         return
     with nogil:
@@ -198,18 +207,13 @@ def traces_and_products(list Ms, const double[:, ::1] B, const double[::1] z,
     ``tr(A⁻¹M_k)`` and ``M_k z``, which are memory-bound."""
     cdef Py_ssize_t C = len(Ms), l = B.shape[0], i, k
     cdef const double* rows[4]
-    cdef const double[:, ::1] Mk
     cdef int n = <int>l, one = 1
     cdef double acc[4]
-    if C < 1 or C > 4 or tr.shape[0] != C or Mz.shape[0] != C:
-        raise ValueError("traces_and_products: 1 to 4 matrices, tr and Mz of as many rows")
+    _matrix_rows(Ms, l, rows, "traces_and_products")
+    if tr.shape[0] != C or Mz.shape[0] != C:
+        raise ValueError("traces_and_products: tr and Mz of as many rows as matrices")
     if B.shape[1] != l or z.shape[0] != l or Mz.shape[1] != l:
         raise ValueError("traces_and_products: B must be l × l, z and Mz rows of length l")
-    for k in range(C):
-        Mk = Ms[k]
-        if Mk.shape[0] != l or Mk.shape[1] != l:
-            raise ValueError("traces_and_products: every M_k must be l × l")
-        rows[k] = &Mk[0, 0] if l else NULL
     for k in range(C):
         acc[k] = 0.0
     if l:
