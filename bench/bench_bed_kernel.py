@@ -12,20 +12,19 @@ and the ratios of the scan's kernels to the direct one.  Also the same with a 12
 block (other formats' block size).  Machines shared with other jobs: repeat the run.
 """
 import argparse
-import time
+import os
+import sys
 
 import numpy as np
 
 from hlmm._core import _bed
 
+sys.path.insert(0, os.path.dirname(__file__))
+from _timing import best_time  # noqa: E402
+
 
 def best(fn, repeat):
-    t = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
+    return best_time(fn, repeat)[0]
 
 
 def main():

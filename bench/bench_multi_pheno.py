@@ -151,13 +151,8 @@ def kernel(a):
     index = np.arange(a.n, dtype=np.intp)
     out = np.empty((m, 4, B.shape[1]))
 
-    def cpu(fn, repeat=3):
-        best = np.inf
-        for _ in range(repeat):
-            t0 = time.process_time()
-            fn()
-            best = min(best, time.process_time() - t0)
-        return best
+    def cpu(fn):
+        return best_time(fn, 3, clock=time.process_time)[0]
 
     t_new = cpu(lambda: _multi.class_column_sums(packed, index, True, Bt, out))
     # the dense path's core: two 0/1 rows per SNP (its two commonest classes) times B
