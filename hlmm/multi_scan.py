@@ -35,11 +35,6 @@ from .errors import InputError
 from .scan import GenomeScan, ScanInputs, SnpFit
 
 
-# the table kernel's lists of a part of a block (8 bytes per SNP and group of eight):
-# 1024 SNPs at n = 100,000 (twice 512's SNPs per table built: 7% faster in all)
-_LIST_BYTES = 128 << 20
-
-
 class MultiScan:
     """The per-phenotype scans of one run and the genotype work they share."""
 
@@ -128,7 +123,7 @@ class MultiScan:
             if key not in samples:
                 pos = np.searchsorted(U, s.sample_index)
                 # the whole union: a slice, not a scatter
-                samples[key] = (len(samples), slice(0, U.size) if pos.size == U.size else pos)
+                samples[key] = slice(0, U.size) if pos.size == U.size else pos
             keys.append(key)
         # The kernel counts the union's individuals per class; each other sample's 0/1
         # indicator is a bit field of a shared column: sample w adds 2^(bits·(w % per))
@@ -139,7 +134,7 @@ class MultiScan:
         bits = max(1, int(U.size).bit_length())
         per = max(1, 52 // bits)
         fields = {}
-        for key, (w, pos) in samples.items():
+        for key, pos in samples.items():
             if not isinstance(pos, slice):
                 fields[key] = len(fields)
         ncount = -(-len(fields) // per)
@@ -147,15 +142,14 @@ class MultiScan:
         # B's columns written straight into the kernel's tiles (_core/tablesums.h)
         Bt = _multi.tiled_zeros(U.size, C)
         for key, f in fields.items():
-            Bt[(f // per) >> 3, samples[key][1], (f // per) & 7] += float(1 << (bits * (f % per)))
+            _multi.tile_column(Bt, f // per)[samples[key]] += float(1 << (bits * (f % per)))
         self._cols, self._counts = [], []
         for p, (s, key) in enumerate(zip(scans, keys)):
-            w, pos = samples[key]
+            pos = samples[key]
             base = ncount + powers * p
             yq = s.y
             for q in range(powers):
-                c = base + q
-                Bt[c >> 3, pos, c & 7] = yq
+                _multi.tile_column(Bt, base + q)[pos] = yq
                 yq = yq * s.y
             f = fields.get(key)
             # the count's column (unused for the union: from the kernel's counts)
@@ -175,15 +169,13 @@ class MultiScan:
         m = packed.shape[0]
         out = np.empty((m, 4, self._C))
         counts = np.empty((m, 4), np.int64)
-        # the lists of a part of the block (8 bytes per SNP and group of eight; parts
-        # are kept within _LIST_BYTES): one buffer per thread, grown when needed
-        need = min(m, max(1, _LIST_BYTES // (8 * ((self._U.size + 7) // 8) + 1)))
-        need *= 4 * ((self._U.size + 7) // 8)
+        # the lists of a part of the block: one buffer per thread, grown when needed
+        need = _multi.list_entries(m, self._U.size)
         buf = getattr(self._scratch, "lists", None)
         if buf is None or buf.size < need:
             buf = self._scratch.lists = np.empty(need, np.uint16)
         _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._Bt, out,
-                                 counts, list_bytes=_LIST_BYTES, scratch=buf)
+                                 counts, scratch=buf)
         return out, counts
 
     def _sums_of(self, sums, p):

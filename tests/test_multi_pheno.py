@@ -233,8 +233,9 @@ def test_union_kernel_against_numpy(rng):
                 # an unaligned copy of the tiles too (as unpickled on a Dask worker)
                 raw = np.empty(Bt.size + 1)[1:]
                 raw[:] = Bt.ravel()
-                # the SNPs in parts (lists for 5 at a time), or all at once
-                for tile, tiles, lb in ((1, Bt, 1 << 26), (2, Bt, 40 * index.size),
+                # the SNPs in parts (lists for 5 at a time: 3 parts of 4), or all at once
+                five = 5 * (8 * ((index.size + 7) // 8) + 1)
+                for tile, tiles, lb in ((1, Bt, 1 << 26), (2, Bt, five),
                                         (256, Bt, 1 << 26), (3, raw.reshape(Bt.shape), 1)):
                     out = np.full((12, 4, C), np.nan)
                     counts = np.full((12, 4), -1, np.int64)
@@ -264,6 +265,17 @@ def test_union_kernel_against_numpy(rng):
     with pytest.raises(ValueError, match="tile_columns"):
         _multi.class_column_sums(packed, np.arange(3, dtype=np.intp), True,
                                  _multi.tile_columns(B[:11]), np.empty((12, 4, 1)))
+
+
+def test_list_entries_sizes_a_part():
+    """The scratch a part of a block needs: 128 MB of lists hold 1342 SNPs at n =
+    100,000, so 1024 SNPs are one part and 2048 two of 1024."""
+    from hlmm._core import _multi
+
+    assert _multi.list_entries(1024, 100_000) == 1024 * 4 * 12_500
+    assert _multi.list_entries(2048, 100_000) == 1024 * 4 * 12_500
+    assert _multi.list_entries(12, 203, 5 * (8 * 26 + 1)) == 4 * 4 * 26    # 3 parts of 4
+    assert _multi.list_entries(0, 203) == 0
 
 
 def test_gram_products_rows_against_numpy(rng):

@@ -199,21 +199,27 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
     return 0;
 }
 
-/* hlmm_code_sums_part over SNPs in parts of equal size: the lists take 8 bytes per SNP
- * and group of eight, and a part's stay within list_bytes. */
-static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdiff_t n,
-                          const double *Bt, ptrdiff_t npad, ptrdiff_t C, double *out,
-                          int64_t *ncode, const int *slot, ptrdiff_t chunk,
-                          size_t list_bytes, uint16_t *scratch, size_t scratch_len)
+/* SNPs per part of a block of m: parts of equal size whose lists (8 bytes per SNP and
+ * group of eight) stay within list_bytes. */
+static ptrdiff_t hlmm_part_snps(ptrdiff_t m, ptrdiff_t n, size_t list_bytes)
 {
     size_t per = (size_t)8 * ((n + 7) / 8) + 1;
-    ptrdiff_t cap = (ptrdiff_t)(list_bytes / per), parts, size;
+    ptrdiff_t cap = (ptrdiff_t)(list_bytes / per), parts;
     if (cap < 1)
         cap = 1;
     parts = (m + cap - 1) / cap;
     if (parts < 1)
         parts = 1;
-    size = (m + parts - 1) / parts;
+    return (m + parts - 1) / parts;
+}
+
+/* hlmm_code_sums_part over the parts of hlmm_part_snps. */
+static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdiff_t n,
+                          const double *Bt, ptrdiff_t npad, ptrdiff_t C, double *out,
+                          int64_t *ncode, const int *slot, ptrdiff_t chunk,
+                          size_t list_bytes, uint16_t *scratch, size_t scratch_len)
+{
+    ptrdiff_t size = hlmm_part_snps(m, n, list_bytes);
     for (ptrdiff_t j0 = 0; j0 < m; j0 += size) {
         ptrdiff_t mj = m - j0 < size ? m - j0 : size;
         if (hlmm_code_sums_part(codes + j0 * ld, ld, mj, n, Bt, npad, C, out + j0 * 4 * C,
