@@ -26,6 +26,8 @@ from .scan_engine_hlmm import (H2_MIN, LOG2PI, CarrierStatsHLMM,  # noqa: F401
 
 _REASONS = {0: "", 1: "no calls", 2: "monomorphic", 3: "not converged",
             4: "degenerate: a genotype class has zero variance", 5: "line search failed"}
+# status code → reason; past the codes, "failed"
+_REASON_LUT = np.array([_REASONS[k] for k in range(len(_REASONS))] + ["failed"], dtype=object)
 _COL = {name: j for j, name in enumerate(_classfit.COLUMNS)}
 KEYS = ("n", "freq", "likelihood", "add", "add_se", "var", "var_se")
 
@@ -72,9 +74,8 @@ class HLMClassScan:
                                                    "add_se", "beta0", "var", "var_se")}
         res["ok"] = status == 0
         # (a lookup, not a Python loop over the SNPs: many-phenotype scans call this a lot)
-        lut = np.array([_REASONS[k] for k in range(len(_REASONS))] + ["failed"], dtype=object)
-        res["reason"] = lut[np.where((status >= 0) & (status < len(_REASONS)), status,
-                                     len(_REASONS))]
+        res["reason"] = _REASON_LUT[np.where((status >= 0) & (status < len(_REASONS)),
+                                             status, len(_REASONS))]
         return res
 
     def fit_block_robust(self, moments, kind=True, tol=1e-10, max_iter=100):
