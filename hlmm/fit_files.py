@@ -1,13 +1,17 @@
 """``hlmm fit``: one HLM (or HLMM with random effects) from phenotype/covariate files.
 
 The job of the original fit_hlmm_model.py: covariates are z-scored for the fit and their
-effects reported on their own scale (estimate and SE divided by the covariate's SD).
+effects reported on their own scale (:meth:`hlmm.sample.Sample.own_scale`: slopes and SEs
+divided by the covariate's SD, the intercept moved back to covariates at 0 with its SE by
+the covariance of the intercept and the slopes).
 """
+import sys
 import time
 from dataclasses import dataclass
 
 from .errors import InputError
 from .hlm import HLM
+from .phenotypes import binary_trait_warning
 from .output import AtomicOutputs, effects_table
 from .random_effects import RandomEffectsInput
 from .sample import build_sample, missing_summary
@@ -55,6 +59,10 @@ def run_fit(cfg):
     log(missing_summary(c))
     if s.n <= s.X.shape[1] + s.V.shape[1] + 1:
         raise InputError(f"only {s.n} individuals analysed: too few for the model")
+    msg = binary_trait_warning(s.y)
+    if msg is not None:
+        log(msg)
+        print(f"hlmm: {msg}", file=sys.stderr)
     G = random.design(s.ids, log, s.by_iid) if random else None
     try:
         if G is None:
@@ -70,8 +78,8 @@ def run_fit(cfg):
     names = ([f"mean:{n}" for n in s.X_names] + [f"var:{n}" for n in s.V_names]
              + (["h2"] if G is not None else []))
     res.param_names = names
-    mean = (s.X_names, res.alpha / s.X_sd, res.alpha_se / s.X_sd)
-    var = (s.V_names, res.beta / s.V_sd, res.beta_se / s.V_sd)
+    mean = s.own_scale("mean", res.alpha, res.alpha_cov)
+    var = s.own_scale("variance", res.beta, res.beta_cov)
     log(f"Log-likelihood {float(res.loglik)!r}; converged in {res.n_iter} iterations")
     log(f"Standard errors: {res.cov_type}")
     with AtomicOutputs() as out:

@@ -78,6 +78,13 @@ class MultiScan:
                   f"miscalibrated: {shown}{', …' if len(odd) > 8 else ''}; use --robust "
                   f"for valid var p-values (each is in {cfg.outprefix}.log)",
                   file=sys.stderr)
+        binary = [s.label for s in self.scans if s.binary_warning]
+        if binary:
+            print(f"hlmm: warning: {len(binary)} of {len(self.scans)} phenotypes are binary "
+                  f"(two values): their variance is fixed by their mean, so their var "
+                  f"p-values are not tests of variance effects: {', '.join(binary[:8])}"
+                  f"{', …' if len(binary) > 8 else ''} (each is in {cfg.outprefix}.log)",
+                  file=sys.stderr)
         first = self.scans[0]
         self.engine = first.engine
         self.t_setup = sum(s.t_setup for s in self.scans)
@@ -245,7 +252,8 @@ class MultiScan:
             fits = [[None] * len(idx) for _ in self.scans]
             for gi in range(len(self._groups)):
                 self._fit_group_hlmm(gi, idx, packed, rows, hard, fits)
-            return [scan.finish_block(idx, packed, f) for scan, f in zip(self.scans, fits)]
+            return [scan.finish_block(idx, packed, f, rows=rows, hard=hard)
+                    for scan, f in zip(self.scans, fits)]
         return [scan.fit_read(idx, packed, rows, hard) for scan in self.scans]
 
     def _prepare_text(self):

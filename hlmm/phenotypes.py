@@ -98,3 +98,25 @@ def select_phenotypes(table, phen_index=None, pheno_name=None, all_pheno=False):
                              "output file name (letters, digits and _ . + - @ only)")
         out.append((c, label))
     return out
+
+
+def binary_trait_warning(y, who=""):
+    """The warning for a phenotype with exactly two values (``None`` otherwise).
+
+    A binary trait's variance p(1 − p) is fixed by its mean, so any SNP with a mean
+    effect also shows a 'variance effect' through the Bernoulli mean–variance link:
+    the HLM's var test is then no test of a variance QTL.
+    """
+    import numpy as np
+
+    y = np.asarray(y, dtype=float)
+    if y.size == 0 or np.all(y == y[0]):
+        return None
+    lo = y.min()
+    hi = y.max()
+    if not np.all((y == lo) | (y == hi)):
+        return None
+    return (f"warning: the phenotype{who} is binary (two values, {lo:g} and {hi:g}): its "
+            "variance p(1 − p) is fixed by its mean, so var and av p-values reflect the "
+            "Bernoulli mean–variance link, not variance effects; hlmm's models are for "
+            "quantitative traits")

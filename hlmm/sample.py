@@ -54,6 +54,21 @@ class Sample:
     V_sd: np.ndarray
     counts: dict = field(default_factory=dict)   # what was dropped, for the log
     by_iid: bool = False      # individuals matched by IID alone
+    X_mean: np.ndarray = None  # mean of each covariate column (0 for the intercept)
+    V_mean: np.ndarray = None
+
+    def own_scale(self, which, est, cov):
+        """Effects of the z-scored design ``which`` ("mean": X, "variance": V) on the
+        covariates' own scale: ``(names, estimates, SEs)``.
+
+        With ``z_j = (c_j − m_j)/s_j``, ``θ0 + Σ θ_j z_j = (θ0 − Σ θ_j m_j/s_j) + Σ (θ_j/s_j) c_j``,
+        so the own-scale parameters are ``Tθ`` (``T``: first row ``[1, −m/s]``, then
+        ``diag(1/s)``) with covariance ``T C Tᵀ``.  A linear reparametrisation: these are
+        the estimates and SEs of the same model fitted on the raw covariates.
+        """
+        names, sd, mean = ((self.X_names, self.X_sd, self.X_mean) if which == "mean"
+                           else (self.V_names, self.V_sd, self.V_mean))
+        return (names,) + covariate_scale(est, cov, mean, sd)
 
     @property
     def ids(self):
@@ -64,11 +79,24 @@ class Sample:
         return len(self._ids)
 
 
+def covariate_scale(est, cov, mean, sd):
+    """``(T·est, √diag(T·cov·Tᵀ))`` for the design ``[1, (c − mean)/sd]`` (see
+    :meth:`Sample.own_scale`; ``mean``, ``sd`` include the intercept's 0 and 1)."""
+    est = np.asarray(est, dtype=float)
+    k = est.size
+    T = np.diag(1.0 / np.asarray(sd, dtype=float))
+    if mean is not None:
+        T[0, 1:] = -np.asarray(mean, dtype=float)[1:] / np.asarray(sd, dtype=float)[1:]
+    out_cov = T @ np.asarray(cov, dtype=float).reshape(k, k) @ T.T
+    return T @ est, np.sqrt(np.maximum(np.diag(out_cov), 0.0))
+
+
 def _design(table, raw, n, option):
     """[1, z-scored columns] of the covariate rows ``raw`` of the ``n`` analysed
-    individuals; a column constant over the sample is an error."""
+    individuals, their names, SDs and means; a column constant over the sample is an
+    error."""
     if table is None:
-        return np.ones((n, 1)), ["Intercept"], np.ones(1)
+        return np.ones((n, 1)), ["Intercept"], np.ones(1), np.zeros(1)
     mean = raw.mean(axis=0)
     sd = raw.std(axis=0)
     for j, name in enumerate(table.names):
@@ -77,7 +105,8 @@ def _design(table, raw, n, option):
                              f"{n} individuals analysed")
     Z = np.ones((n, raw.shape[1] + 1))
     Z[:, 1:] = (raw - mean) / sd
-    return Z, ["Intercept"] + list(table.names), np.concatenate([[1.0], sd])
+    return (Z, ["Intercept"] + list(table.names), np.concatenate([[1.0], sd]),
+            np.concatenate([[0.0], mean]))
 
 
 def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_covar=None,
@@ -202,8 +231,9 @@ class SampleFrame:
                                      else f"'{self.missing}'")
         pos, kept, designs = self._shared_parts(keep, label)
         y = yv[pos]
-        X, X_names, X_sd, V, V_names, V_sd = designs
-        s = Sample(kept, y, X, V, X_names, V_names, X_sd, V_sd, counts, self.by_iid)
+        X, X_names, X_sd, X_mean, V, V_names, V_sd, V_mean = designs
+        s = Sample(kept, y, X, V, X_names, V_names, X_sd, V_sd, counts, self.by_iid,
+                   X_mean, V_mean)
         s.order_pos = pos
         return s
 

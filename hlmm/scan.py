@@ -190,8 +190,8 @@ class GenomeScan:
         if not null.converged:
             raise InputError(f"the null model did not converge ({null.message})")
         self.null = null
-        self.null_mean = (s.X_names, null.alpha / s.X_sd, null.alpha_se / s.X_sd)
-        self.null_var = (s.V_names, null.beta / s.V_sd, null.beta_se / s.V_sd)
+        self.null_mean = s.own_scale("mean", null.alpha, null.alpha_cov)
+        self.null_var = s.own_scale("variance", null.beta, null.beta_cov)
         log(f"Null HLM: log-likelihood {float(null.loglik)!r}, "
             + ("closed form (intercept-only mean and variance)" if null.message == CLOSED_FORM
                else f"{null.n_iter} Newton iterations"))
@@ -199,11 +199,18 @@ class GenomeScan:
             for nm, e, sd in zip(names, est, se):
                 log(f"  null {kind} effect {nm}: {float(e)!r} (SE {float(sd)!r})")
         e = self._standardised(null)
+        self._check_binary()
         self._check_kurtosis(e)
         y, X, V = s.y, s.X, s.V
+        self._log_sd = None
         if not cfg.fit_covariates:
             y = e
             X = V = np.ones((s.n, 1))
+            # The SNP models are fitted to e = (y − Xα̂)/σ_i with log σ_i = v_iᵀβ̂/2; their
+            # likelihoods are reported on the trait's own scale, log f(y) = log f(e) −
+            # log σ_i, so that they compare with the null model's (and other tools').
+            self._log_sd = (0.5 * float(null.beta[0]) if s.V.shape[1] == 1
+                            else 0.5 * (s.V @ null.beta))
         self.y, self.X, self.V = np.ascontiguousarray(y), X, V
         self.h2_start = cfg.h2_init
         self.null_h2 = None
@@ -216,7 +223,7 @@ class GenomeScan:
             self.null_h2 = (res.h2, res.h2_se)
             self.h2_start = max(res.h2, 1e-4)
             log(f"Null h2: {float(res.h2)!r} (SE {float(res.h2_se)!r}), "
-                f"log-likelihood {float(res.loglik)!r}")
+                f"log-likelihood {float(res.loglik - self._log_jacobian(s.n))!r}")
         self.t_null = time.perf_counter() - t0
         # Class statistics cover the default mode (X = V = [1, x] per SNP) with hard calls.
         if cfg.engine not in ("auto", "general"):
@@ -278,6 +285,42 @@ class GenomeScan:
             # raw phenotype and covariate columns would only hold memory
             s.y = s.X = s.V = None
 
+    def _log_jacobian(self, n_l, missing=None):
+        """``Σ log σ_i`` over the individuals of a model fitted to the standardised
+        trait (0 with ``--fit-covariates``, which fits the trait itself): all ``n_l``
+        analysed, or all but those flagged in ``missing``."""
+        ls = self._log_sd
+        if ls is None:
+            return 0.0
+        if np.ndim(ls) == 0:
+            return n_l * ls
+        total = float(np.sum(ls))
+        return total if missing is None else total - float(ls[missing].sum())
+
+    def _to_trait_scale(self, fits, packed, rows, hard):
+        """The likelihood column of ``fits`` (of the standardised trait) on the trait's
+        own scale: minus ``Σ log σ_i`` over each SNP's called individuals."""
+        if self._log_sd is None:
+            return
+        ll = fits.est[:, 0]
+        fitted = np.isfinite(ll)
+        if np.ndim(self._log_sd) == 0:
+            ll[fitted] -= fits.n[fitted] * self._log_sd
+            return
+        ll[fitted] -= self._log_jacobian(self.sample.n)
+        from ._core import _bed
+
+        # variance covariates: σ_i varies, so a SNP with missing calls loses the log σ_i
+        # of exactly those individuals
+        for j in np.flatnonzero(fitted & (fits.n < self.sample.n)):
+            if hard is None or hard[j]:
+                codes = np.empty((1, self.sample.n), dtype=np.int8)
+                _bed.decode_codes(packed[j:j + 1], self.sample_index, self._count_a1, codes)
+                missing = codes[0] < 0
+            else:
+                missing = np.isnan(self._analysis(rows, j))
+            ll[j] += float(self._log_sd[missing].sum())
+
     def _standardised(self, null):
         """The null model's standardised residuals ``(y − Xα̂)/exp(Vβ̂/2)`` (the scan's y in
         the default mode); with intercept-only designs from the scalars α̂, β̂ (without
@@ -286,6 +329,18 @@ class GenomeScan:
         if s.X.shape[1] == s.V.shape[1] == 1:
             return (s.y - null.alpha[0]) / np.exp(0.5 * null.beta[0])
         return (s.y - s.X @ null.alpha) / np.exp(0.5 * (s.V @ null.beta))
+
+    binary_warning = False
+
+    def _check_binary(self):
+        from .phenotypes import binary_trait_warning
+
+        msg = binary_trait_warning(self.sample.y, f" '{self.label}'" if self.multi else "")
+        if msg is not None:
+            self.log(msg)
+            self.binary_warning = True
+            if not self.multi:      # a many-phenotype run prints one summary line
+                print(f"hlmm: {msg}", file=sys.stderr)
 
     def _check_kurtosis(self, e):
         """Model-based variance tests assume normal residuals: with kurtosis κ of the
@@ -537,12 +592,14 @@ class GenomeScan:
             fits = [self._fit_one(self._analysis(rows, j) if not hard[j]
                                   else self._hard_dosages(packed, j))
                     for j in range(len(idx)) if self._check_stop() is None]
-        return self.finish_block(idx, packed, fits, stats)
+        return self.finish_block(idx, packed, fits, stats, rows, hard)
 
-    def finish_block(self, idx, packed, fits, stats=None):
-        """The block's outcomes as :class:`BlockFits`: the variants the model cannot use
-        get NaN rows; Brown–Forsythe columns are added when asked for."""
+    def finish_block(self, idx, packed, fits, stats=None, rows=None, hard=None):
+        """The block's outcomes as :class:`BlockFits` (likelihoods on the trait's own
+        scale): the variants the model cannot use get NaN rows; Brown–Forsythe columns
+        are added when asked for."""
         fits = BlockFits.from_fits(fits)
+        self._to_trait_scale(fits, packed, rows, hard)
         for a, b in runs(idx):
             for v, reason in self.geno.unusable(a, b):
                 fits[int(np.searchsorted(idx, v))] = SnpFit(0, np.nan, None,

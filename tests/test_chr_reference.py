@@ -10,6 +10,8 @@ an independent profile-likelihood evaluation that ours is the better optimum.  T
 likelihood column is compared after removing the common shift caused by the null
 variance intercept (original found to ~1e-5), within 1e-3; the shift within 0.05.
 """
+import re
+
 import numpy as np
 import pytest
 from bed_reader import open_bed
@@ -42,7 +44,66 @@ def _run_small(reference_dir, tmp_path, name, pheno, extra):
     return read_models(tmp_path / f"{name}.models.gz"), read_models(d / f"{name}.models.gz")
 
 
-def compare_models(ours, ref):
+def _jac(reference_dir, tmp_path, name, runs, snps):
+    pheno, extra = runs[name]
+    return jacobian(reference_dir / "small", tmp_path / name, pheno, extra, snps)
+
+
+def _log_values(log, kind):
+    """The log's null effects of ``kind`` ("mean", "log-variance") on the covariates' own
+    scale: {name: estimate}."""
+    pat = re.compile(rf"null {kind} effect (\S+): (\S+) ")
+    return {m.group(1): float(m.group(2)) for m in pat.finditer(log)}
+
+
+def _covariates(path):
+    """{(FID, IID): {name: value}} of a covariate file (FID IID c1 …, a header; NA or
+    -9 missing)."""
+    lines = open(path).read().split("\n")
+    names = lines[0].split()[2:]
+    return {tuple(t[:2]): {nm: (np.nan if v in ("NA", "-9") else float(v))
+                           for nm, v in zip(names, t[2:])}
+            for t in (ln.split() for ln in lines[1:]) if t}
+
+
+def _analysed(d, pheno, covfiles):
+    """The phenotype file's rows that are analysed (phenotype and every covariate
+    present) as a mask, and the covariates' tables."""
+    ph = [ln.split() for ln in open(d / pheno).read().splitlines()]
+    covs = [_covariates(d / c) for c in covfiles]
+    ok = np.array([t[2] not in ("NA", "-9")
+                   and all(not np.isnan(list(c[tuple(t[:2])].values())).any() for c in covs)
+                   for t in ph])
+    ids = [tuple(t[:2]) for t, k in zip(ph, ok) if k]
+    return ok, ids, covs
+
+
+def _covfiles(extra):
+    return [extra[k + 1] for k, a in enumerate(extra)
+            if a.replace("_", "-") in ("--mean-covar", "--var-covar")]
+
+
+def jacobian(d, out, pheno, extra, snps):
+    """Per SNP, ``Σ log σ_i`` over its called individuals, ``log σ_i = ½(β0 + Σ β_j c_ij)``
+    with the null model's own-scale log-variance effects: the Jacobian by which our
+    default-mode likelihoods (the trait's scale) differ from the original's (of the
+    standardised trait).  Zero with --fit-covariates, which fits the trait itself."""
+    if "--fit-covariates" in extra:
+        return 0.0
+    beta = _log_values(open(f"{out}.log").read(), "log-variance")
+    ok, ids, covs = _analysed(d, pheno, _covfiles(extra))
+    log_sd = np.full(len(ids), beta.pop("Intercept"))
+    if beta:
+        vcov = covs[-1]       # --var-covar comes last in the runs above
+        log_sd = log_sd + sum(b * np.array([vcov[i][nm] for i in ids]) for nm, b in beta.items())
+    log_sd *= 0.5
+    G = open_bed(str(d / "test.bed"), count_A1=False).read(index=np.s_[:, snps],
+                                                           dtype="float64")[ok]
+    return np.array([log_sd[~np.isnan(G[:, j])].sum() for j in range(G.shape[1])])
+
+
+def compare_models(ours, ref, jac=0.0):
+    """``jac``: per SNP, what our likelihood adds to the original's (see jacobian)."""
     (h, rows), (rh, rrows) = ours, ref
     assert h[:13] == rh and h[13:] == ["chrom", "pos", "a1", "a2"]
     assert [r[0] for r in rows] == [r[0] for r in rrows]
@@ -55,7 +116,7 @@ def compare_models(ours, ref):
         np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=name)
         ok = ~np.isnan(a)
         assert np.max(np.abs(a[ok] - b[ok]), initial=0) <= tol, name
-    like, rlike = column(h, rows, "likelihood"), column(rh, rrows, "likelihood")
+    like, rlike = column(h, rows, "likelihood") + jac, column(rh, rrows, "likelihood")
     ok = ~np.isnan(rlike)
     np.testing.assert_array_equal(np.isnan(like), np.isnan(rlike))
     shift = np.mean(like[ok] - rlike[ok]) if ok.any() else 0.0
@@ -84,7 +145,7 @@ def _profile_loglik(y, x, b):
 @pytest.mark.parametrize("name", list(SMALL_RUNS))
 def test_small_hlm_runs_match_original(reference_dir, tmp_path, name):
     ours, ref = _run_small(reference_dir, tmp_path, name, *SMALL_RUNS[name])
-    compare_models(ours, ref)
+    compare_models(ours, ref, _jac(reference_dir, tmp_path, name, SMALL_RUNS, np.s_[:200]))
     if name == "out_hlm_filters":
         f = column(ours[0], ours[1], "frequency")
         like = column(ours[0], ours[1], "likelihood")
@@ -112,15 +173,30 @@ def test_variance_effect_differences_are_the_originals_early_stop(reference_dir,
         assert ours >= theirs - 1e-9
 
 
+def compare_effects(d, ours_path, ref_path, pheno, covfile, tol):
+    """Covariate effects against the original's.  Slopes and their SEs as written; the
+    original's intercept is that of centred covariates (the value at the covariates'
+    means), ours that of the raw covariates (issue #20): ours = theirs − Σ slope_j·mean_j,
+    means over the analysed individuals.  The intercept's SE needs the original's
+    covariance, which it did not write: tests/test_trait_scale.py checks it against fits
+    on the raw covariates."""
+    ours = np.loadtxt(ours_path, dtype=str, skiprows=1)
+    ref = np.loadtxt(ref_path, dtype=str)
+    assert ours[:, 0].tolist() == ref[:, 0].tolist()
+    o, r = ours[:, 1:].astype(float), ref[:, 1:].astype(float)
+    np.testing.assert_allclose(o[1:], r[1:], atol=tol, rtol=0)
+    _, ids, (mcov, vcov) = _analysed(d, pheno, ["mcov.txt", "vcov.txt"])
+    cov = mcov if covfile == "mcov.txt" else vcov
+    means = np.array([np.mean([cov[i][nm] for i in ids]) for nm in ours[1:, 0]])
+    assert o[0, 0] == pytest.approx(r[0, 0] - r[1:, 0] @ means, abs=tol * (1 + len(means)))
+
+
 def test_null_covariate_effects_match_original(reference_dir, tmp_path):
     d = reference_dir / "small"
     _run_small(reference_dir, tmp_path, "out_hlm_cov", *SMALL_RUNS["out_hlm_cov"])
-    for kind in ("mean", "variance"):
-        ours = np.loadtxt(tmp_path / f"out_hlm_cov.null_{kind}_effects.txt", dtype=str, skiprows=1)
-        ref = np.loadtxt(d / f"out_hlm_cov.null_{kind}_effects.txt", dtype=str)
-        assert ours[:, 0].tolist() == ref[:, 0].tolist() == ["Intercept", "c1", "c2"]
-        np.testing.assert_allclose(ours[:, 1:].astype(float), ref[:, 1:].astype(float),
-                                   atol=2e-5, rtol=0)
+    for kind, cov in (("mean", "mcov.txt"), ("variance", "vcov.txt")):
+        compare_effects(d, tmp_path / f"out_hlm_cov.null_{kind}_effects.txt",
+                        d / f"out_hlm_cov.null_{kind}_effects.txt", "pheno_cov.fam", cov, 2e-5)
 
 
 def test_fit_hlm_matches_original(reference_dir, tmp_path):
@@ -129,12 +205,9 @@ def test_fit_hlm_matches_original(reference_dir, tmp_path):
     res = run(["fit", d / "pheno_cov.fam", out, "--mean_covar", d / "mcov.txt",
                "--var_covar", d / "vcov.txt"])
     assert "c1" in res.output
-    for kind in ("mean", "variance"):
-        ours = np.loadtxt(f"{out}.{kind}_effects.txt", dtype=str, skiprows=1)
-        ref = np.loadtxt(d / f"fit_hlm_cov.{kind}_effects.txt", dtype=str)
-        assert ours[:, 0].tolist() == ref[:, 0].tolist()
-        np.testing.assert_allclose(ours[:, 1:].astype(float), ref[:, 1:].astype(float),
-                                   atol=2e-5, rtol=0)
+    for kind, cov in (("mean", "mcov.txt"), ("variance", "vcov.txt")):
+        compare_effects(d, f"{out}.{kind}_effects.txt", d / f"fit_hlm_cov.{kind}_effects.txt",
+                        "pheno_cov.fam", cov, 2e-5)
 
 
 def _read_h2(path):
@@ -155,7 +228,8 @@ def test_small_hlmm_runs_match_original(reference_dir, tmp_path, name):
     run(args)
     h, rows = read_models(tmp_path / f"{name}.models.gz")
     rh, rrows = read_models(d / f"{name}.models.gz")
-    compare_models((h, rows), (rh, rrows[:30]))
+    compare_models((h, rows), (rh, rrows[:30]),
+                   _jac(reference_dir, tmp_path, name, HLMM_RUNS, np.s_[:30]))
     np.testing.assert_allclose(_read_h2(tmp_path / f"{name}.null_h2.txt"),
                                _read_h2(d / f"{name}.null_h2.txt"), atol=2e-5, rtol=0)
 
@@ -167,9 +241,6 @@ def test_fit_hlmm_matches_original(reference_dir, tmp_path):
          d / "vcov.txt", "--random_gts", d / "random.bed"])
     np.testing.assert_allclose(_read_h2(f"{out}.h2.txt"), _read_h2(d / "fit_hlmm_cov.h2.txt"),
                                atol=2e-5, rtol=0)
-    for kind in ("mean", "variance"):
-        ours = np.loadtxt(f"{out}.{kind}_effects.txt", dtype=str, skiprows=1)
-        ref = np.loadtxt(d / f"fit_hlmm_cov.{kind}_effects.txt", dtype=str)
-        assert ours[:, 0].tolist() == ref[:, 0].tolist()
-        np.testing.assert_allclose(ours[:, 1:].astype(float), ref[:, 1:].astype(float),
-                                   atol=5e-5, rtol=0)
+    for kind, cov in (("mean", "mcov.txt"), ("variance", "vcov.txt")):
+        compare_effects(d, f"{out}.{kind}_effects.txt", d / f"fit_hlmm_cov.{kind}_effects.txt",
+                        "pheno_cov.fam", cov, 5e-5)

@@ -33,8 +33,10 @@ def fit_command(phenofile, outprefix, **opts):
                     random_gts=tuple(opts.pop("random_gts")),
                     command=command_line(click.get_current_context()), **opts)
     res, mean, var = run_fit(cfg)
+    click.echo("Fit on z-scored covariates (each centred at its mean and divided by its SD, "
+               "so the intercepts are those at the covariates' means):")
     click.echo(res.summary())
-    click.echo("\nOn the covariates' own scale:")
+    click.echo("\nOn the covariates' own scale (as in the output files):")
     for kind, (names, est, se) in (("mean", mean), ("log-variance", var)):
         for nm, e, s in zip(names, est, se):
             click.echo(f"  {kind:12s} {nm:12s} {e: .6g} (SE {s:.6g})")
