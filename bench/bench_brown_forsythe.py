@@ -25,7 +25,7 @@ from _timing import best_time  # noqa: E402
 
 from hlmm._core import _bed, _levene  # noqa: E402
 from hlmm._threads import blas_single_threaded  # noqa: E402
-from hlmm.levene import BrownForsythe  # noqa: E402
+from hlmm.scan.levene import BrownForsythe  # noqa: E402
 
 
 def random_packed(n_fam, snps, rng, missing=0.01):

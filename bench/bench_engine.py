@@ -1,4 +1,4 @@
-"""Benchmark of the scan engine (hlmm._core._bed, hlmm.scan_engine).
+"""Benchmark of the scan engine (hlmm._core._bed, hlmm.scan.class_engines).
 
 1. ``class_stats`` on a simulated 100,000-individual × 2,000-SNP packed .bed block
    (identity and permuted sample_index), ``decode_codes``, against
@@ -22,7 +22,7 @@ from scipy.linalg import blas
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hlmm._core import _bed  # noqa: E402
-from hlmm.scan_engine import ClassStatsHLMM, HLMClassScan, HLMMClassScan  # noqa: E402
+from hlmm.scan.class_engines import ClassStatsHLMM, HLMClassScan, HLMMClassScan  # noqa: E402
 
 
 def best(fn, repeat):

@@ -57,8 +57,8 @@ def main(argv=None):
     from threadpoolctl import threadpool_limits
 
     import hlmm
-    from hlmm.hlm import HLM
-    from hlmm.scan import GenomeScan, Log, ScanConfig
+    from hlmm.models.hlm import HLM
+    from hlmm.scan.genome_scan import GenomeScan, Log, ScanConfig
 
     os.makedirs(a.dir, exist_ok=True)
     test = os.path.join(a.dir, f"hlmm_test_{a.n}_{a.snps}")

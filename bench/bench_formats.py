@@ -118,8 +118,8 @@ def hlmm_dosage(a, dose, pheno):
     from scipy.linalg import blas
     from threadpoolctl import threadpool_limits
 
-    from hlmm.mixed import HLMM
-    from hlmm.scan import GenomeScan, Log, ScanConfig
+    from hlmm.models.hlmm import HLMM
+    from hlmm.scan.genome_scan import GenomeScan, Log, ScanConfig
 
     rand = os.path.join(a.dir, f"dose_rand_{a.n}_{a.l}")
     if not os.path.exists(rand + ".bed"):      # l hard-called SNPs of the same individuals

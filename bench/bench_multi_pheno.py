@@ -5,7 +5,7 @@
         [--kernel] [--repeat 3]
 
 Times in the same run, on the W2 .bed (the fileset of bench_scan_hlm.py):
-* reading the phenotype file of ``--phenos`` columns (hlmm.tables.read_table, best of 3);
+* reading the phenotype file of ``--phenos`` columns (hlmm.io.tables.read_table, best of 3);
 * `hlmm chr --whole-chr` with a single-column phenotype file (the baseline), and with
   ``--all-pheno`` over ``--phenos`` columns: the ratio (goal ≤ 10× for 100 phenotypes)
   and the speed-up over as many separate runs (``phenos`` × the single run);
@@ -102,7 +102,7 @@ def w6(a, hlmm, threads):
         write_phenotypes(prefix + ".fam", single, 1, 0.0)
     if not os.path.exists(many):
         write_phenotypes(prefix + ".fam", many, a.phenos, a.missing)
-    from hlmm.tables import read_table
+    from hlmm.io.tables import read_table
 
     t_read, tab = best_time(lambda: read_table(many), 3)
     print(f"read_table of {tab.values.shape[1]} columns x {tab.values.shape[0]} rows: "

@@ -7,7 +7,7 @@ phenotype and for many.
 On ``PREFIX.bed`` with ``PREFIX.pheno1`` (one column) and ``PREFIX.pheno100_0`` (100
 columns; both made by bench_multi_pheno.py's simulation when absent), times in one
 process, best of ``--repeat``, the scan's construction as `hlmm chr --whole-chr`
-(``--all-pheno`` for the many-column file) does it (``hlmm.scan_run._open_scan``):
+(``--all-pheno`` for the many-column file) does it (``hlmm.scan.run._open_scan``):
 
 * ``setup + null``: the two figures of the log's ``Timing:`` line (ScanInputs and each
   phenotype's sample and designs; each phenotype's null model), wall seconds, and the
@@ -34,8 +34,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 @contextlib.contextmanager
 def old_path():
     """The setup as it was before the closed-form null and the shared sample parts."""
-    from hlmm import scan, sample
-    from hlmm.hlm import HLM
+    from hlmm.scan import genome_scan as scan
+    from hlmm.io import sample
+    from hlmm.models.hlm import HLM
 
     fit, parts = scan.fit_intercept_only, sample.SampleFrame._shared_parts
 
@@ -57,8 +58,8 @@ def old_path():
 
 
 def open_once(bed, pheno, many, outprefix):
-    from hlmm.scan import Log, ScanConfig
-    from hlmm.scan_run import _open_scan
+    from hlmm.scan.genome_scan import Log, ScanConfig
+    from hlmm.scan.run import _open_scan
 
     cfg = ScanConfig(genofile=bed, start=0, end=0, phenofile=pheno, outprefix=outprefix,
                      whole_chr=True, all_pheno=many, threads=2)

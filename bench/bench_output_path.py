@@ -7,7 +7,7 @@ Times, as CPU seconds of this process (all its threads; wall seconds beside them
 parallel table writing):
 1. the table rows of ``--rows`` SNPs formatted in blocks of 128: the former
    ``models_block_arrays`` (kept in tests/output_reference.py) against
-   :func:`hlmm.output.models_block_lines` (:func:`row_labels` apart: a scan makes them
+   :func:`hlmm.io.output.models_block_lines` (:func:`row_labels` apart: a scan makes them
    once a block for all its phenotypes);
 2. ``Partial.append`` of those rows: the former per-row ``status<TAB>row`` join and
    write against writing the formatted bytes;
@@ -27,10 +27,10 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from output_reference import models_block_text, partial_block, write_table  # noqa: E402
 
-from hlmm.block_fits import STATUS_NAMES  # noqa: E402
-from hlmm.output import AtomicOutputs, MODELS_COLUMNS, models_block_lines, row_labels  # noqa: E402
-import hlmm.scan  # noqa: E402,F401  (before scan_run: their imports are circular)
-from hlmm.scan_run import _Output, _write_tables  # noqa: E402
+from hlmm.scan.block_fits import STATUS_NAMES  # noqa: E402
+from hlmm.io.output import AtomicOutputs, MODELS_COLUMNS, models_block_lines, row_labels  # noqa: E402
+import hlmm.scan.genome_scan  # noqa: E402,F401  (before scan_run: their imports are circular)
+from hlmm.scan.run import _Output, _write_tables  # noqa: E402
 
 
 def cpu(fn):

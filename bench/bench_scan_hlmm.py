@@ -44,8 +44,8 @@ def main():
     from threadpoolctl import threadpool_limits
 
     from hlmm._core import _bed
-    from hlmm.mixed import HLMM
-    from hlmm.scan import Log, ScanConfig, GenomeScan
+    from hlmm.models.hlmm import HLMM
+    from hlmm.scan.genome_scan import Log, ScanConfig, GenomeScan
 
     os.makedirs(a.dir, exist_ok=True)
     test = os.path.join(a.dir, f"hlmm_test_{a.n}_{a.snps}")
@@ -95,7 +95,7 @@ def main():
           f"{r[:, 3].mean():8.3f} {np.median(r[:, 2] / r[:, 3]):8.2f}x "
           f"{r[:, 2].mean() / r[:, 3].mean():6.2f}x  ({sum(ok for *_, ok in rows_out)} ok)")
     if a.robust_snps:
-        from hlmm.scan_engine import HLMMClassScan
+        from hlmm.scan.class_engines import HLMMClassScan
 
         rob = HLMMClassScan(scan.y, scan.G, scan.h2_start, robust=True)
         k = min(a.robust_snps, a.snps)

@@ -44,7 +44,7 @@ W4_SNIPPET = """
 import json, time
 import numpy as np
 from hlmm.io import open_genotypes
-from hlmm.random_effects import RandomEffectsInput
+from hlmm.io.random_effects import RandomEffectsInput
 out = {{"design": [], "design_cpu": [], "read": [], "bed_reader_int8": []}}
 for _ in range({repeat}):
     t, c = time.perf_counter(), time.process_time()
@@ -67,7 +67,7 @@ print(json.dumps(out))
 
 READ_SNIPPET = """
 import json, time
-from hlmm.tables import read_table
+from hlmm.io.tables import read_table
 out = {{"wall": [], "cpu": []}}
 for _ in range({repeat}):
     t, c = time.perf_counter(), time.process_time()

@@ -10,7 +10,7 @@ implementations take the same iterations and the timings compare the kernels.
 import numpy as np
 from scipy import linalg
 
-from hlmm.mixed import HLMM, _LowRankPoint
+from hlmm.models.hlmm import HLMM, _LowRankPoint
 
 
 class _NumpyPoint(_LowRankPoint):

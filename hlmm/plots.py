@@ -26,9 +26,9 @@ import sys
 import numpy as np
 from scipy import stats
 
-from .dispersion import genomic_control
+from .sim.dispersion import genomic_control
 from .errors import InputError
-from .output import AtomicOutputs
+from .io.output import AtomicOutputs
 
 STATISTICS = (("add", "mean (add)"), ("var", "variance (var)"),
               ("dispersion", "dispersion"))
@@ -238,7 +238,7 @@ def add_var_figure(table, title=None, source=None, highlight=None):
     ``highlight``: row indices to mark (with the SNP name) — by default the SNP with the
     largest |dispersion_t| when the dispersion columns are present.
     """
-    from .dispersion import huber_regression
+    from .sim.dispersion import huber_regression
 
     plt = _pyplot()
     add_t, var_t = _tstat(table, "add"), _tstat(table, "var")

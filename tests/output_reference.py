@@ -1,12 +1,12 @@
 """The table's former Python formatting, kept as the oracle of the C formatting
-(:func:`hlmm.output.models_block_lines`) and of the table writer (tests and
+(:func:`hlmm.io.output.models_block_lines`) and of the table writer (tests and
 bench/bench_output_path.py)."""
 import gzip
 import io
 
 import numpy as np
 
-from hlmm.output import stat_cells
+from hlmm.io.output import stat_cells
 
 
 def _sig6(values):

@@ -5,7 +5,7 @@ from bed_reader import open_bed
 
 from clihelp import write_bed
 from hlmm._core import _bed
-from hlmm.genotypes import BedFile
+from hlmm.io.bed import BedFile
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The Brown–Forsythe test from packed .bed bytes (hlmm.levene, hlmm._core._levene) against
+"""The Brown–Forsythe test from packed .bed bytes (hlmm.scan.levene, hlmm._core._levene) against
 scipy.stats.levene(..., center='median')."""
 import concurrent.futures as cf
 import math
@@ -10,8 +10,8 @@ import scipy.stats as st
 
 from clihelp import write_bed
 from hlmm._core import _bed, _levene
-from hlmm.genotypes import BedFile
-from hlmm.levene import BrownForsythe, f_logsf
+from hlmm.io.bed import BedFile
+from hlmm.scan.levene import BrownForsythe, f_logsf
 
 # 2-bit .bed code -> class (−1 missing)
 CLASS = {True: np.array([2, -1, 1, 0]), False: np.array([0, -1, 1, 2])}
@@ -290,7 +290,7 @@ def test_f_logsf(d1, d2):
 
 def test_log_betainc_continued_fraction_at_moderate_values():
     """The far-tail branch of f_logsf against scipy where both are representable."""
-    from hlmm.levene import _log_betainc_cf
+    from hlmm.scan.levene import _log_betainc_cf
 
     for d1 in (1, 2, 3):
         for d2 in (5, 40, 1000, 100000):

@@ -138,7 +138,7 @@ def test_log_records_counts(synth, tmp_path):
 def test_neglog10_pval_matches_scipy_including_far_tail(df):
     from scipy.stats import chi2
 
-    from hlmm.output import neglog10_pval
+    from hlmm.io.output import neglog10_pval
 
     for stat in [0.0, 1e-8, 0.5, 3.84, 25.0, 400.0, 5000.0]:
         expect = -chi2.logsf(stat, df) / np.log(10)

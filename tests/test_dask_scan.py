@@ -59,7 +59,8 @@ def test_existing_scheduler(data, tmp_path, cluster, local_result):
 
 def test_worker_killed_mid_scan_loses_and_duplicates_nothing(data, tmp_path, cluster,
                                                              local_result):
-    from hlmm.scan import ScanConfig, run_scan
+    from hlmm.scan.genome_scan import ScanConfig
+    from hlmm.scan.run import run_scan
 
     client = distributed.Client(cluster)
     killed = []

@@ -8,10 +8,10 @@ from click.testing import CliRunner
 from scipy import stats
 
 from hlmm.cli.main import main
-from hlmm.dispersion import (DISPERSION_COLUMNS, dispersion_effects, dispersion_table,
+from hlmm.sim.dispersion import (DISPERSION_COLUMNS, dispersion_effects, dispersion_table,
                              genomic_control, headline_statistics, huber_regression,
                              ks_chi2_pvalue)
-from hlmm.results_table import read_table
+from hlmm.io.results_table import read_table
 
 HEADER = ("SNP n frequency likelihood add add_se add_t add_pval var var_se var_t var_pval "
           "av_pval").split()

@@ -6,8 +6,8 @@ import pytest
 
 from hlmm import HLM, HLMM
 from hlmm._core import _bed, _classfit
-from hlmm.dosage_engine import DosageClassScan
-from hlmm.scan_engine import HLMMClassScan, _hlm_raw
+from hlmm.scan.dosage_engine import DosageClassScan
+from hlmm.scan.class_engines import HLMMClassScan, _hlm_raw
 
 
 def _grid_dosages(rng, n, scale, maf=0.3, frac=0.4):

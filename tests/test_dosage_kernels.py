@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hlmm._core import _bed, _classfit, _dosage
-from hlmm.dosage_engine import DosageClassScan
-from hlmm.scan_engine import _hlm_raw
+from hlmm.scan.dosage_engine import DosageClassScan
+from hlmm.scan.class_engines import _hlm_raw
 
 
 def oracle_classes(row, index, y, scale, powers):

@@ -5,7 +5,8 @@ from click.testing import CliRunner
 from scipy import stats
 
 from hlmm.cli.main import main
-from hlmm import HLM, gensim
+from hlmm import HLM
+from hlmm.sim import genotypes as gensim
 
 bed_reader = pytest.importorskip("bed_reader")
 

@@ -293,7 +293,7 @@ def test_gram_products_rows_against_numpy(rng):
 
 def test_parse_index_list():
     from hlmm.errors import InputError
-    from hlmm.phenotypes import parse_index_list
+    from hlmm.io.phenotypes import parse_index_list
 
     assert parse_index_list("1-3,7, 9-10") == [1, 2, 3, 7, 9, 10]
     assert parse_index_list(4) == [4]
@@ -333,7 +333,7 @@ def test_resume_after_kill_and_uneven_partials(data, tmp_path):
 
 
 def test_block_fits_round_trip():
-    from hlmm.block_fits import BlockFits, SnpFit
+    from hlmm.scan.block_fits import BlockFits, SnpFit
 
     fits = [SnpFit(10, 0.2, {"likelihood": -5.0, "add": 0.1, "add_se": 0.2, "var": -0.3,
                              "var_se": 0.4}, "ok", (1.5, 0.7)),

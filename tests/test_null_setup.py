@@ -11,9 +11,9 @@ import pytest
 from scipy import optimize
 
 from hlmm import HLM
-from hlmm.hlm_intercept import CLOSED_FORM, fit_intercept_only
-from hlmm.sample import SampleFrame
-from hlmm.tables import Table
+from hlmm.models.hlm_intercept import CLOSED_FORM, fit_intercept_only
+from hlmm.io.sample import SampleFrame
+from hlmm.io.tables import Table
 
 LOG2PI = np.log(2 * np.pi)
 
@@ -225,8 +225,9 @@ def test_multi_scan_setup_shares_samples_and_fits_nulls_in_closed_form(tmp_path,
     of one sample; each null model is the closed form (= HLM's Newton fit) without
     covariates and the Newton fit with them; the scan's y is the standardised residual."""
     from clihelp import write_bed, write_table
-    from hlmm.multi_scan import MultiScan
-    from hlmm.scan import Log, ScanConfig
+    from hlmm.scan.many_phenotypes import MultiScan
+    from hlmm.io.output import Log
+    from hlmm.scan.genome_scan import ScanConfig
 
     n = 400
     bed = write_bed(tmp_path / "g", rng.binomial(2, 0.3, size=(n, 5)).astype(float))

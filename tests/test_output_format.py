@@ -3,8 +3,8 @@ tests/output_reference.py), byte for byte."""
 import numpy as np
 import pytest
 
-from hlmm.block_fits import STATUS_NAMES, BlockFits, SnpFit
-from hlmm.output import models_block_lines, row_labels
+from hlmm.scan.block_fits import STATUS_NAMES, BlockFits, SnpFit
+from hlmm.io.output import models_block_lines, row_labels
 from output_reference import models_block_text, partial_block
 
 
@@ -113,7 +113,7 @@ def test_gzip_table_equals_former_writer(tmp_path, rng, m, chunk):
     a chunk too); a member without name or time, and equal input gives equal bytes."""
     import gzip
 
-    from hlmm.output import _GZIP_HEADER, gzip_table
+    from hlmm.io.output import _GZIP_HEADER, gzip_table
     from output_reference import write_table
 
     part = tmp_path / "p.partial"

@@ -5,8 +5,8 @@ from click.testing import CliRunner
 
 from hlmm.cli.main import main
 from hlmm import plots
-from hlmm.dispersion import dispersion_table
-from hlmm.results_table import ResultsTable, read_table
+from hlmm.sim.dispersion import dispersion_table
+from hlmm.io.results_table import ResultsTable, read_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

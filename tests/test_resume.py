@@ -123,7 +123,7 @@ def test_append_is_checked(data):
 
 
 def test_prefix_lock(data):
-    from hlmm.checkpoint import PrefixLock
+    from hlmm.scan.checkpoint import PrefixLock
 
     d = data
     lock = PrefixLock(str(d["out"] / "busy"))
@@ -250,7 +250,7 @@ def test_fingerprint_covers_a_bare_plink_prefix(data, monkeypatch, rng):
 def test_lock_taken_on_an_unlinked_file_is_retried(data, monkeypatch):
     import fcntl
 
-    from hlmm.checkpoint import PrefixLock
+    from hlmm.scan.checkpoint import PrefixLock
 
     prefix = str(data["out"] / "race")
     first = PrefixLock(prefix)

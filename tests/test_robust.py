@@ -7,10 +7,10 @@ import pytest
 
 from clihelp import column, read_models, run, write_bed, write_table
 from hlmm import HLM, HLMM
-from hlmm import robust as R
+from hlmm.models import robust as R
 from hlmm._core import _bed
-from hlmm.output import neglog10_pval
-from hlmm.scan_engine import HLMClassScan, HLMMClassScan
+from hlmm.io.output import neglog10_pval
+from hlmm.scan.class_engines import HLMClassScan, HLMMClassScan
 
 LOG2PI = np.log(2 * np.pi)
 
@@ -329,7 +329,7 @@ def test_hlmm_fit_robust_cli(heavy, tmp_path):
     run(["fit", d["pheno"], tmp_path / "f", "--var-covar", d["covar"], "--robust"])
     text = (tmp_path / "f.variance_effects.txt").read_text().splitlines()
     se_cli = float(text[1].split("\t")[2])
-    import hlmm.tables as T
+    import hlmm.io.tables as T
     y = T.read_table(d["pheno"]).values[:, 0]
     c = T.read_table(d["covar"]).values[:, 0]
     n = y.shape[0]

@@ -13,7 +13,7 @@ from scipy import linalg, optimize
 
 import hlmm
 from hlmm._core import _bed
-from hlmm.scan_engine import H2_MIN, HLMClassScan, HLMMClassScan
+from hlmm.scan.class_engines import H2_MIN, HLMClassScan, HLMMClassScan
 
 LOG2PI = np.log(2 * np.pi)
 
@@ -378,7 +378,7 @@ def test_hlmm_exact_hessian_newton_equals_the_differenced_path(snp):
     """The Newton with the exact Hessian and its SEs give the fit of the
     finite-difference path (Hessian and information differenced from the gradient)."""
     scan, _, codes = snp
-    from hlmm.scan_engine_hlmm import ClassStatsHLMM
+    from hlmm.models.hlmm_classes import ClassStatsHLMM
 
     class Differenced(ClassStatsHLMM):
         hessian = None

@@ -11,9 +11,9 @@ from clihelp import write_bed
 from hlmm._core import _text
 from hlmm.errors import InputError
 from hlmm.io.bed import BedFile, read_columns
-from hlmm.random_effects import (_standardise_inplace, random_effects_from_beds,
+from hlmm.io.random_effects import (_standardise_inplace, random_effects_from_beds,
                                  random_effects_from_table)
-from hlmm.tables import Table
+from hlmm.io.tables import Table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

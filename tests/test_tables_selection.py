@@ -1,17 +1,17 @@
 """Phenotype/covariate tables (gzip, PLINK 2 headers, the fast reader) and the PLINK-style
-variant and sample selection of hlmm.selection."""
+variant and sample selection of hlmm.io.selection."""
 import gzip
 import time
 
 import numpy as np
 import pytest
 
-from hlmm import tables
+from hlmm.io import tables
 from hlmm.errors import InputError
-from hlmm.selection import (SampleList, VariantList, normalise_chrom, parse_chr_list,
+from hlmm.io.selection import (SampleList, VariantList, normalise_chrom, parse_chr_list,
                             read_sample_list, read_variant_list, select_samples,
                             select_variants)
-from hlmm.tables import match_keys, read_table
+from hlmm.io.tables import match_keys, read_table
 
 
 def write(path, text, gz=False):

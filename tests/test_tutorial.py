@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from hlmm.cli.main import main
-from hlmm.dispersion import dispersion_table, headline_statistics
-from hlmm.results_table import read_table
+from hlmm.sim.dispersion import dispersion_table, headline_statistics
+from hlmm.io.results_table import read_table
 
 pytest.importorskip("hlmm.cli.chr", reason="the tutorial runs `hlmm chr`")
 

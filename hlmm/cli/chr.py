@@ -3,8 +3,9 @@ import sys
 
 import click
 
-from hlmm.checkpoint import Interrupted
-from hlmm.scan import ScanConfig, run_scan
+from hlmm.scan.checkpoint import Interrupted
+from hlmm.scan.genome_scan import ScanConfig
+from hlmm.scan.run import run_scan
 
 from .options import PrefixCommand, command_line, missing_number_option, option, progress_bar, user_errors
 

@@ -43,7 +43,7 @@ def dispersion(results, out, tol, max_iter):
         raise click.BadParameter(f"directory {out_dir} does not exist",
                                  param_hint="'-o' / '--out'")
     try:
-        from hlmm.dispersion import dispersion_table
+        from hlmm.sim.dispersion import dispersion_table
 
         table, fit = dispersion_table(results, tol=tol, maxiter=max_iter)
     except (ValueError, OSError) as exc:

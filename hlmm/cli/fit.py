@@ -1,7 +1,7 @@
 """``hlmm fit``: fit one HLM, or an HLMM with ``--random-gts``, from files."""
 import click
 
-from hlmm.fit_files import FitConfig, run_fit
+from hlmm.fit_run import FitConfig, run_fit
 
 from .options import PrefixCommand, command_line, missing_number_option, option, user_errors
 

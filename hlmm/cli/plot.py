@@ -4,7 +4,7 @@ import os
 import click
 
 from hlmm.cli.options import user_errors
-from hlmm.results_table import read_table
+from hlmm.io.results_table import read_table
 
 
 @click.command("plot")

@@ -77,7 +77,7 @@ def phenotype(test_bed, random_bed, out, h2, dispersion, seed):
     transformed.
     """
     _check_outdir(out, "OUT.fam")
-    from hlmm import gensim
+    from hlmm.sim import genotypes as gensim
 
     try:
         sim = gensim.simulate_phenotype([test_bed, random_bed], h2=h2, dispersion=dispersion,

@@ -62,7 +62,7 @@ def format_headline(label, h):
 
 def _analyse(directory, outname, label, step, total):
     """Dispersion effects and figures of ``outname.models.gz``; returns the headline."""
-    from hlmm.dispersion import dispersion_table, headline_statistics
+    from hlmm.sim.dispersion import dispersion_table, headline_statistics
     from hlmm.plots import plot_results
 
     models = os.path.join(directory, outname + ".models.gz")
@@ -117,7 +117,7 @@ def tutorial(directory, n, snps, random_snps, mixed, h2, dispersion_effect, seed
     except OSError as exc:
         raise click.BadParameter(f"cannot create {directory}: {exc.strerror or exc}",
                                  param_hint="DIR") from None
-    from hlmm import gensim
+    from hlmm.sim import genotypes as gensim
 
     total = 8 if mixed else 5
     p = lambda name: os.path.join(directory, name)  # noqa: E731

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from ..errors import InputError
-from ..tables import gc_paused
+from .tables import gc_paused
 from . import first_duplicate
 
 BED_MAGIC = bytes([0x6C, 0x1B, 0x01])
@@ -60,7 +60,7 @@ def _bad_count(path, line, expected, found, columns):
 
 def _read_columns_exact(path, data, columns, kinds):
     """:func:`read_columns` token by token (``str.split``, ``float``)."""
-    from ..tables import _decode
+    from .tables import _decode
 
     names = columns.split()
     text = _decode(data, str(path))

@@ -1,9 +1,9 @@
 """Running a genome scan: the lock, checkpoints, progress and the output files.
 
 One phenotype writes ``OUTPREFIX.models.gz`` and the null-model files; several (see
-:mod:`hlmm.multi_scan`) write ``OUTPREFIX.P.models.gz`` and ``OUTPREFIX.P.null_*.txt``
+:mod:`hlmm.scan.many_phenotypes`) write ``OUTPREFIX.P.models.gz`` and ``OUTPREFIX.P.null_*.txt``
 for each phenotype P, with one ``OUTPREFIX.log`` for the run.  Rows are kept in a
-partial file per output as blocks finish (:mod:`hlmm.checkpoint`), so an interrupted run
+partial file per output as blocks finish (:mod:`hlmm.scan.checkpoint`), so an interrupted run
 continues with ``--resume``; the final files are written atomically.
 """
 import concurrent.futures as cf
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from .checkpoint import (BatchProgress, Interrupted, Partial, PrefixLock, check_prefix,
                          fingerprint, signals_interrupt)
-from .errors import InputError
+from ..errors import InputError
 from .block_fits import BlockFits
-from .output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table, gzip_table
-from .scan import GenomeScan, Log, ScanInputs, _fmt
+from ..io.output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, Log, effects_table, gzip_table
+from .genome_scan import GenomeScan, ScanInputs
 
 
 @dataclass
@@ -44,7 +44,7 @@ def run_scan(cfg, progress=None):
     ``progress``, if given, is called with the number of SNPs to scan and returns a
     context manager with ``update(k)`` (click.progressbar fits), or None (then, as in a
     batch log, a progress line is printed every minute).  An interruption raises
-    :class:`hlmm.checkpoint.Interrupted` with ``done``/``total``/``partial``.
+    :class:`hlmm.scan.checkpoint.Interrupted` with ``done``/``total``/``partial``.
     """
     t_start = time.perf_counter()
     log = Log()
@@ -55,7 +55,7 @@ def run_scan(cfg, progress=None):
     if cfg.dask_scheduler and cfg.dask_workers:
         raise InputError("--dask-scheduler and --dask-workers exclude each other")
     if cfg.dask_scheduler or cfg.dask_workers:
-        from .dask_scan import _require_distributed
+        from .dask_cluster import _require_distributed
 
         _require_distributed("--dask-scheduler" if cfg.dask_scheduler else "--dask-workers")
     lock = PrefixLock(cfg.outprefix)
@@ -104,7 +104,7 @@ def _open_scan(cfg, log):
         scan = GenomeScan(cfg, log, inputs, column, label)
         scan.t_setup += t_inputs
         return scan, [_Output(cfg.outprefix, scan)], False
-    from .multi_scan import MultiScan
+    from .many_phenotypes import MultiScan
 
     scan = MultiScan(cfg, log, inputs)
     scan.t_setup += t_inputs
@@ -163,7 +163,7 @@ def _run_locked(cfg, log, progress, t_start):
         handler.__enter__()
         with contextlib.ExitStack() as stack:
             if cfg.dask_scheduler or cfg.dask_workers:
-                from .dask_scan import dask_client, iter_fits_dask
+                from .dask_cluster import dask_client, iter_fits_dask
 
                 client = stack.enter_context(dask_client(cfg.dask_scheduler,
                                                          cfg.dask_workers, cfg.threads))
@@ -231,7 +231,7 @@ def _write_null_files(cfg, o, out):
             written.add(".null_variance_effects.txt")
     if scan.null_h2 is not None:
         out.text(o.prefix + ".null_h2.txt",
-                 f"h2\tse\n{_fmt(scan.null_h2[0])}\t{_fmt(scan.null_h2[1])}\n")
+                 f"h2\tse\n{float(scan.null_h2[0])!r}\t{float(scan.null_h2[1])!r}\n")
         written.add(".null_h2.txt")
     return written
 
@@ -239,7 +239,7 @@ def _write_null_files(cfg, o, out):
 def _write_tables(outs, out, columns, threads):
     """Every output's table from its partial rows, in ``threads`` parallel threads (zlib
     releases the GIL); returns each one's ``(counts, unusable, failures)``
-    (:func:`hlmm.output.gzip_table`)."""
+    (:func:`hlmm.io.output.gzip_table`)."""
     header = ("\t".join(columns) + "\n").encode()
     # the temporary files are made here, in order; the threads only write them
     jobs = [(o.partial.path, out.temp_path(o.models_path, append=o.append),

@@ -17,10 +17,10 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import blas
 
-from ._core import _classfit, _gram
-from ._validate import all_finite, as_vector
-from . import robust as _robust
-from .scan_engine_hlmm import (H2_MIN, LOG2PI, CarrierStatsHLMM,  # noqa: F401
+from .._core import _classfit, _gram
+from ..models._validate import all_finite, as_vector
+from ..models import robust as _robust
+from ..models.hlmm_classes import (H2_MIN, LOG2PI, CarrierStatsHLMM,  # noqa: F401
                               ClassStatsHLMM, _newton_exact, _newton_hlmm,
                               _observed_information)
 
@@ -79,7 +79,7 @@ class HLMClassScan:
         return res
 
     def fit_block_robust(self, moments, kind=True, tol=1e-10, max_iter=100):
-        """:meth:`fit_block` with sandwich SEs (:func:`hlmm.robust.class_sandwich`).
+        """:meth:`fit_block` with sandwich SEs (:func:`hlmm.models.robust.class_sandwich`).
 
         ``moments``: n_snps × 15 class power sums ``Σ_{i∈k} y_i^j`` (k = 0, 1, 2;
         j = 0…4) from ``_bed.class_moments_tabled``.  ``add_se``/``var_se`` are the robust
@@ -93,7 +93,7 @@ class HLMClassScan:
 
 def with_robust_ses(res, P, x, kind):
     """Replace ``add_se``/``var_se`` of class-engine results by the sandwich SEs of
-    :func:`hlmm.robust.class_sandwich` (class power sums ``P``, centred genotypes ``x``)
+    :func:`hlmm.models.robust.class_sandwich` (class power sums ``P``, centred genotypes ``x``)
     and add ``av_cov``; SNPs whose robust SEs are undefined become failures."""
     se_a, se_b, c_ab = _robust.class_sandwich(P, x, res["alpha0"], res["add"],
                                               res["beta0"], res["var"], kind)
@@ -186,7 +186,7 @@ class HLMMClassScan:
         """:class:`ClassStatsHLMM` of one SNP (present classes only), with
         ``x_k = k − 2f``; ``freq`` (f) defaults to the SNP's counted-allele frequency.
         ``parts`` (from :meth:`class_parts`, or built for several phenotypes at once by
-        :mod:`hlmm.multi_scan`) gives each present class's ``(M_k, u_k, s_k)``."""
+        :mod:`hlmm.scan.many_phenotypes`) gives each present class's ``(M_k, u_k, s_k)``."""
         st = self.class_stats(codes).reshape(3, 3)
         nk = st[:, 0]
         if freq is None:
@@ -213,7 +213,7 @@ class HLMMClassScan:
         syrk each of their gathered rows ``[g_i, 1, y_i…]``
         (:func:`hlmm._core._multi.gram_products_rows`), whose last rows are ``u_k`` and
         every ``s_k``; the largest class is ``M_all, u_all, s_all`` minus the others."""
-        from ._core import _multi
+        from .._core import _multi
 
         bins = self._codes(codes)
         nk = np.bincount(bins, minlength=4)[1:]
@@ -313,7 +313,7 @@ class HLMMClassScan:
         return res
 
     def _robust_cov(self, model, rows, theta, alpha, cov):
-        """The pooled sandwich of :func:`hlmm.robust.hlmm_robust_cov` from the model's
+        """The pooled sandwich of :func:`hlmm.models.robust.hlmm_robust_cov` from the model's
         statistics: per individual only ``t = Gz`` (one gemv, O(n·l)) and
         ``ẽ_i = √w_i(y_i − μ_i − h2·t_i)``; ``c̄ = (N − h2·Σ_i w_i g_iᵀA⁻¹g_i)/N`` with the
         sum from the model (``Σ_k w_k tr(A⁻¹M_k)`` for classes)."""
@@ -375,7 +375,7 @@ class HLMMClassScan:
         model = CarrierStatsHLMM(float(in_mode.sum()), y0.sum(), y0 @ y0, u0, s0, M0,
                                  mode - 2.0 * f, np.ascontiguousarray(self.G[carriers]),
                                  self.y[carriers], x[carriers])
-        from .hlm import HLM
+        from ..models.hlm import HLM
 
         X = np.column_stack([np.ones(n_l), x[called]])
         try:

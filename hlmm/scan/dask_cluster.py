@@ -1,6 +1,6 @@
 """Run a scan's SNP blocks on a Dask cluster (``dask.distributed``).
 
-The client fits the null model once and scatters the whole :class:`~hlmm.scan.GenomeScan`
+The client fits the null model once and scatters the whole :class:`~hlmm.scan.genome_scan.GenomeScan`
 (phenotype, designs, null model, random-effects design and its precomputed statistics)
 to every worker once.  Each task then reads its own SNP block from the .bed (which must
 be on a filesystem the workers share, as on HPC clusters) and runs the same engine as a
@@ -10,7 +10,7 @@ its inputs, the table is unchanged.
 """
 import contextlib
 
-from .errors import InputError
+from ..errors import InputError
 
 _INSTALL = "pip install 'hlmm[dask]'"
 
@@ -75,7 +75,7 @@ def _reuse_heap_memory():
 
 
 def _fit_block(scan, idx, single_blas):
-    from ._threads import blas_single_threaded
+    from .._threads import blas_single_threaded
 
     _reuse_heap_memory()
     with blas_single_threaded(single_blas):

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from .errors import InputError
+from ..errors import InputError
 
 # Options that change no number of the output: left out of the fingerprint.
 _NOT_RESULTS = {"command", "threads", "block_size", "dask_scheduler", "dask_workers",

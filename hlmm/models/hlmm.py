@@ -22,9 +22,9 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import lapack
 
-from ._core import _gram, _mixed
+from .._core import _gram, _mixed
 from ._validate import as_design, as_vector, check_sample_size
-from ._threads import numpy_blas_single_threaded
+from .._threads import numpy_blas_single_threaded
 from .hlm import HLM, LOG2PI
 from .results import FitResults
 from . import robust as _robust
@@ -402,7 +402,7 @@ class HLMM:
         h2 ends on the bound (``boundary=True``) its row and column are NaN and the
         (α, β) block is the inverse of their information with h2 held there.
         ``robust=True`` (or ``"pooled"``): the (α, β) block is the pooled sandwich of
-        :func:`hlmm.robust.hlmm_robust_cov`, valid for residuals of any shape
+        :func:`hlmm.models.robust.hlmm_robust_cov`, valid for residuals of any shape
         (``results.cov_type`` says which).
         """
         if robust is not False and robust is not None and _robust.check_kind(robust) != "pooled":

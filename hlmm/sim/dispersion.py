@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .results_table import read_table
+from ..io.results_table import read_table
 
 HUBER_K = 1.345
 MAD_CONSTANT = 0.6745  # MASS::rlm's scale: median(|resid|) / 0.6745

@@ -17,15 +17,15 @@ import threading
 
 import numpy as np
 
-from ._core import _classfit, _dosage
-from .scan_engine import _COL, _REASONS, with_robust_ses
+from .._core import _classfit, _dosage
+from .class_engines import _COL, _REASONS, with_robust_ses
 
 class DosageClassScan:
     """Exact HLM fits of dosage SNPs from their dosage-value classes.
 
     ``y``: the analysis phenotype; ``sample_index``: analysis individual → file sample;
     ``scale``: inverse grid step of the file's dosages; ``robust``: False or a
-    :mod:`hlmm.robust` estimator name.  Thread-safe (per-thread accumulators).
+    :mod:`hlmm.models.robust` estimator name.  Thread-safe (per-thread accumulators).
     """
 
     def __init__(self, y, sample_index, scale, robust=False):
@@ -66,7 +66,7 @@ class DosageClassScan:
         """Fit the SNPs whose all-sample dosage rows are ``rows`` (m × n_samples, float32
         or float64), or only the rows ``which`` of it (no copy of the block).
 
-        Returns a dict of arrays like :meth:`hlmm.scan_engine.HLMClassScan.fit_block`
+        Returns a dict of arrays like :meth:`hlmm.scan.class_engines.HLMClassScan.fit_block`
         (``n, freq, likelihood, add, add_se, var, var_se, ok, reason`` and ``av_cov``
         with robust SEs) and ``off_grid`` (bool: fit these by the general path).
         """

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 from scipy import linalg
 
-from ._core import _hlm
+from .._core import _hlm
 from ._validate import as_design, as_vector, check_sample_size, full_column_rank
 from .results import FitResults
 from . import robust as _robust
@@ -21,9 +21,9 @@ _E_LOG_CHI2_1 = -1.2703628454614782
 
 
 def _checked_gram(A, name):
-    """``AᵀA``, raising the ValueError of :func:`hlmm._validate.as_design` when A is
+    """``AᵀA``, raising the ValueError of :func:`hlmm.models._validate.as_design` when A is
     rank deficient: the Gram's eigenvalue test settles most designs, the SVD test of
-    :func:`~hlmm._validate.full_column_rank` the nearly collinear ones."""
+    :func:`~hlmm.models._validate.full_column_rank` the nearly collinear ones."""
     gram = A.T @ A
     d = np.diag(gram)
     ok = False
@@ -186,7 +186,7 @@ class HLM:
         Standard errors as the original hlmm defines them: ``cov(β) = 2(VᵀV)⁻¹`` (the
         expected information), ``cov(α) = (XᵀD⁻¹X)⁻¹``, α and β uncorrelated; valid for
         normal residuals.  ``robust=True`` (or ``"pooled"``, ``"hc0"``) gives the sandwich
-        covariance of :mod:`hlmm.robust` instead, valid for residuals of any shape
+        covariance of :mod:`hlmm.models.robust` instead, valid for residuals of any shape
         (``results.cov_type`` says which).
 
         ``start``: the results of this model without its last columns fitted to the same

@@ -3,21 +3,21 @@ individuals, the phenotype and covariate tables matched once, the selected pheno
 and the random-effects designs (one per distinct analysis sample)."""
 import numpy as np
 
-from .errors import InputError
-from .io import open_genotypes
-from .random_effects import RandomEffectsInput
+from ..errors import InputError
+from ..io import open_genotypes
+from ..io.random_effects import RandomEffectsInput
 
 
 class ScanInputs:
     """What every phenotype of a run shares: the genotype source and its selected SNPs
     and individuals, the phenotype and covariate tables matched once
-    (:class:`hlmm.sample.SampleFrame`), the phenotypes selected, and the random-effects
+    (:class:`hlmm.io.sample.SampleFrame`), the phenotypes selected, and the random-effects
     genotypes (one standardised G per distinct analysis sample)."""
 
     def __init__(self, cfg, log):
-        from .phenotypes import select_phenotypes
-        from .sample import SampleFrame
-        from .selection import (read_sample_list, read_variant_list, select_samples,
+        from ..io.phenotypes import select_phenotypes
+        from ..io.sample import SampleFrame
+        from ..io.selection import (read_sample_list, read_variant_list, select_samples,
                                 select_variants)
 
         self.geno = open_genotypes(cfg.genofile, "GENOFILE", count_a1=not cfg.count_a2,

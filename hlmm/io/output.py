@@ -93,7 +93,7 @@ def models_block_lines(code, names, overrides, labels, ns, freqs, est, bf=None):
     statistics and p-values (−log10) are printed with 6 significant digits; the
     likelihood and frequency at full precision (Python's repr).
     """
-    from ._core._format import partial_lines
+    from .._core._format import partial_lines
 
     cells = stat_cells(est)
     heads, head_off, tails, tail_off = labels
@@ -122,7 +122,7 @@ def _table_rows(lines, counts, unusable, failures):
     """The rows of whole partial-file ``lines`` (bytes) without their status column;
     their statuses are counted into ``counts``, ``unusable`` (per reason) and
     ``failures`` (``"SNP: reason"``)."""
-    from ._core._format import split_status
+    from .._core._format import split_status
 
     rows, n_ok, others = split_status(lines)
     counts["ok"] += n_ok
@@ -239,3 +239,16 @@ class AtomicOutputs:
         if exc_type is not None:
             self.discard()
         return False
+
+
+class Log:
+    """Lines for ``OUTPREFIX.log``."""
+
+    def __init__(self):
+        self.lines = []
+
+    def __call__(self, msg):
+        self.lines.append(msg)
+
+    def text(self):
+        return "\n".join(self.lines) + "\n"

@@ -6,7 +6,7 @@ is minimised by
 
     α̂ = ȳ,   σ̂² = exp(β̂) = S/n,   S = Σ_i (y_i − ȳ)²,   L̂ = −½·n·(log 2π + β̂ + 1).
 
-This is the MLE :meth:`hlmm.hlm.HLM.fit` converges to by Newton's method (to its
+This is the MLE :meth:`hlmm.models.hlm.HLM.fit` converges to by Newton's method (to its
 tolerance, ~1e-15 relative here), at the cost of a few O(n) passes instead of
 5–6 Newton evaluations of two O(n) kernel passes each: a 100-phenotype scan fits 100
 null models.  Standard errors as :meth:`HLM.fit` defines them (expected information):
@@ -21,7 +21,7 @@ CLOSED_FORM = "closed form"     # FitResults.message of these fits (n_iter is 0)
 
 
 def fit_intercept_only(y):
-    """:class:`~hlmm.results.FitResults` of ``y ~ N(α, exp(β))`` (see the module
+    """:class:`~hlmm.models.results.FitResults` of ``y ~ N(α, exp(β))`` (see the module
     docstring), equal to ``HLM(y, 1, 1).fit()`` up to that fit's tolerance.
 
     ȳ is refined once (``ȳ₀ + mean(y − ȳ₀)``), which recovers the digits a plain sum

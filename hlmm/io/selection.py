@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .tables import read_text
 
 CHROM_CODES = {"23": "X", "24": "Y", "25": "XY", "26": "MT"}

@@ -7,8 +7,8 @@ differences of the gradient).
 """
 import numpy as np
 
-from .mixed import HLMM
-from .simulate import simulate as _simulate
+from ..models.hlmm import HLMM
+from ..sim.simulate import simulate as _simulate
 
 # The original bounded h2 below by 1e-5 in optimize_model.
 H2_LOWER = 1e-5

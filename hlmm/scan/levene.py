@@ -23,7 +23,7 @@ far below the double-precision range (see :func:`f_logsf`).
 import numpy as np
 from scipy import special, stats
 
-from ._core import _bed, _levene
+from .._core import _bed, _levene
 
 LN10 = np.log(10.0)
 
@@ -103,7 +103,7 @@ class BrownForsythe:
 
     ``BrownForsythe(sample_index, y, n_fam, count_a1)``: analysis individual ``i`` is .fam
     sample ``sample_index[i]`` with phenotype ``y[i]``; ``n_fam`` .fam samples; classes
-    count the A1 allele with ``count_a1`` (as :class:`hlmm.genotypes.BedFile`).  Built
+    count the A1 allele with ``count_a1`` (as :class:`hlmm.io.bed.BedFile`).  Built
     once per scan (O(n log n): the order of ``y``, and the subset-sum tables of
     :func:`hlmm._core._bed.subset_tables` on the centred phenotype); :meth:`block` is
     thread-safe and its kernels release the GIL.

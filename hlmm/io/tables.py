@@ -37,7 +37,7 @@ from operator import itemgetter
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -267,7 +267,7 @@ def _rows(ids, values, line_numbers, n_id):
 
 def _parse_compiled(data, offset, start, n_id, k, missing):
     """(rows or None, whether numpy's reader may still try) from the compiled parser."""
-    from ._core import _text
+    from .._core import _text
 
     miss = None
     if missing:

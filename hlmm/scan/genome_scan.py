@@ -19,15 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .block_fits import FIT_KEYS, BlockFits, SnpFit  # noqa: F401 (SnpFit: API)
-from .errors import InputError
-from ._threads import blas_single_threaded
-from .io import runs
-from .hlm import HLM
-from .hlm_intercept import CLOSED_FORM, fit_intercept_only
+from ..errors import InputError
+from .._threads import blas_single_threaded
+from ..io import runs
+from ..models.hlm import HLM
+from ..models.hlm_intercept import CLOSED_FORM, fit_intercept_only
 from .checkpoint import Interrupted
-from .robust import standardised_kurtosis
-from .sample import missing_summary
-from .scan_inputs import ScanInputs  # noqa: F401 (part of this module's API)
+from ..models.robust import standardised_kurtosis
+from ..io.sample import missing_summary
+from .inputs import ScanInputs  # noqa: F401 (part of this module's API)
 
 
 @dataclass
@@ -46,7 +46,7 @@ class ScanConfig:
     h2_init: float = 0.05
     phen_index: object = None  # 1-based column(s): an int or a list such as "1-5,8"
     pheno_name: str = None     # column name(s), comma-separated
-    all_pheno: bool = False    # every phenotype column (hlmm.phenotypes)
+    all_pheno: bool = False    # every phenotype column (hlmm.io.phenotypes)
     min_maf: float = 0.05
     max_missing: float = 5.0
     missing_char: str = "NA"
@@ -58,7 +58,7 @@ class ScanConfig:
     threads: int = None
     block_size: int = None    # SNPs per block; None = 1000 for the HLM, 16 with random effects
     engine: str = "auto"      # "auto" (fast class statistics where valid) or "general"
-    robust: bool = False      # sandwich SEs (hlmm.robust) instead of model-based ones
+    robust: bool = False      # sandwich SEs (hlmm.models.robust) instead of model-based ones
     robust_estimator: str = "pooled"
     brown_forsythe: bool = False
     sample: str = None        # BGEN: the .sample file when not beside the .bgen
@@ -71,7 +71,7 @@ class ScanConfig:
     to_bp: int = None
     dask_scheduler: str = None
     dask_workers: int = None
-    resume: bool = False      # continue an interrupted run (hlmm.checkpoint)
+    resume: bool = False      # continue an interrupted run (hlmm.scan.checkpoint)
     command: str = ""
 
 
@@ -79,34 +79,6 @@ class ScanConfig:
 # it the general path (bench/bench_formats.py: 70 % carriers took 13.6 s per SNP against
 # 5.5 s for the general path at n = 100,000, l = 500; the crossover is near 28 %)
 CARRIER_FRACTION = 0.25
-
-
-class Log:
-    """Lines for ``OUTPREFIX.log``."""
-
-    def __init__(self):
-        self.lines = []
-
-    def __call__(self, msg):
-        self.lines.append(msg)
-
-    def text(self):
-        return "\n".join(self.lines) + "\n"
-
-
-class _NoBar:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def update(self, k):
-        pass
-
-
-def _fmt(x):
-    return repr(float(x))
 
 
 class GenomeScan:
@@ -122,7 +94,7 @@ class GenomeScan:
     def __init__(self, cfg, log, inputs=None, column=None, label=None, multi=False):
         """``inputs`` (:class:`ScanInputs`), ``column`` and ``label``: one phenotype of a
         many-phenotype run (``multi``: the class statistics come from the shared kernel
-        of :mod:`hlmm.multi_scan`); by default the one phenotype ``cfg`` selects."""
+        of :mod:`hlmm.scan.many_phenotypes`); by default the one phenotype ``cfg`` selects."""
         self.cfg = cfg
         self.log = log
         t0 = time.perf_counter()
@@ -215,7 +187,7 @@ class GenomeScan:
         self.h2_start = cfg.h2_init
         self.null_h2 = None
         if self.G is not None and not cfg.no_h2_estimate:
-            from .mixed import HLMM
+            from ..models.hlmm import HLMM
 
             res = HLMM(self.y, self.X, self.V, self.G).fit(h2_init=cfg.h2_init)
             if not res.converged:
@@ -230,17 +202,17 @@ class GenomeScan:
             raise InputError(f"--engine {cfg.engine}: must be 'auto' or 'general'")
         self.engine = "general"
         if cfg.engine == "auto" and not cfg.fit_covariates:
-            from .scan_engine import HLMClassScan, HLMMClassScan
+            from .class_engines import HLMClassScan, HLMMClassScan
 
             if self.G is None:
-                from ._core import _bed
+                from .._core import _bed
 
                 self.engine = "classes"
                 self._class_scan = HLMClassScan(self.y)
                 # Built once: per .bed byte, the sums of y and y² over each subset of its
                 # four samples, so a SNP costs a few lookups per byte.
                 # Robust SEs need the class sums of y³ and y⁴ too.
-                # (a many-phenotype run gets them from hlmm.multi_scan's shared kernel)
+                # (a many-phenotype run gets them from hlmm.scan.many_phenotypes's shared kernel)
                 self._tables = None if self.multi else _bed.subset_tables(
                     self.sample_index, self.y, self.bed.n_samples, 4 if cfg.robust else 2)
                 if self.geno.has_dosages:
@@ -308,7 +280,7 @@ class GenomeScan:
             ll[fitted] -= fits.n[fitted] * self._log_sd
             return
         ll[fitted] -= self._log_jacobian(self.sample.n)
-        from ._core import _bed
+        from .._core import _bed
 
         # variance covariates: σ_i varies, so a SNP with missing calls loses the log σ_i
         # of exactly those individuals
@@ -333,7 +305,7 @@ class GenomeScan:
     binary_warning = False
 
     def _check_binary(self):
-        from .phenotypes import binary_trait_warning
+        from ..io.phenotypes import binary_trait_warning
 
         msg = binary_trait_warning(self.sample.y, f" '{self.label}'" if self.multi else "")
         if msg is not None:
@@ -345,7 +317,7 @@ class GenomeScan:
     def _check_kurtosis(self, e):
         """Model-based variance tests assume normal residuals: with kurtosis κ of the
         null model's standardised residuals ``e`` their χ² is scaled by about (κ − 1)/2
-        (``hlmm.robust``).  Outside λ ∈ [0.9, 1.1] (κ ∈ [2.8, 3.2]), when the deviation is
+        (``hlmm.models.robust``).  Outside λ ∈ [0.9, 1.1] (κ ∈ [2.8, 3.2]), when the deviation is
         beyond sampling noise (3 SEs, SE(κ̂) ≈ √(24/n) under normality), warn."""
         cfg, s, log = self.cfg, self.sample, self.log
         kappa = standardised_kurtosis(e)
@@ -354,7 +326,7 @@ class GenomeScan:
         log(f"Kurtosis of the null model's standardised residuals: {kappa:.4g} (normal: 3)")
         if cfg.robust:
             self.se_kind = (f"Standard errors: robust (sandwich, {cfg.robust_estimator} "
-                            "moments; see hlmm.robust)")
+                            "moments; see hlmm.models.robust)")
             log(self.se_kind)
             return
         self.se_kind = "Standard errors: model-based (valid for normal residuals)"
@@ -394,7 +366,7 @@ class GenomeScan:
                 res = HLM(self.y[ok], X, V).fit(
                     start=self.null if self.cfg.fit_covariates else None, robust=robust)
             else:
-                from .mixed import HLMM
+                from ..models.hlmm import HLMM
 
                 res = HLMM(self.y[ok], X, V, self.G[ok]).fit(h2_init=self.h2_start,
                                                              robust=robust)
@@ -434,7 +406,7 @@ class GenomeScan:
             # the memory of every block in flight
             packed = parts[0] if len(parts) == 1 else np.concatenate(parts)
             return packed, None, np.ones(len(idx), bool)
-        from ._core import _dosage
+        from .._core import _dosage
 
         parts = [self.geno.read_rows(a, b) for a, b in runs(idx)]
         rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
@@ -483,7 +455,7 @@ class GenomeScan:
         ``sums``: SNPs × classes 0, 1, 2 × [n, Σy, Σy², (Σy³, Σy⁴)] from the shared
         kernel of a many-phenotype run); SNPs with stored dosages from their
         dosage-value classes."""
-        from ._core import _bed
+        from .._core import _bed
 
         m = len(idx)
         if self.cfg.robust:
@@ -526,7 +498,7 @@ class GenomeScan:
     def _snp_codes(self, j, packed, codes):
         """Hard-call SNP j of a block: its classes over the analysis sample, call count
         and counted-allele frequency."""
-        from ._core import _bed
+        from .._core import _bed
 
         _bed.decode_codes(packed[j:j + 1], self.sample_index, self._count_a1, codes)
         c = codes[0]
@@ -537,7 +509,7 @@ class GenomeScan:
 
     def _fit_snp_hlmm(self, j, packed, rows, hard, codes, parts=None):
         """One SNP of :meth:`_fit_block_classes_hlmm` (``parts``: the class Grams built
-        for several phenotypes at once, :mod:`hlmm.multi_scan`)."""
+        for several phenotypes at once, :mod:`hlmm.scan.many_phenotypes`)."""
         if hard[j]:
             c, n_l, f = self._snp_codes(j, packed, codes)
         else:
@@ -639,8 +611,8 @@ class GenomeScan:
 
     def row_labels(self, idx):
         """The table's SNP IDs, positions and alleles of the variants ``idx``, packed
-        (:func:`hlmm.output.row_labels`)."""
-        from .output import row_labels
+        (:func:`hlmm.io.output.row_labels`)."""
+        from ..io.output import row_labels
 
         self._prepare_text()
         counted, other = self._alleles
@@ -653,7 +625,7 @@ class GenomeScan:
         :class:`BlockFits` of the variants ``idx``); ``labels``: their
         :meth:`row_labels`, if already made."""
         from .block_fits import STATUS_NAMES
-        from .output import models_block_lines
+        from ..io.output import models_block_lines
 
         if labels is None:
             labels = self.row_labels(idx)
@@ -689,7 +661,3 @@ class GenomeScan:
             finally:        # interrupted: blocks not started are dropped
                 for _, fut in pending:
                     fut.cancel()
-
-
-# the runner (checkpoints, outputs) lives in hlmm.scan_run; imported here for the API
-from .scan_run import run_scan  # noqa: E402,F401

@@ -5,13 +5,13 @@ modal value as one class, every carrier its own row) evaluate ``f = −2L − n�
 ``y ~ N(α0 + α1·x, D + h2·GGᵀ)``, ``d_k = exp(β0 + β1·x_k)``, and its gradient in O(l³),
 independent of n (DESIGN.md §3); :meth:`ClassStatsHLMM.hessian` gives the exact Hessian
 from the same per-class quantities.  :func:`_newton_hlmm` maximises the profile
-likelihood over (β0, β1, h2 ≥ h2_min); :class:`hlmm.scan_engine.HLMMClassScan` drives it.
+likelihood over (β0, β1, h2 ≥ h2_min); :class:`hlmm.scan.class_engines.HLMMClassScan` drives it.
 """
 import numpy as np
 from scipy import linalg
 from scipy.linalg import blas, lapack
 
-from ._core import _classfit, _gram
+from .._core import _classfit, _gram
 
 # l²-sized BLAS calls without the GIL (see _classfit): phenotypes' fits overlap in threads
 _ddot = _classfit.nogil_ddot
@@ -448,7 +448,7 @@ class CarrierStatsHLMM(ClassStatsHLMM):
         self.x = np.concatenate([[self.x0], self.xc])
 
     def evaluate(self, beta, h2, alpha=None):
-        from ._core import _mixed
+        from .._core import _mixed
 
         b0, b1 = float(beta[0]), float(beta[1])
         with np.errstate(over="ignore"):

@@ -8,7 +8,7 @@ with more than one phenotype the outputs of phenotype P are ``OUTPREFIX.P.*``.
 """
 import re
 
-from .errors import InputError
+from ..errors import InputError
 
 _LABEL = re.compile(r"^[A-Za-z0-9_.+\-@]+$")
 

@@ -6,7 +6,7 @@ original's loosely converged L-BFGS-B).
 """
 import numpy as np
 
-from .hlm import HLM
+from ..models.hlm import HLM
 
 
 class _HLM(HLM):

@@ -3,7 +3,7 @@
 
 Each phenotype P keeps everything a single-phenotype run has: its own sample (its own
 missing values), null model, standardised y and, with random effects, null h2 — one
-:class:`~hlmm.scan.GenomeScan` per phenotype.  What is shared is the genotype work:
+:class:`~hlmm.scan.genome_scan.GenomeScan` per phenotype.  What is shared is the genotype work:
 
 * every SNP block is read once (:meth:`GenomeScan._read_block`);
 * **HLM** (default mode): the genotype-class sums of every phenotype come from one
@@ -31,8 +31,8 @@ import threading
 
 import numpy as np
 
-from .errors import InputError
-from .scan import GenomeScan, ScanInputs, SnpFit
+from ..errors import InputError
+from .genome_scan import GenomeScan, ScanInputs, SnpFit
 
 
 class MultiScan:
@@ -115,7 +115,7 @@ class MultiScan:
 
     # --- HLM: one kernel for the class sums of every phenotype ----------------------
     def _setup_union(self):
-        from ._core import _multi
+        from .._core import _multi
 
         scans = self.scans
         powers = 4 if self.cfg.robust else 2
@@ -171,7 +171,7 @@ class MultiScan:
                  "powers)")
 
     def _union_sums(self, packed):
-        from ._core import _multi
+        from .._core import _multi
 
         m = packed.shape[0]
         out = np.empty((m, 4, self._C))

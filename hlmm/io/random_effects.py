@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .tables import match_keys
 
 BLOCK = 64  # SNPs read at a time from non-.bed sources: a transient n × 64 float64 block
@@ -70,7 +70,7 @@ def _class_moments(c0, c1, c2):
 def _standardise_inplace(G, source, num_threads=None):
     """Impute, drop unusable columns, z-score, scale by ``l^-½`` (see the module
     docstring); returns (G_kept, n_no_calls, n_constant)."""
-    from ._core import _standardise
+    from .._core import _standardise
 
     n, L = G.shape
     threads = _threads(num_threads)
@@ -107,7 +107,7 @@ class RandomEffectsInput:
     """
 
     def __init__(self, paths, as_text=False, missing="NA", num_threads=None):
-        from .io import open_genotypes
+        from . import open_genotypes
         from .tables import read_table
 
         self.paths = tuple(paths)
@@ -178,7 +178,7 @@ _CODE_DOSAGE = {True: np.array([2.0, np.nan, 1.0, 0.0]),
 
 def _design_from_packed(beds, indices, names, num_threads):
     """G from the packed codes of .bed files: class counts per SNP, then one fill."""
-    from ._core import _standardise
+    from .._core import _standardise
 
     threads = _threads(num_threads)
     packed, class_counts = [], []

@@ -1,7 +1,7 @@
 """``hlmm fit``: one HLM (or HLMM with random effects) from phenotype/covariate files.
 
 The job of the original fit_hlmm_model.py: covariates are z-scored for the fit and their
-effects reported on their own scale (:meth:`hlmm.sample.Sample.own_scale`: slopes and SEs
+effects reported on their own scale (:meth:`hlmm.io.sample.Sample.own_scale`: slopes and SEs
 divided by the covariate's SD, the intercept moved back to covariates at 0 with its SE by
 the covariance of the intercept and the slopes).
 """
@@ -10,12 +10,11 @@ import time
 from dataclasses import dataclass
 
 from .errors import InputError
-from .hlm import HLM
-from .phenotypes import binary_trait_warning
-from .output import AtomicOutputs, effects_table
-from .random_effects import RandomEffectsInput
-from .sample import build_sample, missing_summary
-from .scan import Log
+from .models.hlm import HLM
+from .io.phenotypes import binary_trait_warning
+from .io.output import AtomicOutputs, Log, effects_table
+from .io.random_effects import RandomEffectsInput
+from .io.sample import build_sample, missing_summary
 
 
 @dataclass
@@ -68,7 +67,7 @@ def run_fit(cfg):
         if G is None:
             res = HLM(s.y, s.X, s.V).fit(robust=cfg.robust)
         else:
-            from .mixed import HLMM
+            from .models.hlmm import HLMM
 
             res = HLMM(s.y, s.X, s.V, G).fit(h2_init=cfg.h2_init, robust=cfg.robust)
     except ValueError as exc:
