@@ -1,4 +1,10 @@
-"""Genotype readers behind one small interface, chosen by the file's extension.
+"""Files in and out: genotype readers (``bed``, ``pgen``, ``bgen``, ``sample_ids``), text
+tables (``tables``), phenotype columns (``phenotypes``), the analysis sample
+(``sample``), PLINK selections (``selection``), the random-effects design
+(``random_effects``), outputs and the run log (``output``) and results tables
+(``results_table``).  Imports ``hlmm.models`` (never ``hlmm.scan``) and below.
+
+Genotype readers sit behind one small interface, chosen by the file's extension.
 
 Every reader (``.bed`` :class:`~hlmm.io.bed.BedFile`, ``.pgen``
 :class:`~hlmm.io.pgen.PgenSource`, ``.bgen`` :class:`~hlmm.io.bgen.BgenSource`) is a

@@ -1,1 +1,14 @@
-"""hlmm.scan."""
+"""The genome scan (``hlmm chr``): every SNP's mean and variance effect.
+
+- ``genome_scan``: :class:`ScanConfig` and :class:`GenomeScan`, what one phenotype's
+  SNP fits share (sample, null model, engine) and the fit of a block of SNPs;
+- ``inputs``: the genotype file, phenotypes and selections a run reads once;
+- ``class_engines``, ``dosage_engine``: fits from genotype-class (dosage-value)
+  statistics; ``levene``: the Brown–Forsythe test; ``block_fits``: a block's outcomes;
+- ``many_phenotypes``: many phenotypes over one pass of the genotypes;
+- ``run``: the runner (outputs, checkpoints, threads); ``checkpoint``: ``--resume``,
+  locks, progress, signals; ``dask_cluster``: blocks on a Dask cluster.
+
+Imports ``hlmm.models``, ``hlmm.io`` and below; the commands import it, never the
+reverse.
+"""
