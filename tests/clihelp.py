@@ -1,5 +1,6 @@
 """Helpers shared by the CLI tests: run the click app in-process, read outputs."""
 import gzip
+import os
 
 import numpy as np
 from click.testing import CliRunner
@@ -57,3 +58,37 @@ def write_table(path, ids, values, header=None, missing="NA"):
             vals = [missing if np.isnan(v) else repr(float(v)) for v in np.atleast_1d(row)]
             fh.write(" ".join([f, i] + vals) + "\n")
     return str(path)
+
+
+def assert_clean_failure(result, out_dir, *needles):
+    assert result.exit_code != 0
+    text = result.output.strip()
+    assert "Traceback" not in text
+    last = text.splitlines()[-1]
+    assert last.startswith("Error"), text
+    for needle in needles:
+        assert needle in last, (needle, last)
+    assert os.listdir(out_dir) == [], os.listdir(out_dir)
+
+
+def write_pgen(prefix, dos, ids, dosages=False):
+    """A .pgen/.pvar/.psam with ALT = 'A' counted (the .bed's A1), REF = 'G'."""
+    import pgenlib
+
+    n, m = dos.shape
+    w = pgenlib.PgenWriter(f"{prefix}.pgen".encode(), n, m, False, dosage_present=dosages)
+    for j in range(m):
+        if dosages:
+            w.append_dosages(np.where(np.isnan(dos[:, j]), -9, dos[:, j]).astype(np.float32))
+        else:
+            w.append_biallelic(np.where(np.isnan(dos[:, j]), -9, dos[:, j]).astype(np.int8))
+    w.close()
+    with open(f"{prefix}.pvar", "w") as fh:
+        fh.write("#CHROM\tPOS\tID\tREF\tALT\n")
+        for j in range(m):
+            fh.write(f"1\t{1000 + j}\tsnp{j}\tG\tA\n")
+    with open(f"{prefix}.psam", "w") as fh:
+        fh.write("#FID\tIID\n")
+        for f, i in ids:
+            fh.write(f"{f}\t{i}\n")
+    return f"{prefix}.pgen"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from clihelp import column, read_models, run, write_bed, write_table
-from test_cli_errors import assert_clean_failure
+from clihelp import assert_clean_failure
 
 N, M = 700, 14
 NUMERIC = ("n", "frequency", "likelihood", "add", "add_se", "add_t", "add_pval", "var",
@@ -129,12 +129,12 @@ def test_hlmm_phenotypes_share_grams_and_equal_single_runs(data, extra):
 
 def test_other_formats(data, rng):
     pytest.importorskip("pgenlib")
-    from test_formats_scan import _write_pgen
+    from clihelp import write_pgen
 
     d = data
     dos = np.rint(np.clip(d["dos"] + rng.normal(0, 0.15, d["dos"].shape)
                           * (rng.random(d["dos"].shape) < 0.4), 0, 2) * 16384) / 16384
-    pg = _write_pgen(d["tmp"] / "ds", dos, d["ids"], dosages=True)
+    pg = write_pgen(d["tmp"] / "ds", dos, d["ids"], dosages=True)
     for p in ("A", "D"):
         run(["chr", pg, 0, M, d["pheno"], d["tmp"] / f"s_{p}", "--pheno-name", p])
     run(["chr", pg, 0, M, d["pheno"], d["tmp"] / "m", "--pheno-name", "A,D"])

@@ -450,7 +450,7 @@ def test_plink2_bed_to_bgen_hard_calls(tmp_path, ref_first):
     default plink2 writes ALT first (PLINK 1.9 order), and they are 2 − A1 counts."""
     import sys
 
-    sys.path.insert(0, os.path.dirname(__file__))
+    sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
     from clihelp import write_bed
     from hlmm.io.bed import BedFile
 

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from clihelp import column, read_models, run, write_bed, write_table
-from test_cli_errors import assert_clean_failure
+from clihelp import column, read_models, run, write_bed, write_pgen, write_table
+from clihelp import assert_clean_failure
 
 bgen = pytest.importorskip("bgen")
 
@@ -182,34 +182,11 @@ def test_iid_only_phenotype_and_gzip(data, tmp_path):
     assert "matched by IID" in (tmp_path / "iid.log").read_text()
 
 
-def _write_pgen(prefix, dos, ids, dosages=False):
-    """A .pgen/.pvar/.psam with ALT = 'A' counted (the .bed's A1), REF = 'G'."""
-    import pgenlib
-
-    n, m = dos.shape
-    w = pgenlib.PgenWriter(f"{prefix}.pgen".encode(), n, m, False, dosage_present=dosages)
-    for j in range(m):
-        if dosages:
-            w.append_dosages(np.where(np.isnan(dos[:, j]), -9, dos[:, j]).astype(np.float32))
-        else:
-            w.append_biallelic(np.where(np.isnan(dos[:, j]), -9, dos[:, j]).astype(np.int8))
-    w.close()
-    with open(f"{prefix}.pvar", "w") as fh:
-        fh.write("#CHROM\tPOS\tID\tREF\tALT\n")
-        for j in range(m):
-            fh.write(f"1\t{1000 + j}\tsnp{j}\tG\tA\n")
-    with open(f"{prefix}.psam", "w") as fh:
-        fh.write("#FID\tIID\n")
-        for f, i in ids:
-            fh.write(f"{f}\t{i}\n")
-    return f"{prefix}.pgen"
-
-
 @pytest.mark.parametrize("extra", [[], ["--robust", "--brown-forsythe"]])
 def test_pgen_hardcalls_give_the_bed_table(data, extra):
     pytest.importorskip("pgenlib")
     d = data
-    pg = _write_pgen(d["tmp"] / "h", d["dos"], d["ids"])
+    pg = write_pgen(d["tmp"] / "h", d["dos"], d["ids"])
     run(["chr", d["bed"], 0, M, d["pheno"], d["tmp"] / "b", *extra])
     run(["chr", pg, 0, M, d["pheno"], d["tmp"] / "p", *extra])
     assert _models_bytes(d["tmp"] / "b") == _models_bytes(d["tmp"] / "p")
@@ -220,7 +197,7 @@ def test_pgen_dosages_class_engine_equals_general(data, rng):
     d = data
     dos = np.rint(np.clip(d["dos"] + rng.normal(0, 0.15, d["dos"].shape)
                           * (rng.random(d["dos"].shape) < 0.4), 0, 2) * 16384) / 16384
-    pg = _write_pgen(d["tmp"] / "ds", dos, d["ids"], dosages=True)
+    pg = write_pgen(d["tmp"] / "ds", dos, d["ids"], dosages=True)
     run(["chr", pg, 0, M, d["pheno"], d["tmp"] / "pc"])
     run(["chr", pg, 0, M, d["pheno"], d["tmp"] / "pg", "--engine", "general"])
     h1, r1 = read_models(d["tmp"] / "pc.models.gz")
@@ -240,7 +217,7 @@ def test_pgen_dosages_hlmm_equals_general(data, rng):
     soft = rng.random((N, m)) < np.array([0.05, 0.1, 0.5, 0.6])
     dos = np.rint(np.clip(d["dos"][:, :m] + rng.normal(0, 0.15, (N, m)) * soft, 0, 2)
                   * 16384) / 16384
-    pg = _write_pgen(d["tmp"] / "hd", dos, d["ids"], dosages=True)
+    pg = write_pgen(d["tmp"] / "hd", dos, d["ids"], dosages=True)
     run(["chr", pg, 0, m, d["pheno"], d["tmp"] / "hc", "--random-gts", d["rbed"]])
     run(["chr", pg, 0, m, d["pheno"], d["tmp"] / "hgen", "--random-gts", d["rbed"],
          "--engine", "general"])
@@ -260,7 +237,7 @@ def test_random_effects_from_bgen_and_pgen(data, rng):
     rbed = write_bed(d["tmp"] / "r2", R)
     rbg = _write_bgen(d["tmp"] / "r2.bgen", [_hardcall_probs(R[:, j]) for j in range(15)],
                       [["G", "A"]] * 15, N, samples=[i for _, i in d["ids"]])
-    rpg = _write_pgen(d["tmp"] / "r2p", R, d["ids"])
+    rpg = write_pgen(d["tmp"] / "r2p", R, d["ids"])
     tables = []
     for name, rg in (("rb", rbed), ("rg", rbg), ("rp", rpg)):
         run(["chr", d["bed"], 0, 3, d["pheno"], d["tmp"] / name, "--random-gts", rg])
@@ -276,7 +253,7 @@ def test_review_findings_on_inputs(data, tmp_path, rng):
     d = data
     out = tmp_path / "o"
     out.mkdir()
-    pg = _write_pgen(d["tmp"] / "s", d["dos"], d["ids"])
+    pg = write_pgen(d["tmp"] / "s", d["dos"], d["ids"])
     res = run(["chr", pg, 0, 2, d["pheno"], out / "x", "--sample", d["pheno"]],
               expect_ok=False)
     assert_clean_failure(res, out, "--sample", "only for .bgen")

@@ -6,7 +6,7 @@ import pytest
 import hlmm
 from hlmm import hetlmm
 
-from test_hlmm import dense_alpha, dense_grad, dense_hess, dense_loglik, make_data
+from dense_hlmm import dense_alpha, dense_grad, dense_hess, dense_loglik, make_data
 
 LOG2PI = np.log(2 * np.pi)
 

@@ -15,7 +15,6 @@ from hlmm.io.random_effects import (_standardise_inplace, random_effects_from_be
                                  random_effects_from_table)
 from hlmm.io.tables import Table
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ------------------------------------------------------------------ the text parser

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from clihelp import run, write_bed, write_table
-from test_cli_errors import assert_clean_failure
+from clihelp import assert_clean_failure
 
 N, M = 1500, 40
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from clihelp import column, read_models, run, write_bed, write_table
-from test_cli_errors import assert_clean_failure
+from clihelp import assert_clean_failure
 
 
 @pytest.fixture

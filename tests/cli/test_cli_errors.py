@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from clihelp import run, write_bed, write_table
+from clihelp import assert_clean_failure, run, write_bed, write_table
 
 
 @pytest.fixture
@@ -24,17 +24,6 @@ def data(tmp_path, rng):
     out = tmp_path / "out"
     out.mkdir()
     return {"bed": bed, "pheno": pheno, "covar": covar, "src": src, "out": out, "ids": ids, "n": n}
-
-
-def assert_clean_failure(result, out_dir, *needles):
-    assert result.exit_code != 0
-    text = result.output.strip()
-    assert "Traceback" not in text
-    last = text.splitlines()[-1]
-    assert last.startswith("Error"), text
-    for needle in needles:
-        assert needle in last, (needle, last)
-    assert os.listdir(out_dir) == [], os.listdir(out_dir)
 
 
 def chr_args(d, *extra, bed=None, pheno=None, start=0, end=12):
