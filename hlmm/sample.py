@@ -86,8 +86,9 @@ def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_co
     """Read and match everything that defines the analysis sample.
 
     ``order_ids`` gives the order (and restricts to those IDs; default: the phenotype
-    file's order; ``pheno_table``: the phenotype file already read); ``other_ids`` are ``(description, ids)`` of further files every
-    individual must appear in (random-effects genotypes).  Values equal to
+    file's order); ``other_ids`` are ``(description, ids)`` of further files every
+    individual must appear in (random-effects genotypes); ``pheno_table``: the
+    phenotype file, when already read.  Values equal to
     ``missing_number`` (PLINK's −9) are missing besides the string ``missing``.
     Individuals are matched by (FID, IID), or by IID alone when ``by_iid`` (a genotype
     file without family IDs) or when any table has no FID column, as PLINK 2 does.

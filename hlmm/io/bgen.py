@@ -39,8 +39,9 @@ Conventions (checked against plink2 v2.00a3.5):
   IIDs (plink2 reads them as IIDs without --id-delim): ``match_by_iid`` is True and
   ``fid`` repeats ``iid``; :func:`hlmm.io.sample_ids.resolve_sample_ids` may then
   replace them by the ``.sample`` beside the file or by the IDs split into FID and IID,
-  whichever matches the phenotype file (``embedded_ids`` keeps them). In an Oxford .sample (header ``ID_1 ID_2 missing …``, type
-  line ``0 0 0 …``, one row per sample), ID_2 is the IID and ID_1 the FID; when every
+  whichever matches the phenotype file (``embedded_ids`` keeps them). In an Oxford
+  .sample (header ``ID_1 ID_2 missing …``, type line ``0 0 0 …``, one row per
+  sample), ID_2 is the IID and ID_1 the FID; when every
   ID_1 is ``0`` (plink2 then writes a ``#IID``-only .psam) or every ID_1 equals its ID_2
   (``--double-id`` style), the file carries no family information and
   ``match_by_iid`` is True; otherwise individuals are matched by (ID_1, ID_2).

@@ -42,15 +42,25 @@ def check_id_delim(delim):
 
 
 class _Candidate:
-    def __init__(self, what, fid=None, iid=None, by_iid=False, reason=None):
+    """One reading of a source's sample IDs (``reason``: why it cannot be used)."""
+
+    def __init__(self, what, fid=None, iid=None, by_iid=False, reason=None, ids=None):
         self.what, self.fid, self.iid, self.by_iid, self.reason = (what, fid, iid, by_iid,
                                                                   reason)
+        self._ids = ids     # the source's own (FID, IID) list: its IDs as they are
 
     def pairs(self):
+        if self._ids is not None:
+            return self._ids
         return list(zip(self.fid.tolist(), self.iid.tolist()))
 
+    def __len__(self):
+        return len(self._ids) if self._ids is not None else len(self.iid)
+
     def keys(self, by_iid):
-        return self.iid.tolist() if by_iid else self.pairs()
+        if by_iid:
+            return [i for _, i in self.pairs()] if self.iid is None else self.iid.tolist()
+        return self.pairs()
 
 
 def _pheno_keys(pheno, by_iid):
@@ -121,9 +131,9 @@ def _candidates(src, delim, pheno):
     embedded = getattr(src, "embedded_ids", None)
     if embedded is None:
         where = getattr(src, "sample_source", None)
-        current = _Candidate(f"the IDs of {where or src.path}", src.fid, src.iid,
-                             src.match_by_iid)
-        return [current]
+        # (.bed: ids is the list the source keeps, without building its fid/iid arrays)
+        return [_Candidate(f"the IDs of {where or src.path}", by_iid=src.match_by_iid,
+                           ids=src.ids)]
     return [_beside(src, delim),
             _Candidate(f"the IDs embedded in {src.path} as IIDs", src.iid, src.iid, True),
             _split(src, delim, pheno)]
@@ -151,11 +161,11 @@ def resolve_sample_ids(src, pheno, id_delim="_"):
                          f"{pheno.path} ({_show(pheno.ids, pheno.match_by_iid)}); "
                          f"sample IDs tried: {tried}")
     best = usable[counts.index(max(counts))]
-    if best.fid is not src.fid:
+    if best.fid is not None:
         src.fid, src.iid, src.match_by_iid = best.fid, best.iid, best.by_iid
         src.sample_source = best.what
     if src.format != "bgen":
         return None
-    return (f"Sample IDs of {src.path}: {best.what} ({max(counts)} of {len(best.iid)} "
+    return (f"Sample IDs of {src.path}: {best.what} ({max(counts)} of {len(best)} "
             f"in {pheno.path}"
             + (", matched by IID)" if best.by_iid or pheno.match_by_iid else ")"))
