@@ -54,14 +54,17 @@ class ScanConfig:
     append: bool = False
     no_covariate_estimates: bool = False
     no_h2_estimate: bool = False
-    count_a2: bool = False
+    count_a2: bool = False    # count the second allele (= ref_first)
+    ref_first: bool = False   # the first allele is REF: count the second
+    ref_last: bool = False    # the last allele is REF: count the first
+    id_delim: str = "_"       # FID/IID delimiter of IDs embedded in a .bgen
     threads: int = None
     block_size: int = None    # SNPs per block; None = 1000 for the HLM, 16 with random effects
     engine: str = "auto"      # "auto" (fast class statistics where valid) or "general"
     robust: bool = False      # sandwich SEs (hlmm.robust) instead of model-based ones
     robust_estimator: str = "pooled"
     brown_forsythe: bool = False
-    sample: str = None        # BGEN: the .sample file when not beside the .bgen
+    sample: str = None        # BGEN: the .sample file of the .bgen inputs
     keep: str = None          # PLINK-style selection
     remove: str = None
     extract: str = None

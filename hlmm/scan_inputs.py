@@ -3,9 +3,11 @@ individuals, the phenotype and covariate tables matched once, the selected pheno
 and the random-effects designs (one per distinct analysis sample)."""
 import numpy as np
 
-from .errors import InputError
-from .io import open_genotypes
+from .io import (bgen_only, check_sample_option, count_first_option, counted_allele_text,
+                 open_genotypes)
+from .io.sample_ids import resolve_sample_ids
 from .random_effects import RandomEffectsInput
+from .tables import read_table
 
 
 class ScanInputs:
@@ -20,11 +22,14 @@ class ScanInputs:
         from .selection import (read_sample_list, read_variant_list, select_samples,
                                 select_variants)
 
-        self.geno = open_genotypes(cfg.genofile, "GENOFILE", count_a1=not cfg.count_a2,
-                                   sample_file=cfg.sample, num_threads=cfg.threads)
-        if cfg.count_a2 and self.geno.format != "bed":
-            raise InputError(f"--count-a2 is for .bed files; {self.geno.path} counts "
-                             f"{'ALT' if self.geno.format == 'pgen' else 'the second allele'}")
+        count_first = count_first_option(cfg.ref_first, cfg.ref_last, cfg.count_a2)
+        check_sample_option(cfg.sample, (cfg.genofile,) + tuple(
+            () if cfg.random_gts_txt else cfg.random_gts))
+        self.geno = open_genotypes(cfg.genofile, "GENOFILE", count_first=count_first,
+                                   sample_file=bgen_only(cfg.genofile, cfg.sample),
+                                   num_threads=cfg.threads)
+        pheno = read_table(cfg.phenofile, cfg.missing_char, cfg.input_missing_phenotype)
+        ids_note = resolve_sample_ids(self.geno, pheno, cfg.id_delim)
         start, stop = (None, None) if cfg.whole_chr else (cfg.start, cfg.end)
         snps, steps = select_variants(
             self.geno.sid, self.geno.chromosome, self.geno.bp_position, start, stop,
@@ -33,11 +38,14 @@ class ScanInputs:
             exclude=read_variant_list(cfg.exclude, "--exclude") if cfg.exclude else None,
             source_name=self.geno.path)
         self.snps = np.asarray(snps, dtype=np.intp)
-        counted = {"bed": "A2" if cfg.count_a2 else "A1", "pgen": "ALT",
-                   "bgen": "second"}[self.geno.format]
         log(f"Test genotypes: {self.geno.path} ({self.geno.format}): {self.geno.n_samples} "
             f"individuals, {self.geno.n_snps} SNPs; testing {len(self.snps)}, counting the "
-            f"{counted} allele" + (", dosages where stored" if self.geno.has_dosages else ""))
+            f"{counted_allele_text(self.geno)} allele"
+            + (f" (the .{self.geno.format} default; --ref-first or --ref-last to choose)"
+               if count_first is None else "")
+            + (", dosages where stored" if self.geno.has_dosages else ""))
+        if ids_note:
+            log(ids_note)
         for desc, k in steps:
             log(f"  {desc}: {k}")
         geno_ids = self.geno.ids
@@ -53,15 +61,20 @@ class ScanInputs:
             for desc, k in steps:
                 log(f"  {desc}: {k}")
         self.random = (RandomEffectsInput(cfg.random_gts, cfg.random_gts_txt,
-                                          cfg.missing_char, cfg.threads)
+                                          cfg.missing_char, cfg.threads,
+                                          sample_file=cfg.sample)
                        if cfg.random_gts else None)
         random = self.random
+        if random is not None:
+            for note in random.match_ids(pheno, cfg.id_delim):
+                log(note)
         self.frame = SampleFrame.read(
             cfg.phenofile, cfg.missing_char, cfg.mean_covar, cfg.var_covar,
             order_ids=geno_ids,
             other_ids=[("--random-gts", ids) for ids in random.ids] if random else (),
             missing_number=cfg.input_missing_phenotype,
-            by_iid=self.geno.match_by_iid or (random is not None and random.match_by_iid))
+            by_iid=self.geno.match_by_iid or (random is not None and random.match_by_iid),
+            pheno_table=pheno)
         self.phenotypes = select_phenotypes(self.frame.pheno, cfg.phen_index, cfg.pheno_name,
                                             cfg.all_pheno)
         self._designs = {}

@@ -6,7 +6,8 @@ import click
 from hlmm.checkpoint import Interrupted
 from hlmm.scan import ScanConfig, run_scan
 
-from .options import PrefixCommand, command_line, missing_number_option, option, progress_bar, user_errors
+from .options import (PrefixCommand, allele_options, command_line, missing_number_option,
+                      option, progress_bar, sample_id_options, user_errors)
 
 
 @click.command("chr", cls=PrefixCommand)
@@ -25,9 +26,7 @@ from .options import PrefixCommand, command_line, missing_number_option, option,
 @option("--chr", "chr", metavar="LIST", help="Chromosomes to test, e.g. 1-3,X (PLINK codes).")
 @option("--from-bp", type=int, help="First position to test (with one --chr).")
 @option("--to-bp", type=int, help="Last position to test (with one --chr).")
-@option("--sample", "sample", type=click.Path(dir_okay=False),
-        help="BGEN: the .sample file of sample IDs (default: the IDs in the .bgen, else "
-             "GENOFILE's .sample).")
+@sample_id_options
 @option("--mean-covar", type=click.Path(dir_okay=False), help="Mean covariates file (FID IID c1 …).")
 @option("--var-covar", type=click.Path(dir_okay=False), help="Variance covariates file (FID IID c1 …).")
 @option("--fit-covariates", is_flag=True,
@@ -59,8 +58,7 @@ from .options import PrefixCommand, command_line, missing_number_option, option,
 @option("--no-covariate-estimates", is_flag=True, help="Do not write the null covariate effects.")
 @option("--no-h2-estimate", is_flag=True,
         help="Do not estimate the null h2; start every SNP's fit at --h2-init.")
-@option("--count-a2", is_flag=True,
-        help="Count the A2 allele (as hlmm 1.x did); default counts A1 like PLINK.")
+@allele_options
 @option("--threads", type=click.IntRange(min=1), default=None,
         help="Threads for SNP blocks [default: all cores].")
 @option("--block-size", type=click.IntRange(min=1), default=None,
