@@ -221,7 +221,7 @@ def test_cli_dispersion_gzip_and_nan_rows(tmp_path, rng):
         assert table.text[c] == original.text[c]
     d = table.float("dispersion")
     assert np.isnan(d[7]) and np.isnan(d[9]) and np.isfinite(np.delete(d, [7, 9])).all()
-    assert table.text["dispersion"][7] == "NaN"
+    assert table.text["dispersion"][7] == "NA"
     ok = np.isfinite(add)
     fit = dispersion_effects(add[ok], add_se[ok], var[ok], var_se[ok])
     np.testing.assert_allclose(d[ok], fit.dispersion, rtol=1e-12)
@@ -271,7 +271,7 @@ def test_results_table_missing_values_and_round_trip(tmp_path):
     t.write(tmp_path / "u.tsv.gz")  # gzip by name; read back by content
     u = read_table(tmp_path / "u.tsv.gz")
     assert u.columns == ["SNP", "add", "var", "x"]
-    assert u.text["var"] == ["NA", "-1e-3", "2"] and u.text["x"] == ["1.0", "NaN", "0.1"]
+    assert u.text["var"] == ["NA", "-1e-3", "2"] and u.text["x"] == ["1.0", "NA", "0.1"]
     with pytest.raises(ValueError, match="column SNP, row 1"):
         u.float("SNP")
 
