@@ -417,14 +417,14 @@ class GenomeScan:
 
     def _filter(self, n_l, f):
         """The original's filters on a SNP's call count and counted-allele frequency f:
-        ``(freq, status)`` with freq folded (NaN when the missingness filter fails)."""
+        ``(f, status)`` (f is kept unfolded for the table's a1_freq)."""
         cfg = self.cfg
         if not 100.0 * (1.0 - n_l / self.sample.n) < cfg.max_missing:
-            return np.nan, "filtered_missing"
+            return f, "filtered_missing"
         freq = min(f, 1.0 - f)
         if not freq > cfg.min_maf:
-            return freq, "filtered_maf"
-        return freq, "ok"
+            return f, "filtered_maf"
+        return f, "ok"
 
     def _read_block(self, idx):
         """``(packed, rows, hard)`` of the variants ``idx``: .bed bytes (hard calls; the
@@ -479,7 +479,7 @@ class GenomeScan:
         for c, key in enumerate(FIT_KEYS + (("av_cov",) if "av_cov" in res else ())):
             est[fitted, c] = np.asarray(res[key], dtype=float)[fitted]
         reasons = {int(cols[j]): str(res["reason"][j]) for j in np.flatnonzero(code == 3)}
-        fits.set_classes(cols, n_l, freq, code, est, reasons)
+        fits.set_classes(cols, n_l, f, code, est, reasons)
 
     def _fit_block_classes(self, idx, packed, rows, hard, sums=None):
         """Default mode, HLM: class statistics straight from the packed bytes (or

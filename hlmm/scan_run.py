@@ -19,7 +19,7 @@ from .checkpoint import (BatchProgress, Interrupted, Partial, PrefixLock, check_
                          fingerprint, signals_interrupt)
 from .errors import InputError
 from .block_fits import BlockFits
-from .output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, effects_table, gzip_table
+from .output import AtomicOutputs, NEW_COLUMNS, effects_table, gzip_table, models_columns
 from .scan import GenomeScan, Log, ScanInputs, _fmt
 
 
@@ -73,9 +73,11 @@ def _check_append(models_path, columns, scan, log_path):
         with gzip.open(models_path, "rt") as fh:
             header = fh.readline().rstrip("\n").split("\t")
             if header != columns:
+                old = [c for c in columns if c not in NEW_COLUMNS]
+                why = ("it was written by an hlmm without the a1_freq and status columns"
+                       if header == old else "e.g. --brown-forsythe differs")
                 raise InputError(f"--append: {models_path} has other columns than this run "
-                                 f"writes ({len(header)} against {len(columns)}; e.g. "
-                                 "--brown-forsythe differs)")
+                                 f"writes ({len(header)} against {len(columns)}; {why})")
             for line_no, line in enumerate(fh, start=2):
                 sid = line.split("\t", 1)[0]
                 if sid in sids:
@@ -111,12 +113,26 @@ def _open_scan(cfg, log):
     return scan, [_Output(f"{cfg.outprefix}.{s.label}", s, s.label) for s in scan.scans], True
 
 
-def _start_partials(cfg, scan, outs):
+def _check_partial_columns(path, columns):
+    """--resume: the kept rows must have this run's columns (a partial file of an
+    earlier hlmm lacks a1_freq and status: its rows would be mixed with the new ones)."""
+    with open(path, "rb") as fh:
+        first = fh.readline()
+    n_fields = first.count(b"\t")        # the status column is one more than the row's
+    if first.endswith(b"\n") and n_fields != len(columns):
+        raise InputError(f"--resume: {path} has rows of {n_fields} columns and this "
+                         f"run writes {len(columns)} (written by another hlmm version?); "
+                         "run without --resume to start afresh")
+
+
+def _start_partials(cfg, scan, outs, columns):
     """Open every output's partial file; with --resume keep the SNPs all of them hold
     (a run stopped between two phenotypes' appends holds one block more in some)."""
     fp = fingerprint(cfg)
     for o in outs:
         o.partial = Partial(o.prefix)
+        if cfg.resume and os.path.exists(o.partial.path):
+            _check_partial_columns(o.partial.path, columns)
         o.partial.start(fp, cfg.resume)
     k = min(len(o.partial.kept) for o in outs)
     sids = scan.bed.sid[scan.snps[:k]].tolist() if k <= len(scan.snps) else None
@@ -131,7 +147,7 @@ def _start_partials(cfg, scan, outs):
 
 def _run_locked(cfg, log, progress, t_start):
     scan, outs, multi = _open_scan(cfg, log)
-    columns = MODELS_COLUMNS + (BF_COLUMNS if cfg.brown_forsythe else [])
+    columns = models_columns(cfg.brown_forsythe)
     log_path = cfg.outprefix + ".log"
     for o in outs:
         o.append = cfg.append and os.path.exists(o.models_path)
@@ -140,7 +156,7 @@ def _run_locked(cfg, log, progress, t_start):
     bed = scan.bed
     all_snps = scan.snps
     try:
-        k = _start_partials(cfg, scan, outs)
+        k = _start_partials(cfg, scan, outs, columns)
     except BaseException:
         if not cfg.resume:      # leave no fresh checkpoint of a run that did not start
             for o in outs:

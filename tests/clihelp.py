@@ -27,8 +27,9 @@ def read_models(path):
 
 
 def column(header, rows, name):
+    """A numeric column; ``NA`` (hlmm's missing value) and ``nan`` (the original's) → NaN."""
     j = header.index(name)
-    return np.array([float(r[j]) for r in rows])
+    return np.array([np.nan if r[j] == "NA" else float(r[j]) for r in rows])
 
 
 def write_bed(prefix, dosages, fid=None, iid=None, seed=0):

@@ -287,3 +287,23 @@ def test_failed_run_leaves_no_checkpoint(data):
                "tcp://127.0.0.1:1"], expect_ok=False)
     assert res.exit_code != 0
     assert os.listdir(d["out"]) == []
+
+
+def test_resume_and_append_refuse_tables_without_the_new_columns(data):
+    """A partial file or a table of an hlmm without a1_freq and status is refused, not
+    mixed with rows of the new columns."""
+    d = data
+    old_cols = ("SNP n frequency likelihood add add_se add_t add_pval var var_se var_t "
+                "var_pval av_pval chrom pos a1 a2").split()
+    row = "\t".join(["snp0", "100", "0.3", "-1.0"] + ["0.1"] * 9 + ["1", "1", "A", "G"])
+    (d["out"] / "old.models.partial").write_text(f"ok\t{row}\n")
+    (d["out"] / "old.resume").write_text("{}")
+    res = run(["chr", d["bed"], 0, 10, d["pheno"], d["out"] / "old", "--resume"],
+              expect_ok=False)
+    assert res.exit_code != 0 and "has rows of 17 columns" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    with gzip.open(d["out"] / "oldt.models.gz", "wt") as fh:
+        fh.write("\t".join(old_cols) + "\n" + row + "\n")
+    res = run(["chr", d["bed"], 10, 20, d["pheno"], d["out"] / "oldt", "--append"],
+              expect_ok=False)
+    assert res.exit_code != 0 and "without the a1_freq and status columns" in res.output
