@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from ._threads import capped_threads
 from .checkpoint import (BatchProgress, Interrupted, Partial, PrefixLock, check_prefix,
                          fingerprint, signals_interrupt)
 from .errors import InputError
@@ -60,7 +61,8 @@ def run_scan(cfg, progress=None):
         _require_distributed("--dask-scheduler" if cfg.dask_scheduler else "--dask-workers")
     lock = PrefixLock(cfg.outprefix)
     try:
-        return _run_locked(cfg, log, progress, t_start)
+        with capped_threads(cfg.threads):
+            return _run_locked(cfg, log, progress, t_start)
     finally:
         lock.release()
 
