@@ -84,14 +84,21 @@ CARRIER_FRACTION = 0.25
 class Log:
     """Lines for ``OUTPREFIX.log``."""
 
+    sink = None     # also called with each line (hlmm.run_log: the log as the run goes)
+
     def __init__(self):
         self.lines = []
 
     def __call__(self, msg):
         self.lines.append(msg)
+        if self.sink is not None:
+            self.sink(msg)
 
     def text(self):
         return "\n".join(self.lines) + "\n"
+
+    def __getstate__(self):     # (Dask ships scans, and their log, to its workers)
+        return {"lines": self.lines}
 
 
 class _NoBar:
