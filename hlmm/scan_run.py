@@ -274,15 +274,21 @@ def _log_table(cfg, o, result, log):
     """Log output ``o``'s table as written (``result`` of :func:`_write_tables`);
     returns its counts."""
     counts, unusable, failures = result
+    for key in ("filtered_mac", "filtered_hwe"):
+        counts.setdefault(key, 0)
     who = f"Phenotype '{o.label}': " if o.label else ""
     log(f"{who}SNPs: {sum(counts.values())} written; {counts['ok']} fitted, "
         f"{counts['filtered_missing']} filtered on missingness (>= {cfg.max_missing}%), "
         f"{counts['filtered_maf']} filtered on MAF (<= {cfg.min_maf}), "
-        f"{counts['failed']} failed")
+        + (f"{counts['filtered_mac']} filtered on minor allele count (< {cfg.mac:g}), "
+           if cfg.mac is not None else "")
+        + (f"{counts['filtered_hwe']} filtered on Hardy-Weinberg exact p (< {cfg.hwe:g}), "
+           if cfg.hwe is not None else "")
+        + f"{counts['failed']} failed")
     for reason, k in sorted(unusable.items()):
         log(f"  {k} variant(s) not usable ({reason}): written with NaN")
     counts["unusable"] = sum(unusable.values())
-    if counts["ok"] == 0 and counts["filtered_missing"] + counts["filtered_maf"] > 0:
+    if counts["ok"] == 0 and any(v for k, v in counts.items() if k.startswith("filtered_")):
         log("Warning: every SNP was filtered out; no SNP was fitted")
     for line in failures:
         log(f"  failed: {line}")
