@@ -11,8 +11,28 @@ import os
 import tempfile
 
 
+class Log:
+    """Lines for ``OUTPREFIX.log``."""
+
+    sink = None     # also called with each line (LiveLog: the log as the run goes)
+
+    def __init__(self):
+        self.lines = []
+
+    def __call__(self, msg):
+        self.lines.append(msg)
+        if self.sink is not None:
+            self.sink(msg)
+
+    def text(self):
+        return "\n".join(self.lines) + "\n"
+
+    def __getstate__(self):     # (Dask ships scans, and their log, to its workers)
+        return {"lines": self.lines}
+
+
 class LiveLog:
-    """Streams the lines of a :class:`hlmm.scan.Log` to ``path``; with ``append`` the
+    """Streams the lines of a :class:`Log` to ``path``; with ``append`` the
     text the file held before (``previous``) stays above this run's lines."""
 
     def __init__(self, log, path, append=False):

@@ -26,6 +26,7 @@ from .hlm import HLM
 from .hlm_intercept import CLOSED_FORM, fit_intercept_only
 from .checkpoint import Interrupted
 from .robust import standardised_kurtosis
+from .run_log import Log  # noqa: F401 (part of this module's API)
 from .sample import missing_summary
 from .scan_inputs import ScanInputs  # noqa: F401 (part of this module's API)
 
@@ -82,26 +83,6 @@ class ScanConfig:
 # it the general path (bench/bench_formats.py: 70 % carriers took 13.6 s per SNP against
 # 5.5 s for the general path at n = 100,000, l = 500; the crossover is near 28 %)
 CARRIER_FRACTION = 0.25
-
-
-class Log:
-    """Lines for ``OUTPREFIX.log``."""
-
-    sink = None     # also called with each line (hlmm.run_log: the log as the run goes)
-
-    def __init__(self):
-        self.lines = []
-
-    def __call__(self, msg):
-        self.lines.append(msg)
-        if self.sink is not None:
-            self.sink(msg)
-
-    def text(self):
-        return "\n".join(self.lines) + "\n"
-
-    def __getstate__(self):     # (Dask ships scans, and their log, to its workers)
-        return {"lines": self.lines}
 
 
 class _NoBar:
