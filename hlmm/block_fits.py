@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_CODES = ("ok", "filtered_missing", "filtered_maf", "failed", "unusable")
+_CODES = ("ok", "filtered_missing", "filtered_maf", "failed", "unusable",
+          "filtered_mac", "filtered_hwe")     # (hlmm.snp_filters numbers them too)
 STATUS_NAMES = [c.encode() for c in _CODES]     # a row's partial-file status, by code
 FIT_KEYS = ("likelihood", "add", "add_se", "var", "var_se")
 

@@ -145,7 +145,7 @@ def _table_rows(lines, counts, unusable, failures):
             unusable[status[9:]] = unusable.get(status[9:], 0) + 1
             continue
         key = "failed" if status.startswith("failed") else status
-        counts[key] += 1
+        counts[key] = counts.get(key, 0) + 1     # (filtered_mac, _hwe: when seen)
         if key == "failed":
             failures.append(f"{sid.decode()}: {status[7:]}")
     return rows

@@ -1,6 +1,8 @@
 """What every phenotype of a scan shares: the genotype source and the selected SNPs and
 individuals, the phenotype and covariate tables matched once, the selected phenotypes,
 and the random-effects designs (one per distinct analysis sample)."""
+import sys
+
 import numpy as np
 
 from .io import (bgen_only, check_sample_option, count_first_option, counted_allele_text,
@@ -22,6 +24,9 @@ class ScanInputs:
         from .selection import (read_sample_list, read_variant_list, select_samples,
                                 select_variants)
 
+        from .snp_filters import check_options
+
+        check_options(cfg)
         count_first = count_first_option(cfg.ref_first, cfg.ref_last, cfg.count_a2)
         check_sample_option(cfg.sample, (cfg.genofile,) + tuple(
             () if cfg.random_gts_txt else cfg.random_gts))
@@ -60,6 +65,11 @@ class ScanInputs:
             self.order_bed_pos = np.flatnonzero(mask).astype(np.intp)
             for desc, k in steps:
                 log(f"  {desc}: {k}")
+        # individuals of the genotype file left out before matching, by reason (logged
+        # with the phenotype's own removals, so every individual is accounted for)
+        self.dropped = {"--keep/--remove": self.geno.n_samples - len(geno_ids)}
+        if cfg.mind is not None:
+            geno_ids = self._mind(cfg, log, geno_ids)
         self.random = (RandomEffectsInput(cfg.random_gts, cfg.random_gts_txt,
                                           cfg.missing_char, cfg.threads,
                                           sample_file=cfg.sample)
@@ -75,11 +85,27 @@ class ScanInputs:
             missing_number=cfg.input_missing_phenotype,
             by_iid=self.geno.match_by_iid or (random is not None and random.match_by_iid),
             pheno_table=pheno)
+        rows = self.frame.rows
+        self.unmatched_rows = len(self.frame.pheno.ids) - np.unique(rows[rows >= 0]).size
+        if random is not None:
+            _warn_shared_snps(self.geno, self.snps, random, cfg, log)
         self.phenotypes = select_phenotypes(self.frame.pheno, cfg.phen_index, cfg.pheno_name,
                                             cfg.all_pheno)
         self._designs = {}
         self.grams = {}
         self._last_index = (None, None)
+
+    def _mind(self, cfg, log, geno_ids):
+        """--mind: the individuals left, those with too many missing test calls out."""
+        from .snp_filters import mind_filter
+
+        keep, _ = mind_filter(self.geno, self.snps, self.order_bed_pos, cfg.mind)
+        self.dropped["--mind"] = int((~keep).sum())
+        log(f"  --mind {cfg.mind:g}: {int((~keep).sum())} individual(s) with more than "
+            f"{100 * cfg.mind:g} % missing calls over the {len(self.snps)} test SNPs "
+            f"removed; {int(keep.sum())} left")
+        self.order_bed_pos = self.order_bed_pos[keep]
+        return [k for k, m in zip(geno_ids, keep.tolist()) if m]
 
     def sample_index(self, sample):
         """The genotype file positions of ``sample``'s individuals; phenotypes with the
@@ -101,3 +127,37 @@ class ScanInputs:
         else:
             log("Random-effects design: shared with an earlier phenotype (same individuals)")
         return self._designs[key]
+
+
+def _variant_keys(geno, idx):
+    """Per variant ``idx``: its ID and its chrom:pos:alleles key (alleles sorted: either
+    may be the counted one)."""
+    from .selection import normalise_chrom
+
+    counted, other = geno.counted_alleles()
+    where = [f"{normalise_chrom(c)}:{p}:{':'.join(sorted((a, b)))}"
+             for c, p, a, b in zip(geno.chromosome[idx].tolist(),
+                                   geno.bp_position[idx].tolist(),
+                                   counted[idx].tolist(), other[idx].tolist())]
+    return geno.sid[idx].tolist(), where
+
+
+def _warn_shared_snps(geno, snps, random, cfg, log):
+    """A test SNP also among the random effects is partly absorbed by them (its effect
+    is shrunk towards zero): warn, as the user usually meant a leave-one-chromosome-out
+    set."""
+    if not random.beds or len(snps) == 0:
+        return
+    r_ids, r_where = set(), set()
+    for b in random.beds:
+        i, w = _variant_keys(b, slice(None))
+        r_ids.update(i)
+        r_where.update(w)
+    shared = sum(i in r_ids or w in r_where for i, w in zip(*_variant_keys(geno, snps)))
+    if shared:
+        msg = (f"warning: {shared} test SNP(s) of {geno.path} are also among the "
+               f"--random-gts SNPs ({', '.join(map(str, cfg.random_gts))}), matched by ID "
+               "or chromosome:position:alleles: their effects are partly absorbed by the "
+               "random effects (use SNPs of other chromosomes as random effects)")
+        log(msg)
+        print(f"hlmm: {msg}", file=sys.stderr)

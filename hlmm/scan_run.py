@@ -15,10 +15,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+from ._threads import capped_threads
 from .checkpoint import (BatchProgress, Interrupted, Partial, PrefixLock, check_prefix,
                          fingerprint, signals_interrupt)
 from .errors import InputError
 from .block_fits import BlockFits
+from .run_log import LiveLog
 from .output import AtomicOutputs, NEW_COLUMNS, effects_table, gzip_table, models_columns
 from .scan import GenomeScan, Log, ScanInputs, _fmt
 
@@ -47,7 +49,10 @@ def run_scan(cfg, progress=None):
     :class:`hlmm.checkpoint.Interrupted` with ``done``/``total``/``partial``.
     """
     t_start = time.perf_counter()
+    from . import __version__
+
     log = Log()
+    log(f"hlmm {__version__}")
     if cfg.command:
         log(f"Command: {cfg.command}")
     log(f"Started: {time.strftime('%Y-%m-%d %H:%M:%S')}")
@@ -60,7 +65,8 @@ def run_scan(cfg, progress=None):
         _require_distributed("--dask-scheduler" if cfg.dask_scheduler else "--dask-workers")
     lock = PrefixLock(cfg.outprefix)
     try:
-        return _run_locked(cfg, log, progress, t_start)
+        with capped_threads(cfg.threads):
+            return _run_locked(cfg, log, progress, t_start)
     finally:
         lock.release()
 
@@ -175,8 +181,10 @@ def _run_locked(cfg, log, progress, t_start):
     stop = threading.Event()
     done = k
     handler = signals_interrupt(stop)
+    live = LiveLog(log, log_path, append=cfg.append)
     try:
         handler.__enter__()
+        live.start()
         with contextlib.ExitStack() as stack:
             if cfg.dask_scheduler or cfg.dask_workers:
                 from .dask_scan import dask_client, iter_fits_dask
@@ -210,18 +218,26 @@ def _run_locked(cfg, log, progress, t_start):
         for o in outs:
             o.partial.close()
         # still under the handler: a signal while writing leaves no half-written file
-        return _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop)
+        return _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop, live)
     except Interrupted as exc:
         exc.done, exc.total = done, total
         exc.partial = (outs[0].partial.path if not multi
                        else f"{cfg.outprefix}.*.models.partial")
+        live.stop(f"Interrupted by {exc} after {done} of {total} SNPs "
+                  f"({time.strftime('%Y-%m-%d %H:%M:%S')}); their rows are in "
+                  f"{exc.partial}: rerun the same command with --resume")
         raise
-    except BaseException:
+    except BaseException as exc:
         if done == 0 and not cfg.resume:
             for o in outs:
                 o.partial.finish()  # nothing was computed: leave no checkpoint behind
+            live.discard()
+        else:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            live.stop(f"Stopped after {done} of {total} SNPs: {why}")
         raise
     finally:
+        live.close()
         handler.__exit__(None, None, None)
         scan._stop = None
         for o in outs:
@@ -274,15 +290,21 @@ def _log_table(cfg, o, result, log):
     """Log output ``o``'s table as written (``result`` of :func:`_write_tables`);
     returns its counts."""
     counts, unusable, failures = result
+    for key in ("filtered_mac", "filtered_hwe"):
+        counts.setdefault(key, 0)
     who = f"Phenotype '{o.label}': " if o.label else ""
     log(f"{who}SNPs: {sum(counts.values())} written; {counts['ok']} fitted, "
         f"{counts['filtered_missing']} filtered on missingness (>= {cfg.max_missing}%), "
         f"{counts['filtered_maf']} filtered on MAF (<= {cfg.min_maf}), "
-        f"{counts['failed']} failed")
+        + (f"{counts['filtered_mac']} filtered on minor allele count (< {cfg.mac:g}), "
+           if cfg.mac is not None else "")
+        + (f"{counts['filtered_hwe']} filtered on Hardy-Weinberg exact p (< {cfg.hwe:g}), "
+           if cfg.hwe is not None else "")
+        + f"{counts['failed']} failed")
     for reason, k in sorted(unusable.items()):
         log(f"  {k} variant(s) not usable ({reason}): written with NaN")
     counts["unusable"] = sum(unusable.values())
-    if counts["ok"] == 0 and counts["filtered_missing"] + counts["filtered_maf"] > 0:
+    if counts["ok"] == 0 and any(v for k, v in counts.items() if k.startswith("filtered_")):
         log("Warning: every SNP was filtered out; no SNP was fitted")
     for line in failures:
         log(f"  failed: {line}")
@@ -290,7 +312,7 @@ def _log_table(cfg, o, result, log):
     return counts
 
 
-def _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop):
+def _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop, live):
     """The final files from the partial rows; files of the prefix this run does not
     write (left by a run of another configuration) are removed."""
     written = {}
@@ -304,13 +326,11 @@ def _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop):
         log(f"Timing: setup {scan.t_setup:.3f} s, null model {scan.t_null:.3f} s, "
             f"SNP loop {t_end - t_loop:.3f} s, total {t_end - t_start:.3f} s "
             f"({threads} thread(s), blocks of {scan.block_size} SNPs)")
-        log_path = cfg.outprefix + ".log"
-        if cfg.append and os.path.exists(log_path):
-            with open(log_path) as fh:
-                previous = fh.read()
-            out.text(log_path, previous + log.text())
-        else:
-            out.text(log_path, log.text())
+        log(f"Finished: {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        # (the file now holds this run's lines as they came: --append's earlier text is
+        # the one read before the run)
+        out.text(cfg.outprefix + ".log", live.previous + log.text())
+        live.close()
         out.commit()
     if not cfg.append:
         # a skipped phenotype has no outputs of this run: none of an earlier run either

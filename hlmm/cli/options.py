@@ -99,7 +99,7 @@ def command_line(ctx):
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
         if isinstance(param, click.Argument):
-            words.append(str(value))
+            words.extend(map(str, value) if isinstance(value, (tuple, list)) else [str(value)])
             continue
         if value is None or value is False or value == () or value == param.default:
             continue
