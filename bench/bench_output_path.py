@@ -28,8 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from output_reference import models_block_text, partial_block, write_table  # noqa: E402
 
 from hlmm.scan.block_fits import STATUS_NAMES  # noqa: E402
-from hlmm.io.output import AtomicOutputs, MODELS_COLUMNS, models_block_lines, row_labels  # noqa: E402
-import hlmm.scan.genome_scan  # noqa: E402,F401  (before scan_run: their imports are circular)
+from hlmm.io.output import AtomicOutputs, models_block_lines, models_columns, row_labels  # noqa: E402
 from hlmm.scan.run import _Output, _write_tables  # noqa: E402
 
 
@@ -60,7 +59,8 @@ def format_old(d, blocks):
     out = []
     for b in blocks:
         text = models_block_text(d["snps"][b], d["ns"][b], d["freq"][b], d["est"][b],
-                                 d["chrom"][b], d["pos"][b], d["a1"][b], d["a2"][b])
+                                 d["chrom"][b], d["pos"][b], d["a1"][b], d["a2"][b],
+                                 code=d["code"][b])
         out.append((["ok" if c == 0 else STATUS_NAMES[c].decode() for c in d["code"][b]],
                     text))
     return out
@@ -112,7 +112,7 @@ def main():
               f"{a_new:.4f} s ({a_old / max(a_new, 1e-9):.0f}× less)")
 
         partial = os.path.join(tmp, "new.partial")
-        header = "\t".join(MODELS_COLUMNS) + "\n"
+        header = "\t".join(models_columns()) + "\n"
 
         def tables_old():
             for i in range(args.tables):
@@ -127,7 +127,7 @@ def main():
 
         def tables_new():
             with AtomicOutputs() as out:
-                _write_tables(outs, out, MODELS_COLUMNS, args.threads)
+                _write_tables(outs, out, models_columns(), args.threads)
                 out.commit()
 
         w_old, ww_old, _ = cpu(tables_old)

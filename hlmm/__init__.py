@@ -54,12 +54,9 @@ if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
 
 def __getattr__(name):
     if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
+        from ._version import version
 
-        try:
-            value = version("hlmm")
-        except PackageNotFoundError:  # running from a source tree
-            value = "0+unknown"
+        value = version()
     elif name in _LAZY:
         module, attr = _LAZY[name]
         value = importlib.import_module(f"{__name__}.{module}")

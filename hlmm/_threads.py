@@ -33,3 +33,16 @@ def blas_single_threaded(active=True):
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def capped_threads(threads):
+    """Every native pool (BLAS, OpenMP) at most ``threads`` threads for the block, or a
+    no-op for None.  ``--threads`` bounds our own threads, but OpenBLAS starts one thread
+    per core on its own: a one-CPU batch job would otherwise run ~1.7 busy threads."""
+    if not threads:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(threads))

@@ -11,10 +11,14 @@ from dataclasses import dataclass
 
 from .errors import InputError
 from .models.hlm import HLM
+from .io import check_sample_option
+from .io.sample_ids import check_id_delim
 from .io.phenotypes import binary_trait_warning
-from .io.output import AtomicOutputs, Log, effects_table
+from .io.output import AtomicOutputs, effects_table
 from .io.random_effects import RandomEffectsInput
+from .io.run_log import Log
 from .io.sample import build_sample, missing_summary
+from .io.tables import read_table
 
 
 @dataclass
@@ -32,6 +36,8 @@ class FitConfig:
     input_missing_phenotype: float = -9.0
     no_h2_estimate: bool = False
     robust: bool = False
+    sample: str = None        # --sample: the Oxford .sample of --random-gts .bgen files
+    id_delim: str = "_"       # --id-delim: FID/IID delimiter of IDs embedded in a .bgen
     command: str = ""
 
 
@@ -44,13 +50,20 @@ def run_fit(cfg):
         log(f"Command: {cfg.command}")
     if not 0 < cfg.h2_init <= 1:
         raise InputError(f"--h2-init {cfg.h2_init}: must be in (0, 1]")
-    random = (RandomEffectsInput(cfg.random_gts, cfg.random_gts_txt, cfg.missing_char)
+    check_id_delim(cfg.id_delim)
+    check_sample_option(cfg.sample, () if cfg.random_gts_txt else cfg.random_gts)
+    random = (RandomEffectsInput(cfg.random_gts, cfg.random_gts_txt, cfg.missing_char,
+                                 sample_file=cfg.sample)
               if cfg.random_gts else None)
+    pheno = read_table(cfg.phenofile, cfg.missing_char, cfg.input_missing_phenotype)
+    if random is not None:
+        for note in random.match_ids(pheno, cfg.id_delim):
+            log(note)
     s = build_sample(cfg.phenofile, cfg.missing_char, cfg.phen_index, cfg.pheno_name,
                      cfg.mean_covar, cfg.var_covar,
                      other_ids=[("--random-gts", ids) for ids in random.ids] if random else (),
                      missing_number=cfg.input_missing_phenotype,
-                     by_iid=random is not None and random.match_by_iid)
+                     by_iid=random is not None and random.match_by_iid, pheno_table=pheno)
     c = s.counts
     log(f"Phenotype: {cfg.phenofile}: {c['phenotype_rows']} rows; analysed {s.n} "
         f"({c['missing_phenotype']} missing phenotype, {c['missing_covariate']} missing a "

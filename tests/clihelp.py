@@ -28,8 +28,9 @@ def read_models(path):
 
 
 def column(header, rows, name):
+    """A numeric column; ``NA`` (hlmm's missing value) and ``nan`` (the original's) → NaN."""
     j = header.index(name)
-    return np.array([float(r[j]) for r in rows])
+    return np.array([np.nan if r[j] == "NA" else float(r[j]) for r in rows])
 
 
 def write_bed(prefix, dosages, fid=None, iid=None, seed=0):
@@ -92,3 +93,8 @@ def write_pgen(prefix, dos, ids, dosages=False):
         for f, i in ids:
             fh.write(f"{f}\t{i}\n")
     return f"{prefix}.pgen"
+
+
+# REGENIE's example files (tests/data/regenie/README.md) and the checkout's root
+REGENIE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "regenie")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

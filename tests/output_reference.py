@@ -10,27 +10,32 @@ from hlmm.io.output import stat_cells
 
 
 def _sig6(values):
-    return ["NaN" if v != v else "%.6g" % v for v in values]
+    return ["NA" if v != v else "%.6g" % v for v in values]
 
 
-def models_block_text(snps, ns, freqs, est, chrom, pos, a1, a2, bf=None):
-    """The rows of a block of ``OUTPREFIX.models.gz``, as the Python code wrote them."""
+_CODES = ("ok", "filtered_missing", "filtered_maf", "failed", "unusable")
+
+
+def models_block_text(snps, ns, freqs, est, chrom, pos, a1, a2, bf=None, code=None):
+    """The rows of a block of ``OUTPREFIX.models.gz``, as the Python code writes them:
+    ``freqs`` the counted allele's, ``code`` the rows' status codes (default: all ok)."""
     k = est.shape[0]
+    code = np.zeros(k, int) if code is None else np.asarray(code)
     block = stat_cells(est)       # (the statistics: only their formatting is the oracle's)
     cells = ["\t".join(_sig6(r)) for r in block.tolist()]
-    like = ["nan" if v != v else repr(v) for v in est[:, 0].tolist()]
-    fq = ["nan" if v != v else repr(v) for v in np.asarray(freqs, float).tolist()]
+    like = ["NA" if v != v else repr(v) for v in est[:, 0].tolist()]
+    f = np.asarray(freqs, float)
+    fq = _sig6([np.nan if c == 1 else min(v, 1.0 - v) for v, c in zip(f.tolist(), code)])
+    a1f = _sig6(f.tolist())
     nn = [str(int(v)) for v in np.asarray(ns).tolist()]
     extra = [""] * k
     if bf is not None:
         extra = ["\t" + "\t".join(_sig6(r)) for r in np.asarray(bf, float).tolist()]
     lines = []
     for j in range(k):
-        c = cells[j]
-        if c.endswith("\tNaN"):
-            c = c[:-3] + "nan"
-        lines.append("\t".join((snps[j], nn[j], fq[j], like[j], c, str(chrom[j]),
-                                str(pos[j]), str(a1[j]), str(a2[j]))) + extra[j])
+        lines.append("\t".join((snps[j], nn[j], fq[j], like[j], cells[j], str(chrom[j]),
+                                str(pos[j]), str(a1[j]), str(a2[j]))) + extra[j]
+                     + f"\t{a1f[j]}\t{_CODES[code[j]]}")
     return "\n".join(lines) + "\n" if lines else ""
 
 

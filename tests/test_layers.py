@@ -13,7 +13,7 @@ if not ROOT.is_dir():       # tests run against an installed package
 
 # bottom up; a module may import its own layer and those below
 LAYERS = [
-    ("hlmm._core", "hlmm.errors", "hlmm._threads"),
+    ("hlmm._core", "hlmm.errors", "hlmm._threads", "hlmm._version"),
     ("hlmm.models",),
     ("hlmm.io",),
     ("hlmm.scan",),

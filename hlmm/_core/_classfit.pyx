@@ -29,7 +29,7 @@ from scipy.linalg.cython_lapack cimport dpotrf, dpotri
 
 cnp.import_array()
 
-# status codes, mapped to reasons by hlmm.scan_engine
+# status codes, mapped to reasons by hlmm.scan.class_engines
 cdef enum:
     ST_OK = 0
     ST_NO_CALLS = 1

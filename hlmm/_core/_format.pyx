@@ -5,7 +5,8 @@ then per-row lists and joins, cost more than the fits.  Here a whole block of ro
 written into one buffer: the ``%.6g`` cells by a fast exact path (with ``snprintf`` for
 the cases it cannot decide), the full-precision columns as Python's ``repr`` (computed
 exactly in C where it can, else by CPython's own routine), so the text is the same, byte
-for byte, as the Python formatting's.
+for byte, as the Python formatting's.  A missing value is written ``NA`` in every column
+(as PLINK and R read it).
 """
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc
@@ -28,7 +29,7 @@ cdef extern from *:
 
 DEF SLOT = 24      # "%.6g" needs at most 13 characters ("-1.23457e-308")
 DEF REPR = 32      # repr of a double: at most 24 characters ("-2.2250738585072014e-308")
-DEF FIXED = 400    # per row, beyond its status and labels: 2 reprs, n, 11 cells, tabs
+DEF FIXED = 400    # per row, beyond its statuses and labels: a repr, n, 13 cells, tabs
 
 # exact powers of ten (10**k is a double exactly for k <= 22)
 cdef double _POW10[23]
@@ -127,10 +128,10 @@ cdef inline int _sig6_fast(double v, char* out) noexcept nogil:
 
 
 cdef inline int _sig6(double v, char* out) noexcept nogil:
-    """``%.6g`` of ``v`` (NaN written ``NaN``), NUL-terminated; returns its length."""
+    """``%.6g`` of ``v`` (NaN written ``NA``), NUL-terminated; returns its length."""
     cdef int w
     if isnan(v):
-        return snprintf(out, SLOT, "NaN")
+        return snprintf(out, SLOT, "NA")
     if v != 0.0 and not isinf(v):
         w = _sig6_fast(v, out)
         if w >= 0:
@@ -139,7 +140,7 @@ cdef inline int _sig6(double v, char* out) noexcept nogil:
 
 
 def sig6_cells(const double[:, ::1] X):
-    """Per row of ``X``, its values as ``%.6g`` text joined by tabs (NaN → ``NaN``)."""
+    """Per row of ``X``, its values as ``%.6g`` text joined by tabs (NaN → ``NA``)."""
     cdef Py_ssize_t m = X.shape[0], k = X.shape[1], i, j, p
     cdef char* buf
     cdef char* line
@@ -266,12 +267,12 @@ cdef int _repr_fast(double v, char* out) noexcept nogil:
 
 
 cdef inline int _repr_nogil(double v, char* out) noexcept nogil:
-    """:func:`_repr_fast`, NaN written ``nan``; where it gives up, ``out`` is left
+    """:func:`_repr_fast`, NaN written ``NA``; where it gives up, ``out`` is left
     empty and -1 returned."""
     cdef int w
     if isnan(v):
-        memcpy(out, b"nan", 4)
-        return 3
+        memcpy(out, b"NA", 3)
+        return 2
     w = _repr_fast(v, out)
     if w < 0:
         out[0] = 0
@@ -279,7 +280,7 @@ cdef inline int _repr_nogil(double v, char* out) noexcept nogil:
 
 
 cdef int _repr_into(double v, char* out) except -1:
-    """Python's ``repr(v)`` (NaN written ``nan``) into ``out``; returns its length."""
+    """Python's ``repr(v)`` (NaN written ``NA``) into ``out``; returns its length."""
     cdef char* r
     cdef int w = _repr_nogil(v, out)
     if w >= 0:
@@ -323,28 +324,32 @@ def partial_lines(const signed char[::1] code, list names, dict overrides,
                   bytes heads, const long long[::1] head_off,
                   bytes tails, const long long[::1] tail_off,
                   const long long[::1] n, const double[::1] freq, const double[::1] like,
-                  const double[:, ::1] cells, bf=None):
+                  const double[:, ::1] cells, bf=None, a1_freq=None):
     """The lines ``status<TAB>row`` of a block of the table, as one bytes object.
 
     Row i: its status (``overrides[i]`` if present, else ``names[code[i]]``), then
-    ``heads[head_off[i]:head_off[i+1]]`` (the SNP ID), ``n[i]``, ``repr(freq[i])``,
-    ``repr(like[i])`` (NaN: ``nan``), the ``%.6g`` ``cells[i]`` (NaN: ``NaN``, but
-    ``nan`` in the last, the joint test's, as the table always wrote it),
-    ``tails[tail_off[i]:tail_off[i+1]]`` (its tab-led chrom, pos and alleles) and, with
-    ``bf``, the ``%.6g`` ``bf[i]``.  Fields are tab-separated, lines end with a newline.
+    ``heads[head_off[i]:head_off[i+1]]`` (the SNP ID), ``n[i]``, the ``%.6g``
+    ``freq[i]``, ``repr(like[i])``, the ``%.6g`` ``cells[i]``,
+    ``tails[tail_off[i]:tail_off[i+1]]`` (its tab-led chrom, pos and alleles), with
+    ``bf`` the ``%.6g`` ``bf[i]``, and with ``a1_freq`` the ``%.6g`` ``a1_freq[i]`` and
+    ``names[code[i]]`` (the status without its reason).  NaN is written ``NA``.
+    Fields are tab-separated, lines end with a newline.
     """
     cdef Py_ssize_t m = code.shape[0], k = cells.shape[1], i, j, cap, p = 0, w
     cdef const double[:, ::1] bfv
-    cdef int kb = 0
+    cdef const double[::1] a1v
+    cdef int kb = 0, with_a1 = 0
     cdef char* buf = NULL
     cdef char* reprs = NULL
     cdef const char** st = NULL
     cdef Py_ssize_t* stlen = NULL
+    cdef const char** code_st = NULL
+    cdef Py_ssize_t* code_len = NULL
+    cdef Py_ssize_t n_names = len(names)
     cdef const char* hb = PyBytes_AS_STRING(heads)
     cdef const char* tb = PyBytes_AS_STRING(tails)
     cdef list keep = []
     cdef object s
-    cdef double c
     if m == 0:
         return b""
     if (head_off.shape[0] != m + 1 or tail_off.shape[0] != m + 1 or n.shape[0] != m
@@ -356,28 +361,39 @@ def partial_lines(const signed char[::1] code, list names, dict overrides,
         kb = <int>bfv.shape[1]
         if bfv.shape[0] != m:
             raise ValueError("partial_lines: bf of another length")
+    if a1_freq is not None:
+        a1v = a1_freq
+        with_a1 = 1
+        if a1v.shape[0] != m:
+            raise ValueError("partial_lines: a1_freq of another length")
     try:
         st = <const char**>malloc(m * sizeof(char*))
         stlen = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
-        reprs = <char*>malloc(m * 2 * REPR)
-        if st == NULL or stlen == NULL or reprs == NULL:
+        reprs = <char*>malloc(m * REPR)
+        code_st = <const char**>malloc(n_names * sizeof(char*))
+        code_len = <Py_ssize_t*>malloc(n_names * sizeof(Py_ssize_t))
+        if st == NULL or stlen == NULL or reprs == NULL or code_st == NULL or code_len == NULL:
             raise MemoryError()
         cap = m * FIXED + (head_off[m] - head_off[0]) + (tail_off[m] - tail_off[0])
+        for j in range(n_names):
+            code_st[j] = PyBytes_AS_STRING(names[j])
+            code_len[j] = PyBytes_GET_SIZE(names[j])
         for i in range(m):
+            if code[i] < 0 or code[i] >= n_names:
+                raise ValueError("partial_lines: a status code without a name")
             s = overrides.get(i) if overrides else None
             if s is None:
                 s = names[code[i]]
             keep.append(s)
             st[i] = PyBytes_AS_STRING(s)
             stlen[i] = PyBytes_GET_SIZE(s)
-            cap += stlen[i]
+            cap += stlen[i] + code_len[code[i]]
         with nogil:
             for i in range(m):
-                _repr_nogil(freq[i], reprs + 2 * i * REPR)
-                _repr_nogil(like[i], reprs + (2 * i + 1) * REPR)
-        for i in range(2 * m):      # the few the C path leaves to CPython (needs the GIL)
+                _repr_nogil(like[i], reprs + i * REPR)
+        for i in range(m):      # the few the C path leaves to CPython (needs the GIL)
             if reprs[i * REPR] == 0:
-                _repr_into((freq if i % 2 == 0 else like)[i // 2], reprs + i * REPR)
+                _repr_into(like[i], reprs + i * REPR)
         buf = <char*>malloc(cap)
         if buf == NULL:
             raise MemoryError()
@@ -390,26 +406,31 @@ def partial_lines(const signed char[::1] code, list names, dict overrides,
                 buf[p] = 9
                 p += 1
                 p += _itoa(n[i], buf + p)
-                for j in range(2):
-                    buf[p] = 9
-                    p += 1
-                    w = 0
-                    while w < REPR and reprs[(2 * i + j) * REPR + w] != 0:
-                        w += 1
-                    p += _put(buf + p, reprs + (2 * i + j) * REPR, w)
+                buf[p] = 9
+                p += 1
+                p += _sig6(freq[i], buf + p)
+                buf[p] = 9
+                p += 1
+                w = 0
+                while w < REPR and reprs[i * REPR + w] != 0:
+                    w += 1
+                p += _put(buf + p, reprs + i * REPR, w)
                 for j in range(k):
                     buf[p] = 9
                     p += 1
-                    c = cells[i, j]
-                    if j == k - 1 and isnan(c):
-                        p += _put(buf + p, b"nan", 3)
-                    else:
-                        p += _sig6(c, buf + p)
+                    p += _sig6(cells[i, j], buf + p)
                 p += _put(buf + p, tb + tail_off[i], tail_off[i + 1] - tail_off[i])
                 for j in range(kb):
                     buf[p] = 9
                     p += 1
                     p += _sig6(bfv[i, j], buf + p)
+                if with_a1:
+                    buf[p] = 9
+                    p += 1
+                    p += _sig6(a1v[i], buf + p)
+                    buf[p] = 9
+                    p += 1
+                    p += _put(buf + p, code_st[code[i]], code_len[code[i]])
                 buf[p] = 10
                 p += 1
         return PyBytes_FromStringAndSize(buf, p)
@@ -418,12 +439,14 @@ def partial_lines(const signed char[::1] code, list names, dict overrides,
         free(reprs)
         free(st)
         free(stlen)
+        free(code_st)
+        free(code_len)
 
 
 
 def repr_cells(const double[::1] x):
-    """Per value of ``x``, its text in the table's full-precision columns: Python's
-    repr, NaN written ``nan`` (a test hook of the C routine)."""
+    """Per value of ``x``, its text in the table's full-precision column: Python's
+    repr, NaN written ``NA`` (a test hook of the C routine)."""
     cdef char buf[REPR]
     cdef Py_ssize_t i
     out = []

@@ -4,7 +4,6 @@ import os
 import click
 
 
-
 def default_output(path):
     """``X.models.gz`` → ``X.dispersion.tsv``; any other name gets ``.dispersion.tsv`` added."""
     base = str(path)
@@ -26,14 +25,21 @@ def default_output(path):
                    "residuals). 1e-4 with --max-iter 20 reproduces MASS::rlm's default stop.")
 @click.option("--max-iter", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Maximum IRLS iterations.")
-def dispersion(results, out, tol, max_iter):
+@click.option("--force", is_flag=True,
+              help="Compute dispersion effects even when the scan shows no clear polygenic "
+                   "mean signal (test p > 0.001, see the README); they are then close to "
+                   "a rescaled mean test.")
+def dispersion(results, out, tol, max_iter, force):
     """Dispersion effects from a scan's RESULTS table (.models.gz, gzip or plain text).
 
     Fits a Huber robust regression without intercept of the variance effects (var) on
     the mean effects (add) across SNPs, corrects its slope for the noise in add
     (r_av), and adds the columns dispersion = var - r_av*add, dispersion_se,
-    dispersion_t and dispersion_pval (-log10 p) to the table. Filtered SNPs (NaN
-    rows) are left out of the regression and stay NaN.
+    dispersion_t and dispersion_pval (-log10 p) to the table. Filtered SNPs (NA
+    rows) are left out of the regression and stay NA.
+
+    The method assumes polygenic mean effects: it refuses a scan whose mean effects
+    are not clearly above their noise (var(add) against mean(add_se^2)) unless --force.
     """
     out = out or default_output(results)
     if os.path.isdir(out):
@@ -43,9 +49,9 @@ def dispersion(results, out, tol, max_iter):
         raise click.BadParameter(f"directory {out_dir} does not exist",
                                  param_hint="'-o' / '--out'")
     try:
-        from hlmm.sim.dispersion import dispersion_table
+        from hlmm.sim.dispersion import SIGNAL_P, dispersion_table
 
-        table, fit = dispersion_table(results, tol=tol, maxiter=max_iter)
+        table, fit = dispersion_table(results, tol=tol, maxiter=max_iter, force=force)
     except (ValueError, OSError) as exc:
         raise click.ClickException(_with_file(exc, results)) from None
     if not fit.huber.converged:
@@ -57,8 +63,14 @@ def dispersion(results, out, tol, max_iter):
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(f"Huber slope of var on add (r): {fit.r:.10g} ({fit.huber.n_iter} IRLS "
                f"iterations, {fit.n_used} SNPs)", err=True)
+    click.echo(f"polygenic mean signal: var(add)/mean(add_se^2) = {fit.signal_ratio:.4g}, "
+               f"p = {fit.signal_p:.3g} against none", err=True)
     click.echo(f"noise adjustment: {fit.noise_adjustment:.10g}  r_av: {fit.r_av:.10g}",
                err=True)
+    if fit.signal_p > SIGNAL_P:
+        click.echo(f"WARNING: no clear polygenic mean signal (p = {fit.signal_p:.3g} > "
+                   f"{SIGNAL_P:g}); computed only because of --force: the dispersion "
+                   "columns are then largely a rescaled mean test", err=True)
     click.echo(f"Wrote {out}", err=True)
 
 

@@ -3,7 +3,8 @@ import click
 
 from hlmm.fit_run import FitConfig, run_fit
 
-from .options import PrefixCommand, command_line, missing_number_option, option, user_errors
+from .options import (PrefixCommand, command_line, missing_number_option, option,
+                      sample_id_options, user_errors)
 
 
 @click.command("fit", cls=PrefixCommand)
@@ -14,6 +15,7 @@ from .options import PrefixCommand, command_line, missing_number_option, option,
 @option("--random-gts", multiple=True, type=click.Path(dir_okay=False),
         help="PLINK .bed of the SNPs modelled as random effects (repeatable).")
 @option("--random-gts-txt", is_flag=True, help="--random-gts is a text table FID IID x1 ….")
+@sample_id_options
 @option("--h2-init", type=float, default=0.05, show_default=True, help="Starting value of h2.")
 @option("--phen-index", type=int, default=1, show_default=True,
         help="Which phenotype column to analyse (1 = first).")

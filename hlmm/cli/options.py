@@ -33,6 +33,34 @@ def missing_number_option():
                              "('none': no number is missing; --missing-char is missing too).")
 
 
+def sample_id_options(f):
+    """``--sample`` and ``--id-delim``: the sample IDs of .bgen genotype files."""
+    f = option("--id-delim", default="_", show_default=True, metavar="CHAR",
+               help="BGEN sample IDs embedded as FID, CHAR, IID (as plink2 --export bgen "
+                    "writes them) are split here when that matches the phenotype file.")(f)
+    return option("--sample", "sample", type=click.Path(dir_okay=False),
+                  help="BGEN: the Oxford .sample file of the .bgen genotype files (default: "
+                       "the .sample beside a .bgen when it fits its embedded IDs, else "
+                       "the embedded IDs, as IIDs or split on --id-delim, whichever "
+                       "matches the phenotype file).")(f)
+
+
+def allele_options(f):
+    """Which allele of each variant is counted: ``--ref-first`` / ``--ref-last``
+    (plink2's and REGENIE's words) and ``--count-a2``."""
+    f = option("--count-a2", is_flag=True,
+               help="Count the second allele (.bim A2, as hlmm 1.x did; .pvar ALT; BGEN's "
+                    "second); the same as --ref-first.")(f)
+    f = option("--ref-last", is_flag=True,
+               help="The last allele of each variant is the reference: count the first "
+                    "(.bim A1, .pvar REF, BGEN's first; REGENIE's default) [default for "
+                    ".bed].")(f)
+    return option("--ref-first", is_flag=True,
+                  help="The first allele of each variant is the reference: count the "
+                       "second (.pvar ALT, BGEN's second, .bim A2) [default for .pgen and "
+                       ".bgen].")(f)
+
+
 def user_errors(f):
     """Turn an InputError (bad input) into click's one-line ``Error: …`` and exit code 1."""
 
@@ -71,7 +99,7 @@ def command_line(ctx):
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
         if isinstance(param, click.Argument):
-            words.append(str(value))
+            words.extend(map(str, value) if isinstance(value, (tuple, list)) else [str(value)])
             continue
         if value is None or value is False or value == () or value == param.default:
             continue

@@ -208,6 +208,11 @@ class BedFile:
     def ids(self):
         return list(self._ids)
 
+    @property
+    def count_first(self):
+        """A1, the first allele of a .bim line, is counted (see :mod:`hlmm.io`)."""
+        return bool(self.count_a1)
+
     def counted_alleles(self):
         """(counted, other) allele arrays: A1 is counted unless ``count_a1=False``."""
         if self.count_a1:

@@ -8,13 +8,15 @@ numpy only, and writes BGEN files too (the tests use its ``BgenWriter``).
 
 Conventions (checked against plink2 v2.00a3.5):
 
-- **Counted allele**: the *second* allele of each variant; dosage = P(het) + 2·P(hom
-  second), or for phased data the sum over both haplotypes of P(second allele). This is
-  plink2's ``--bgen FILE ref-first`` (first allele REF, second ALT; plink2 counts ALT).
-  plink2's ``ref-last``/``ref-unknown`` make the *last* allele REF instead, i.e. they
-  count the first allele. Note that ``plink2 --export bgen-1.x`` writes ALT *first*
-  unless given ``ref-first`` (PLINK 1.9 order), so on such a file this counts REF.
-  ``counted_alleles()`` returns ``(allele 2, allele 1)``.
+- **Counted allele**: by default the *second* allele of each variant; dosage = P(het) +
+  2·P(hom second), or for phased data the sum over both haplotypes of P(second allele).
+  This is plink2's ``--bgen FILE ref-first`` (first allele REF, second ALT; plink2
+  counts ALT). plink2's ``ref-last``/``ref-unknown`` (and REGENIE's default) make the
+  *last* allele REF instead, i.e. they count the first allele: ``count_first=True``
+  (``--ref-last``) gives 2 − the second-allele dosage. Note that ``plink2 --export
+  bgen-1.x`` writes ALT *first* unless given ``ref-first`` (PLINK 1.9 order), so on
+  such a file the default counts REF, and ``--ref-last`` counts what the .bed's A1 was.
+  ``counted_alleles()`` returns ``(allele 2, allele 1)``, or the reverse.
 - **Dosage values**: the library decodes to float32; a b-bit dosage is a multiple of
   1/(2^b − 1), so for b = 1, 2, 4, 8, 16 (plink2 writes 8 or 16, UK Biobank 8) the
   values are snapped back to exact multiples of 1/65535 (``dosage_scale``; checked per
@@ -35,8 +37,11 @@ Conventions (checked against plink2 v2.00a3.5):
   uses the .sample even when the BGEN embeds IDs); else the IDs embedded in the BGEN;
   else the ``.sample`` beside the file (``X.sample`` for ``X.bgen``). Embedded IDs are
   IIDs (plink2 reads them as IIDs without --id-delim): ``match_by_iid`` is True and
-  ``fid`` repeats ``iid``. In an Oxford .sample (header ``ID_1 ID_2 missing …``, type
-  line ``0 0 0 …``, one row per sample), ID_2 is the IID and ID_1 the FID; when every
+  ``fid`` repeats ``iid``; :func:`hlmm.io.sample_ids.resolve_sample_ids` may then
+  replace them by the ``.sample`` beside the file or by the IDs split into FID and IID,
+  whichever matches the phenotype file (``embedded_ids`` keeps them). In an Oxford
+  .sample (header ``ID_1 ID_2 missing …``, type line ``0 0 0 …``, one row per
+  sample), ID_2 is the IID and ID_1 the FID; when every
   ID_1 is ``0`` (plink2 then writes a ``#IID``-only .psam) or every ID_1 equals its ID_2
   (``--double-id`` style), the file carries no family information and
   ``match_by_iid`` is True; otherwise individuals are matched by (ID_1, ID_2).
@@ -98,6 +103,14 @@ def read_sample_file(path, n_expected, where):
     ``n_expected`` rows (``line_numbers``: the 1-based line of each sample).
 
     ``where`` names the file in messages (e.g. ``"--sample X.sample"`` or the path)."""
+    id1, iid, lines = read_sample_columns(path, n_expected, where)
+    match_by_iid = bool(len(id1) == 0 or np.all(id1 == "0") or np.all(id1 == iid))
+    return (iid.copy() if match_by_iid else id1), iid, match_by_iid, lines
+
+
+def read_sample_columns(path, n_expected, where):
+    """``(ID_1, ID_2, line_numbers)`` of an Oxford .sample file, as written (see
+    :func:`read_sample_file`)."""
     try:
         with open(path, encoding="utf-8") as fh:
             lines = fh.read().splitlines()
@@ -123,11 +136,9 @@ def read_sample_file(path, n_expected, where):
     if len(body) != n_expected:
         raise InputError(f"{where}: {len(body)} samples, but the BGEN file has "
                          f"{n_expected}")
-    fid = np.array([tok[0] for _, tok in body], dtype=str)
-    iid = np.array([tok[1] for _, tok in body], dtype=str)
-    match_by_iid = bool(len(fid) == 0 or np.all(fid == "0") or np.all(fid == iid))
-    lines = [line for line, _ in body]
-    return (iid.copy() if match_by_iid else fid), iid, match_by_iid, lines
+    id1 = np.array([tok[0] for _, tok in body], dtype=str)
+    id2 = np.array([tok[1] for _, tok in body], dtype=str)
+    return id1, id2, [line for line, _ in body]
 
 
 DOSAGE_SCALE = 65535.0  # 2^16 − 1, a multiple of 2^b − 1 for b = 1, 2, 4, 8, 16
@@ -156,8 +167,10 @@ class BgenSource:
     # (other depths are not, and the scan fits them by its general path)
     dosage_scale = DOSAGE_SCALE
 
-    def __init__(self, path, option="GENOFILE", sample_file=None, num_threads=None):
+    def __init__(self, path, option="GENOFILE", sample_file=None, num_threads=None,
+                 count_first=False):
         self.path = str(path)
+        self.count_first = bool(count_first)
         self.abspath = os.path.abspath(self.path)  # for workers with another cwd
         self.option = option
         self.sample_file = None if sample_file is None else str(sample_file)
@@ -207,6 +220,7 @@ class BgenSource:
 
     def _read_samples(self, reader, embedded):
         n = self.n_samples
+        self.embedded_ids = None
         if self.sample_file is not None:
             where = f"--sample {self.sample_file}"
             self.fid, self.iid, self.match_by_iid, lines = read_sample_file(
@@ -223,6 +237,7 @@ class BgenSource:
                                  f"{n} samples")
             self.iid = np.asarray(ids, dtype=str)
             self.fid = self.iid.copy()
+            self.embedded_ids = self.iid.copy()
             self.match_by_iid = True
             self.sample_source = self.path
             lines = where = None
@@ -326,8 +341,10 @@ class BgenSource:
         return list(zip(self.fid.tolist(), self.iid.tolist()))
 
     def counted_alleles(self):
-        """(counted, other) allele arrays: the second allele is counted (plink2's
-        ``ref-first`` ALT)."""
+        """(counted, other) allele arrays: the second allele (plink2's ``ref-first``
+        ALT), or the first with ``count_first``."""
+        if self.count_first:
+            return self.allele_1, self.allele_2
         return self.allele_2, self.allele_1
 
     def _allele_reason(self, j):
@@ -358,7 +375,7 @@ class BgenSource:
         return ok
 
     def read_rows(self, start, stop):
-        """Variant-major second-allele dosages of every sample, ``(stop−start) ×
+        """Variant-major counted-allele dosages of every sample, ``(stop−start) ×
         n_samples`` float64 (on the 1/65535 grid where the bit depth allows), NaN
         missing, unusable variants all NaN.  The scan's fast path (no transpose)."""
         if not 0 <= start <= stop <= self.n_snps:
@@ -366,7 +383,7 @@ class BgenSource:
         return self._decode(start, stop, np.arange(self.n_samples, dtype=np.intp), True)
 
     def read_dosages(self, start, stop, sample_index):
-        """Second-allele dosages, ``len(sample_index) × (stop−start)`` float64 C-order,
+        """Counted-allele dosages, ``len(sample_index) × (stop−start)`` float64 C-order,
         NaN = missing, all-NaN columns for unusable variants (thread-safe)."""
         if not 0 <= start <= stop <= self.n_snps:
             raise IndexError(f"variants {start}..{stop} outside 0..{self.n_snps}")
@@ -417,6 +434,8 @@ class BgenSource:
             else:
                 _dosage.snap_to_grid(dose, DOSAGE_SCALE, _GRID_TOL, scratch)
                 np.take(scratch, sample_index, out=buf[k])
+            if self.count_first:
+                np.subtract(2.0, buf[k], out=buf[k])
         return buf
 
     def unusable(self, start, stop):

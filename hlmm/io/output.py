@@ -44,6 +44,14 @@ def neglog10_pval(stat, df):
 
 
 BF_COLUMNS = ["bf_f", "bf_pval"]
+# Appended after every earlier column (the Brown–Forsythe ones too), so that parsers of
+# the former tables by position keep reading the same columns.
+NEW_COLUMNS = ["a1_freq", "status"]
+
+
+def models_columns(brown_forsythe=False):
+    """The header of ``OUTPREFIX.models.gz``."""
+    return MODELS_COLUMNS + (BF_COLUMNS if brown_forsythe else []) + NEW_COLUMNS
 
 
 def row_labels(snps, chrom, pos, a1, a2):
@@ -86,23 +94,28 @@ def models_block_lines(code, names, overrides, labels, ns, freqs, est, bf=None):
     """Lines ``status<TAB>row`` (as in a partial file, bytes) of ``OUTPREFIX.models.gz``
     rows for a block of SNPs.
 
-    A row's status is ``overrides[j]`` (bytes) if given, else ``names[code[j]]``;
-    ``labels`` are the block's :func:`row_labels`; ``est`` holds per SNP the likelihood,
-    add, add_se, var, var_se and the covariance of add and var (NaN: no fit); ``bf`` the
-    Brown–Forsythe F and −log10 p, or None for no such columns.  Estimates, SEs, t
-    statistics and p-values (−log10) are printed with 6 significant digits; the
-    likelihood and frequency at full precision (Python's repr).
+    A row's status is ``overrides[j]`` (bytes) if given, else ``names[code[j]]``; the
+    ``status`` column is ``names[code[j]]``.  ``labels`` are the block's
+    :func:`row_labels`; ``freqs`` the counted allele's frequency (``a1_freq``; folded
+    into ``frequency``, which is NA where the missingness filter failed, code 1, as the
+    original wrote it); ``est`` holds per SNP the likelihood, add, add_se, var, var_se
+    and the covariance of add and var (NaN: no fit); ``bf`` the Brown–Forsythe F and
+    −log10 p, or None for no such columns.  Frequencies, estimates, SEs, t statistics and
+    p-values (−log10) are printed with 6 significant digits; the likelihood at full
+    precision (Python's repr); NaN as ``NA``.
     """
     from .._core._format import partial_lines
 
     cells = stat_cells(est)
+    a1_freq = np.ascontiguousarray(freqs, dtype=float)
+    code = np.ascontiguousarray(code, dtype=np.int8)
+    folded = np.where(code == 1, np.nan, np.minimum(a1_freq, 1.0 - a1_freq))
     heads, head_off, tails, tail_off = labels
-    return partial_lines(np.ascontiguousarray(code, dtype=np.int8), names, overrides,
-                         heads, head_off, tails, tail_off,
-                         np.ascontiguousarray(ns, dtype=np.int64),
-                         np.ascontiguousarray(freqs, dtype=float),
+    return partial_lines(code, names, overrides, heads, head_off, tails, tail_off,
+                         np.ascontiguousarray(ns, dtype=np.int64), folded,
                          np.ascontiguousarray(est[:, 0]), cells,
-                         None if bf is None else np.ascontiguousarray(bf, dtype=float))
+                         None if bf is None else np.ascontiguousarray(bf, dtype=float),
+                         a1_freq)
 
 
 def effects_table(names, estimates, ses):
@@ -132,7 +145,7 @@ def _table_rows(lines, counts, unusable, failures):
             unusable[status[9:]] = unusable.get(status[9:], 0) + 1
             continue
         key = "failed" if status.startswith("failed") else status
-        counts[key] += 1
+        counts[key] = counts.get(key, 0) + 1     # (filtered_mac, _hwe: when seen)
         if key == "failed":
             failures.append(f"{sid.decode()}: {status[7:]}")
     return rows

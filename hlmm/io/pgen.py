@@ -6,9 +6,10 @@ Conventions (each as plink2 2.00a3 does, checked against it where it applies):
 - **Files**: ``X.pgen`` with ``X.pvar`` (or ``X.pvar.zst``, which pgenlib's
   ``PvarReader`` reads natively; a headerless .bim-style file is read as plink2 does,
   ALT = column 5) and ``X.psam`` beside it.
-- **Counted allele**: ALT, as plink2 ``--glm`` (``counted_alleles()`` → ``(ALT, REF)``).
-  A .pgen made by ``plink2 --bfile X --make-pgen`` keeps A1 as ALT and A2 as REF, so
-  its dosages equal the .bed's with ``count_a1=True``.
+- **Counted allele**: ALT, as plink2 ``--glm`` (``counted_alleles()`` → ``(ALT, REF)``);
+  REF with ``count_first`` (every read returns 2 − the ALT dosage). A .pgen made by
+  ``plink2 --bfile X --make-pgen`` keeps A1 as ALT and A2 as REF, so its default
+  dosages equal the .bed's with ``count_a1=True``.
 - **Dosages**: ``read_dosages`` gives the stored dosage where there is one and the hard
   call elsewhere (pgenlib ``read_dosages_range``); .pgen dosages are multiples of
   1/16384 (``dosage_scale``). Missing → NaN.
@@ -50,9 +51,11 @@ VBLOCK = 65536           # variants per .pgen header block (kPglVblockSize)
 DOSAGE_SCALE = 16384.0   # .pgen dosages are multiples of 1/16384
 _DOSAGE_CHUNK = 64       # variants decoded per call in the dosage path (cache-sized)
 
-# int8 hard call (as uint8) → float64 dosage: 0, 1, 2; anything else (-9 = missing) NaN
-_HARDCALL_LUT = np.full(256, np.nan)
-_HARDCALL_LUT[:3] = (0.0, 1.0, 2.0)
+# int8 ALT count (as uint8) → float64 dosage of the counted allele, indexed by
+# count_first: ALT 0, 1, 2 or REF 2, 1, 0; anything else (-9 = missing) NaN
+_HARDCALL_LUT = np.full((2, 256), np.nan)
+_HARDCALL_LUT[0, :3] = (0.0, 1.0, 2.0)
+_HARDCALL_LUT[1, :3] = (2.0, 1.0, 0.0)
 
 
 # pgenlib's PglErr codes, as its read functions report them ("read_range() error 4")
@@ -217,14 +220,16 @@ class PgenSource:
     ``option`` names where the path came from, for error messages. Besides the
     interface: ``ref``, ``alt`` (str arrays; ``alt`` comma-separated when multi-allelic),
     ``n_alleles``, ``dosage_scale`` (16384: dosages are multiples of its inverse) and
-    :meth:`read_hardcalls` (int8 ALT counts, −1 missing).
+    :meth:`read_hardcalls` (int8 counted-allele counts, −1 missing).
     """
 
     format = "pgen"
     dosage_scale = DOSAGE_SCALE
 
-    def __init__(self, path, option="GENOFILE", num_threads=None):
+    def __init__(self, path, option="GENOFILE", num_threads=None, count_first=False):
         import pgenlib  # noqa: F401  (fail here, not in a worker, when it is missing)
+
+        self.count_first = bool(count_first)
 
         prefix = pgen_prefix(path)
         self.path = prefix + ".pgen"
@@ -399,8 +404,8 @@ class PgenSource:
         return list(zip(self.fid.tolist(), self.iid.tolist()))
 
     def counted_alleles(self):
-        """(counted, other) allele arrays: ALT is counted, as plink2 --glm."""
-        return self.alt, self.ref
+        """(counted, other) allele arrays: ALT, as plink2 --glm, or REF (count_first)."""
+        return (self.ref, self.alt) if self.count_first else (self.alt, self.ref)
 
     def unusable(self, start, stop):
         """``[(variant index, "multi-allelic"), …]`` in ``start..stop-1``."""
@@ -424,9 +429,9 @@ class PgenSource:
         return g
 
     def read_hardcalls(self, start, stop, sample_index):
-        """ALT hard-call counts, ``len(sample_index) × (stop−start)`` int8 C-order, −1 =
-        missing (and for multi-allelic variants). For a file with dosages these are
-        plink2's hard calls (a dosage within 0.1 of an integer, else missing)."""
+        """Counted-allele hard-call counts, ``len(sample_index) × (stop−start)`` int8
+        C-order, −1 = missing (and for multi-allelic variants). For a file with dosages
+        these are plink2's hard calls (a dosage within 0.1 of an integer, else missing)."""
         self._check_range(start, stop)
         subset, order, idx = self._selection(sample_index)
         if len(idx) == 0:
@@ -436,14 +441,16 @@ class PgenSource:
         if order is not None:
             g = g[order]
         g[g < 0] = -1
+        if self.count_first:
+            np.subtract(2, g, out=g, where=g >= 0)
         multi = self._multi_cols(start, stop)
         if multi.size:
             g[:, multi] = -1
         return g
 
     def read_rows(self, start, stop):
-        """Variant-major ALT dosages of every sample, ``(stop−start) × n_samples``:
-        int8 counts (−9 missing) for a hard-call file, else float32 (exact on the
+        """Variant-major counted-allele dosages of every sample, ``(stop−start) ×
+        n_samples``: int8 counts (−9 missing) for a hard-call file, else float32 (exact on the
         1/16384 grid, NaN missing); multi-allelic variants all missing.  The scan's
         fast path: no transpose and no gather."""
         self._check_range(start, stop)
@@ -464,14 +471,16 @@ class PgenSource:
         except Exception as exc:
             raise InputError(f"{self.path}: cannot read variants {start}..{stop - 1}: "
                              f"{_first_line(exc)}") from None
+        if self.count_first:
+            np.subtract(2, rows, out=rows, where=rows >= 0)     # NaN and −9 stay missing
         multi = self._multi_cols(start, stop)
         if multi.size:
             rows[multi] = -9 if rows.dtype == np.int8 else np.nan
         return rows
 
     def read_dosages(self, start, stop, sample_index):
-        """ALT dosages, ``len(sample_index) × (stop−start)`` float64 C-order in [0, 2],
-        NaN = missing, all-NaN columns for multi-allelic variants (thread-safe).
+        """Counted-allele dosages, ``len(sample_index) × (stop−start)`` float64 C-order
+        in [0, 2], NaN = missing, all-NaN columns for multi-allelic variants (thread-safe).
 
         Hard-call files: pgenlib decodes the requested samples (its sample subsetting
         of 2-bit codes is cheap) straight to samples × variants int8, and a table lookup
@@ -489,7 +498,7 @@ class PgenSource:
                                          self.n_samples if subset is None else len(subset))
             if order is not None:
                 g = g[order]
-            out = np.take(_HARDCALL_LUT, g.view(np.uint8))
+            out = np.take(_HARDCALL_LUT[int(self.count_first)], g.view(np.uint8))
         else:
             gather = None if (subset is None and order is None) else idx
             out = np.empty((ns, m), dtype=np.float64)
@@ -508,6 +517,8 @@ class PgenSource:
                 if gather is not None:
                     blk = np.take(blk, gather, axis=1)
                 blk[blk < 0] = np.nan   # pgenlib's missing is -9
+                if self.count_first:
+                    np.subtract(2.0, blk, out=blk)
                 out[:, a - start:b - start] = blk.T
         multi = self._multi_cols(start, stop)
         if multi.size:

@@ -102,12 +102,15 @@ def _standardise_inplace(G, source, num_threads=None):
 class RandomEffectsInput:
     """The ``--random-gts`` files, opened and checked before the sample is matched.
 
-    ``paths`` are .bed files (joined column-wise) or, with ``as_text``, one table
-    ``FID IID x1 …``.  ``ids`` lists, per file, the individuals it has.
+    ``paths`` are genotype files (.bed, .pgen, .bgen; joined column-wise) or, with
+    ``as_text``, one table ``FID IID x1 …``; ``sample_file`` is ``--sample``, the
+    Oxford .sample of the .bgen files.  ``ids`` lists, per file, the individuals it has
+    (see :meth:`match_ids`).
     """
 
-    def __init__(self, paths, as_text=False, missing="NA", num_threads=None):
-        from . import open_genotypes
+    def __init__(self, paths, as_text=False, missing="NA", num_threads=None,
+                 sample_file=None):
+        from . import bgen_only, open_genotypes
         from .tables import read_table
 
         self.paths = tuple(paths)
@@ -119,9 +122,19 @@ class RandomEffectsInput:
             self.ids = [self.table.ids]
         else:
             self.table = None
-            self.beds = [open_genotypes(p, "--random-gts", num_threads=num_threads)
+            self.beds = [open_genotypes(p, "--random-gts", num_threads=num_threads,
+                                        sample_file=bgen_only(p, sample_file))
                          for p in self.paths]
             self.ids = [b.ids for b in self.beds]
+
+    def match_ids(self, pheno, id_delim="_"):
+        """Give each genotype file the sample IDs that match the phenotype table
+        ``pheno`` (:func:`hlmm.io.sample_ids.resolve_sample_ids`); returns log lines."""
+        from .sample_ids import resolve_sample_ids
+
+        notes = [resolve_sample_ids(b, pheno, id_delim) for b in self.beds]
+        self.ids = [b.ids for b in self.beds] if self.beds else self.ids
+        return [n for n in notes if n]
 
     @property
     def match_by_iid(self):

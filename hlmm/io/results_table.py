@@ -7,8 +7,8 @@ the file's first two bytes (the gzip magic number ``1f 8b``), not from its name.
 
 Columns are kept in file order. Every field's original text is kept, so a table that is
 read and written back is unchanged byte for byte apart from columns that were added.
-Numeric columns are also available as float64 arrays: ``NaN``/``nan``/``NA`` (how the
-original and R write a filtered SNP) become NaN.
+Numeric columns are also available as float64 arrays: ``NA`` (how hlmm, PLINK and R write
+a missing value) and ``nan``/``NaN`` (how the original hlmm wrote a filtered SNP) become NaN.
 """
 import gzip
 import math
@@ -27,7 +27,7 @@ class ResultsTable:
     ``text[name]`` is the list of the column's fields as written in the file;
     ``float(name)`` parses a numeric column into a float64 array (NaN for missing);
     ``add_column(name, values)`` appends a numeric column (written with ``repr``, i.e.
-    the shortest round-trip representation; NaN is written ``NaN``).
+    the shortest round-trip representation; NaN is written ``NA``).
     """
 
     def __init__(self, columns, text, path=None):
@@ -55,8 +55,9 @@ class ResultsTable:
     def float(self, name):
         """The column ``name`` as a float64 array; missing values (NaN, nan, NA) are NaN."""
         self.require(name)
-        try:  # fast path: numpy parses numbers, "nan" and "NaN" itself
-            return np.asarray(self.text[name], dtype=np.float64)
+        try:  # fast path: numpy parses numbers, "nan" and "NaN" itself, not "NA"
+            return np.asarray(["nan" if f == "NA" else f for f in self.text[name]],
+                              dtype=np.float64)
         except ValueError:
             pass
         out = np.empty(self.n_rows)
@@ -107,7 +108,7 @@ class ResultsTable:
 
 def _format(v):
     if math.isnan(v):
-        return "NaN"
+        return "NA"
     return repr(float(v))
 
 

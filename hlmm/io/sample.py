@@ -111,18 +111,19 @@ def _design(table, raw, n, option):
 
 def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_covar=None,
                  var_covar=None, order_ids=None, other_ids=(), missing_number=-9.0,
-                 by_iid=False):
+                 by_iid=False, pheno_table=None):
     """Read and match everything that defines the analysis sample.
 
     ``order_ids`` gives the order (and restricts to those IDs; default: the phenotype
     file's order); ``other_ids`` are ``(description, ids)`` of further files every
-    individual must appear in (random-effects genotypes).  Values equal to
+    individual must appear in (random-effects genotypes); ``pheno_table``: the
+    phenotype file, when already read.  Values equal to
     ``missing_number`` (PLINK's −9) are missing besides the string ``missing``.
     Individuals are matched by (FID, IID), or by IID alone when ``by_iid`` (a genotype
     file without family IDs) or when any table has no FID column, as PLINK 2 does.
     """
     frame = SampleFrame.read(phenofile, missing, mean_covar, var_covar, order_ids,
-                             other_ids, missing_number, by_iid)
+                             other_ids, missing_number, by_iid, pheno_table)
     y_all = frame.pheno.column(phen_index, pheno_name)
     return frame.sample(y_all)
 
@@ -192,8 +193,9 @@ class SampleFrame:
 
     @classmethod
     def read(cls, phenofile, missing="NA", mean_covar=None, var_covar=None, order_ids=None,
-             other_ids=(), missing_number=-9.0, by_iid=False):
-        pheno = read_table(phenofile, missing, missing_number)
+             other_ids=(), missing_number=-9.0, by_iid=False, pheno_table=None):
+        pheno = (read_table(phenofile, missing, missing_number) if pheno_table is None
+                 else pheno_table)
         tables = [read_table(path, missing, missing_number) if path is not None else None
                   for path in (mean_covar, var_covar)]
         return cls(pheno, tables, order_ids, other_ids, missing, missing_number, by_iid)

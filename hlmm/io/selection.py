@@ -215,11 +215,16 @@ def select_variants(sid, chromosome, bp_position, start=None, stop=None, chroms=
             raise InputError(f"START {s} and END {e} must be non-negative")
         if s > e:
             raise InputError(f"START {s} is greater than END {e}")
-        if e > m:
-            raise InputError(f"END {e} is beyond the {m} SNPs in {source_name}")
+        if s >= m and m:
+            raise InputError(f"START {s} is past the last of the {m} SNPs in {source_name}")
+        # job arrays split a file in fixed chunks: the last chunk's END may overshoot
+        clamped = e > m
+        e = min(e, m)
         keep[:s] = False
         keep[e:] = False
-        steps.append((f"START {s} END {e} (variants {s}..{e - 1})", int(keep.sum())))
+        steps.append((f"START {s} END {e} (variants {s}..{e - 1}"
+                      + (f"; END {stop} clamped to the {m} SNPs of {source_name})"
+                         if clamped else ")"), int(keep.sum())))
 
     chrom_set = None
     if chroms is not None:

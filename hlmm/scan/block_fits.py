@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_CODES = ("ok", "filtered_missing", "filtered_maf", "failed", "unusable")
+_CODES = ("ok", "filtered_missing", "filtered_maf", "failed", "unusable",
+          "filtered_mac", "filtered_hwe")     # (hlmm.scan.snp_filters numbers them too)
 STATUS_NAMES = [c.encode() for c in _CODES]     # a row's partial-file status, by code
 FIT_KEYS = ("likelihood", "add", "add_se", "var", "var_se")
 
@@ -17,14 +18,15 @@ FIT_KEYS = ("likelihood", "add", "add_se", "var", "var_se")
 @dataclass
 class SnpFit:
     n: int
-    freq: float               # folded; NaN when the missingness filter failed
+    freq: float               # of the counted allele (unfolded); NaN without calls
     fit: dict = None          # likelihood, add, add_se, var, var_se (av_cov); None = no fit
     status: str = "ok"        # ok | filtered_missing | filtered_maf | failed: <reason>
     bf: tuple = None          # (F, −log10 p) of the Brown–Forsythe test, when asked for
 
 
 class BlockFits:
-    """Per SNP of a block: call count ``n``, folded frequency ``freq``, outcome ``code``
+    """Per SNP of a block: call count ``n``, the counted allele's frequency ``freq``
+    (unfolded: the table's ``a1_freq``, folded into ``frequency``), outcome ``code``
     (an index into ok, filtered_missing, filtered_maf, failed, unusable; ``reason`` holds
     the text of failed and unusable rows), the estimates ``est`` (likelihood, add,
     add_se, var, var_se, av_cov; NaN without a fit, av_cov 0 for model-based SEs) and the

@@ -49,19 +49,25 @@ class ScanConfig:
     all_pheno: bool = False    # every phenotype column (hlmm.io.phenotypes)
     min_maf: float = 0.05
     max_missing: float = 5.0
+    mac: float = None          # minor allele count floor (hlmm.scan.snp_filters)
+    hwe: float = None          # Hardy–Weinberg exact test p floor
+    mind: float = None         # individuals' missing-call rate ceiling over the test SNPs
     missing_char: str = "NA"
     input_missing_phenotype: float = -9.0   # PLINK's numeric missing value; None = none
     append: bool = False
     no_covariate_estimates: bool = False
     no_h2_estimate: bool = False
-    count_a2: bool = False
+    count_a2: bool = False    # count the second allele (= ref_first)
+    ref_first: bool = False   # the first allele is REF: count the second
+    ref_last: bool = False    # the last allele is REF: count the first
+    id_delim: str = "_"       # FID/IID delimiter of IDs embedded in a .bgen
     threads: int = None
     block_size: int = None    # SNPs per block; None = 1000 for the HLM, 16 with random effects
     engine: str = "auto"      # "auto" (fast class statistics where valid) or "general"
     robust: bool = False      # sandwich SEs (hlmm.models.robust) instead of model-based ones
     robust_estimator: str = "pooled"
     brown_forsythe: bool = False
-    sample: str = None        # BGEN: the .sample file when not beside the .bgen
+    sample: str = None        # BGEN: the .sample file of the .bgen inputs
     keep: str = None          # PLINK-style selection
     remove: str = None
     extract: str = None
@@ -129,10 +135,13 @@ class GenomeScan:
         log(missing_summary(c))
         log(f"Individuals in {self.bed.path}: {self.bed.n_samples}; analysed: {s.n} "
             f"(matched by {'IID' if s.by_iid else 'FID and IID'}) "
-            f"(dropped: {c['not_in_phenotype']} not in the phenotype file, "
+            f"(dropped: "
+            + "".join(f"{k} by {why}, " for why, k in inputs.dropped.items())
+            + f"{c['not_in_phenotype']} not in the phenotype file, "
             f"{c['missing_phenotype']} with a missing phenotype, "
             f"{c['missing_covariate']} with a missing covariate, "
             f"{c['not_in_random_gts']} not in the random-effects genotypes)")
+        log(f"Phenotype rows matching no genotyped individual left: {inputs.unmatched_rows}")
         if s.n <= s.X.shape[1] + s.V.shape[1] + 2:
             raise InputError(f"only {s.n} individuals analysed: too few for the model"
                              + (f" of phenotype '{label}'" if len(inputs.phenotypes) > 1
@@ -349,7 +358,7 @@ class GenomeScan:
         n_l = int(ok.sum())
         gl = g[ok]
         f = gl.mean() / 2.0 if n_l else np.nan
-        freq, status = self._filter(n_l, f)
+        freq, status = self._filter(n_l, f, g)
         if status != "ok":
             return SnpFit(n_l, freq, None, status)
         x = gl - 2.0 * f
@@ -384,16 +393,16 @@ class GenomeScan:
             fit["av_cov"] = res.cov_params()[p, X.shape[1] + q]
         return SnpFit(n_l, freq, fit)
 
-    def _filter(self, n_l, f):
-        """The original's filters on a SNP's call count and counted-allele frequency f:
-        ``(freq, status)`` with freq folded (NaN when the missingness filter fails)."""
-        cfg = self.cfg
-        if not 100.0 * (1.0 - n_l / self.sample.n) < cfg.max_missing:
-            return np.nan, "filtered_missing"
-        freq = min(f, 1.0 - f)
-        if not freq > cfg.min_maf:
-            return freq, "filtered_maf"
-        return freq, "ok"
+    def _filter(self, n_l, f, g=None):
+        """The filters (:func:`hlmm.scan.snp_filters.filter_codes`) on a SNP's call count, its
+        counted-allele frequency f and its values ``g`` (classes or dosages; for --hwe):
+        ``(f, status)`` (f is kept unfolded for the table's a1_freq)."""
+        from .block_fits import _CODES
+        from .snp_filters import class_counts, filter_codes
+
+        _, code = filter_codes(self.cfg, self.sample.n, [n_l], [f],
+                               lambda j: class_counts(g))
+        return f, _CODES[code[0]]
 
     def _read_block(self, idx):
         """``(packed, rows, hard)`` of the variants ``idx``: .bed bytes (hard calls; the
@@ -429,26 +438,24 @@ class GenomeScan:
         # packed rows of other formats are written counting the counted allele as A1
         return self.geno.count_a1 if self.geno.format == "bed" else True
 
-    def _fits_from_classes(self, res, fits, cols):
+    def _fits_from_classes(self, res, fits, cols, counts_of=None):
         """Rows ``cols`` of the BlockFits ``fits`` from a class-engine result dict, with
-        the filters of :meth:`_filter` applied to whole arrays."""
-        cfg = self.cfg
+        the filters of :meth:`_filter` applied to whole arrays (``counts_of``: the
+        hard-call class counts, for --hwe)."""
+        from .snp_filters import filter_codes
+
         cols = np.asarray(cols, dtype=np.intp)
         n_l = np.asarray(res["n"], dtype=np.int64)
-        f = np.asarray(res["freq"], dtype=float)
-        with np.errstate(invalid="ignore"):
-            missing = ~(100.0 * (1.0 - n_l / self.sample.n) < cfg.max_missing)
-            freq = np.where(missing, np.nan, np.minimum(f, 1.0 - f))
-            maf = ~missing & ~(freq > cfg.min_maf)
+        freq, fcode = filter_codes(self.cfg, self.sample.n, n_l, res["freq"], counts_of)
         ok = np.asarray(res["ok"], dtype=bool)
-        code = np.where(missing, 1, np.where(maf, 2, np.where(ok, 0, 3))).astype(np.int8)
+        code = np.where(fcode != 0, fcode, np.where(ok, 0, 3)).astype(np.int8)
         est = np.full((cols.size, 6), np.nan)
         est[:, 5] = 0.0
         fitted = code == 0
         for c, key in enumerate(FIT_KEYS + (("av_cov",) if "av_cov" in res else ())):
             est[fitted, c] = np.asarray(res[key], dtype=float)[fitted]
         reasons = {int(cols[j]): str(res["reason"][j]) for j in np.flatnonzero(code == 3)}
-        fits.set_classes(cols, n_l, freq, code, est, reasons)
+        fits.set_classes(cols, n_l, np.asarray(res["freq"], dtype=float), code, est, reasons)
 
     def _fit_block_classes(self, idx, packed, rows, hard, sums=None):
         """Default mode, HLM: class statistics straight from the packed bytes (or
@@ -456,6 +463,7 @@ class GenomeScan:
         kernel of a many-phenotype run); SNPs with stored dosages from their
         dosage-value classes."""
         from .._core import _bed
+        from .snp_filters import class_counts
 
         m = len(idx)
         if self.cfg.robust:
@@ -474,11 +482,13 @@ class GenomeScan:
                 stats = np.ascontiguousarray(sums).reshape(m, 9)
             res = self._class_scan.fit_block(stats)
         fits = BlockFits(m)
-        self._fits_from_classes(res, fits, range(m))
+        self._fits_from_classes(res, fits, range(m),
+                                lambda j: stats.reshape(-1, 3, 3)[j, :, 0])
         dos = np.flatnonzero(~hard)
         if dos.size:
             rd = self._dosage_scan.fit_block(rows, which=dos)
-            self._fits_from_classes(rd, fits, dos)
+            self._fits_from_classes(rd, fits, dos, lambda j: [
+                class_counts(self._analysis(rows, k)) for k in dos[j]])
             for j in dos[rd["off_grid"]]:
                 fits[j] = self._fit_one(self._analysis(rows, j))
             stats = None        # the dosage SNPs' class sums are not in stats
@@ -522,7 +532,7 @@ class GenomeScan:
                 # many carriers: a weighted syrk over them per evaluation costs more
                 # than the general path's evaluations over everyone (measured)
                 return self._fit_one(c)
-        freq, status = self._filter(n_l, f)
+        freq, status = self._filter(n_l, f, c)
         if status != "ok":
             return SnpFit(n_l, freq, None, status)
         res = (self._class_scan.fit_snp(c, parts=parts) if hard[j]

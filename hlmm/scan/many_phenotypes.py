@@ -225,7 +225,7 @@ class MultiScan:
                     fits[p][j] = s._fit_snp_hlmm(j, packed, rows, hard, codes)
                 continue
             c, n_l, f = s0._snp_codes(j, packed, codes)
-            freq, status = s0._filter(n_l, f)
+            freq, status = s0._filter(n_l, f, c)
             if status != "ok":
                 for p in group:
                     fits[p][j] = SnpFit(n_l, freq, None, status)

@@ -15,11 +15,13 @@ import threading
 import time
 from dataclasses import dataclass
 
+from .._threads import capped_threads
 from .checkpoint import (BatchProgress, Interrupted, Partial, PrefixLock, check_prefix,
                          fingerprint, signals_interrupt)
 from ..errors import InputError
 from .block_fits import BlockFits
-from ..io.output import AtomicOutputs, BF_COLUMNS, MODELS_COLUMNS, Log, effects_table, gzip_table
+from ..io.output import AtomicOutputs, NEW_COLUMNS, effects_table, gzip_table, models_columns
+from ..io.run_log import LiveLog, Log
 from .genome_scan import GenomeScan, ScanInputs
 
 
@@ -47,7 +49,10 @@ def run_scan(cfg, progress=None):
     :class:`hlmm.scan.checkpoint.Interrupted` with ``done``/``total``/``partial``.
     """
     t_start = time.perf_counter()
+    from .._version import version
+
     log = Log()
+    log(f"hlmm {version()}")
     if cfg.command:
         log(f"Command: {cfg.command}")
     log(f"Started: {time.strftime('%Y-%m-%d %H:%M:%S')}")
@@ -60,7 +65,8 @@ def run_scan(cfg, progress=None):
         _require_distributed("--dask-scheduler" if cfg.dask_scheduler else "--dask-workers")
     lock = PrefixLock(cfg.outprefix)
     try:
-        return _run_locked(cfg, log, progress, t_start)
+        with capped_threads(cfg.threads):
+            return _run_locked(cfg, log, progress, t_start)
     finally:
         lock.release()
 
@@ -73,9 +79,11 @@ def _check_append(models_path, columns, scan, log_path):
         with gzip.open(models_path, "rt") as fh:
             header = fh.readline().rstrip("\n").split("\t")
             if header != columns:
+                old = [c for c in columns if c not in NEW_COLUMNS]
+                why = ("it was written by an hlmm without the a1_freq and status columns"
+                       if header == old else "e.g. --brown-forsythe differs")
                 raise InputError(f"--append: {models_path} has other columns than this run "
-                                 f"writes ({len(header)} against {len(columns)}; e.g. "
-                                 "--brown-forsythe differs)")
+                                 f"writes ({len(header)} against {len(columns)}; {why})")
             for line_no, line in enumerate(fh, start=2):
                 sid = line.split("\t", 1)[0]
                 if sid in sids:
@@ -111,12 +119,26 @@ def _open_scan(cfg, log):
     return scan, [_Output(f"{cfg.outprefix}.{s.label}", s, s.label) for s in scan.scans], True
 
 
-def _start_partials(cfg, scan, outs):
+def _check_partial_columns(path, columns):
+    """--resume: the kept rows must have this run's columns (a partial file of an
+    earlier hlmm lacks a1_freq and status: its rows would be mixed with the new ones)."""
+    with open(path, "rb") as fh:
+        first = fh.readline()
+    n_fields = first.count(b"\t")        # the status column is one more than the row's
+    if first.endswith(b"\n") and n_fields != len(columns):
+        raise InputError(f"--resume: {path} has rows of {n_fields} columns and this "
+                         f"run writes {len(columns)} (written by another hlmm version?); "
+                         "run without --resume to start afresh")
+
+
+def _start_partials(cfg, scan, outs, columns):
     """Open every output's partial file; with --resume keep the SNPs all of them hold
     (a run stopped between two phenotypes' appends holds one block more in some)."""
     fp = fingerprint(cfg)
     for o in outs:
         o.partial = Partial(o.prefix)
+        if cfg.resume and os.path.exists(o.partial.path):
+            _check_partial_columns(o.partial.path, columns)
         o.partial.start(fp, cfg.resume)
     k = min(len(o.partial.kept) for o in outs)
     sids = scan.bed.sid[scan.snps[:k]].tolist() if k <= len(scan.snps) else None
@@ -131,7 +153,7 @@ def _start_partials(cfg, scan, outs):
 
 def _run_locked(cfg, log, progress, t_start):
     scan, outs, multi = _open_scan(cfg, log)
-    columns = MODELS_COLUMNS + (BF_COLUMNS if cfg.brown_forsythe else [])
+    columns = models_columns(cfg.brown_forsythe)
     log_path = cfg.outprefix + ".log"
     for o in outs:
         o.append = cfg.append and os.path.exists(o.models_path)
@@ -140,7 +162,7 @@ def _run_locked(cfg, log, progress, t_start):
     bed = scan.bed
     all_snps = scan.snps
     try:
-        k = _start_partials(cfg, scan, outs)
+        k = _start_partials(cfg, scan, outs, columns)
     except BaseException:
         if not cfg.resume:      # leave no fresh checkpoint of a run that did not start
             for o in outs:
@@ -159,8 +181,10 @@ def _run_locked(cfg, log, progress, t_start):
     stop = threading.Event()
     done = k
     handler = signals_interrupt(stop)
+    live = LiveLog(log, log_path, append=cfg.append)
     try:
         handler.__enter__()
+        live.start()
         with contextlib.ExitStack() as stack:
             if cfg.dask_scheduler or cfg.dask_workers:
                 from .dask_cluster import dask_client, iter_fits_dask
@@ -194,18 +218,26 @@ def _run_locked(cfg, log, progress, t_start):
         for o in outs:
             o.partial.close()
         # still under the handler: a signal while writing leaves no half-written file
-        return _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop)
+        return _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop, live)
     except Interrupted as exc:
         exc.done, exc.total = done, total
         exc.partial = (outs[0].partial.path if not multi
                        else f"{cfg.outprefix}.*.models.partial")
+        live.stop(f"Interrupted by {exc} after {done} of {total} SNPs "
+                  f"({time.strftime('%Y-%m-%d %H:%M:%S')}); their rows are in "
+                  f"{exc.partial}: rerun the same command with --resume")
         raise
-    except BaseException:
+    except BaseException as exc:
         if done == 0 and not cfg.resume:
             for o in outs:
                 o.partial.finish()  # nothing was computed: leave no checkpoint behind
+            live.discard()
+        else:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            live.stop(f"Stopped after {done} of {total} SNPs: {why}")
         raise
     finally:
+        live.close()
         handler.__exit__(None, None, None)
         scan._stop = None
         for o in outs:
@@ -258,15 +290,21 @@ def _log_table(cfg, o, result, log):
     """Log output ``o``'s table as written (``result`` of :func:`_write_tables`);
     returns its counts."""
     counts, unusable, failures = result
+    for key in ("filtered_mac", "filtered_hwe"):
+        counts.setdefault(key, 0)
     who = f"Phenotype '{o.label}': " if o.label else ""
     log(f"{who}SNPs: {sum(counts.values())} written; {counts['ok']} fitted, "
         f"{counts['filtered_missing']} filtered on missingness (>= {cfg.max_missing}%), "
         f"{counts['filtered_maf']} filtered on MAF (<= {cfg.min_maf}), "
-        f"{counts['failed']} failed")
+        + (f"{counts['filtered_mac']} filtered on minor allele count (< {cfg.mac:g}), "
+           if cfg.mac is not None else "")
+        + (f"{counts['filtered_hwe']} filtered on Hardy-Weinberg exact p (< {cfg.hwe:g}), "
+           if cfg.hwe is not None else "")
+        + f"{counts['failed']} failed")
     for reason, k in sorted(unusable.items()):
         log(f"  {k} variant(s) not usable ({reason}): written with NaN")
     counts["unusable"] = sum(unusable.values())
-    if counts["ok"] == 0 and counts["filtered_missing"] + counts["filtered_maf"] > 0:
+    if counts["ok"] == 0 and any(v for k, v in counts.items() if k.startswith("filtered_")):
         log("Warning: every SNP was filtered out; no SNP was fitted")
     for line in failures:
         log(f"  failed: {line}")
@@ -274,7 +312,7 @@ def _log_table(cfg, o, result, log):
     return counts
 
 
-def _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop):
+def _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop, live):
     """The final files from the partial rows; files of the prefix this run does not
     write (left by a run of another configuration) are removed."""
     written = {}
@@ -288,13 +326,11 @@ def _write_outputs(cfg, scan, outs, log, columns, threads, t_start, t_loop):
         log(f"Timing: setup {scan.t_setup:.3f} s, null model {scan.t_null:.3f} s, "
             f"SNP loop {t_end - t_loop:.3f} s, total {t_end - t_start:.3f} s "
             f"({threads} thread(s), blocks of {scan.block_size} SNPs)")
-        log_path = cfg.outprefix + ".log"
-        if cfg.append and os.path.exists(log_path):
-            with open(log_path) as fh:
-                previous = fh.read()
-            out.text(log_path, previous + log.text())
-        else:
-            out.text(log_path, log.text())
+        log(f"Finished: {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        # (the file now holds this run's lines as they came: --append's earlier text is
+        # the one read before the run)
+        out.text(cfg.outprefix + ".log", live.previous + log.text())
+        live.close()
         out.commit()
     if not cfg.append:
         # a skipped phenotype has no outputs of this run: none of an earlier run either

@@ -20,6 +20,18 @@ part of its variance effect that is predicted by its mean effect:
 SNPs without estimates (NaN rows of filtered SNPs) are excluded from the regression and
 keep NaN dispersion columns.
 
+The method assumes polygenic mean effects: the attenuation correction divides by
+``var(add) − mean(add_se²)``, the variance of the true mean effects, which is estimated
+with noise. Where it is not clearly positive, ``r_av`` is noise divided by noise and
+``dispersion`` becomes a rescaled mean test (REGENIE's Y1: adjustment 37, ``dispersion_t``
+correlated 0.93 with ``add_t``). :func:`polygenic_signal` tests it: without mean effects
+(and SNPs independent), ``add_j ~ N(0, add_se_j²)``, so ``Q = Σ_j (add_j − mean(add))²``
+is a quadratic form in normals with ``E[Q] = (1 − 1/m)·Σ s_j²`` and
+``Var[Q] = 2[(1 − 2/m)·Σ s_j⁴ + (Σ s_j²)²/m²]`` (s = add_se); ``Q ≈ c·χ²_ν`` with the
+same mean and variance (Satterthwaite; exact when the SEs are equal) gives the p-value
+of "no polygenic mean signal". :func:`dispersion_effects` refuses when ``p > 0.001``
+(:data:`SIGNAL_P`) unless forced.
+
 The original stopped MASS::rlm at its default loose tolerance (relative change of the
 residuals ≤ 1e-4, at most 20 iterations); :func:`huber_regression` iterates to
 convergence by default (1e-12), which changes the slope in about the fifth significant
@@ -34,6 +46,7 @@ from ..io.results_table import read_table
 
 HUBER_K = 1.345
 MAD_CONSTANT = 0.6745  # MASS::rlm's scale: median(|resid|) / 0.6745
+SIGNAL_P = 1e-3      # below it, var(add) − mean(add_se²) is deemed clearly positive
 DISPERSION_COLUMNS = ("dispersion", "dispersion_se", "dispersion_t", "dispersion_pval")
 
 
@@ -110,6 +123,8 @@ class DispersionFit:
     noise_adjustment: float  # 1 + mean_noise / (var(add) − mean_noise)
     r_av: float  # r · noise_adjustment
     n_used: int  # SNPs in the regression
+    signal_ratio: float  # var(add) / mean(add_se²): 1 without polygenic mean effects
+    signal_p: float  # p-value of "no polygenic mean signal" (polygenic_signal)
     dispersion: np.ndarray
     dispersion_se: np.ndarray
     dispersion_t: np.ndarray
@@ -123,13 +138,33 @@ def neglog10_chi2_sf(stat, df=1):
     return -stats.chi2.logsf(stat, df) / np.log(10)
 
 
-def dispersion_effects(add, add_se, var, var_se, tol=1e-12, maxiter=1000):
+class NoMeanSignal(ValueError):
+    """The scan's mean effects are not clearly above their noise (see the module doc)."""
+
+
+def polygenic_signal(add, add_se):
+    """``(ratio, p)``: ``var(add)/mean(add_se²)`` and the p-value of the test of no mean
+    effects (finite values only), Satterthwaite's χ² approximation of ``Q`` (module
+    docstring). SNPs in LD make ``Var[Q]`` larger than assumed, so p is then too small."""
+    add = np.asarray(add, dtype=np.float64)
+    s2 = np.asarray(add_se, dtype=np.float64) ** 2
+    m = add.shape[0]
+    q = float(np.sum((add - add.mean()) ** 2))
+    mean_q = (1.0 - 1.0 / m) * s2.sum()
+    var_q = 2.0 * ((1.0 - 2.0 / m) * np.sum(s2 * s2) + s2.sum() ** 2 / m ** 2)
+    c = var_q / (2.0 * mean_q)
+    nu = 2.0 * mean_q ** 2 / var_q
+    return q / (m - 1) / s2.mean(), float(stats.chi2.sf(q / c, nu))
+
+
+def dispersion_effects(add, add_se, var, var_se, tol=1e-12, maxiter=1000, force=False):
     """Dispersion effects from the mean (``add``) and variance (``var``) effects of a scan.
 
     See the module docstring for the formulas. Rows where any of the four inputs is NaN
     are left out of the regression and get NaN outputs. Raises ValueError when fewer than
-    three SNPs have estimates, or when ``var(add) ≤ mean(add_se²)`` (the mean effects are
-    indistinguishable from noise, so the attenuation correction is undefined).
+    three SNPs have estimates or when ``var(add) ≤ mean(add_se²)`` (the attenuation
+    correction is undefined), and :class:`NoMeanSignal` when the test of no polygenic
+    mean signal has ``p > SIGNAL_P``, unless ``force``.
     """
     add, add_se, var, var_se = (np.asarray(a, dtype=np.float64).reshape(-1)
                                 for a in (add, add_se, var, var_se))
@@ -148,7 +183,16 @@ def dispersion_effects(add, add_se, var, var_se, tol=1e-12, maxiter=1000):
     if not var_add > mean_noise:
         raise ValueError(
             f"the variance of the mean effects ({var_add:.3g}) does not exceed their mean "
-            f"squared standard error ({mean_noise:.3g}): no attenuation correction possible")
+            f"squared standard error ({mean_noise:.3g}): no polygenic mean signal, no "
+            "attenuation correction possible")
+    ratio, signal_p = polygenic_signal(add[ok], add_se[ok])
+    if signal_p > SIGNAL_P and not force:
+        raise NoMeanSignal(
+            f"no clear polygenic mean signal (var(add) / mean(add_se^2) = {ratio:.4g}, "
+            f"p = {signal_p:.3g} against no mean effects; needs p <= {SIGNAL_P:g}): the "
+            f"noise adjustment "
+            f"{1.0 + mean_noise / (var_add - mean_noise):.4g} would turn dispersion into "
+            "a mean test (--force to compute it anyway)")
     adjustment = 1.0 + mean_noise / (var_add - mean_noise)
     r_av = r * adjustment
     disp = np.full(n, np.nan)
@@ -158,11 +202,12 @@ def dispersion_effects(add, add_se, var, var_se, tol=1e-12, maxiter=1000):
     t = disp / se
     pval = neglog10_chi2_sf(t ** 2)
     return DispersionFit(r=r, mean_noise=mean_noise, noise_adjustment=adjustment, r_av=r_av,
-                         n_used=n_used, dispersion=disp, dispersion_se=se, dispersion_t=t,
+                         n_used=n_used, signal_ratio=ratio, signal_p=signal_p,
+                         dispersion=disp, dispersion_se=se, dispersion_t=t,
                          dispersion_pval=pval, huber=huber)
 
 
-def dispersion_table(path, tol=1e-12, maxiter=1000):
+def dispersion_table(path, tol=1e-12, maxiter=1000, force=False):
     """Read a results table and return ``(table, fit)`` with the dispersion columns added.
 
     The table needs the columns ``add add_se var var_se``; existing dispersion columns
@@ -171,7 +216,8 @@ def dispersion_table(path, tol=1e-12, maxiter=1000):
     table = read_table(path)
     table.require("add", "add_se", "var", "var_se")
     fit = dispersion_effects(table.float("add"), table.float("add_se"), table.float("var"),
-                             table.float("var_se"), tol=tol, maxiter=maxiter)
+                             table.float("var_se"), tol=tol, maxiter=maxiter,
+                             force=force)
     for name in DISPERSION_COLUMNS:
         table.add_column(name, getattr(fit, name))
     return table, fit

@@ -54,12 +54,13 @@ def test_block_lines_equal_python_formatting(rng, bf):
         got = models_block_lines(code, STATUS_NAMES, overrides,
                                  row_labels(snps, chrom, pos, a1, a2), ns, freq, est, bfs)
         want = partial_block(statuses, models_block_text(snps, ns, freq, est, chrom, pos,
-                                                         a1, a2, bfs))
+                                                         a1, a2, bfs, code))
         assert got == want
 
 
 def test_full_precision_columns_are_repr(rng):
-    """Likelihood and frequency: Python's repr (shortest round trip), NaN as 'nan'."""
+    """Likelihood: Python's repr (shortest round trip); frequencies with 6 significant
+    digits; NaN as 'NA'."""
     m = 30000
     v = _awkward(rng, 2 * m)
     est = np.zeros((m, 6))
@@ -69,8 +70,41 @@ def test_full_precision_columns_are_repr(rng):
                                           ["C"] * m),
                                np.ones(m, np.int64), v[m:], est).decode().splitlines()
     fields = [ln.split("\t") for ln in lines]
-    expect = ["nan" if x != x else repr(x) for x in v.tolist()]
-    assert [f[3] for f in fields] + [f[4] for f in fields] == expect[m:] + expect[:m]
+    assert [f[4] for f in fields] == ["NA" if x != x else repr(x) for x in v[:m].tolist()]
+    assert [f[-2] for f in fields] == ["NA" if x != x else "%.6g" % x
+                                       for x in v[m:].tolist()]
+
+
+def test_new_columns_status_a1_freq_and_na():
+    """#20 item 10: a1_freq (unfolded) and status appended; frequency folded with 6
+    significant digits (0.977 counted: 0.023, not 0.02300000000000002) and NA where the
+    missingness filter failed; every missing value spelled NA."""
+    from hlmm.io.output import MODELS_COLUMNS, models_columns
+
+    assert models_columns() == MODELS_COLUMNS + ["a1_freq", "status"]
+    assert models_columns(True)[:-2] == MODELS_COLUMNS + ["bf_f", "bf_pval"]
+    fits = [SnpFit(10, 0.977, {"likelihood": -5.0, "add": 0.1, "add_se": 0.2, "var": -0.3,
+                               "var_se": 0.4}, "ok"),
+            SnpFit(10, 0.977, None, "filtered_maf"),
+            SnpFit(9, 0.4, None, "filtered_missing"),
+            SnpFit(10, 0.3, None, "failed: line search"),
+            SnpFit(0, np.nan, None, "unusable: multi-allelic")]
+    b = BlockFits.from_fits(fits)
+    over = {j: s.encode() for j, s in b.reason_statuses().items()}
+    lines = models_block_lines(b.code, STATUS_NAMES, over,
+                               row_labels(list("abcde"), ["1"] * 5, [1, 2, 3, 4, 5],
+                                          ["A"] * 5, ["C"] * 5), b.n, b.freq, b.est,
+                               b.bf).decode().splitlines()
+    rows = [ln.split("\t")[1:] for ln in lines]
+    names = models_columns(True)
+    assert all(len(r) == len(names) for r in rows)
+    col = {c: [r[i] for r in rows] for i, c in enumerate(names)}
+    assert col["frequency"] == ["0.023", "0.023", "NA", "0.3", "NA"]
+    assert col["a1_freq"] == ["0.977", "0.977", "0.4", "0.3", "NA"]
+    assert col["status"] == ["ok", "filtered_maf", "filtered_missing", "failed", "unusable"]
+    assert col["likelihood"] == ["-5.0", "NA", "NA", "NA", "NA"]
+    assert col["av_pval"][1:] == col["bf_f"][1:] == ["NA"] * 4
+    assert not any(t.lower() == "nan" for r in rows for t in r)
 
 
 def test_block_fits_statuses_in_lines():
@@ -170,4 +204,4 @@ def test_repr_in_c_equals_python(rng):
         rng.integers(1, 10 ** 6, m) * 10.0 ** rng.integers(-12, 12, m),
         bits[np.isfinite(bits)], pw, -pw, np.nextafter(pw, 0), np.nextafter(pw, np.inf),
         [np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, 9e15, 8.999999999999999e15]])
-    assert repr_cells(x) == ["nan" if v != v else repr(v) for v in x.tolist()]
+    assert repr_cells(x) == ["NA" if v != v else repr(v) for v in x.tolist()]

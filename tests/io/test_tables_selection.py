@@ -398,7 +398,7 @@ def test_select_all_and_range():
 @pytest.mark.parametrize("start, stop, message", [
     (-1, 3, r"START -1 and END 3 must be non-negative"),
     (5, 3, r"START 5 is greater than END 3"),
-    (0, 13, r"END 13 is beyond the 12 SNPs in g\.bim"),
+    (12, 20, r"START 12 is past the last of the 12 SNPs in g\.bim"),
 ])
 def test_select_range_errors(start, stop, message):
     with pytest.raises(InputError, match=message):

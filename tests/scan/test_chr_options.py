@@ -46,7 +46,8 @@ def test_output_is_gzip_with_columns(synth, tmp_path):
     with open(tmp_path / "a.models.gz", "rb") as fh:
         assert fh.read(2) == b"\x1f\x8b"
     assert h == ["SNP", "n", "frequency", "likelihood", "add", "add_se", "add_t", "add_pval",
-                 "var", "var_se", "var_t", "var_pval", "av_pval", "chrom", "pos", "a1", "a2"]
+                 "var", "var_se", "var_t", "var_pval", "av_pval", "chrom", "pos", "a1", "a2",
+                 "a1_freq", "status"]
     assert len(rows) == synth["m"]
     assert [r[h.index("a1")] for r in rows] == ["A"] * synth["m"]   # A1 counted by default
 
@@ -169,3 +170,27 @@ def test_random_gts_joined_files_and_text_table_give_the_same_scan(synth, tmp_pa
     h2 = [open(d / f"{k}.null_h2.txt").read() for k in "abc"]
     assert h2[0] == h2[1] == h2[2]
     assert "l = 12" in open(d / "b.log").read()
+
+
+def test_status_a1_freq_and_na_columns(synth, tmp_path):
+    """#20 item 10, end to end: a1_freq is the counted allele's frequency (A2 counted:
+    above 0.5), frequency its fold with 6 significant digits, status says why a row is
+    NA, and no missing value is spelled nan/NaN."""
+    run(["chr", synth["bed"], 0, synth["m"], synth["pheno"], tmp_path / "s",
+         "--count-a2", "--min-maf", "0.1", "--max-missing", "10"])
+    h, rows = read_models(tmp_path / "s.models.gz")
+    assert h[-2:] == ["a1_freq", "status"] and all(len(r) == len(h) for r in rows)
+    col = {c: [r[i] for r in rows] for i, c in enumerate(h)}
+    dos = synth["dos"]
+    f = 1.0 - np.nanmean(dos, axis=0) / 2.0             # A2 counted
+    np.testing.assert_allclose(column(h, rows, "a1_freq"), f, rtol=5e-6)
+    assert (column(h, rows, "a1_freq") > 0.5).all()
+    missing = np.mean(np.isnan(dos), axis=0) * 100 >= 10
+    maf = np.minimum(f, 1 - f)
+    assert [v for v in col["frequency"] if v != "NA"] == ["%.6g" % v for v in maf[~missing]]
+    want = np.where(missing, "filtered_missing", np.where(maf <= 0.1, "filtered_maf", "ok"))
+    assert col["status"] == want.tolist()
+    assert {"filtered_missing", "filtered_maf", "ok"} <= set(col["status"])
+    for s, fr, add in zip(col["status"], col["frequency"], col["add"]):
+        assert (add == "NA") == (s != "ok") and (fr == "NA") == (s == "filtered_missing")
+    assert not any(v.lower() in ("nan", "-nan") for r in rows for v in r)

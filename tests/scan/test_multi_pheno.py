@@ -357,7 +357,7 @@ def test_c_formatting_equals_python(rng):
     from hlmm._core._format import sig6_cells
 
     def _sig6(values):       # what the table's Python formatting wrote
-        return ["NaN" if v != v else "%.6g" % v for v in values]
+        return ["NA" if v != v else "%.6g" % v for v in values]
 
     with np.errstate(over="ignore"):
         v = rng.standard_normal(45000) * 10.0 ** rng.integers(-320, 309, 45000)

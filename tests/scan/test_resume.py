@@ -12,38 +12,15 @@ import time
 import numpy as np
 import pytest
 
-from clihelp import run, write_bed, write_table
+from clihelp import run, write_table
 from clihelp import assert_clean_failure
+from scan_runs import M, N, _cmd, data  # noqa: F401 (data: the fixture)
 
-N, M = 1500, 40
-
-
-@pytest.fixture
-def data(tmp_path, rng):
-    src = tmp_path / "src"
-    src.mkdir()
-    dos = rng.binomial(2, rng.uniform(0.1, 0.5, M), size=(N, M)).astype(float)
-    bed = write_bed(src / "g", dos)
-    ids = [(f"f{i}", f"i{i}") for i in range(N)]
-    pheno = write_table(src / "p.txt", ids, rng.standard_normal((N, 1)))
-    covar = write_table(src / "c.txt", ids, rng.standard_normal((N, 1)))
-    rbed = write_bed(src / "r", rng.binomial(2, 0.3, size=(N, 150)).astype(float))
-    out = tmp_path / "out"
-    out.mkdir()
-    return {"bed": bed, "pheno": pheno, "covar": covar, "rbed": rbed, "out": out, "src": src}
 
 
 def _table(path):
     with gzip.open(path, "rb") as fh:
         return fh.read()
-
-
-def _cmd(d, prefix, *extra):
-    # run from the output folder: `python -m` puts the working directory on sys.path,
-    # and the checkout's unbuilt source tree must not shadow the installed package
-    return [sys.executable, "-m", "hlmm.cli.main", "chr", d["bed"], "0", str(M), d["pheno"],
-            str(prefix), "--random-gts", d["rbed"], "--block-size", "1", "--threads", "1",
-            *map(str, extra)]
 
 
 def _interrupt(d, prefix, sig, after=4):
@@ -287,3 +264,23 @@ def test_failed_run_leaves_no_checkpoint(data):
                "tcp://127.0.0.1:1"], expect_ok=False)
     assert res.exit_code != 0
     assert os.listdir(d["out"]) == []
+
+
+def test_resume_and_append_refuse_tables_without_the_new_columns(data):
+    """A partial file or a table of an hlmm without a1_freq and status is refused, not
+    mixed with rows of the new columns."""
+    d = data
+    old_cols = ("SNP n frequency likelihood add add_se add_t add_pval var var_se var_t "
+                "var_pval av_pval chrom pos a1 a2").split()
+    row = "\t".join(["snp0", "100", "0.3", "-1.0"] + ["0.1"] * 9 + ["1", "1", "A", "G"])
+    (d["out"] / "old.models.partial").write_text(f"ok\t{row}\n")
+    (d["out"] / "old.resume").write_text("{}")
+    res = run(["chr", d["bed"], 0, 10, d["pheno"], d["out"] / "old", "--resume"],
+              expect_ok=False)
+    assert res.exit_code != 0 and "has rows of 17 columns" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    with gzip.open(d["out"] / "oldt.models.gz", "wt") as fh:
+        fh.write("\t".join(old_cols) + "\n" + row + "\n")
+    res = run(["chr", d["bed"], 10, 20, d["pheno"], d["out"] / "oldt", "--append"],
+              expect_ok=False)
+    assert res.exit_code != 0 and "without the a1_freq and status columns" in res.output

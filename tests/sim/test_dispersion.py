@@ -221,7 +221,7 @@ def test_cli_dispersion_gzip_and_nan_rows(tmp_path, rng):
         assert table.text[c] == original.text[c]
     d = table.float("dispersion")
     assert np.isnan(d[7]) and np.isnan(d[9]) and np.isfinite(np.delete(d, [7, 9])).all()
-    assert table.text["dispersion"][7] == "NaN"
+    assert table.text["dispersion"][7] == "NA"
     ok = np.isfinite(add)
     fit = dispersion_effects(add[ok], add_se[ok], var[ok], var_se[ok])
     np.testing.assert_allclose(d[ok], fit.dispersion, rtol=1e-12)
@@ -271,6 +271,86 @@ def test_results_table_missing_values_and_round_trip(tmp_path):
     t.write(tmp_path / "u.tsv.gz")  # gzip by name; read back by content
     u = read_table(tmp_path / "u.tsv.gz")
     assert u.columns == ["SNP", "add", "var", "x"]
-    assert u.text["var"] == ["NA", "-1e-3", "2"] and u.text["x"] == ["1.0", "NaN", "0.1"]
+    assert u.text["var"] == ["NA", "-1e-3", "2"] and u.text["x"] == ["1.0", "NA", "0.1"]
     with pytest.raises(ValueError, match="column SNP, row 1"):
         u.float("SNP")
+
+
+# ------------------------------------------------------------------ polygenic mean signal
+
+def test_polygenic_signal_test_is_calibrated_and_detects_signal(rng):
+    """Without mean effects p is uniform (heterogeneous SEs, few and many SNPs); mean
+    effects of twice the noise variance give p far below SIGNAL_P."""
+    from hlmm.sim.dispersion import SIGNAL_P, polygenic_signal
+
+    for m in (30, 1000):
+        ps = []
+        for _ in range(1000):
+            se = rng.uniform(0.02, 0.08, m)
+            ps.append(polygenic_signal(rng.normal(0, se), se)[1])
+        ps = np.array(ps)
+        assert 0.03 < np.mean(ps < 0.05) < 0.07 and np.mean(ps < 0.01) < 0.02
+    se = rng.uniform(0.02, 0.08, 500)
+    ratio, p = polygenic_signal(rng.normal(0, np.sqrt(3) * se), se)
+    assert 2.5 < ratio < 3.5 and p < SIGNAL_P
+
+
+def test_no_mean_signal_refused_unless_forced(rng):
+    from hlmm.sim.dispersion import NoMeanSignal
+
+    m = 1000
+    add_se = rng.uniform(0.08, 0.1, m)
+    add = rng.normal(0, add_se)
+    add[0] = 3.0 * add_se[0]        # var(add) just above mean(add_se²): today's trap
+    var_se = rng.uniform(0.1, 0.12, m)
+    var = 0.1 * add + rng.normal(0, var_se)
+    with pytest.raises(NoMeanSignal, match="--force"):
+        dispersion_effects(add, add_se, var, var_se)
+    fit = dispersion_effects(add, add_se, var, var_se, force=True)
+    assert fit.signal_p > 1e-3
+
+
+def _null_scan_table(tmp_path, rng, m=400):
+    add_se = rng.uniform(0.08, 0.1, m)
+    add = rng.normal(0, add_se)
+    # var(add) above mean(add_se²), so the old code computed an adjustment
+    add *= np.sqrt(1.03 * np.mean(add_se ** 2) / np.var(add, ddof=1))
+    var_se = rng.uniform(0.1, 0.12, m)
+    return _write_table(tmp_path / "null.models.gz", add, add_se,
+                        0.1 * add + rng.normal(0, var_se), var_se)
+
+
+def test_cli_dispersion_refuses_scan_without_mean_signal(tmp_path, rng):
+    src = _null_scan_table(tmp_path, rng)
+    res = CliRunner().invoke(main, ["dispersion", str(src)])
+    assert res.exit_code != 0
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and "null.models.gz" in err
+    assert "polygenic mean signal" in err and "--force" in err
+    assert not (tmp_path / "null.dispersion.tsv").exists()
+    res = CliRunner().invoke(main, ["dispersion", str(src), "--force"])
+    assert res.exit_code == 0, res.output
+    assert "WARNING: no clear polygenic mean signal" in res.stderr
+    assert (tmp_path / "null.dispersion.tsv").exists()
+
+
+def test_signal_criterion_on_simulated_genotypes(tmp_path):
+    """The tutorial's polygenic model (10,000 individuals, 200 SNPs) passes; the same
+    genotypes with the phenotype permuted (no mean effects) are refused."""
+    res = CliRunner().invoke(
+        main, ["tutorial", str(tmp_path / "t"), "--n", "10000", "--snps", "200"])
+    assert res.exit_code == 0, res.output
+    assert "WARNING" not in res.stderr
+    d = tmp_path / "t"
+    res = CliRunner().invoke(main, ["dispersion", str(d / "out_hlm.models.gz")])
+    assert res.exit_code == 0 and "WARNING" not in res.stderr
+    rows = (d / "test_phenotype.fam").read_text().splitlines()
+    y = [r.split()[2] for r in rows]
+    perm = np.random.default_rng(5).permutation(len(y))
+    (d / "null.fam").write_text("".join(" ".join(r.split()[:2] + [y[i]]) + "\n"
+                                        for r, i in zip(rows, perm)))
+    res = CliRunner().invoke(main, ["chr", str(d / "test.bed"), "0", "200", str(d / "null.fam"),
+                                    str(d / "null")])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["dispersion", str(d / "null.models.gz")])
+    assert res.exit_code != 0 and "polygenic mean signal" in res.stderr
