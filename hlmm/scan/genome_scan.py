@@ -1,18 +1,15 @@
-"""The genome scan (``hlmm chr``): a null model, then every SNP's mean and variance effect.
+"""One phenotype's genome scan (``hlmm chr``): every SNP's mean and variance effect.
 
-Default mode (as the original): fit the null HLM ``y ~ X`` with log-variance ``V``, then
-``y ← (y − Xα̂)/exp(Vβ̂/2)`` and ``X = V = 1``; with random effects the null h2 is
-estimated on that projected y and starts every SNP's fit.  With ``fit_covariates``
-the covariates stay in every SNP's model.  Each SNP's model adds the centred genotype
-``x = g − 2f`` (individuals with a missing call dropped) to both X and V.  A SNP is
-fitted when its missing-call percentage is below ``max_missing`` and its MAF above
-``min_maf``; otherwise, or when its fit fails, its row is written with NaN values.
-
-SNPs are processed in blocks (read, fitted and written in order, memory bounded by the
-block), optionally by several threads.
+:class:`GenomeScan` holds what the SNP fits share, built in stages: the sample (from
+:class:`hlmm.scan.inputs.ScanInputs`), the null model (:mod:`hlmm.scan.null_model`:
+default mode ``y ← (y − Xα̂)/exp(Vβ̂/2)`` and ``X = V = 1``, or the covariates kept with
+``fit_covariates``; the null h2 with random effects), then the engine (genotype-class
+statistics where exact, else the general path).  Each SNP's model adds the centred
+genotype ``x = g − 2f`` (individuals with a missing call dropped) to both X and V; a SNP
+passes the filters of :mod:`hlmm.scan.snp_filters` or its row is written with NA values.
+Its likelihood is reported on the trait's own scale (:meth:`GenomeScan.finish_block`).
+The loop over blocks of SNPs is :class:`hlmm.scan.blocks.BlockLoop`.
 """
-import concurrent.futures as cf
-import sys
 import time
 from dataclasses import dataclass
 
@@ -20,14 +17,13 @@ import numpy as np
 
 from .block_fits import FIT_KEYS, BlockFits, SnpFit  # noqa: F401 (SnpFit: API)
 from ..errors import InputError
-from .._threads import blas_single_threaded
 from ..io import runs
 from ..models.hlm import HLM
-from ..models.hlm_intercept import CLOSED_FORM, fit_intercept_only
-from .checkpoint import Interrupted
-from ..models.robust import standardised_kurtosis
 from ..io.sample import missing_summary
+from .blocks import BlockLoop
+from .checkpoint import Interrupted
 from .inputs import ScanInputs  # noqa: F401 (part of this module's API)
+from .null_model import NullModel
 
 
 @dataclass
@@ -87,7 +83,7 @@ class ScanConfig:
 CARRIER_FRACTION = 0.25
 
 
-class GenomeScan:
+class GenomeScan(BlockLoop):
     """Everything the per-SNP fits share: sample, designs, null model, G."""
 
     _stop = None      # a threading.Event set on SIGTERM/SIGINT: slow loops stop early
@@ -152,60 +148,27 @@ class GenomeScan:
         self.t_setup = time.perf_counter() - t0
         self._fit_null()
 
-    # --- null model ----------------------------------------------------------------
+    # --- null model and engine ---------------------------------------------------------
     def _fit_null(self):
-        cfg, s, log = self.cfg, self.sample, self.log
-        t0 = time.perf_counter()
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                null = (fit_intercept_only(s.y) if s.X.shape[1] == s.V.shape[1] == 1
-                        else HLM(s.y, s.X, s.V).fit())
-        except FloatingPointError:
-            what = f"'{self.label}'"
-            big = float(np.max(np.abs(s.y)))
-            raise InputError(f"phenotype {what} of {cfg.phenofile}: its likelihood overflows "
-                             f"(values up to {big:.3g}); rescale it, e.g. divide by "
-                             f"1e{int(np.floor(np.log10(big)))}") from None
-        except ValueError as exc:
-            raise InputError(f"null model: {exc} (check --mean-covar/--var-covar)") from None
-        if not null.converged:
-            raise InputError(f"the null model did not converge ({null.message})")
-        self.null = null
-        self.null_mean = s.own_scale("mean", null.alpha, null.alpha_cov)
-        self.null_var = s.own_scale("variance", null.beta, null.beta_cov)
-        log(f"Null HLM: log-likelihood {float(null.loglik)!r}, "
-            + ("closed form (intercept-only mean and variance)" if null.message == CLOSED_FORM
-               else f"{null.n_iter} Newton iterations"))
-        for (names, est, se), kind in ((self.null_mean, "mean"), (self.null_var, "log-variance")):
-            for nm, e, sd in zip(names, est, se):
-                log(f"  null {kind} effect {nm}: {float(e)!r} (SE {float(sd)!r})")
-        e = self._standardised(null)
-        self._check_binary()
-        self._check_kurtosis(e)
-        y, X, V = s.y, s.X, s.V
-        self._log_sd = None
-        if not cfg.fit_covariates:
-            y = e
-            X = V = np.ones((s.n, 1))
-            # The SNP models are fitted to e = (y − Xα̂)/σ_i with log σ_i = v_iᵀβ̂/2; their
-            # likelihoods are reported on the trait's own scale, log f(y) = log f(e) −
-            # log σ_i, so that they compare with the null model's (and other tools').
-            self._log_sd = (0.5 * float(null.beta[0]) if s.V.shape[1] == 1
-                            else 0.5 * (s.V @ null.beta))
-        self.y, self.X, self.V = np.ascontiguousarray(y), X, V
-        self.h2_start = cfg.h2_init
-        self.null_h2 = None
-        if self.G is not None and not cfg.no_h2_estimate:
-            from ..models.hlmm import HLMM
+        cfg = self.cfg
+        nm = NullModel(self.sample, self.G, self.log, phenofile=cfg.phenofile,
+                       label=self.label, multi=self.multi, fit_covariates=cfg.fit_covariates,
+                       robust=cfg.robust, robust_estimator=cfg.robust_estimator,
+                       h2_init=cfg.h2_init, no_h2_estimate=cfg.no_h2_estimate)
+        self.null_model = nm
+        # what the runner and the many-phenotype scan read
+        self.null, self.null_mean, self.null_var, self.null_h2 = (
+            nm.fit, nm.mean_effects, nm.var_effects, nm.h2)
+        self.kurtosis, self.kurtosis_warning = nm.kurtosis, nm.kurtosis_warning
+        self.binary_warning, self.se_kind = nm.binary_warning, nm.se_kind
+        self.y, self.X, self.V, self.h2_start = nm.y, nm.X, nm.V, nm.h2_start
+        self.t_null = nm.seconds
+        self._choose_engine()
 
-            res = HLMM(self.y, self.X, self.V, self.G).fit(h2_init=cfg.h2_init)
-            if not res.converged:
-                raise InputError(f"the null HLMM did not converge ({res.message})")
-            self.null_h2 = (res.h2, res.h2_se)
-            self.h2_start = max(res.h2, 1e-4)
-            log(f"Null h2: {float(res.h2)!r} (SE {float(res.h2_se)!r}), "
-                f"log-likelihood {float(res.loglik - self._log_jacobian(s.n))!r}")
-        self.t_null = time.perf_counter() - t0
+    def _choose_engine(self):
+        """The engine (genotype-class statistics where exact, else the general path), the
+        block size and the Brown–Forsythe test of this scan."""
+        cfg, s, log = self.cfg, self.sample, self.log
         # Class statistics cover the default mode (X = V = [1, x] per SNP) with hard calls.
         if cfg.engine not in ("auto", "general"):
             raise InputError(f"--engine {cfg.engine}: must be 'auto' or 'general'")
@@ -252,7 +215,7 @@ class GenomeScan:
             # On the null model's standardised residual (the scan's y in the default
             # mode): covariates projected out, as OSCA users adjust before --vqtl.
             if cfg.fit_covariates:
-                r = self._standardised(self.null)
+                r = self.null_model.standardised()
             else:
                 r = self.y
             self._bf_y = np.ascontiguousarray(r)
@@ -266,29 +229,18 @@ class GenomeScan:
             # raw phenotype and covariate columns would only hold memory
             s.y = s.X = s.V = None
 
-    def _log_jacobian(self, n_l, missing=None):
-        """``Σ log σ_i`` over the individuals of a model fitted to the standardised
-        trait (0 with ``--fit-covariates``, which fits the trait itself): all ``n_l``
-        analysed, or all but those flagged in ``missing``."""
-        ls = self._log_sd
-        if ls is None:
-            return 0.0
-        if np.ndim(ls) == 0:
-            return n_l * ls
-        total = float(np.sum(ls))
-        return total if missing is None else total - float(ls[missing].sum())
-
     def _to_trait_scale(self, fits, packed, rows, hard):
         """The likelihood column of ``fits`` (of the standardised trait) on the trait's
         own scale: minus ``Σ log σ_i`` over each SNP's called individuals."""
-        if self._log_sd is None:
+        log_sd = self.null_model.log_sd
+        if log_sd is None:
             return
         ll = fits.est[:, 0]
         fitted = np.isfinite(ll)
-        if np.ndim(self._log_sd) == 0:
-            ll[fitted] -= fits.n[fitted] * self._log_sd
+        if np.ndim(log_sd) == 0:
+            ll[fitted] -= fits.n[fitted] * log_sd
             return
-        ll[fitted] -= self._log_jacobian(self.sample.n)
+        ll[fitted] -= self.null_model.log_jacobian(self.sample.n)
         from .._core import _bed
 
         # variance covariates: σ_i varies, so a SNP with missing calls loses the log σ_i
@@ -300,56 +252,7 @@ class GenomeScan:
                 missing = codes[0] < 0
             else:
                 missing = np.isnan(self._analysis(rows, j))
-            ll[j] += float(self._log_sd[missing].sum())
-
-    def _standardised(self, null):
-        """The null model's standardised residuals ``(y − Xα̂)/exp(Vβ̂/2)`` (the scan's y in
-        the default mode); with intercept-only designs from the scalars α̂, β̂ (without
-        two n-vector products and n exponentials; equal up to rounding)."""
-        s = self.sample
-        if s.X.shape[1] == s.V.shape[1] == 1:
-            return (s.y - null.alpha[0]) / np.exp(0.5 * null.beta[0])
-        return (s.y - s.X @ null.alpha) / np.exp(0.5 * (s.V @ null.beta))
-
-    binary_warning = False
-
-    def _check_binary(self):
-        from ..io.phenotypes import binary_trait_warning
-
-        msg = binary_trait_warning(self.sample.y, f" '{self.label}'" if self.multi else "")
-        if msg is not None:
-            self.log(msg)
-            self.binary_warning = True
-            if not self.multi:      # a many-phenotype run prints one summary line
-                print(f"hlmm: {msg}", file=sys.stderr)
-
-    def _check_kurtosis(self, e):
-        """Model-based variance tests assume normal residuals: with kurtosis κ of the
-        null model's standardised residuals ``e`` their χ² is scaled by about (κ − 1)/2
-        (``hlmm.models.robust``).  Outside λ ∈ [0.9, 1.1] (κ ∈ [2.8, 3.2]), when the deviation is
-        beyond sampling noise (3 SEs, SE(κ̂) ≈ √(24/n) under normality), warn."""
-        cfg, s, log = self.cfg, self.sample, self.log
-        kappa = standardised_kurtosis(e)
-        lam = (kappa - 1.0) / 2.0
-        self.kurtosis = kappa
-        log(f"Kurtosis of the null model's standardised residuals: {kappa:.4g} (normal: 3)")
-        if cfg.robust:
-            self.se_kind = (f"Standard errors: robust (sandwich, {cfg.robust_estimator} "
-                            "moments; see hlmm.models.robust)")
-            log(self.se_kind)
-            return
-        self.se_kind = "Standard errors: model-based (valid for normal residuals)"
-        log(self.se_kind)
-        if not 0.9 <= lam <= 1.1 and abs(kappa - 3.0) > 3.0 * np.sqrt(24.0 / s.n):
-            what = ("inflated" if lam > 1 else "deflated (power lost)")
-            who = f" '{self.label}'" if self.multi else ""
-            msg = (f"warning: the kurtosis of the phenotype{who}'s null-model residuals is "
-                   f"{kappa:.3g} (3 for a normal trait): model-based variance tests are "
-                   f"{what}, about λ = {lam:.2f}; use --robust for valid var p-values")
-            log(msg)
-            self.kurtosis_warning = (kappa, lam)
-            if not self.multi:      # a many-phenotype run prints one summary line
-                print(f"hlmm: {msg}", file=sys.stderr)
+            ll[j] += float(log_sd[missing].sum())
 
     # --- per SNP ---------------------------------------------------------------------
     def _fit_one(self, g):
@@ -403,28 +306,6 @@ class GenomeScan:
         _, code = filter_codes(self.cfg, self.sample.n, [n_l], [f],
                                lambda j: class_counts(g))
         return f, _CODES[code[0]]
-
-    def _read_block(self, idx):
-        """``(packed, rows, hard)`` of the variants ``idx``: .bed bytes (hard calls; the
-        best-guess genotypes of dosages for other formats) and, for other formats, the
-        variant-major dosages of every sample (``read_rows``) and which variants hold
-        hard calls only."""
-        if self.geno.format == "bed":
-            parts = [self.geno.read_packed(a, b) for a, b in runs(idx)]
-            # one run (the usual case) is used as read: a concatenated copy would double
-            # the memory of every block in flight
-            packed = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            return packed, None, np.ones(len(idx), bool)
-        from .._core import _dosage
-
-        parts = [self.geno.read_rows(a, b) for a, b in runs(idx)]
-        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        packed = np.empty((len(idx), (self.geno.n_samples + 3) // 4), dtype=np.uint8)
-        hard = np.empty(len(idx), dtype=np.uint8)
-        # dosage variants are fitted from `rows`: their best-guess bytes only serve
-        # Brown–Forsythe
-        _dosage.pack_rows(rows, packed, hard, self._bf is not None)
-        return packed, rows, hard.astype(bool)
 
     def _analysis(self, rows, j):
         """Variant j's dosages over the analysis individuals (float64, NaN missing)."""
@@ -594,80 +475,3 @@ class GenomeScan:
         c = self._snp_codes(j, packed, codes)[0].astype(np.float64)
         c[c < 0] = np.nan
         return c
-
-    def blocks(self):
-        """The variant index arrays of the blocks, in order."""
-        b = self.block_size
-        return [self.snps[i:i + b] for i in range(0, len(self.snps), b)]
-
-    def iter_fits(self, threads=1, text=False):
-        """Yield ``(variant indices, outcomes)`` per block in SNP order, ``threads``
-        blocks in flight; with ``text`` each :class:`BlockFits` carries its partial-file
-        lines (``.lines``), formatted in the worker threads."""
-        with blas_single_threaded(threads > 1):
-            if text:
-                self._prepare_text()
-            yield from self._iter_fits(threads, text)
-
-    def _prepare_text(self):
-        # before the worker threads start, which all read it
-        if self._alleles is None:
-            self._alleles = self.geno.counted_alleles()
-
-    def _fit_block_text(self, idx):
-        part = self.fit_block(idx)
-        part.lines = self.block_lines(idx, part)
-        return part
-
-    def row_labels(self, idx):
-        """The table's SNP IDs, positions and alleles of the variants ``idx``, packed
-        (:func:`hlmm.io.output.row_labels`)."""
-        from ..io.output import row_labels
-
-        self._prepare_text()
-        counted, other = self._alleles
-        g = self.geno
-        return row_labels(g.sid[idx], g.chromosome[idx], g.bp_position[idx], counted[idx],
-                          other[idx])
-
-    def block_lines(self, idx, part, labels=None):
-        """The partial-file lines (``status<TAB>row``, bytes) of ``part`` (a
-        :class:`BlockFits` of the variants ``idx``); ``labels``: their
-        :meth:`row_labels`, if already made."""
-        from .block_fits import STATUS_NAMES
-        from ..io.output import models_block_lines
-
-        if labels is None:
-            labels = self.row_labels(idx)
-        overrides = {j: s.encode() for j, s in part.reason_statuses().items()}
-        return models_block_lines(part.code, STATUS_NAMES, overrides, labels, part.n,
-                                  part.freq, part.est,
-                                  part.bf if self.cfg.brown_forsythe else None)
-
-    _alleles = None
-
-    def _iter_fits(self, threads, text=False):
-        fit = self._fit_block_text if text else self.fit_block
-        blocks = self.blocks()
-        if threads <= 1 or len(blocks) <= 1:
-            for idx in blocks:
-                yield idx, fit(idx)
-            return
-        with cf.ThreadPoolExecutor(max_workers=threads) as pool:
-            pending = []
-            it = iter(blocks)
-            for blk in it:
-                pending.append((blk, pool.submit(fit, blk)))
-                if len(pending) >= 2 * threads:
-                    break
-            try:
-                while pending:
-                    idx, fut = pending.pop(0)
-                    rows = fut.result()
-                    nxt = next(it, None)
-                    if nxt is not None:
-                        pending.append((nxt, pool.submit(fit, nxt)))
-                    yield idx, rows
-            finally:        # interrupted: blocks not started are dropped
-                for _, fut in pending:
-                    fut.cancel()
