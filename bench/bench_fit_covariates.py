@@ -58,7 +58,8 @@ def main(argv=None):
 
     import hlmm
     from hlmm.models.hlm import HLM
-    from hlmm.scan.genome_scan import GenomeScan, Log, ScanConfig
+    from hlmm.io.run_log import Log
+    from hlmm.scan.genome_scan import GenomeScan, ScanConfig
 
     os.makedirs(a.dir, exist_ok=True)
     test = os.path.join(a.dir, f"hlmm_test_{a.n}_{a.snps}")

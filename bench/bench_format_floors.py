@@ -59,7 +59,8 @@ def bgen_floor(path, m):
 
 def hlmm_stages(path, pheno, m, extra=()):
     """Our stages on the first m variants, as the scan runs them (one thread)."""
-    from hlmm.scan.genome_scan import GenomeScan, Log, ScanConfig
+    from hlmm.io.run_log import Log
+    from hlmm.scan.genome_scan import GenomeScan, ScanConfig
 
     cfg = ScanConfig(genofile=path, start=0, end=0, phenofile=pheno, outprefix="/tmp/_floors",
                      whole_chr=True, threads=1, **dict(extra))

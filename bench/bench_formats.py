@@ -119,7 +119,8 @@ def hlmm_dosage(a, dose, pheno):
     from threadpoolctl import threadpool_limits
 
     from hlmm.models.hlmm import HLMM
-    from hlmm.scan.genome_scan import GenomeScan, Log, ScanConfig
+    from hlmm.io.run_log import Log
+    from hlmm.scan.genome_scan import GenomeScan, ScanConfig
 
     rand = os.path.join(a.dir, f"dose_rand_{a.n}_{a.l}")
     if not os.path.exists(rand + ".bed"):      # l hard-called SNPs of the same individuals

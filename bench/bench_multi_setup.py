@@ -58,7 +58,8 @@ def old_path():
 
 
 def open_once(bed, pheno, many, outprefix):
-    from hlmm.scan.genome_scan import Log, ScanConfig
+    from hlmm.io.run_log import Log
+    from hlmm.scan.genome_scan import ScanConfig
     from hlmm.scan.run import _open_scan
 
     cfg = ScanConfig(genofile=bed, start=0, end=0, phenofile=pheno, outprefix=outprefix,

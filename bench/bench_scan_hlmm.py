@@ -45,7 +45,8 @@ def main():
 
     from hlmm._core import _bed
     from hlmm.models.hlmm import HLMM
-    from hlmm.scan.genome_scan import Log, ScanConfig, GenomeScan
+    from hlmm.io.run_log import Log
+    from hlmm.scan.genome_scan import ScanConfig, GenomeScan
 
     os.makedirs(a.dir, exist_ok=True)
     test = os.path.join(a.dir, f"hlmm_test_{a.n}_{a.snps}")
