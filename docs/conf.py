@@ -92,3 +92,6 @@ def _tutorial_run():
 
 
 _tutorial_run()
+
+# The command help texts name options (`--whole-chr`): no smart dashes or quotes.
+smartquotes = False
