@@ -11,15 +11,14 @@ import hlmm
 from clihelp import run
 from scan_runs import M, _cmd, data  # noqa: F401 (the fixture)
 
-from clihelp import REPO as ROOT  # noqa: E402
+from clihelp import subprocess_env  # noqa: E402
 
 
 def _interrupt(d, prefix, sig, after=4):
     """test_resume's helper, but running this checkout's hlmm (its subprocesses run
     the installed one)."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(_cmd(d, prefix), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=d["out"], env=env)
+                            text=True, cwd=d["out"], env=subprocess_env())
     partial = str(prefix) + ".models.partial"
     t0 = time.monotonic()
     while time.monotonic() - t0 < 120:
