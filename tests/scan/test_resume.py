@@ -14,33 +14,13 @@ import pytest
 
 from clihelp import run, write_table
 from clihelp import assert_clean_failure, subprocess_env
-from scan_runs import M, N, _cmd, data  # noqa: F401 (data: the fixture)
+from scan_runs import M, N, _cmd, _interrupt, data  # noqa: F401 (data: the fixture)
 
 
 
 def _table(path):
     with gzip.open(path, "rb") as fh:
         return fh.read()
-
-
-def _interrupt(d, prefix, sig, after=4):
-    """Start an HLMM scan, send ``sig`` once ``after`` SNPs are in the partial file."""
-    proc = subprocess.Popen(_cmd(d, prefix), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=d["out"], env=subprocess_env())
-    partial = str(prefix) + ".models.partial"
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 120:
-        if os.path.exists(partial):
-            with open(partial) as fh:
-                if fh.read().count("\n") >= after:
-                    break
-        if proc.poll() is not None:
-            pytest.fail("the scan ended before it could be interrupted: " + proc.stderr.read())
-        time.sleep(0.005)
-    t_sig = time.monotonic()
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    return proc.returncode, err, time.monotonic() - t_sig
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
