@@ -36,6 +36,9 @@ from .options import (PrefixCommand, allele_options, command_line, missing_numbe
              "(repeatable: files are joined).")
 @option("--random-gts-txt", is_flag=True,
         help="--random-gts is a text table FID IID x1 … instead of a .bed.")
+@option("--pred", type=click.Path(dir_okay=False), metavar="FILE",
+        help="REGENIE step 1's PREFIX_pred.list: for a SNP on chromosome c the trait is y "
+             "minus its LOCO prediction of the other chromosomes (related individuals).")
 @option("--h2-init", type=float, default=0.05, show_default=True,
         help="Starting value of h2 for the null HLMM.")
 @option("--phen-index", metavar="LIST",

@@ -74,6 +74,7 @@ class ScanConfig:
     dask_scheduler: str = None
     dask_workers: int = None
     resume: bool = False      # continue an interrupted run (hlmm.scan.checkpoint)
+    pred: str = None          # REGENIE's PREFIX_pred.list: y − LOCO_c (hlmm.scan.loco_scan)
     command: str = ""
 
 

@@ -1,0 +1,304 @@
+"""Scans of related individuals through REGENIE's LOCO predictions (``--pred FILE``).
+
+For a SNP on chromosome c the trait is
+
+    y_c = y − s·LOCO_c,
+
+REGENIE's step 2 for a quantitative trait: ``LOCO_c`` is the polygenic prediction of the
+trait from every chromosome but c (step 1, ridge regression on genome-wide SNPs), so
+y_c keeps the SNP's own effect and loses most of the polygenic signal that related
+individuals share — the signal that inflates a scan of unrelated-looking fits.  REGENIE's
+predictions are on the scale of its step-1 phenotype, the trait residualised on the
+covariates and divided by ``s = ‖r‖/√(n − p)`` (``r``: the OLS residuals of y on the
+mean covariates and an intercept, p their number; ``Data::residualize_res``), so hlmm
+multiplies them by s, computed over each chromosome's analysed individuals, before
+subtracting.  Everything then is the usual scan of y_c: the null model, the standardised
+trait, the random-effects h2, the engines.
+
+So the null model differs by chromosome: :class:`LocoScan` holds one scan per
+(chromosome, run) — a :class:`~hlmm.scan.genome_scan.GenomeScan`, or a
+:class:`~hlmm.scan.many_phenotypes.MultiScan` whose phenotypes each subtract their own
+LOCO file — and cuts the SNPs into blocks that never cross a chromosome, each fitted by
+its chromosome's scan.  Individuals without a prediction (absent from the file, or
+``NA``) are dropped and counted; a chromosome with no row is an error naming it.
+The null-model files hold one row per chromosome and covariate (``chrC:NAME``), the
+h2 file one row per chromosome.
+"""
+import copy
+import threading
+
+import numpy as np
+
+from ..errors import InputError
+from ..io.loco import loco_row, read_loco, read_pred_list
+from .genome_scan import GenomeScan
+
+
+def _fid_iid_keys(table):
+    """``FID_IID`` per row of a phenotype table (a table without FIDs: ``IID_IID``, as
+    REGENIE names individuals of a file without family IDs)."""
+    return [f"{iid if fid is None else fid}_{iid}" for fid, iid in table.ids]
+
+
+def _residual_scale(y, X):
+    """REGENIE's ``scale_Y``: ‖r‖/√(n − p) of the OLS residuals r of y on X."""
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    r = y - X @ coef
+    return float(np.sqrt(r @ r / max(1, y.size - X.shape[1])))
+
+
+class _PhenotypeView:
+    """One phenotype's outputs in a many-phenotype LOCO run: its scans by chromosome."""
+
+    def __init__(self, label, scans):
+        self.label, self._scans = label, scans      # [(row, GenomeScan)]
+        self.se_kind = scans[0][1].se_kind
+
+    def block_lines(self, idx, part, labels=None):
+        return self._scans[0][1].block_lines(idx, part, labels)
+
+    @property
+    def null_mean(self):
+        return _stack([(c, s.null_mean) for c, s in self._scans])
+
+    @property
+    def null_var(self):
+        return _stack([(c, s.null_var) for c, s in self._scans])
+
+    @property
+    def null_h2(self):
+        return _h2(self._scans)
+
+    @property
+    def null_h2_text(self):
+        return _h2_text(self._scans)
+
+
+def _stack(parts):
+    names, est, se = [], [], []
+    for c, (n, e, s) in parts:
+        names += [f"chr{c}:{x}" for x in n]
+        est += list(np.asarray(e, dtype=float))
+        se += list(np.asarray(s, dtype=float))
+    return names, est, se
+
+
+def _h2(scans):
+    return None if scans[0][1].null_h2 is None else scans[0][1].null_h2
+
+
+def _h2_text(scans):
+    if scans[0][1].null_h2 is None:
+        return None
+    return "chr\th2\tse\n" + "".join(
+        f"{c}\t{float(s.null_h2[0])!r}\t{float(s.null_h2[1])!r}\n" for c, s in scans)
+
+
+class LocoScan:
+    """The scans of one run with ``--pred`` (see the module docstring).  Presents the
+    interface the runner uses of a GenomeScan (one phenotype) or a MultiScan (several):
+    ``snps``, ``blocks``, ``fit_block``, ``iter_fits``, ``block_size``, the null-model
+    values; ``scans`` holds the per-phenotype output views of a many-phenotype run."""
+
+    def __init__(self, cfg, log, inputs):
+        self.cfg, self.log = cfg, log
+        self.geno = self.bed = inputs.geno
+        self.snps = inputs.snps
+        self.multi = len(inputs.phenotypes) > 1
+        self._lock = threading.Lock()
+        self._rows = {}
+        locos = self._read_predictions(cfg, log, inputs)
+        chroms = self._chromosomes(inputs.snps)
+        self._by_row = {}
+        self.t_setup = self.t_null = 0.0
+        pheno = inputs.frame.pheno
+        for c, snps in chroms:
+            log(f"Chromosome {c} ({len(snps)} test SNPs): the trait minus its LOCO "
+                "prediction of the other chromosomes")
+            values = pheno.values.copy()
+            for column, label in inputs.phenotypes:
+                values[:, column] = self._adjusted(inputs, column, label, locos[label], c,
+                                                   log)
+            sub = copy.copy(inputs)
+            sub.snps = snps
+            sub.frame = copy.copy(inputs.frame)
+            sub.frame.pheno = copy.copy(pheno)
+            sub.frame.pheno.values = values
+            if self.multi:
+                from .many_phenotypes import MultiScan
+
+                scan = MultiScan(cfg, log, sub)
+            else:
+                column, label = inputs.phenotypes[0]
+                scan = GenomeScan(cfg, log, sub, column, label)
+            self._by_row[c] = scan
+            self.t_setup += scan.t_setup
+            self.t_null += scan.t_null
+        first = next(iter(self._by_row.values()))
+        self.block_size = first.block_size
+        self.engine = first.engine
+        self.se_kind = (first.scans[0] if self.multi else first).se_kind
+        if self.multi:
+            self._views(inputs)
+        else:
+            self.label = first.label
+
+    # --- setup -----------------------------------------------------------------------
+    def _read_predictions(self, cfg, log, inputs):
+        """Each analysed phenotype's LOCO predictions, by label."""
+        listed = read_pred_list(cfg.pred)
+        table = inputs.frame.pheno
+        names = {label for _, label in inputs.phenotypes}
+        from ..io.phenotypes import select_phenotypes
+
+        known = {label for _, label in select_phenotypes(table, all_pheno=True)} \
+            if table.values.shape[1] > 0 else set()
+        for name in listed:
+            if name not in known:
+                raise InputError(f"--pred {cfg.pred}: phenotype '{name}' is not a column of "
+                                 f"{cfg.phenofile} (columns: {', '.join(sorted(known)[:12])})")
+        locos = {}
+        for _, label in inputs.phenotypes:
+            path = listed.get(label)
+            if path is None:
+                raise InputError(f"--pred {cfg.pred}: no line for phenotype '{label}' "
+                                 "(lines 'NAME PATH', one per phenotype)")
+            locos[label] = read_loco(path)
+            log(f"LOCO predictions of '{label}': {path} "
+                f"({len(locos[label].ids)} individuals, chromosome rows "
+                f"{', '.join(map(str, sorted(locos[label].rows)))})")
+        self._keys = _fid_iid_keys(table)
+        self._cols = {label: loco.column_of(self._keys) for label, loco in locos.items()}
+        unused = sorted(set(listed) - names)
+        if unused:
+            log(f"  --pred: lines for phenotypes not analysed ignored: {', '.join(unused)}")
+        return locos
+
+    def _chromosomes(self, snps):
+        """``[(LOCO row, its SNPs)]`` in order of first appearance; a chromosome REGENIE
+        has no row for is an error."""
+        rows = np.array([self._row_of(c) for c in self.geno.chromosome[snps].tolist()],
+                        dtype=np.intp) if len(snps) else np.empty(0, np.intp)
+        order = []
+        for r in rows.tolist():
+            if r not in order:
+                order.append(r)
+        return [(r, snps[rows == r]) for r in order]
+
+    def _row_of(self, chrom):
+        r = self._rows.get(chrom)
+        if r is None:
+            r = loco_row(chrom)
+            if r is None:
+                raise InputError(f"--pred: test SNPs on chromosome {chrom} of {self.geno.path}, "
+                                 "which has no LOCO row (REGENIE's rows are 1-22 and 23 for "
+                                 "X/Y/XY); leave them out with --chr or --exclude")
+            self._rows[chrom] = r
+        return r
+
+    def _adjusted(self, inputs, column, label, loco, c, log):
+        """Phenotype ``column`` minus s·LOCO_c over the phenotype table's rows; NaN for
+        individuals without a prediction on chromosome c."""
+        frame = inputs.frame
+        y_all = frame.pheno.values[:, column]
+        values = loco.values(c, label)
+        col = self._cols[label]
+        pred = np.full(y_all.shape, np.nan)
+        has = col >= 0
+        pred[has] = values[col[has]]
+        base = frame.sample(y_all.copy(), label)
+        base_rows = frame.rows[base.order_pos]
+        absent = int((col[base_rows] < 0).sum())
+        na = int(np.isnan(pred[base_rows]).sum()) - absent
+        masked = np.where(np.isnan(pred), np.nan, y_all)
+        try:
+            s = frame.sample(masked, label)
+        except InputError:
+            raise InputError(f"--pred {loco.path}: none of the {base.n} individuals "
+                             f"analysed for '{label}' has a prediction for chromosome {c} "
+                             "(individuals are matched by FID_IID)") from None
+        rows = frame.rows[s.order_pos]
+        scale = _residual_scale(s.y, s.X)
+        out = np.full(y_all.shape, np.nan)
+        out[rows] = s.y - scale * pred[rows]
+        log(f"  '{label}': y − s·LOCO_{c}, s = {scale:.6g} (the SD of y's residuals on the "
+            f"mean covariates: REGENIE's scale); {absent + na} individual(s) without a "
+            f"prediction dropped ({absent} not in {loco.path}, {na} NA)")
+        return out
+
+    def _views(self, inputs):
+        labels = None
+        for c, m in self._by_row.items():
+            mine = [s.label for s in m.scans]
+            if labels is None:
+                labels = mine
+            elif mine != labels:
+                raise InputError(f"--pred: the phenotypes analysable differ between "
+                                 f"chromosomes ({', '.join(labels)} against {', '.join(mine)} "
+                                 f"on chromosome {c}); see the log")
+        self.skipped = next(iter(self._by_row.values())).skipped
+        self.scans = [_PhenotypeView(label, [(c, m.scans[p]) for c, m in self._by_row.items()])
+                      for p, label in enumerate(labels)]
+
+    # --- what the runner reads of a single-phenotype scan ----------------------------
+    @property
+    def null_mean(self):
+        return _stack([(c, s.null_mean) for c, s in self._by_row.items()])
+
+    @property
+    def null_var(self):
+        return _stack([(c, s.null_var) for c, s in self._by_row.items()])
+
+    @property
+    def null_h2(self):
+        return _h2(list(self._by_row.items()))
+
+    @property
+    def null_h2_text(self):
+        return _h2_text(list(self._by_row.items()))
+
+    # --- blocks ----------------------------------------------------------------------
+    @property
+    def _stop(self):
+        return getattr(self, "_stop_event", None)
+
+    @_stop.setter
+    def _stop(self, event):
+        self._stop_event = event
+        for s in self._by_row.values():
+            s._stop = event
+
+    def _scan_of(self, idx):
+        return self._by_row[self._row_of(self.geno.chromosome[int(idx[0])])]
+
+    def blocks(self):
+        """Blocks of at most ``block_size`` SNPs, none crossing a chromosome."""
+        snps = self.snps
+        if len(snps) == 0:
+            return []
+        rows = np.array([self._row_of(c) for c in self.geno.chromosome[snps].tolist()])
+        cut = np.flatnonzero(np.diff(rows) != 0) + 1
+        out = []
+        for part in np.split(snps, cut):
+            b = self.block_size
+            out += [part[i:i + b] for i in range(0, len(part), b)]
+        return out
+
+    def fit_block(self, s, e=None):
+        idx = np.arange(s, e, dtype=np.intp) if e is not None else np.asarray(s, np.intp)
+        return self._scan_of(idx).fit_block(idx)
+
+    def block_lines(self, idx, part, labels=None):
+        return self._scan_of(idx).block_lines(idx, part, labels)
+
+    def _fit_block_text(self, idx):
+        return self._scan_of(idx)._fit_block_text(idx)
+
+    def _prepare_text(self):
+        alleles = self.geno.counted_alleles()       # once for every chromosome's scans
+        for s in self._by_row.values():
+            for t in (s.scans if self.multi else [s]):
+                t._alleles = alleles
+
+    iter_fits = GenomeScan.iter_fits
+    _iter_fits = GenomeScan._iter_fits
