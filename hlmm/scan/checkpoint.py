@@ -25,7 +25,7 @@ _NOT_RESULTS = {"command", "threads", "block_size", "dask_scheduler", "dask_work
                 "resume"}
 _GENOTYPE_OPTIONS = ("genofile", "random_gts")
 _INPUT_OPTIONS = ("phenofile", "mean_covar", "var_covar", "sample", "keep", "remove",
-                  "extract", "exclude", "pred")
+                  "extract", "exclude", "pred", "sex")
 _COMPANIONS = {".bed": (".bim", ".fam"), ".pgen": (".pvar", ".pvar.zst", ".psam"),
                ".bgen": (".sample", ".bgi")}
 

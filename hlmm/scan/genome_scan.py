@@ -74,7 +74,10 @@ class ScanConfig:
     dask_scheduler: str = None
     dask_workers: int = None
     resume: bool = False      # continue an interrupted run (hlmm.scan.checkpoint)
-    pred: str = None          # REGENIE's PREFIX_pred.list: y − LOCO_c (hlmm.scan.loco_scan)
+    pred: str = None          # REGENIE's PREFIX_pred.list: y − LOCO_c (hlmm.scan.chrom_groups)
+    sex: str = None           # FID IID SEX file (hlmm.io.sex); default: the genotype file's
+    xchr_model: int = 2       # males on chrX: 2 = 0/2, 1 = 0/1, 0 = skip (hlmm.scan.xchr)
+    no_x_sex: bool = False    # no sex covariate on chrX
     command: str = ""
 
 
@@ -89,6 +92,7 @@ class GenomeScan(BlockLoop):
 
     _stop = None      # a threading.Event set on SIGTERM/SIGINT: slow loops stop early
     kurtosis_warning = None   # (κ, λ) when the model-based variance tests are miscalibrated
+    _freq_hook = None
 
     def _check_stop(self):
         if self._stop is not None and self._stop.is_set():
@@ -464,6 +468,8 @@ class GenomeScan(BlockLoop):
         are added when asked for."""
         fits = BlockFits.from_fits(fits)
         self._to_trait_scale(fits, packed, rows, hard)
+        if self._freq_hook is not None:       # chrX: males counted once (hlmm.scan.xchr)
+            self._freq_hook(idx, packed, rows, hard, fits)
         for a, b in runs(idx):
             for v, reason in self.geno.unusable(a, b):
                 fits[int(np.searchsorted(idx, v))] = SnpFit(0, np.nan, None,

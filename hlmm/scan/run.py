@@ -107,10 +107,10 @@ def _open_scan(cfg, log):
     t0 = time.perf_counter()
     inputs = ScanInputs(cfg, log)
     t_inputs = time.perf_counter() - t0
-    if cfg.pred:
-        from .loco_scan import LocoScan
+    from .chrom_groups import ChromosomeScan, by_chromosome
 
-        scan = LocoScan(cfg, log, inputs)
+    if by_chromosome(cfg, inputs):
+        scan = ChromosomeScan(cfg, log, inputs)
         scan.t_setup += t_inputs
         if not scan.multi:
             return scan, [_Output(cfg.outprefix, scan)], False

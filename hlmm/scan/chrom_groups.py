@@ -1,5 +1,7 @@
-"""Scans of related individuals through REGENIE's LOCO predictions (``--pred FILE``).
+"""Scans whose null model depends on the chromosome: related individuals through
+REGENIE's LOCO predictions (``--pred FILE``) and chromosome X (:mod:`hlmm.scan.xchr`).
 
+**LOCO.**
 For a SNP on chromosome c the trait is
 
     y_c = y − s·LOCO_c,
@@ -15,11 +17,14 @@ multiplies them by s, computed over each chromosome's analysed individuals, befo
 subtracting.  Everything then is the usual scan of y_c: the null model, the standardised
 trait, the random-effects h2, the engines.
 
-So the null model differs by chromosome: :class:`LocoScan` holds one scan per
-(chromosome, run) — a :class:`~hlmm.scan.genome_scan.GenomeScan`, or a
+**Chromosome X** has its own sample (individuals of known sex), designs (sex as a
+covariate) and male coding.
+
+So the null model differs by chromosome: :class:`ChromosomeScan` holds one scan per
+group of SNPs (a LOCO row, and chrX apart) — a :class:`~hlmm.scan.genome_scan.GenomeScan`, or a
 :class:`~hlmm.scan.many_phenotypes.MultiScan` whose phenotypes each subtract their own
 LOCO file — and cuts the SNPs into blocks that never cross a chromosome, each fitted by
-its chromosome's scan.  Individuals without a prediction (absent from the file, or
+its group's scan.  Individuals without a prediction (absent from the file, or
 ``NA``) are dropped and counted; a chromosome with no row is an error naming it.
 The null-model files hold one row per chromosome and covariate (``chrC:NAME``), the
 h2 file one row per chromosome.
@@ -31,7 +36,20 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.loco import loco_row, read_loco, read_pred_list
+from ..io.selection import normalise_chrom
 from .genome_scan import GenomeScan
+
+
+def _is_x(chrom):
+    return normalise_chrom(chrom) == "X"
+
+
+def by_chromosome(cfg, inputs):
+    """Whether the scan needs :class:`ChromosomeScan`: --pred, or test SNPs on chrX."""
+    if cfg.pred:
+        return True
+    chroms = np.unique(inputs.geno.chromosome[inputs.snps])
+    return any(_is_x(c) for c in chroms.tolist())
 
 
 def _fid_iid_keys(table):
@@ -77,7 +95,7 @@ class _PhenotypeView:
 def _stack(parts):
     names, est, se = [], [], []
     for c, (n, e, s) in parts:
-        names += [f"chr{c}:{x}" for x in n]
+        names += [f"{_key_name(c, True)}:{x}" for x in n]
         est += list(np.asarray(e, dtype=float))
         se += list(np.asarray(s, dtype=float))
     return names, est, se
@@ -91,11 +109,19 @@ def _h2_text(scans):
     if scans[0][1].null_h2 is None:
         return None
     return "chr\th2\tse\n" + "".join(
-        f"{c}\t{float(s.null_h2[0])!r}\t{float(s.null_h2[1])!r}\n" for c, s in scans)
+        f"{_key_name(c)}\t{float(s.null_h2[0])!r}\t{float(s.null_h2[1])!r}\n" for c, s in scans)
 
 
-class LocoScan:
-    """The scans of one run with ``--pred`` (see the module docstring).  Presents the
+def _key_name(key, prefix=False):
+    """How the log and the null files name a group: its LOCO row, X, or the autosomes
+    (without --pred)."""
+    row, is_x = key
+    name = "X" if is_x else str(row) if row else "autosomes"
+    return ("chr" + name if name != "autosomes" else name) if prefix else name
+
+
+class ChromosomeScan:
+    """The scans of one run with ``--pred`` or chrX SNPs (see the module docstring).  Presents the
     interface the runner uses of a GenomeScan (one phenotype) or a MultiScan (several):
     ``snps``, ``blocks``, ``fit_block``, ``iter_fits``, ``block_size``, the null-model
     values; ``scans`` holds the per-phenotype output views of a many-phenotype run."""
@@ -103,27 +129,34 @@ class LocoScan:
     def __init__(self, cfg, log, inputs):
         self.cfg, self.log = cfg, log
         self.geno = self.bed = inputs.geno
-        self.snps = inputs.snps
         self.multi = len(inputs.phenotypes) > 1
-        self._lock = threading.Lock()
         self._rows = {}
-        locos = self._read_predictions(cfg, log, inputs)
-        chroms = self._chromosomes(inputs.snps)
-        self._by_row = {}
+        locos = self._read_predictions(cfg, log, inputs) if cfg.pred else None
+        self.snps = self._skip_x(cfg, log, inputs)
+        groups = self._groups(self.snps)
+        sex = self._sex(cfg, log, inputs, groups)
+        self._by_key = {}
         self.t_setup = self.t_null = 0.0
         pheno = inputs.frame.pheno
-        for c, snps in chroms:
-            log(f"Chromosome {c} ({len(snps)} test SNPs): the trait minus its LOCO "
-                "prediction of the other chromosomes")
-            values = pheno.values.copy()
-            for column, label in inputs.phenotypes:
-                values[:, column] = self._adjusted(inputs, column, label, locos[label], c,
-                                                   log)
+        for key, snps in groups:
+            row, is_x = key
+            log(f"Chromosome {_key_name(key)} ({len(snps)} test SNPs)"
+                + (": the trait minus its LOCO prediction of the other chromosomes"
+                   if locos else ""))
             sub = copy.copy(inputs)
             sub.snps = snps
             sub.frame = copy.copy(inputs.frame)
-            sub.frame.pheno = copy.copy(pheno)
-            sub.frame.pheno.values = values
+            if locos:
+                values = pheno.values.copy()
+                for column, label in inputs.phenotypes:
+                    values[:, column] = self._adjusted(inputs, column, label, locos[label],
+                                                       row, log)
+                sub.frame.pheno = copy.copy(pheno)
+                sub.frame.pheno.values = values
+            if is_x:
+                from .xchr import x_frame
+
+                sub.frame = x_frame(sub.frame, sex[inputs.order_bed_pos], cfg.no_x_sex, log)
             if self.multi:
                 from .many_phenotypes import MultiScan
 
@@ -131,10 +164,14 @@ class LocoScan:
             else:
                 column, label = inputs.phenotypes[0]
                 scan = GenomeScan(cfg, log, sub, column, label)
-            self._by_row[c] = scan
+            if is_x:
+                self._attach_x(scan, sex)
+            self._by_key[key] = scan
             self.t_setup += scan.t_setup
             self.t_null += scan.t_null
-        first = next(iter(self._by_row.values()))
+        if not self._by_key:
+            raise InputError("no test SNPs left (--xchr-model 0 skipped every one)")
+        first = next(iter(self._by_key.values()))
         self.block_size = first.block_size
         self.engine = first.engine
         self.se_kind = (first.scans[0] if self.multi else first).se_kind
@@ -142,6 +179,40 @@ class LocoScan:
             self._views(inputs)
         else:
             self.label = first.label
+
+    def _skip_x(self, cfg, log, inputs):
+        snps = inputs.snps
+        if cfg.xchr_model not in (0, 1, 2):
+            raise InputError(f"--xchr-model {cfg.xchr_model}: must be 0, 1 or 2")
+        if cfg.xchr_model != 0 or len(snps) == 0:
+            return snps
+        x = np.array([_is_x(c) for c in self.geno.chromosome[snps].tolist()], dtype=bool)
+        if x.any():
+            log(f"--xchr-model 0: {int(x.sum())} chromosome X SNP(s) skipped")
+        return snps[~x]
+
+    def _sex(self, cfg, log, inputs, groups):
+        n_x = sum(len(snps) for (_, is_x), snps in groups if is_x)
+        if not n_x:
+            return None
+        from ..io.sex import read_sex
+        from .xchr import check_sex
+
+        sex = read_sex(self.geno, cfg.sex, sample_file=cfg.sample)
+        check_sex(sex, self.geno, n_x)
+        log(f"Sex ({cfg.sex or 'from ' + self.geno.path}): {int((sex == 1).sum())} male, "
+            f"{int((sex == 2).sum())} female, {int((sex == 0).sum())} unknown; males on "
+            f"chromosome X coded 0/{cfg.xchr_model} (--xchr-model {cfg.xchr_model})")
+        return sex
+
+    def _attach_x(self, scan, sex):
+        from .xchr import XCoding, frequency_hook
+
+        coding = XCoding(np.flatnonzero(sex == 1), self.cfg.xchr_model,
+                         (scan.scans[0] if self.multi else scan)._count_a1)
+        for s in (scan.scans if self.multi else [scan]):
+            s._xcoding = coding
+            s._freq_hook = frequency_hook(s, sex[s.sample_index] == 1)
 
     # --- setup -----------------------------------------------------------------------
     def _read_predictions(self, cfg, log, inputs):
@@ -167,33 +238,37 @@ class LocoScan:
             log(f"LOCO predictions of '{label}': {path} "
                 f"({len(locos[label].ids)} individuals, chromosome rows "
                 f"{', '.join(map(str, sorted(locos[label].rows)))})")
-        self._keys = _fid_iid_keys(table)
-        self._cols = {label: loco.column_of(self._keys) for label, loco in locos.items()}
+        fid_iid = _fid_iid_keys(table)
+        self._cols = {label: loco.column_of(fid_iid) for label, loco in locos.items()}
         unused = sorted(set(listed) - names)
         if unused:
             log(f"  --pred: lines for phenotypes not analysed ignored: {', '.join(unused)}")
         return locos
 
-    def _chromosomes(self, snps):
-        """``[(LOCO row, its SNPs)]`` in order of first appearance; a chromosome REGENIE
-        has no row for is an error."""
-        rows = np.array([self._row_of(c) for c in self.geno.chromosome[snps].tolist()],
-                        dtype=np.intp) if len(snps) else np.empty(0, np.intp)
-        order = []
-        for r in rows.tolist():
-            if r not in order:
-                order.append(r)
-        return [(r, snps[rows == r]) for r in order]
+    def _keys(self, snps):
+        return [self._key_of(c) for c in self.geno.chromosome[snps].tolist()]
 
-    def _row_of(self, chrom):
+    def _groups(self, snps):
+        """``[((LOCO row, is chrX), its SNPs)]`` in order of first appearance (row 0
+        without --pred); a chromosome REGENIE has no row for is an error."""
+        keys = self._keys(snps)
+        order = list(dict.fromkeys(keys))
+        code = np.array([order.index(k) for k in keys], dtype=np.intp)
+        return [(k, snps[code == i]) for i, k in enumerate(order)]
+
+    def _key_of(self, chrom):
         r = self._rows.get(chrom)
         if r is None:
-            r = loco_row(chrom)
-            if r is None:
-                raise InputError(f"--pred: test SNPs on chromosome {chrom} of {self.geno.path}, "
-                                 "which has no LOCO row (REGENIE's rows are 1-22 and 23 for "
-                                 "X/Y/XY); leave them out with --chr or --exclude")
+            r = (self._loco_row(chrom) if self.cfg.pred else 0, _is_x(chrom))
             self._rows[chrom] = r
+        return r
+
+    def _loco_row(self, chrom):
+        r = loco_row(chrom)
+        if r is None:
+            raise InputError(f"--pred: test SNPs on chromosome {chrom} of {self.geno.path}, "
+                             "which has no LOCO row (REGENIE's rows are 1-22 and 23 for "
+                             "X/Y/XY); leave them out with --chr or --exclude")
         return r
 
     def _adjusted(self, inputs, column, label, loco, c, log):
@@ -228,7 +303,7 @@ class LocoScan:
 
     def _views(self, inputs):
         labels = None
-        for c, m in self._by_row.items():
+        for c, m in self._by_key.items():
             mine = [s.label for s in m.scans]
             if labels is None:
                 labels = mine
@@ -236,26 +311,26 @@ class LocoScan:
                 raise InputError(f"--pred: the phenotypes analysable differ between "
                                  f"chromosomes ({', '.join(labels)} against {', '.join(mine)} "
                                  f"on chromosome {c}); see the log")
-        self.skipped = next(iter(self._by_row.values())).skipped
-        self.scans = [_PhenotypeView(label, [(c, m.scans[p]) for c, m in self._by_row.items()])
+        self.skipped = next(iter(self._by_key.values())).skipped
+        self.scans = [_PhenotypeView(label, [(c, m.scans[p]) for c, m in self._by_key.items()])
                       for p, label in enumerate(labels)]
 
     # --- what the runner reads of a single-phenotype scan ----------------------------
     @property
     def null_mean(self):
-        return _stack([(c, s.null_mean) for c, s in self._by_row.items()])
+        return _stack([(c, s.null_mean) for c, s in self._by_key.items()])
 
     @property
     def null_var(self):
-        return _stack([(c, s.null_var) for c, s in self._by_row.items()])
+        return _stack([(c, s.null_var) for c, s in self._by_key.items()])
 
     @property
     def null_h2(self):
-        return _h2(list(self._by_row.items()))
+        return _h2(list(self._by_key.items()))
 
     @property
     def null_h2_text(self):
-        return _h2_text(list(self._by_row.items()))
+        return _h2_text(list(self._by_key.items()))
 
     # --- blocks ----------------------------------------------------------------------
     @property
@@ -265,19 +340,19 @@ class LocoScan:
     @_stop.setter
     def _stop(self, event):
         self._stop_event = event
-        for s in self._by_row.values():
+        for s in self._by_key.values():
             s._stop = event
 
     def _scan_of(self, idx):
-        return self._by_row[self._row_of(self.geno.chromosome[int(idx[0])])]
+        return self._by_key[self._key_of(self.geno.chromosome[int(idx[0])])]
 
     def blocks(self):
         """Blocks of at most ``block_size`` SNPs, none crossing a chromosome."""
         snps = self.snps
         if len(snps) == 0:
             return []
-        rows = np.array([self._row_of(c) for c in self.geno.chromosome[snps].tolist()])
-        cut = np.flatnonzero(np.diff(rows) != 0) + 1
+        keys = self._keys(snps)
+        cut = [j for j in range(1, len(keys)) if keys[j] != keys[j - 1]]
         out = []
         for part in np.split(snps, cut):
             b = self.block_size
@@ -296,7 +371,7 @@ class LocoScan:
 
     def _prepare_text(self):
         alleles = self.geno.counted_alleles()       # once for every chromosome's scans
-        for s in self._by_row.values():
+        for s in self._by_key.values():
             for t in (s.scans if self.multi else [s]):
                 t._alleles = alleles
 
