@@ -203,3 +203,12 @@ def test_haploid_bgen_equals_the_bed(tmp_path, xdata):
     hb, rb = read_models(tmp_path / "b.models.gz")
     hd, rd = read_models(tmp_path / "d.models.gz")
     _same((hb, rb), (hd, rd), NUMERIC + ["a1_freq"])
+
+
+def test_hwe_on_chrx_is_refused(tmp_path, xdata):
+    x = xdata
+    out = tmp_path / "out"
+    out.mkdir()
+    res = run(["chr", x["bed"], x["pheno"], out / "o", "--whole-chr", "--hwe", "1e-6"],
+              expect_ok=False)
+    assert_clean_failure(res, out, "--hwe", "chromosome X")
