@@ -212,3 +212,36 @@ def test_hwe_on_chrx_is_refused(tmp_path, xdata):
     res = run(["chr", x["bed"], x["pheno"], out / "o", "--whole-chr", "--hwe", "1e-6"],
               expect_ok=False)
     assert_clean_failure(res, out, "--hwe", "chromosome X")
+
+
+def test_chrx_many_phenotypes_equal_single_runs(tmp_path, xdata, rng):
+    x = xdata
+    y2 = rng.standard_normal(N) * np.where(x["sex"] == 1, 1.5, 1.0)
+    y = np.column_stack([np.loadtxt(x["pheno"], skiprows=1, usecols=2), y2])
+    pheno = write_table(x["dir"] / "p2.txt", x["ids"], y, header=["A", "B"])
+    run(["chr", x["bed"], pheno, tmp_path / "m", "--whole-chr", "--all-pheno"])
+    for name in ("A", "B"):
+        run(["chr", x["bed"], pheno, tmp_path / name, "--whole-chr", "--pheno-name", name])
+        _same(read_models(tmp_path / f"{name}.models.gz"),
+              read_models(tmp_path / f"m.{name}.models.gz"), NUMERIC + ["a1_freq"])
+
+
+def test_chrx_with_pred_uses_row_23(tmp_path, xdata, rng):
+    from pred_data import write_loco
+
+    x = xdata
+    keys = [f"{a}_{b}" for a, b in x["ids"]]
+    preds = {k: np.array([float(f"{v:g}") for v in rng.standard_normal(23)]) for k in keys}
+    loco = write_loco(x["dir"] / "s_1.loco", keys, preds)
+    (x["dir"] / "s_pred.list").write_text(f"Y {loco}\n")
+    run(["chr", x["bed"], x["pheno"], tmp_path / "p", "--whole-chr", "--min-maf", "0",
+         "--pred", x["dir"] / "s_pred.list", "--chr", "X"])
+    # the oracle: y − s·LOCO_23 (s over everyone with a phenotype, no covariates) as an
+    # autosome's trait, with the sex covariate and --keep of the explicit scan
+    y = np.loadtxt(x["pheno"], skiprows=1, usecols=2)
+    s = np.sqrt(((y - y.mean()) ** 2).sum() / (N - 1))
+    yc = y - s * np.array([preds[k][22] for k in keys])
+    x2 = dict(x, pheno=write_table(x["dir"] / "yc.txt", x["ids"], yc[:, None],
+                                   header=["Y"]))
+    ref, _ = _explicit(tmp_path, x2, 2)
+    _same(read_models(tmp_path / "p.models.gz"), ref)
