@@ -21,16 +21,17 @@ trait, the random-effects h2, the engines.
 covariate) and male coding.
 
 So the null model differs by chromosome: :class:`ChromosomeScan` holds one scan per
-group of SNPs (a LOCO row, and chrX apart) — a :class:`~hlmm.scan.genome_scan.GenomeScan`, or a
+group of SNPs (a LOCO row, and chrX apart) — a
+:class:`~hlmm.scan.genome_scan.GenomeScan`, or a
 :class:`~hlmm.scan.many_phenotypes.MultiScan` whose phenotypes each subtract their own
 LOCO file — and cuts the SNPs into blocks that never cross a chromosome, each fitted by
 its group's scan.  Individuals without a prediction (absent from the file, or
 ``NA``) are dropped and counted; a chromosome with no row is an error naming it.
-The null-model files hold one row per chromosome and covariate (``chrC:NAME``), the
-h2 file one row per chromosome.
+The null-model files hold one row per group and covariate (``chrC:NAME``, ``chrX:sex``,
+``autosomes:NAME`` without --pred), the h2 file one row per group.  Every group's scan
+is built up front (errors before any output; memory grows with the number of groups).
 """
 import copy
-import threading
 
 import numpy as np
 
@@ -210,13 +211,13 @@ class ChromosomeScan:
         return sex
 
     def _attach_x(self, scan, sex):
-        from .xchr import XCoding, frequency_hook
+        from .xchr import MaleOnceFrequency, XCoding
 
         coding = XCoding(np.flatnonzero(sex == 1), self.cfg.xchr_model,
                          (scan.scans[0] if self.multi else scan)._count_a1)
         for s in (scan.scans if self.multi else [scan]):
             s._xcoding = coding
-            s._freq_hook = frequency_hook(s, sex[s.sample_index] == 1)
+            s._freq_hook = MaleOnceFrequency(s, sex[s.sample_index] == 1)
 
     # --- setup -----------------------------------------------------------------------
     def _read_predictions(self, cfg, log, inputs):

@@ -69,17 +69,24 @@ class XCoding:
         return packed, rows
 
 
-def frequency_hook(scan, is_male):
-    """``finish(idx, packed, rows, hard, fits)``: the fitted block's frequencies with
-    males counted once (``is_male`` over the scan's analysed individuals)."""
-    from .._core import _bed
+class MaleOnceFrequency:
+    """``(idx, packed, rows, hard, fits)`` → the fitted block's frequencies with males
+    counted once (``is_male`` over ``scan``'s analysed individuals); a class, not a
+    closure, so the scan pickles for Dask."""
 
-    male = np.asarray(is_male, dtype=bool)
-    model = scan._xcoding.model
+    def __init__(self, scan, is_male):
+        self.scan = scan
+        self.male = np.asarray(is_male, dtype=bool)
 
-    def finish(idx, packed, rows, hard, fits):
+    def __call__(self, idx, packed, rows, hard, fits):
+        from .._core import _bed
+
+        scan, male = self.scan, self.male
+        model = scan._xcoding.model
         codes = np.empty((1, scan.sample.n), dtype=np.int8)
         for j in range(len(idx)):
+            if not np.isfinite(fits.freq[j]):
+                continue
             if hard is None or hard[j]:
                 _bed.decode_codes(packed[j:j + 1], scan.sample_index, scan._count_a1, codes)
                 g = codes[0].astype(np.float64)
@@ -90,11 +97,9 @@ def frequency_hook(scan, is_male):
             fem, mal = ok & ~male, ok & male
             alleles = g[fem].sum() + (g[mal].sum() / 2.0 if model == 2 else g[mal].sum())
             total = 2.0 * fem.sum() + mal.sum()
-            if total > 0 and np.isfinite(fits.freq[j]):
+            if total > 0:
                 fits.freq[j] = alleles / total
         return fits
-
-    return finish
 
 
 def x_frame(frame, sex_order, no_x_sex, log):

@@ -245,3 +245,21 @@ def test_chrx_with_pred_uses_row_23(tmp_path, xdata, rng):
                                    header=["Y"]))
     ref, _ = _explicit(tmp_path, x2, 2)
     _same(read_models(tmp_path / "p.models.gz"), ref)
+
+
+def test_chrx_and_pred_on_dask_equal_threads(tmp_path, xdata, rng):
+    pytest.importorskip("distributed")
+    from pred_data import write_loco
+
+    x = xdata
+    keys = [f"{a}_{b}" for a, b in x["ids"]]
+    preds = {k: rng.standard_normal(23).round(4) for k in keys}
+    loco = write_loco(x["dir"] / "d_1.loco", keys, preds)
+    (x["dir"] / "d_pred.list").write_text(f"Y {loco}\n")
+    args = ["chr", x["bed"], x["pheno"], None, "--whole-chr", "--pred",
+            x["dir"] / "d_pred.list", "--block-size", "3"]
+    args[3] = tmp_path / "t"
+    run(args)
+    args[3] = tmp_path / "d"
+    run(args + ["--dask-workers", "1", "--threads", "1"])
+    assert read_models(tmp_path / "t.models.gz") == read_models(tmp_path / "d.models.gz")
