@@ -45,12 +45,28 @@ def _is_x(chrom):
     return normalise_chrom(chrom) == "X"
 
 
+def _chrom_runs(chroms):
+    """``(starts, names)`` of the runs of equal names in ``chroms`` (vectorised: a
+    biobank file has millions of variants and a few dozen runs)."""
+    chroms = np.asarray(chroms)
+    if chroms.size == 0:
+        return np.zeros(0, np.intp), []
+    starts = np.r_[0, np.flatnonzero(chroms[1:] != chroms[:-1]) + 1].astype(np.intp)
+    return starts, chroms[starts].tolist()
+
+
+def _per_snp(chroms, fn):
+    """``fn(name)`` (a number or bool) per variant, computed once per run."""
+    starts, names = _chrom_runs(chroms)
+    lengths = np.diff(np.r_[starts, len(chroms)])
+    return np.repeat(np.array([fn(name) for name in names]), lengths)
+
+
 def by_chromosome(cfg, inputs):
     """Whether the scan needs :class:`ChromosomeScan`: --pred, or test SNPs on chrX."""
     if cfg.pred:
         return True
-    chroms = np.unique(inputs.geno.chromosome[inputs.snps])
-    return any(_is_x(c) for c in chroms.tolist())
+    return any(map(_is_x, set(_chrom_runs(inputs.geno.chromosome[inputs.snps])[1])))
 
 
 def _fid_iid_keys(table):
@@ -187,7 +203,7 @@ class ChromosomeScan:
             raise InputError(f"--xchr-model {cfg.xchr_model}: must be 0, 1 or 2")
         if cfg.xchr_model != 0 or len(snps) == 0:
             return snps
-        x = np.array([_is_x(c) for c in self.geno.chromosome[snps].tolist()], dtype=bool)
+        x = _per_snp(self.geno.chromosome[snps], _is_x).astype(bool)
         if x.any():
             log(f"--xchr-model 0: {int(x.sum())} chromosome X SNP(s) skipped")
         return snps[~x]
@@ -250,16 +266,13 @@ class ChromosomeScan:
             log(f"  --pred: lines for phenotypes not analysed ignored: {', '.join(unused)}")
         return locos
 
-    def _keys(self, snps):
-        return [self._key_of(c) for c in self.geno.chromosome[snps].tolist()]
-
     def _groups(self, snps):
         """``[((LOCO row, is chrX), its SNPs)]`` in order of first appearance (row 0
         without --pred); a chromosome REGENIE has no row for is an error."""
-        keys = self._keys(snps)
-        order = list(dict.fromkeys(keys))
-        code = np.array([order.index(k) for k in keys], dtype=np.intp)
-        return [(k, snps[code == i]) for i, k in enumerate(order)]
+        order = {}
+        code = _per_snp(self.geno.chromosome[snps],
+                        lambda c: order.setdefault(self._key_of(c), len(order)))
+        return [(k, snps[code == i]) for k, i in order.items()]
 
     def _key_of(self, chrom):
         r = self._rows.get(chrom)
@@ -356,8 +369,9 @@ class ChromosomeScan:
         snps = self.snps
         if len(snps) == 0:
             return []
-        keys = self._keys(snps)
-        cut = [j for j in range(1, len(keys)) if keys[j] != keys[j - 1]]
+        starts, names = _chrom_runs(self.geno.chromosome[snps])
+        keys = [self._key_of(c) for c in names]
+        cut = [a for a, k, prev in zip(starts[1:].tolist(), keys[1:], keys) if k != prev]
         out = []
         for part in np.split(snps, cut):
             b = self.block_size

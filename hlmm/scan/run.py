@@ -271,7 +271,7 @@ def _write_null_files(cfg, o, out):
                      "name\testimate\tse\n" + effects_table(*scan.null_var))
             written.add(".null_variance_effects.txt")
     if scan.null_h2 is not None:
-        # (--pred: one row per chromosome, hlmm.scan.loco_scan)
+        # (--pred, chrX: one row per chromosome group, hlmm.scan.chrom_groups)
         out.text(o.prefix + ".null_h2.txt", getattr(scan, "null_h2_text", None)
                  or f"h2\tse\n{float(scan.null_h2[0])!r}\t{float(scan.null_h2[1])!r}\n")
         written.add(".null_h2.txt")
