@@ -212,3 +212,21 @@ def test_chromosome_without_a_loco_row(tmp_path, rng):
     lines[-1] = "MT\t" + lines[-1].split("\t", 1)[1]
     bim.write_text("\n".join(lines) + "\n")
     _fail(tmp_path, d, d["pred"], "chromosome MT", "no LOCO row")
+
+
+def test_pred_many_phenotypes_hlmm_equal_single_runs(tmp_path, rng):
+    from clihelp import write_bed
+
+    d = make(tmp_path, rng, n_pheno=2)
+    ids = d["ids"]
+    rbed = write_bed(d["dir"] / "r", rng.binomial(2, 0.3, size=(len(ids), 30)).astype(float),
+                     fid=[f for f, _ in ids], iid=[i for _, i in ids])
+    extra = ["--random-gts", rbed, "--min-maf", "0", "--pred", d["pred"], "--block-size", "5"]
+    run(["chr", d["bed"], d["pheno"], tmp_path / "m", "--whole-chr", "--all-pheno", *extra])
+    for name in d["names"]:
+        run(["chr", d["bed"], d["pheno"], tmp_path / name, "--whole-chr", "--pheno-name", name,
+             *extra])
+        _assert_same_rows(*read_models(tmp_path / f"{name}.models.gz"),
+                          *read_models(tmp_path / f"m.{name}.models.gz"))
+        h2 = open(tmp_path / f"m.{name}.null_h2.txt").read().splitlines()
+        assert h2[0] == "chr\th2\tse" and [r.split("\t")[0] for r in h2[1:]] == ["1", "2", "3"]
