@@ -153,6 +153,9 @@ class ChromosomeScan:
         groups = self._groups(self.snps)
         sex = self._sex(cfg, log, inputs, groups)
         self._by_key = {}
+        from .group_engines import EngineCache
+
+        self._engines = EngineCache(self._by_key, cfg.robust)
         self.t_setup = self.t_null = 0.0
         pheno = inputs.frame.pheno
         for key, snps in groups:
@@ -186,6 +189,8 @@ class ChromosomeScan:
             self._by_key[key] = scan
             self.t_setup += scan.t_setup
             self.t_null += scan.t_null
+            if len(groups) > 1:
+                self._engines.shelve(key)
         if not self._by_key:
             raise InputError("no test SNPs left (--xchr-model 0 skipped every one)")
         first = next(iter(self._by_key.values()))
@@ -364,6 +369,15 @@ class ChromosomeScan:
     def _scan_of(self, idx):
         return self._by_key[self._key_of(self.geno.chromosome[int(idx[0])])]
 
+    def _with_scan(self, idx, method, *args):
+        """``scan.method(idx, *args)`` of the group of ``idx``, its tables alive."""
+        key = self._key_of(self.geno.chromosome[int(idx[0])])
+        scan = self._engines.acquire(key)
+        try:
+            return getattr(scan, method)(idx, *args)
+        finally:
+            self._engines.done(key)
+
     def blocks(self):
         """Blocks of at most ``block_size`` SNPs, none crossing a chromosome."""
         snps = self.snps
@@ -380,13 +394,13 @@ class ChromosomeScan:
 
     def fit_block(self, s, e=None):
         idx = np.arange(s, e, dtype=np.intp) if e is not None else np.asarray(s, np.intp)
-        return self._scan_of(idx).fit_block(idx)
+        return self._with_scan(idx, "fit_block")
 
     def block_lines(self, idx, part, labels=None):
         return self._scan_of(idx).block_lines(idx, part, labels)
 
     def _fit_block_text(self, idx):
-        return self._scan_of(idx)._fit_block_text(idx)
+        return self._with_scan(idx, "_fit_block_text")
 
     def _prepare_text(self):
         alleles = self.geno.counted_alleles()       # once for every chromosome's scans

@@ -230,3 +230,36 @@ def test_pred_many_phenotypes_hlmm_equal_single_runs(tmp_path, rng):
                           *read_models(tmp_path / f"m.{name}.models.gz"))
         h2 = open(tmp_path / f"m.{name}.null_h2.txt").read().splitlines()
         assert h2[0] == "chr\th2\tse" and [r.split("\t")[0] for r in h2[1:]] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("n_pheno", [1, 2])
+def test_group_tables_live_only_while_needed(tmp_path, rng, n_pheno):
+    # three chromosome groups, two kept alive: the first's tables are released when the
+    # third starts, and rebuilt (the same fits) when it is needed again
+    from hlmm.io.run_log import Log
+    from hlmm.scan.chrom_groups import ChromosomeScan
+    from hlmm.scan.genome_scan import ScanConfig, ScanInputs
+
+    d = make(tmp_path, rng, n_pheno=n_pheno)
+    cfg = ScanConfig(genofile=d["bed"], start=None, end=None, phenofile=d["pheno"],
+                     outprefix=str(tmp_path / "o"), whole_chr=True, pred=d["pred"],
+                     min_maf=0.0, all_pheno=n_pheno > 1)
+    log = Log()
+    scan = ChromosomeScan(cfg, log, ScanInputs(cfg, log))
+    blocks = scan.blocks()
+    assert len(blocks) == 3
+
+    def alive(key):
+        s = scan._by_key[key]
+        return (s._Bt if n_pheno > 1 else s._tables) is not None
+
+    keys = list(scan._by_key)
+    assert not any(alive(k) for k in keys)         # built, then shelved
+    first = scan.fit_block(blocks[0])
+    scan.fit_block(blocks[1])
+    assert alive(keys[0]) and alive(keys[1])
+    scan.fit_block(blocks[2])
+    assert not alive(keys[0]) and alive(keys[2])
+    again = scan.fit_block(blocks[0])
+    for a, b in zip(first if n_pheno > 1 else [first], again if n_pheno > 1 else [again]):
+        np.testing.assert_array_equal(a.est, b.est)
