@@ -119,7 +119,7 @@ def _stack(parts):
 
 
 def _h2(scans):
-    return None if scans[0][1].null_h2 is None else scans[0][1].null_h2
+    return scans[0][1].null_h2
 
 
 def _h2_text(scans):
@@ -138,8 +138,9 @@ def _key_name(key, prefix=False):
 
 
 class ChromosomeScan:
-    """The scans of one run with ``--pred`` or chrX SNPs (see the module docstring).  Presents the
-    interface the runner uses of a GenomeScan (one phenotype) or a MultiScan (several):
+    """The scans of one run with ``--pred`` or chrX SNPs (see the module docstring).
+    Presents the interface the runner uses of a GenomeScan (one phenotype) or a MultiScan
+    (several):
     ``snps``, ``blocks``, ``fit_block``, ``iter_fits``, ``block_size``, the null-model
     values; ``scans`` holds the per-phenotype output views of a many-phenotype run."""
 

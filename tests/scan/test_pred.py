@@ -263,3 +263,12 @@ def test_group_tables_live_only_while_needed(tmp_path, rng, n_pheno):
     again = scan.fit_block(blocks[0])
     for a, b in zip(first if n_pheno > 1 else [first], again if n_pheno > 1 else [again]):
         np.testing.assert_array_equal(a.est, b.est)
+
+
+def test_loco_file_matching_nobody(tmp_path, rng):
+    # IIDs alone (no FID_ prefix) match no analysed individual's FID_IID
+    d = make(tmp_path, rng)
+    iids = [i for _, i in d["ids"]]
+    path = write_loco(d["dir"] / "iid.loco", iids, {k: np.zeros(23) for k in iids})
+    (d["dir"] / "iid.list").write_text(f"Y1 {path}\n")
+    _fail(tmp_path, d, d["dir"] / "iid.list", "none of the", "FID_IID", "iid.loco")
