@@ -263,3 +263,22 @@ def test_chrx_and_pred_on_dask_equal_threads(tmp_path, xdata, rng):
     args[3] = tmp_path / "d"
     run(args + ["--dask-workers", "1", "--threads", "1"])
     assert read_models(tmp_path / "t.models.gz") == read_models(tmp_path / "d.models.gz")
+
+
+def test_pgen_written_by_plink2_equals_the_bed(tmp_path, xdata):
+    # plink2's own .pgen/.psam (SEX column) of the same fileset: the same chrX scan
+    import shutil
+    import subprocess
+
+    if shutil.which("plink2") is None:
+        pytest.skip("plink2 not installed")
+    x = xdata
+    prefix = str(x["dir"] / "g")
+    subprocess.run(["plink2", "--bfile", prefix, "--make-pgen", "--out", prefix + "2"],
+                   check=True, capture_output=True)
+    assert "SEX" in open(prefix + "2.psam").readline()
+    run(["chr", x["bed"], x["pheno"], tmp_path / "b", "--whole-chr", "--min-maf", "0"])
+    run(["chr", prefix + "2.pgen", x["pheno"], tmp_path / "p", "--whole-chr", "--min-maf",
+         "0"])
+    _same(read_models(tmp_path / "b.models.gz"), read_models(tmp_path / "p.models.gz"),
+          NUMERIC + ["a1_freq"])
