@@ -239,7 +239,7 @@ class ChromosomeScan:
                          (scan.scans[0] if self.multi else scan)._count_a1)
         for s in (scan.scans if self.multi else [scan]):
             s._xcoding = coding
-            s._freq_hook = MaleOnceFrequency(s, sex[s.sample_index] == 1)
+            s._x_freq = MaleOnceFrequency(s, sex[s.sample_index] == 1, self.cfg.xchr_model)
 
     # --- setup -----------------------------------------------------------------------
     def _read_predictions(self, cfg, log, inputs):

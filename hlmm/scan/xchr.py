@@ -50,10 +50,8 @@ def recode_males(packed, male_pos, lut):
 
 
 class XCoding:
-    """The male recoding of chrX blocks and the frequency counting males once, attached
-    to a :class:`~hlmm.scan.genome_scan.GenomeScan` of chrX SNPs (``_recode`` is applied
-    by :meth:`hlmm.scan.blocks.BlockLoop._read_block`, ``_freq_hook`` by
-    ``GenomeScan.finish_block``)."""
+    """The male recoding of chrX blocks, attached to a :class:`~hlmm.scan.genome_scan.GenomeScan` of chrX SNPs (applied by
+    :meth:`hlmm.scan.blocks.BlockLoop._read_block`)."""
 
     def __init__(self, male_file_pos, model, count_a1):
         self.male_pos = np.asarray(male_file_pos, dtype=np.intp)
@@ -70,36 +68,43 @@ class XCoding:
 
 
 class MaleOnceFrequency:
-    """``(idx, packed, rows, hard, fits)`` → the fitted block's frequencies with males
-    counted once (``is_male`` over ``scan``'s analysed individuals); a class, not a
-    closure, so the scan pickles for Dask."""
+    """chrX's counted-allele frequency and allele total with a male counted once,
+    ``f = (Σ_female g + Σ_male g/2) / (2·n_female + n_male)`` (model 1: ``Σ_male g``),
+    over the called individuals of a scan's sample (``is_male`` over its analysed
+    individuals); the scan's filters and its frequency columns use them
+    (``GenomeScan._x_freq``).  A class, not a closure, so the scan pickles for Dask."""
 
-    def __init__(self, scan, is_male):
+    def __init__(self, scan, is_male, model):
         self.scan = scan
         self.male = np.asarray(is_male, dtype=bool)
+        self.model = model
 
-    def __call__(self, idx, packed, rows, hard, fits):
+    def of_values(self, g):
+        """``(f, total)`` of one SNP's values (classes with −1 missing, or dosages with
+        NaN missing) over the analysed individuals."""
+        g = np.asarray(g, dtype=np.float64)
+        ok = ~np.isnan(g) & (g >= 0)
+        fem, mal = ok & ~self.male, ok & self.male
+        alleles = g[fem].sum() + (g[mal].sum() / 2.0 if self.model == 2 else g[mal].sum())
+        total = 2.0 * fem.sum() + mal.sum()
+        return (alleles / total if total > 0 else np.nan), total
+
+    def of_block(self, packed, rows, hard, cols):
+        """``(f, total)`` arrays of the block's SNPs ``cols`` (as read by the scan)."""
         from .._core import _bed
 
-        scan, male = self.scan, self.male
-        model = scan._xcoding.model
+        scan = self.scan
+        cols = np.asarray(cols, dtype=np.intp)
+        f, total = np.empty(cols.size), np.empty(cols.size)
         codes = np.empty((1, scan.sample.n), dtype=np.int8)
-        for j in range(len(idx)):
-            if not np.isfinite(fits.freq[j]):
-                continue
+        for k, j in enumerate(cols.tolist()):
             if hard is None or hard[j]:
                 _bed.decode_codes(packed[j:j + 1], scan.sample_index, scan._count_a1, codes)
-                g = codes[0].astype(np.float64)
-                g[codes[0] < 0] = np.nan
+                g = codes[0]
             else:
                 g = scan._analysis(rows, j)
-            ok = ~np.isnan(g)
-            fem, mal = ok & ~male, ok & male
-            alleles = g[fem].sum() + (g[mal].sum() / 2.0 if model == 2 else g[mal].sum())
-            total = 2.0 * fem.sum() + mal.sum()
-            if total > 0:
-                fits.freq[j] = alleles / total
-        return fits
+            f[k], total[k] = self.of_values(g)
+        return f, total
 
 
 def x_frame(frame, sex_order, no_x_sex, log):

@@ -282,3 +282,32 @@ def test_pgen_written_by_plink2_equals_the_bed(tmp_path, xdata):
          "0"])
     _same(read_models(tmp_path / "b.models.gz"), read_models(tmp_path / "p.models.gz"),
           NUMERIC + ["a1_freq"])
+
+
+@pytest.mark.parametrize("engine", ["auto", "general"])
+def test_maf_and_mac_filters_count_a_male_once(tmp_path, xdata, engine):
+    # thresholds between the SNPs' hand-computed male-once MAFs / minor allele counts:
+    # a SNP is filtered exactly when the male-once value is below them
+    x = xdata
+    dos = x["dos"][:, M_AUTO:].copy()
+    male = x["sex"] == 1
+    dm = dos[male]
+    dm[dm == 1] = np.nan
+    dos[male] = dm
+    known = x["sex"] > 0
+    dos[~known] = np.nan                      # (left out on chrX)
+    f = _expected_freq(x, dos, 2)
+    maf = np.minimum(f, 1 - f)
+    fem, mal = (x["sex"] == 2)[:, None] & ~np.isnan(dos), male[:, None] & ~np.isnan(dos)
+    mac = maf * (2 * fem.sum(0) + mal.sum(0))
+    thr_maf = float(np.median(maf))
+    run(["chr", x["bed"], x["pheno"], tmp_path / "a", "--whole-chr", "--chr", "X",
+         "--min-maf", thr_maf, "--engine", engine])
+    h, rows = read_models(tmp_path / "a.models.gz")
+    status = [r[-1] for r in rows]
+    assert status == ["ok" if m > thr_maf else "filtered_maf" for m in maf]
+    thr_mac = float(np.median(mac)) + 0.5
+    run(["chr", x["bed"], x["pheno"], tmp_path / "c", "--whole-chr", "--chr", "X",
+         "--min-maf", "0", "--mac", thr_mac, "--engine", engine])
+    h, rows = read_models(tmp_path / "c.models.gz")
+    assert [r[-1] for r in rows] == ["ok" if m >= thr_mac else "filtered_mac" for m in mac]
