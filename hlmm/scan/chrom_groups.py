@@ -221,10 +221,6 @@ class ChromosomeScan:
         from ..io.sex import read_sex
         from .xchr import check_sex
 
-        if cfg.hwe is not None:
-            raise InputError(f"--hwe with {n_x} test SNP(s) on chromosome X: not supported "
-                             "there yet (males would count as homozygotes); leave chrX out "
-                             "with --xchr-model 0 or --chr, or filter it beforehand")
         sex = read_sex(self.geno, cfg.sex, sample_file=cfg.sample)
         check_sex(sex, self.geno, n_x)
         log(f"Sex ({cfg.sex or 'from ' + self.geno.path}): {int((sex == 1).sum())} male, "

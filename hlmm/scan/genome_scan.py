@@ -308,11 +308,12 @@ class GenomeScan(BlockLoop):
         from .block_fits import _CODES
         from .snp_filters import class_counts, filter_codes
 
-        total = None
+        total, hwe_g = None, g
         if self._x_freq is not None and g is not None:
             f, total = self._x_freq.of_values(g)
+            hwe_g = self._x_freq.females(g)     # (PLINK: chrX's HWE test on females)
         _, code = filter_codes(self.cfg, self.sample.n, [n_l], [f],
-                               lambda j: class_counts(g),
+                               lambda j: class_counts(hwe_g),
                                allele_total=None if total is None else [total])
         return f, _CODES[code[0]]
 
@@ -332,13 +333,15 @@ class GenomeScan(BlockLoop):
         """Rows ``cols`` of the BlockFits ``fits`` from a class-engine result dict, with
         the filters of :meth:`_filter` applied to whole arrays (``counts_of``: the
         hard-call class counts, for --hwe; ``once``: chrX's frequencies and allele
-        totals counting males once, :mod:`hlmm.scan.xchr`)."""
+        totals counting males once and its females' class counts,
+        :mod:`hlmm.scan.xchr`)."""
         from .snp_filters import filter_codes
 
         cols = np.asarray(cols, dtype=np.intp)
         n_l = np.asarray(res["n"], dtype=np.int64)
         if once is not None:
             res = dict(res, freq=once[0])
+            counts_of = once[2].__getitem__
         freq, fcode = filter_codes(self.cfg, self.sample.n, n_l, res["freq"], counts_of,
                                    allele_total=None if once is None else once[1])
         ok = np.asarray(res["ok"], dtype=bool)

@@ -14,7 +14,8 @@ the mean; the sexes' trait variances may differ too, and a variance scan would o
 read that as a variance effect of every SNP whose coding differs by sex), unless
 ``--no-x-sex``; individuals of unknown sex are dropped on chrX.  The reported frequency
 counts a male once and a female twice: ``f = (Σ_female g + Σ_male g/2) / (2·n_female +
-n_male)`` with males coded 0/2 (model 1: ``Σ_male g``).
+n_male)`` with males coded 0/2 (model 1: ``Σ_male g``); so do ``--maf``/``--mac``, and
+``--hwe`` tests the females' calls, as PLINK.
 """
 import numpy as np
 
@@ -50,7 +51,8 @@ def recode_males(packed, male_pos, lut):
 
 
 class XCoding:
-    """The male recoding of chrX blocks, attached to a :class:`~hlmm.scan.genome_scan.GenomeScan` of chrX SNPs (applied by
+    """The male recoding of chrX blocks, attached to a
+    :class:`~hlmm.scan.genome_scan.GenomeScan` of chrX SNPs (applied by
     :meth:`hlmm.scan.blocks.BlockLoop._read_block`)."""
 
     def __init__(self, male_file_pos, model, count_a1):
@@ -89,13 +91,20 @@ class MaleOnceFrequency:
         total = 2.0 * fem.sum() + mal.sum()
         return (alleles / total if total > 0 else np.nan), total
 
+    def females(self, g):
+        """The females' values of ``g``: PLINK tests Hardy–Weinberg on chrX in females."""
+        return np.asarray(g)[~self.male]
+
     def of_block(self, packed, rows, hard, cols):
-        """``(f, total)`` arrays of the block's SNPs ``cols`` (as read by the scan)."""
+        """``(f, total, female class counts)`` arrays of the block's SNPs ``cols`` (as
+        read by the scan)."""
         from .._core import _bed
+        from .snp_filters import class_counts
 
         scan = self.scan
         cols = np.asarray(cols, dtype=np.intp)
         f, total = np.empty(cols.size), np.empty(cols.size)
+        counts = np.empty((cols.size, 3), dtype=np.int64)
         codes = np.empty((1, scan.sample.n), dtype=np.int8)
         for k, j in enumerate(cols.tolist()):
             if hard is None or hard[j]:
@@ -104,7 +113,8 @@ class MaleOnceFrequency:
             else:
                 g = scan._analysis(rows, j)
             f[k], total[k] = self.of_values(g)
-        return f, total
+            counts[k] = class_counts(self.females(g))
+        return f, total, counts
 
 
 def x_frame(frame, sex_order, no_x_sex, log):

@@ -205,13 +205,23 @@ def test_haploid_bgen_equals_the_bed(tmp_path, xdata):
     _same((hb, rb), (hd, rd), NUMERIC + ["a1_freq"])
 
 
-def test_hwe_on_chrx_is_refused(tmp_path, xdata):
+@pytest.mark.parametrize("engine", ["auto", "general"])
+def test_hwe_on_chrx_tests_the_females(tmp_path, xdata, engine):
+    from hlmm.scan.snp_filters import hwe_exact_p
+
     x = xdata
-    out = tmp_path / "out"
-    out.mkdir()
-    res = run(["chr", x["bed"], x["pheno"], out / "o", "--whole-chr", "--hwe", "1e-6"],
-              expect_ok=False)
-    assert_clean_failure(res, out, "--hwe", "chromosome X")
+    female = x["sex"] == 2
+    p = []
+    for j in range(M_X):
+        g = x["dos"][female, M_AUTO + j]
+        c = [int((g == k).sum()) for k in (0, 1, 2)]
+        p.append(hwe_exact_p(c[1], c[0], c[2]))
+    # males are all "homozygous": with them every SNP would fail any threshold
+    thr = float(np.median(p))
+    run(["chr", x["bed"], x["pheno"], tmp_path / "h", "--whole-chr", "--chr", "X",
+         "--min-maf", "0", "--hwe", thr, "--engine", engine])
+    h, rows = read_models(tmp_path / "h.models.gz")
+    assert [r[-1] for r in rows] == ["filtered_hwe" if q < thr else "ok" for q in p]
 
 
 def test_chrx_many_phenotypes_equal_single_runs(tmp_path, xdata, rng):
