@@ -367,8 +367,9 @@ class BgenSource:
         return var
 
     def _ploidy_ok(self, j, var):
-        """Record and return whether every sample of variant ``j`` is diploid."""
-        ok = bool(np.all(var.ploidy == 2))
+        """Record and return whether every sample of variant ``j`` is diploid or haploid
+        (haploid: chrX males, chrY, MT; read as 0/2, :meth:`_decode`)."""
+        ok = bool(np.all((var.ploidy == 2) | (var.ploidy == 1)))
         if not ok:
             self._ploidy_bad.add(j)
         self._ploidy_checked[j] = True
@@ -417,6 +418,12 @@ class BgenSource:
                 var = self._variant(j)
                 try:
                     dose = var.alt_dosage if self._ploidy_ok(j, var) else None
+                    if dose is not None:
+                        haploid = var.ploidy == 1
+                        if haploid.any():
+                            # a haploid call's dosage is its P(alt): coded 0/2 as PLINK
+                            # codes haploid calls (hlmm.scan.xchr halves it for model 1)
+                            dose = np.where(haploid, 2.0 * dose, dose)
                 except Exception as exc:
                     raise InputError(f"{self.path}: cannot decode variant {j} "
                                      f"({self.sid[j]}): {_first_line(exc)}") from None
@@ -440,7 +447,8 @@ class BgenSource:
 
     def unusable(self, start, stop):
         """``[(variant index, reason), …]`` in ``start..stop-1``: "multi-allelic",
-        "monoallelic", "ploidy != 2" (decodes variants whose ploidy is not known yet)."""
+        "monoallelic", "ploidy not 1 or 2" (decodes variants whose ploidy is not known
+        yet)."""
         found = []
         for j in range(start, stop):
             reason = self._allele_reason(j)
@@ -457,7 +465,7 @@ class BgenSource:
                     if warned.records:
                         self._malformed.add(j)
                 if j in self._ploidy_bad:
-                    reason = "ploidy != 2"
+                    reason = "ploidy not 1 or 2"
                 elif j in self._malformed:
                     reason = "malformed probabilities"
             if reason is not None:
