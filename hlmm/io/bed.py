@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from .tables import gc_paused
-from .tokens import as_text, parse_number, parse_position, show, text_array, INT_MAX
+from .tokens import as_text, check_ids, parse_number, parse_position, show, text_array, INT_MAX
 from . import first_duplicate
 
 BED_MAGIC = bytes([0x6C, 0x1B, 0x01])
@@ -102,6 +102,10 @@ def _read_columns_exact(path, data, columns, kinds):
                 row.append(float(v))
         numbers.append(row)
     n_num = sum(k in (2, 4) for k in kinds)
+    # the compiled parser refuses control bytes; str.split keeps some (NUL, \x01, …)
+    str_names = [nm for nm, k in zip(names, kinds) if k in (1, 3)]
+    for nm, col in zip(str_names, strings):
+        check_ids(col, f"{nm} of row", path)
     strings = [text_array(x) if k == 3 else x
                for k, x in zip([k for k in kinds if k in (1, 3)], strings)]
     return strings, np.array(numbers, dtype=np.float64).reshape(len(numbers), n_num)

@@ -37,11 +37,13 @@ Conventions (each as plink2 2.00a3 does, checked against it where it applies):
 - **Pickling**: readers are dropped and reopened lazily (Dask workers reopen by path).
 """
 import os
+import re
 import threading
 
 import numpy as np
 
 from ..errors import InputError
+from .tokens import INT_MAX, check_ids, show, text_array
 from . import first_duplicate
 
 __all__ = ["PgenSource", "read_psam", "pgen_prefix"]
@@ -132,10 +134,46 @@ def read_psam(path, where=None):
             raise InputError(f"{path} line {k}: expected {what}, found {len(tok)}{ctx}")
     if not rows:
         raise InputError(f"{path}: no individuals{ctx}")
-    iid = np.array([tok[j_iid] for tok in rows], dtype=str)
+    iid = text_array([tok[j_iid] for tok in rows])
+    check_ids(iid, "IID of individual", f"{path}{ctx}")
     if has_fid:
-        return np.array([tok[0] for tok in rows], dtype=str), iid, False, numbers
+        fid = text_array([tok[0] for tok in rows])
+        check_ids(fid, "FID of individual", f"{path}{ctx}")
+        return fid, iid, False, numbers
     return iid.copy(), iid, True, numbers
+
+
+def _check_positions(pvar, pos):
+    """POS must be a whole number in 0 … 2³¹ − 1, as in a .bim.  pgenlib reads the digits
+    it finds ("1e30" as 1, "12x" as 12) and takes negative numbers, so the text of a
+    plain .pvar is checked here (a .pvar.zst only for negative values)."""
+    neg = np.flatnonzero(pos < 0)
+    where = None if not neg.size else f"variant {neg[0] + 1}"
+    token = None if not neg.size else str(pos[neg[0]])
+    if not pvar.endswith(".zst") and where is None:
+        with open(pvar, "rb") as fh:
+            data = fh.read()
+        k = None
+        for m in re.finditer(rb"(?m)^#[^\n]*", data):
+            if m.group().startswith(b"#CHROM"):
+                k = m.group().rstrip(b"\r").split(b"\t").index(b"POS") \
+                    if b"POS" in m.group().split(b"\t") else None
+                break
+            if not m.group().startswith(b"##"):
+                break
+        # the POS field of a data line that is not 1 to 10 ASCII digits
+        if k is not None:
+            bad = re.compile(rb"(?m)^(?!#)(?:[^\t\n]*\t){%d}(?![0-9]{1,10}(?:[\t\r\n]|\Z))" % k)
+        else:      # a headerless .bim-style .pvar: CHROM ID CM POS, any blanks
+            bad = re.compile(rb"(?m)^[ \t]*(?:[^\s]+[ \t]+){3}(?![0-9]{1,10}(?:\s|\Z))")
+        hit = bad.search(data)
+        if hit is not None:
+            line = data.count(b"\n", 0, hit.start()) + 1
+            token = re.match(rb"[^\s]*", data[hit.end():]).group().decode("utf-8", "replace")
+            where = f"line {line}"
+    if where is not None:
+        raise InputError(f"{pvar} {where}: POS {show(token)} is not a whole number in "
+                         f"0..{INT_MAX}")
 
 
 # ---------------------------------------------------------------------------- header
@@ -298,15 +336,19 @@ class PgenSource:
             raise InputError(f"{pvar}: cannot read: {_first_line(exc)}") from None
         finally:
             pr.close()
+        _check_positions(pvar, pos)
+        for what, values in (("chromosome of variant", chrom), ("ID of variant", ids),
+                             ("REF allele of variant", ref), ("ALT allele of variant", alt)):
+            check_ids(values, what, pvar)
         for i, name in enumerate(ids):
             if name == ".":   # plink2 --set-missing-var-ids @:#:$r:$a
                 ids[i] = f"{chrom[i]}:{pos[i]}:{ref[i]}:{alt1[i]}"
         self.n_snps = m
-        self.sid = np.array(ids, dtype=str)
-        self.chromosome = np.array(chrom, dtype=str)
+        self.sid = text_array(ids)
+        self.chromosome = text_array(chrom)
         self.bp_position = pos
-        self.ref = np.array(ref, dtype=str)
-        self.alt = np.array(alt, dtype=str)
+        self.ref = text_array(ref)
+        self.alt = text_array(alt)
         self.n_alleles = n_alleles
         self._multi = np.flatnonzero(n_alleles > 2)
         # pgenlib needs the allele counts to walk multi-allelic records
