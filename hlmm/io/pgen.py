@@ -146,7 +146,8 @@ def read_psam(path, where=None):
 def _check_positions(pvar, pos):
     """POS must be a whole number in 0 … 2³¹ − 1, as in a .bim.  pgenlib reads the digits
     it finds ("1e30" as 1, "12x" as 12) and takes negative numbers, so the text of a
-    plain .pvar is checked here (a .pvar.zst only for negative values)."""
+    plain .pvar is checked here (a .pvar.zst only for negative values), with the field
+    count of lines that hold a space."""
     neg = np.flatnonzero(pos < 0)
     where = None if not neg.size else f"variant {neg[0] + 1}"
     token = None if not neg.size else str(pos[neg[0]])
@@ -156,6 +157,7 @@ def _check_positions(pvar, pos):
         k = None
         for m in re.finditer(rb"(?m)^#[^\n]*", data):
             if m.group().startswith(b"#CHROM"):
+                header = m.group().rstrip(b"\r")
                 k = m.group().rstrip(b"\r").split(b"\t").index(b"POS") \
                     if b"POS" in m.group().split(b"\t") else None
                 break
@@ -167,6 +169,16 @@ def _check_positions(pvar, pos):
         else:      # a headerless .bim-style .pvar: CHROM ID CM POS, any blanks
             bad = re.compile(rb"(?m)^[ \t]*(?:[^\s]+[ \t]+){3}(?![0-9]{1,10}(?:\s|\Z))")
         hit = bad.search(data)
+        if hit is None and k is not None:
+            # pgenlib splits fields at spaces too, and ignores extra fields: "rs1 x" as an
+            # ID shifted REF and ALT silently.  Lines with a space keep the header's count.
+            n_cols = len(header.split())
+            for m in re.finditer(rb"(?m)^(?!#)[^\n]* [^\n]*$", data):
+                if len(m.group().split()) != n_cols:
+                    line = data.count(b"\n", 0, m.start()) + 1
+                    raise InputError(f"{pvar} line {line}: expected {n_cols} fields "
+                                     f"({header.decode('utf-8', 'replace')}), found "
+                                     f"{len(m.group().split())}")
         if hit is not None:
             line = data.count(b"\n", 0, hit.start()) + 1
             token = re.match(rb"[^\s]*", data[hit.end():]).group().decode("utf-8", "replace")
