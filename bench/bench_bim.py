@@ -4,7 +4,7 @@
 
 Prints, per tree (this one, and ``--before TREE`` in the same run, alternated):
 
-- the wall time of ``open_genotypes`` on a 1,000,000-variant .bim (SNP alleles, rsIDs;
+- the wall time of ``open_genotypes`` (imports excluded) on a 1,000,000-variant .bim (SNP alleles, rsIDs;
   100 individuals), min / median / max of ``--repeat`` runs, each in a fresh process;
 - the peak RSS (``ru_maxrss``) of a process that opens (a) 70,000 variants with one
   1.5 MB allele, (b) 50,000 variants with one 2,000-base allele, and the same process
@@ -20,8 +20,9 @@ import numpy as np
 
 SNIPPET = """
 import resource, sys, time
-t = time.perf_counter()
 from hlmm.io import open_genotypes
+import numpy
+t = time.perf_counter()
 try:
     g = open_genotypes({path!r})
     ok = f"{{g.n_snps}} variants"
