@@ -247,6 +247,7 @@ cdef Py_ssize_t _scan(const char* s, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t
                       int64_t* lines, Fail* fail) noexcept nogil:
     """The parsing loop; returns the number of data rows, or −1 with ``fail`` set."""
     cdef Py_ssize_t row = 0, line = line0, col, a, js, jn
+    cdef long long iv
     cdef unsigned char c
     cdef int st
     cdef double v
@@ -277,6 +278,21 @@ cdef Py_ssize_t _scan(const char* s, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t
                     col += 1
                     pos = a
                     continue
+            if col < ncols and kinds[col] == 4:
+                # a position in one pass: digits up to a blank or the line's end
+                a = pos
+                iv = 0
+                while pos < size and _is_digit(s[pos]) and iv <= 2147483647:
+                    iv = iv * 10 + (s[pos] - 48)
+                    pos += 1
+                if pos > a and iv <= 2147483647 and (pos == size or s[pos] == 32
+                        or s[pos] == 9 or s[pos] == 10
+                        or (s[pos] == 13 and (pos + 1 == size or s[pos + 1] == 10))):
+                    values[row * n_num + jn] = <double>iv
+                    jn += 1
+                    col += 1
+                    continue
+                pos = a         # not a plain position: the token path decides
             a = pos
             while pos < size:
                 c = s[pos]
