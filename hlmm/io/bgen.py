@@ -68,7 +68,7 @@ import threading
 import numpy as np
 
 from ..errors import InputError
-from .tokens import INT_MAX, check_ids, text_array
+from .tokens import INT_MAX, check_columns, check_ids, text_array
 from . import first_duplicate
 
 __all__ = ["BgenSource", "read_sample_file"]
@@ -293,10 +293,9 @@ class BgenSource:
         # BGEN stores IDs and alleles as length-prefixed bytes: a tab or newline in one
         # would forge columns and rows of the tables
         where = f"{self.path} ({self.option} {self.path})"
-        for what, values in (("ID of variant", sid), ("chromosome of variant", chrom),
-                             ("first allele of variant", a1),
-                             ("second allele of variant", a2)):
-            check_ids(values, what, where)
+        check_columns((("ID of variant", sid), ("chromosome of variant", chrom),
+                       ("first allele of variant", a1), ("second allele of variant", a2)),
+                      where)
         self.n_snps = len(sid)
         self.sid = text_array(sid)
         self.chromosome = text_array(chrom)

@@ -43,7 +43,7 @@ import threading
 import numpy as np
 
 from ..errors import InputError
-from .tokens import INT_MAX, check_ids, show, text_array
+from .tokens import INT_MAX, check_columns, check_ids, show, text_array
 from . import first_duplicate
 
 __all__ = ["PgenSource", "read_psam", "pgen_prefix"]
@@ -147,7 +147,7 @@ def _check_positions(pvar, pos):
     """POS must be a whole number in 0 … 2³¹ − 1, as in a .bim.  pgenlib reads the digits
     it finds ("1e30" as 1, "12x" as 12) and takes negative numbers, so the text of a
     plain .pvar is checked here (a .pvar.zst only for negative values), with the field
-    count of lines that hold a space."""
+    count of every line (pgenlib splits at spaces too and ignores extra fields)."""
     neg = np.flatnonzero(pos < 0)
     where = None if not neg.size else f"variant {neg[0] + 1}"
     token = None if not neg.size else str(pos[neg[0]])
@@ -158,11 +158,32 @@ def _check_positions(pvar, pos):
         for m in re.finditer(rb"(?m)^#[^\n]*", data):
             if m.group().startswith(b"#CHROM"):
                 header = m.group().rstrip(b"\r")
+                header_end = min(m.end() + 1, len(data))
+                header_line = data.count(b"\n", 0, m.start()) + 1
                 k = m.group().rstrip(b"\r").split(b"\t").index(b"POS") \
                     if b"POS" in m.group().split(b"\t") else None
                 break
             if not m.group().startswith(b"##"):
                 break
+        if k is not None and data.isascii():
+            # the compiled parser (hlmm._core._text): the field count of every line and
+            # POS as a whole number in 0 … 2³¹ − 1, in C
+            from .._core import _text
+
+            n_cols = len(header.split())
+            kinds = [0] * n_cols
+            kinds[k] = 4
+            out = _text.parse_fields(data, header_end, header_line, kinds,
+                                     threads=os.cpu_count() or 1)
+            if out[0] == _text.OK:
+                return
+            if out[0] == _text.BAD_COUNT:
+                raise InputError(f"{pvar} line {out[1]}: expected {n_cols} fields "
+                                 f"({header.decode('ascii')}), found {out[3]}")
+            if out[0] == _text.BAD_INTEGER:
+                raise InputError(f"{pvar} line {out[1]}: POS {show(out[4])} is not a whole "
+                                 f"number in 0..{INT_MAX}")
+            # another control character: the regular expressions below decide
         # the POS field of a data line that is not 1 to 10 ASCII digits
         if k is not None:
             bad = re.compile(rb"(?m)^(?!#)(?:[^\t\n]*\t){%d}(?![0-9]{1,10}(?:[\t\r\n]|\Z))" % k)
@@ -349,9 +370,8 @@ class PgenSource:
         finally:
             pr.close()
         _check_positions(pvar, pos)
-        for what, values in (("chromosome of variant", chrom), ("ID of variant", ids),
-                             ("REF allele of variant", ref), ("ALT allele of variant", alt)):
-            check_ids(values, what, pvar)
+        check_columns((("chromosome of variant", chrom), ("ID of variant", ids),
+                       ("REF allele of variant", ref), ("ALT allele of variant", alt)), pvar)
         for i, name in enumerate(ids):
             if name == ".":   # plink2 --set-missing-var-ids @:#:$r:$a
                 ids[i] = f"{chrom[i]}:{pos[i]}:{ref[i]}:{alt1[i]}"
