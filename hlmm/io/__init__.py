@@ -2,7 +2,8 @@
 tables (``tables``), phenotype columns (``phenotypes``), the analysis sample
 (``sample``), PLINK selections (``selection``), the random-effects design
 (``random_effects``), outputs and the run log (``output``) and results tables
-(``results_table``).  Imports ``hlmm.models`` (never ``hlmm.scan``) and below.
+(``results_table``); the tokens of users' files (``tokens``: numbers, IDs, string
+columns, how a bad token is shown) and the .pvar text checks (``pvar_text``).  Imports ``hlmm.models`` (never ``hlmm.scan``) and below.
 
 Genotype readers sit behind one small interface, chosen by the file's extension.
 
