@@ -291,3 +291,21 @@ def test_filter_codes_at_each_limit():
     cfg = SimpleNamespace(max_missing=12.5, min_maf=0.0, mac=None, hwe=None)
     freq, _ = filter_codes(cfg, 80, [70, 80], [0.3, 0.9])
     assert np.isnan(freq[0]) and freq[1] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("geno", ["bed", "pgen"])
+def test_mind_exactly_at_the_limit(data, tmp_path, geno):
+    """--mind F keeps an individual whose missing-call rate is exactly F (plink2 removes
+    rates above it): at --mind 0.1 over these 10 SNPs one missing call is kept, two are
+    not."""
+    G = data["D"] if geno == "pgen" else data["G"]
+    missing = np.isnan(G).sum(axis=1)
+    rate = [Fraction(int(k), G.shape[1]) for k in missing]
+    removed = sum(r > Fraction(1, 10) for r in rate)
+    assert 0 < removed < sum(r == Fraction(1, 10) for r in rate) + removed
+    run(["chr", data[geno], data["pheno"], tmp_path / "o", "--whole-chr", "--mind", "0.1",
+         "--min-maf", "0", "--max-missing", "100"])
+    log = (tmp_path / "o.log").read_text()
+    assert (f"--mind 0.1: {removed} individual(s) with more than 10 % missing calls over "
+            f"the 10 test SNPs removed; {N - removed} left") in log
+    assert f"analysed: {N - removed} " in log
