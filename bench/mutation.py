@@ -60,6 +60,9 @@ RESUME = ("tests/scan/test_resume_fingerprint.py",
           "tests/scan/test_resume.py::test_interrupted_hlmm_scan_resumes_to_the_same_table")
 ROBUST = ("tests/models/test_robust.py",)
 HLM = ("tests/models/test_hlm.py",)
+HLMM = ("tests/models/test_hlmm.py",)
+HLMM_CLASSES = ("tests/scan/test_scan_engine.py::test_hlmm_class_loglik_and_gradient_match_dense",
+                "tests/scan/test_scan_engine.py::test_hlmm_class_scan_matches_general_hlmm")
 CLOSED_FORM = ("tests/scan/test_null_setup.py",)
 DISPERSION = ("tests/sim/test_dispersion.py", "tests/sim/test_tutorial.py")
 SIGNAL = ("tests/sim/test_dispersion.py",)
@@ -95,6 +98,9 @@ MUTATIONS = [
     M("filter-mind-lt", "hlmm/scan/snp_filters.py",
       "return rates <= threshold, rates", "return rates < threshold, rates",
       FILTERS, "an individual exactly at --mind is removed"),
+    M("class-counts-hard-call", "hlmm/scan/snp_filters.py",
+      "hard = (np.abs(v - r) <= 0.1)", "hard = (np.abs(v - r) <= 0.5)",
+      FILTERS, "--hwe counts dosages far from 0, 1, 2 as hard calls"),
     # --- hlmm/scan/null_model.py: the null model's checks ---------------------------------
     M("kurtosis-band", "hlmm/scan/null_model.py",
       "not 0.9 <= lam <= 1.1", "not 0.5 <= lam <= 1.5",
@@ -141,6 +147,10 @@ MUTATIONS = [
       "if old_files.get(path) != new_files.get(path):",
       "if old_files.get(path) is None and new_files.get(path) is not None:",
       FINGERPRINT, "--resume after an input changed is accepted"),
+    M("fingerprint-size-only", "hlmm/scan/checkpoint.py",
+      "return [os.path.abspath(path), st.st_size, st.st_mtime_ns]",
+      "return [os.path.abspath(path), st.st_size]",
+      FINGERPRINT, "--resume after an input changed at the same size is accepted"),
     M("resume-half-line", "hlmm/scan/checkpoint.py",
       'complete = data[: data.rfind(b"\\n") + 1]', 'complete = data',
       RESUME, "a half-written last row (kill -9) is kept"),
@@ -185,6 +195,21 @@ MUTATIONS = [
       "cov = np.array([[1.0 / (n * w), 0.0], [0.0, 2.0 / n]])",
       "cov = np.array([[1.0 / n, 0.0], [0.0, 2.0 / n]])",
       CLOSED_FORM, "the null model's intercept SE ignores the variance"),
+    M("hlmm-logdet", "hlmm/models/hlmm.py",
+      "self.logdetA = 2.0 * np.sum(np.log(np.diag(self.L)))",
+      "self.logdetA = np.sum(np.log(np.diag(self.L)))",
+      HLMM, "the HLMM likelihood (and so h2) is wrong"),
+    M("hlmm-information", "hlmm/models/hlmm.py",
+      "info = 0.5 * pt.hess", "info = pt.hess",
+      HLMM, "HLMM SEs √2 too small"),
+    M("hlmm-classes-residual", "hlmm/models/hlmm_classes.py",
+      "rr = self.S2 - 2.0 * mu * self.S1 + self.nk * mu * mu",
+      "rr = self.S2 - mu * self.S1 + self.nk * mu * mu",
+      HLMM_CLASSES, "the HLMM class engine's fits are wrong"),
+    M("class-robust-centring", "hlmm/scan/class_engines.py",
+      'x = np.arange(3.0)[None, :] - 2.0 * res["freq"][:, None]',
+      'x = np.arange(3.0)[None, :] - res["freq"][:, None]',
+      ROBUST, "the class engine's robust SEs use the wrong genotype centring"),
     # --- hlmm/sim/dispersion.py: dispersion effects ----------------------------------------
     M("dispersion-adjustment-sign", "hlmm/sim/dispersion.py",
       "adjustment = 1.0 + mean_noise / (var_add - mean_noise)",
