@@ -273,14 +273,14 @@ def _copy_tree(dest):
     return dest
 
 
-def _pytest(tree, tests, full, timeout):
+def _pytest(tree, tests, full, timeout, extra=()):
     """Run the tests in ``tree``: ``(outcome, seconds, last line)``."""
     env = dict(os.environ, PYTHONPATH=tree, PYTHONDONTWRITEBYTECODE="1")
     # tests reading the shared reference data find it beside the checkout, not the copy
     ref = os.environ.get("HLMM_REFERENCE",
                          os.path.join(os.path.dirname(ROOT), "shared", "reference"))
     env["HLMM_REFERENCE"] = ref
-    args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+    args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *extra,
             *(["tests"] if full else tests)]
     t0 = time.perf_counter()
     try:
@@ -296,7 +296,7 @@ def _pytest(tree, tests, full, timeout):
     return outcome, time.perf_counter() - t0, last
 
 
-def _run_one(tree, m, full, timeout):
+def _run_one(tree, m, full, timeout, extra=()):
     path = os.path.join(tree, m.path)
     with open(path, encoding="utf-8") as fh:
         original = fh.read()
@@ -305,7 +305,7 @@ def _run_one(tree, m, full, timeout):
     try:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(original.replace(m.old, m.new))
-        return _pytest(tree, m.tests, full, timeout)
+        return _pytest(tree, m.tests, full, timeout, extra)
     finally:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(original)
@@ -320,6 +320,9 @@ def main(argv=None):
                     "of the tree each)")
     ap.add_argument("--timeout", type=float, default=900.0,
                     help="seconds per mutation's tests (default 900)")
+    ap.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
+                    help="an extra pytest argument (repeatable), e.g. "
+                    "--pytest-arg=--deselect=tests/x.py::test_y")
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip the unmutated run of the test subsets")
     opts = ap.parse_args(argv)
@@ -345,7 +348,8 @@ def main(argv=None):
         if not opts.no_baseline:
             tests = sorted({t for m in chosen for t in m.tests})
             tree = trees.get()
-            outcome, secs, last = _pytest(tree, tests, opts.full, opts.timeout * 4)
+            outcome, secs, last = _pytest(tree, tests, opts.full, opts.timeout * 4,
+                                          opts.pytest_arg)
             trees.put(tree)
             print(f"baseline (unmutated, {len(tests)} test targets): {last} ({secs:.0f} s)",
                   flush=True)
@@ -358,7 +362,7 @@ def main(argv=None):
         def work(m):
             tree = trees.get()
             try:
-                r = _run_one(tree, m, opts.full, opts.timeout)
+                r = _run_one(tree, m, opts.full, opts.timeout, opts.pytest_arg)
             finally:
                 trees.put(tree)
             with lock:
