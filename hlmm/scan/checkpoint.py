@@ -27,7 +27,7 @@ _GENOTYPE_OPTIONS = ("genofile", "random_gts")
 _INPUT_OPTIONS = ("phenofile", "mean_covar", "var_covar", "sample", "keep", "remove",
                   "extract", "exclude", "pred", "sex")
 _COMPANIONS = {".bed": (".bim", ".fam"), ".pgen": (".pvar", ".pvar.zst", ".psam"),
-               ".bgen": (".sample", ".bgi")}
+               ".bgen": (".sample", ".bgen.bgi")}     # (bgenix's index: X.bgen.bgi)
 
 
 class Interrupted(Exception):

@@ -92,21 +92,28 @@ def test_hlm_pooled_is_the_sandwich_over_all_residual_pairings(rng, p, q):
 
 def test_hlm_robust_se_matches_monte_carlo_sd_on_t5(rng):
     """The robust SE of the variance slope is the SD of its estimate over replicates
-    (t(5) residuals); the model-based SE is far too small."""
+    (t(5) residuals); HLM.fit's model-based SE of the same fits is far too small (it
+    assumes normal residuals: kurtosis 3, not t(5)'s 9)."""
     n, reps = 1000, 300
     X, V = _design(rng, n, 2, 2)
     est, rob, mod = [], [], []
     scale = np.sqrt(3.0 / 5.0)           # t(5) has variance 5/3
     for _ in range(reps):
         y = X @ [0.3, 0.2] + np.exp(0.5 * V @ [0.1, 0.25]) * scale * rng.standard_t(5, n)
-        m = HLM(y, X, V)
-        r = m.fit(robust=True)
+        r = HLM(y, X, V).fit(robust=True)
+        r0 = HLM(y, X, V).fit()
+        assert r0.beta[1] == pytest.approx(r.beta[1], rel=1e-10)    # the same estimate
         est.append(r.beta[1])
         rob.append(r.beta_se[1])
-        mod.append(2.0 ** 0.5 / np.sqrt(n))
+        mod.append(r0.beta_se[1])
     sd = np.std(est)
     assert np.mean(rob) == pytest.approx(sd, rel=0.12)
+    # the model-based SE is the normal theory's: var(β̂) = 2·[(VᵀV)⁻¹]₁₁ (as if kurtosis 3)
+    assert np.mean(mod) == pytest.approx(np.sqrt(2 * np.linalg.inv(V.T @ V)[1, 1]), rel=0.02)
     assert np.mean(mod) < 0.75 * sd
+    # with kurtosis κ the sandwich is ≈ (κ − 1)/2 times the model-based variance: t(5)'s
+    # κ = 9 makes it ≈ 4 times (sample kurtosis falls short of 9 at n = 1000)
+    assert 2.0 < np.mean(np.square(rob)) / np.mean(np.square(mod)) < 4.5
 
 
 def test_hlm_robust_close_to_model_based_on_normal_data(rng):
@@ -309,11 +316,27 @@ def test_hlmm_hc0_refused_in_scan(heavy):
 
 
 def test_kurtosis_warning(heavy, tmp_path):
+    """t(4) residuals (kurtosis far above 3): the warning says the model-based variance
+    tests are inflated, with κ and λ = (κ − 1)/2 of the residuals; none with --robust or
+    a normal trait.  (The threshold itself: tests/scan/test_kurtosis_warning.py.)"""
+    import re
+
+    from scipy import stats
+
     d = heavy
     res = run(["chr", d["bed"], 0, 3, d["pheno"], tmp_path / "w"])
-    assert "the kurtosis of" in res.output and "--robust" in res.output
+    y = np.loadtxt(d["pheno"], usecols=2)
+    kappa = stats.kurtosis(y, fisher=False)
+    assert kappa > 3.5
+    warned = [ln for ln in res.output.splitlines() if "the kurtosis of" in ln]
+    assert len(warned) == 1
+    m = re.search(r"is ([0-9.]+) \(3 for a normal trait\): model-based variance tests are "
+                  r"inflated, about λ = ([0-9.]+); use --robust", warned[0])
+    assert m, warned[0]
+    assert float(m.group(1)) == pytest.approx(kappa, rel=5e-3)
+    assert float(m.group(2)) == pytest.approx((kappa - 1) / 2, abs=0.006)
     log = (tmp_path / "w.log").read_text()
-    assert "warning: the kurtosis" in log and "Standard errors: model-based" in log
+    assert warned[0].removeprefix("hlmm: ") in log and "Standard errors: model-based" in log
     res = run(["chr", d["bed"], 0, 3, d["pheno"], tmp_path / "wr", "--robust"])
     assert "the kurtosis of" not in res.output
     rng = np.random.default_rng(3)

@@ -354,3 +354,24 @@ def test_signal_criterion_on_simulated_genotypes(tmp_path):
     assert res.exit_code == 0, res.output
     res = CliRunner().invoke(main, ["dispersion", str(d / "null.models.gz")])
     assert res.exit_code != 0 and "polygenic mean signal" in res.stderr
+
+
+@pytest.mark.parametrize("m", [3, 5, 12])
+def test_polygenic_signal_moments_equal_the_dense_quadratic_form(rng, m):
+    """Q = Σ(add_j − mean)² = aᵀCa (C = I − 11ᵀ/m) with a ~ N(0, diag(s²)):
+    E[Q] = tr(CS), Var[Q] = 2·tr(CSCS) from the dense matrices, Q ≈ c·χ²_ν with that mean
+    and variance; unequal SEs and small m, where the 1/m terms matter."""
+    from scipy import stats
+
+    from hlmm.sim.dispersion import polygenic_signal
+
+    se = rng.uniform(0.02, 0.2, m)
+    add = rng.normal(0, 1.5 * se)
+    C = np.eye(m) - np.ones((m, m)) / m
+    CS = C @ np.diag(se ** 2)
+    mean_q, var_q = np.trace(CS), 2 * np.trace(CS @ CS)
+    c, nu = var_q / (2 * mean_q), 2 * mean_q ** 2 / var_q
+    q = add @ C @ add
+    ratio, p = polygenic_signal(add, se)
+    assert p == pytest.approx(stats.chi2.sf(q / c, nu), rel=1e-10)
+    assert ratio == pytest.approx(q / (m - 1) / np.mean(se ** 2), rel=1e-12)
