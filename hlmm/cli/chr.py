@@ -31,6 +31,14 @@ from .options import (PrefixCommand, allele_options, command_line, missing_numbe
 @option("--var-covar", type=click.Path(dir_okay=False), help="Variance covariates file (FID IID c1 …).")
 @option("--fit-covariates", is_flag=True,
         help="Fit the covariates in every SNP's model instead of projecting them out once.")
+@option("--interaction", metavar="NAME",
+        help="GxE: test the SNP's interaction with the --mean-covar column NAME; each SNP's "
+             "model is the full HLM (covariates + E + g + g.E in the mean, variance "
+             "covariates + E + g in the log-variance); columns int, int_se, int_t, "
+             "int_pval, gxe_pval.")
+@option("--interaction-var", is_flag=True,
+        help="With --interaction: g.E in the variance model too (columns vint, vint_se, "
+             "vint_t, vint_pval).")
 @option("--random-gts", multiple=True, type=click.Path(dir_okay=False),
         help="Genotype file (.bed, .pgen or .bgen) of the SNPs modelled as random effects "
              "(repeatable: files are joined).")

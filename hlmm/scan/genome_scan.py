@@ -74,6 +74,8 @@ class ScanConfig:
     dask_scheduler: str = None
     dask_workers: int = None
     resume: bool = False      # continue an interrupted run (hlmm.scan.checkpoint)
+    interaction: str = None   # GxE: a --mean-covar column (hlmm.scan.interaction)
+    interaction_var: bool = False   # g·E in the variance model too
     command: str = ""
 
 
@@ -88,6 +90,7 @@ class GenomeScan(BlockLoop):
 
     _stop = None      # a threading.Event set on SIGTERM/SIGINT: slow loops stop early
     kurtosis_warning = None   # (κ, λ) when the model-based variance tests are miscalibrated
+    _interaction = None       # the GxE engine (hlmm.scan.interaction), with --interaction
 
     def _check_stop(self):
         if self._stop is not None and self._stop.is_set():
@@ -138,6 +141,15 @@ class GenomeScan(BlockLoop):
             f"{c['missing_covariate']} with a missing covariate, "
             f"{c['not_in_random_gts']} not in the random-effects genotypes)")
         log(f"Phenotype rows matching no genotyped individual left: {inputs.unmatched_rows}")
+        self._interaction = None
+        if cfg.interaction:
+            from .interaction import prepare_interaction
+
+            self._interaction = prepare_interaction(
+                cfg.interaction, s, log, cfg.mean_covar, cfg.interaction_var,
+                frame.tables[0])
+        elif cfg.interaction_var:
+            raise InputError("--interaction-var needs --interaction NAME")
         if s.n <= s.X.shape[1] + s.V.shape[1] + 2:
             raise InputError(f"only {s.n} individuals analysed: too few for the model"
                              + (f" of phenotype '{label}'" if len(inputs.phenotypes) > 1
@@ -152,7 +164,8 @@ class GenomeScan(BlockLoop):
     def _fit_null(self):
         cfg = self.cfg
         nm = NullModel(self.sample, self.G, self.log, phenofile=cfg.phenofile,
-                       label=self.label, multi=self.multi, fit_covariates=cfg.fit_covariates,
+                       label=self.label, multi=self.multi,
+                       fit_covariates=cfg.fit_covariates or self._interaction is not None,
                        robust=cfg.robust, robust_estimator=cfg.robust_estimator,
                        h2_init=cfg.h2_init, no_h2_estimate=cfg.no_h2_estimate)
         self.null_model = nm
@@ -163,6 +176,9 @@ class GenomeScan(BlockLoop):
         self.binary_warning, self.se_kind = nm.binary_warning, nm.se_kind
         self.y, self.X, self.V, self.h2_start = nm.y, nm.X, nm.V, nm.h2_start
         self.t_null = nm.seconds
+        if self._interaction is not None:
+            self._interaction.start(self.null, self.G, self.h2_start,
+                                    cfg.robust_estimator if cfg.robust else False)
         self._choose_engine()
 
     def _choose_engine(self):
@@ -173,7 +189,7 @@ class GenomeScan(BlockLoop):
         if cfg.engine not in ("auto", "general"):
             raise InputError(f"--engine {cfg.engine}: must be 'auto' or 'general'")
         self.engine = "general"
-        if cfg.engine == "auto" and not cfg.fit_covariates:
+        if cfg.engine == "auto" and not cfg.fit_covariates and self._interaction is None:
             from .class_engines import HLMClassScan, HLMMClassScan
 
             if self.G is None:
@@ -223,8 +239,9 @@ class GenomeScan(BlockLoop):
                                      self._count_a1)
             log("Brown-Forsythe test: on the null model's standardised residuals, "
                 "genotype classes as groups (bf_f, bf_pval)")
-        log(f"Engine: {self.engine}")
-        if self.multi and not cfg.fit_covariates:
+        log(f"Engine: {self.engine}" + (" (GxE: each SNP's full HLM)" if self._interaction
+                                         is not None else ""))
+        if self.multi and not cfg.fit_covariates and self._interaction is None:
             # the default mode scans the projected y: with hundreds of phenotypes the
             # raw phenotype and covariate columns would only hold memory
             s.y = s.X = s.V = None
@@ -266,6 +283,9 @@ class GenomeScan(BlockLoop):
             return SnpFit(n_l, freq, None, status)
         x = gl - 2.0 * f
         rows = slice(None) if n_l == len(g) else ok       # no copy when all called
+        if self._interaction is not None:
+            return self._interaction.fit(self.y[ok], self.X[rows], self.V[rows], x, rows,
+                                         n_l, freq)
         X = np.column_stack([self.X[rows], x])
         if getattr(self, "_x_is_v", None) is None:        # the same covariates: one copy
             self._x_is_v = self.X.shape == self.V.shape and np.array_equal(self.X, self.V)
@@ -295,6 +315,11 @@ class GenomeScan(BlockLoop):
         if robust:
             fit["av_cov"] = res.cov_params()[p, X.shape[1] + q]
         return SnpFit(n_l, freq, fit)
+
+    @property
+    def extra_columns(self):
+        """The table's columns after the usual ones (GxE: hlmm.scan.interaction)."""
+        return [] if self._interaction is None else self._interaction.columns
 
     def _filter(self, n_l, f, g=None):
         """The filters (:func:`hlmm.scan.snp_filters.filter_codes`) on a SNP's call count, its

@@ -153,7 +153,10 @@ def _start_partials(cfg, scan, outs, columns):
 
 def _run_locked(cfg, log, progress, t_start):
     scan, outs, multi = _open_scan(cfg, log)
-    columns = models_columns(cfg.brown_forsythe)
+    extra = getattr(scan, "extra_columns", None)
+    if extra is None:           # (several phenotypes: each scan's are the same)
+        extra = scan.scans[0].extra_columns
+    columns = models_columns(cfg.brown_forsythe, extra)
     log_path = cfg.outprefix + ".log"
     for o in outs:
         o.append = cfg.append and os.path.exists(o.models_path)
