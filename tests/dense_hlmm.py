@@ -73,33 +73,35 @@ def make_data(n, p, q, l, h2=0.4, seed=0, const_v=1.0):
     return y, X, V, G
 
 
-def dense_hlm_fit(y, X, V):
+def dense_hlm_fit(y, X, V, offset=None):
     """An independent HLM fit (the GxE oracle): BFGS on the full −log-likelihood
     ``½Σ(v_i + r_i²e^{−v_i})`` over (α, β) jointly from OLS, polished by Newton steps on a
     central-difference Hessian of its analytic gradient.  Returns ``(θ, loglik,
     H_num, cov_expected)``: the MLE, its log-likelihood, the numerical observed
-    information and the expected-information covariance ``diag((XᵀWX)⁻¹, 2(VᵀV)⁻¹)``."""
+    information and the expected-information covariance ``diag((XᵀWX)⁻¹, 2(VᵀV)⁻¹)``.
+    ``offset``: a fixed term of every log-variance, ``v = offset + Vβ``."""
     from scipy import optimize
 
     n, p = X.shape
     q = V.shape[1]
+    off = np.zeros(n) if offset is None else offset
 
     def nll(t):
         a, b = t[:p], t[p:]
-        v = V @ b
+        v = off + V @ b
         r = y - X @ a
         return 0.5 * np.sum(v + r * r * np.exp(-v))
 
     def grad(t):
         a, b = t[:p], t[p:]
-        v = V @ b
+        v = off + V @ b
         r = y - X @ a
         w = np.exp(-v)
         return np.r_[-X.T @ (w * r), 0.5 * V.T @ (1.0 - w * r * r)]
 
     a0 = np.linalg.lstsq(X, y, rcond=None)[0]
     b0 = np.zeros(q)
-    b0[0] = np.log(np.mean((y - X @ a0) ** 2))
+    b0[0] = np.log(np.mean((y - X @ a0) ** 2 * np.exp(-off)))
     t = optimize.minimize(nll, np.r_[a0, b0], jac=grad, method="BFGS",
                           options={"gtol": 1e-9, "maxiter": 10000}).x
 
@@ -115,7 +117,7 @@ def dense_hlm_fit(y, X, V):
     for _ in range(5):
         t = t - np.linalg.solve(hess(t), grad(t))
     H = hess(t)
-    w = np.exp(-(V @ t[p:]))
+    w = np.exp(-(off + V @ t[p:]))
     cov = np.zeros((p + q, p + q))
     cov[:p, :p] = np.linalg.inv(X.T @ (w[:, None] * X))
     cov[p:, p:] = 2.0 * np.linalg.inv(V.T @ V)

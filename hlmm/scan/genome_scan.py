@@ -179,6 +179,10 @@ class GenomeScan(BlockLoop):
         if self._interaction is not None:
             self._interaction.start(self.null, self.G, self.h2_start,
                                     cfg.robust_estimator if cfg.robust else False)
+            if (cfg.engine == "auto" and self.G is None and not cfg.robust
+                    and not cfg.interaction_var):
+                self._interaction.use_classes(self.y, self.X, self.V,
+                                              [self.sample.X_names.index(cfg.interaction)])
         self._choose_engine()
 
     def _choose_engine(self):
@@ -189,7 +193,9 @@ class GenomeScan(BlockLoop):
         if cfg.engine not in ("auto", "general"):
             raise InputError(f"--engine {cfg.engine}: must be 'auto' or 'general'")
         self.engine = "general"
-        if cfg.engine == "auto" and not cfg.fit_covariates and self._interaction is None:
+        if self._interaction is not None and self._interaction.classes is not None:
+            self.engine = "interaction_classes"
+        elif cfg.engine == "auto" and not cfg.fit_covariates and self._interaction is None:
             from .class_engines import HLMClassScan, HLMMClassScan
 
             if self.G is None:
@@ -222,6 +228,7 @@ class GenomeScan(BlockLoop):
         # up to seconds, so the latter come in small blocks to keep every thread busy.
         # Other formats are read as every sample's dosages: smaller blocks bound memory.
         self.block_size = cfg.block_size or (
+            256 if self.engine == "interaction_classes" else
             16 if self.G is not None or self.engine != "classes"
             else 1000 if self.geno.format == "bed" else 128)
         self._bf = None
@@ -239,8 +246,13 @@ class GenomeScan(BlockLoop):
                                      self._count_a1)
             log("Brown-Forsythe test: on the null model's standardised residuals, "
                 "genotype classes as groups (bf_f, bf_pval)")
-        log(f"Engine: {self.engine}" + (" (GxE: each SNP's full HLM)" if self._interaction
-                                         is not None else ""))
+        log(f"Engine: {self.engine}" + (
+            "" if self._interaction is None else
+            " (GxE: each SNP's full HLM, exact MLE)" if self.engine == "general" else
+            " (GxE: every mean effect fitted per SNP, the variance covariates' and E's "
+            "variance effects held at the null model's; SNPs with p < 1e-3 for int, gxe or "
+            "var refitted by the exact full model; --engine general for the exact "
+            "full-model MLE of every SNP)"))
         if self.multi and not cfg.fit_covariates and self._interaction is None:
             # the default mode scans the projected y: with hundreds of phenotypes the
             # raw phenotype and covariate columns would only hold memory
@@ -476,6 +488,8 @@ class GenomeScan(BlockLoop):
             fits, stats = self._fit_block_classes(idx, packed, rows, hard, sums)
         elif self.engine == "classes_hlmm":
             fits = self._fit_block_classes_hlmm(idx, packed, rows, hard)
+        elif self.engine == "interaction_classes":
+            fits = self._interaction.fit_block(self, idx, packed, rows, hard)
         else:
             fits = [self._fit_one(self._analysis(rows, j) if not hard[j]
                                   else self._hard_dosages(packed, j))

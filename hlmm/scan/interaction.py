@@ -35,10 +35,87 @@ class InteractionScan:
         self.levels = levels
         self.null = self.G = self.h2_start = None
         self.robust = False
+        self.classes = None         # the fast engine (InteractionClasses), when it applies
 
     def start(self, null, G=None, h2_start=None, robust=False):
         """The null model's fit (the start of every SNP's), random effects, SE kind."""
         self.null, self.G, self.h2_start, self.robust = null, G, h2_start, robust
+
+    def use_classes(self, y, X0, V0, e_cols):
+        """Hard-call SNPs by class sums (variance covariates held at the null model's)."""
+        self.classes = InteractionClasses(y, X0, V0, self.null, e_cols)
+
+    def fit_block(self, host, idx, packed, rows, hard):
+        """SnpFits of a block through the class engine (``host``: the GenomeScan, for
+        its filters and the exact per-SNP path of the SNPs this engine leaves)."""
+        from .._core import _bed
+        from .block_fits import _CODES
+        from .snp_filters import filter_codes
+
+        m = len(idx)
+        fits = [None] * m
+        hj = np.flatnonzero(hard)
+        for j in np.flatnonzero(~hard):
+            fits[j] = host._fit_one(host._analysis(rows, j))
+        if not hj.size:
+            return fits
+        codes = np.empty((hj.size, host.sample.n), dtype=np.int8)
+        _bed.decode_codes(np.ascontiguousarray(packed[hj]), host.sample_index,
+                          host._count_a1, codes)
+        n_l, f, nk, fitter = self.classes.fit(codes)
+        _, code = filter_codes(host.cfg, host.sample.n, n_l, f, lambda j: nk[j])
+        todo = np.flatnonzero((code == 0) & ((nk > 0).sum(axis=1) >= 2))
+        res = fitter(todo) if todo.size else None
+        cells = self._class_cells(res) if todo.size else None
+        where = {int(r): i for i, r in enumerate(todo)}
+        for r, j in enumerate(hj):
+            nl, fr = int(n_l[r]), float(f[r])
+            if code[r] != 0:
+                fits[j] = SnpFit(nl, fr, None, _CODES[code[r]])
+                continue
+            i = where.get(r)
+            if i is None or not cells["ok"][i] or cells["hit"][i]:
+                fits[j] = host._fit_one(host._hard_dosages(packed, j))   # exact path
+                continue
+            fits[j] = SnpFit(nl, fr, {k: float(cells[k][i]) for k in
+                                      ("likelihood", "add", "add_se", "var", "var_se")}
+                             | {"extra": cells["extra"][i]})
+        return fits
+
+    def _class_cells(self, res):
+        """The table's values from :func:`fit_classes` results (vectorised tests)."""
+        from ..io.output import neglog10_pval
+
+        a, cov = res["alpha"], res["alpha_cov"]
+        k = self.E.shape[1]
+        g = a.shape[1] - 1 - k
+        ii = list(range(g + 1, g + 1 + k))
+        se = np.sqrt(np.maximum(np.einsum("mii->mi", cov), 0.0))
+
+        def chi2(idx):
+            th = a[:, idx]
+            Sm = cov[:, idx][:, :, idx]
+            return np.einsum("mi,mi->m", th, np.linalg.solve(Sm, th[..., None])[..., 0])
+
+        t = {"int": a[:, ii] / self.E_scale, "int_se": se[:, ii] / self.E_scale,
+             "int_pval": neglog10_pval(chi2(ii), k) if k > 1 else
+             neglog10_pval((a[:, ii[0]] / se[:, ii[0]]) ** 2, 1),
+             "gxe_pval": neglog10_pval(chi2([g] + ii), k + 1)}
+        out = {"likelihood": res["loglik"], "add": a[:, g], "add_se": se[:, g],
+               "var": res["b"][:, 1], "var_se": res["var_se"]}
+        ok = res["converged"] & np.isfinite(se[:, g]) & (se[:, g] > 0)
+        for kk in ii:
+            ok &= np.isfinite(se[:, kk]) & (se[:, kk] > 0)
+        out["ok"] = ok
+        # p < 1e-3 for g·E, the joint test or the variance effect: refitted exactly
+        # (with a strong effect the null's variance effects are off by more than noise)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var_t = out["var"] / out["var_se"]
+        out["hit"] = ((t["int_pval"] > EXACT_ABOVE) | (t["gxe_pval"] > EXACT_ABOVE)
+                      | (neglog10_pval(var_t * var_t, 1) > EXACT_ABOVE))
+        out["extra"] = np.array([self._cells({kk: np.asarray(v)[i] for kk, v in t.items()})
+                                 for i in range(a.shape[0])]).reshape(a.shape[0], -1)
+        return out
 
     @property
     def columns(self):
@@ -134,3 +211,80 @@ def prepare_interaction(name, sample, log, mean_covar, interaction_var=False, ta
         f"({where}); int is per unit of {name}, add and var at its mean "
         f"({float(sample.X_mean[j]) if sample.X_mean is not None else 0.0:.6g})")
     return InteractionScan(name, E, [sample.X_sd[j]], interaction_var)
+
+
+# −log10 p above which the class engine's SNP is refitted by the exact full model
+EXACT_ABOVE = 3.0
+
+
+class InteractionClasses:
+    """The fast GxE engine for hard calls (:mod:`hlmm.models.interaction_classes`): per
+    block one decode of the packed genotypes and three matrix products of class
+    indicators (classes 1, 2 and missing) with the fixed per-individual features
+    ``[w0·z⊗z, v0, 1, V0, V0⊗V0]``; class 0 is the total less those.  The variance
+    covariates' effects are held at the null model's; ``--engine general`` gives the
+    full model's exact MLE.  SNPs whose fit does not converge, or is singular, and
+    those with p < 10^−EXACT_ABOVE for int, gxe or var go to the exact per-SNP path:
+    a strong effect biases the null model's variance effects (a g·E effect makes the
+    variance grow with E), so the hits get the exact full model."""
+
+    def __init__(self, y, X0, V0, null, e_cols):
+        n = y.shape[0]
+        self.e_cols = list(e_cols)
+        v0 = V0 @ null.beta
+        w0 = np.exp(-v0)
+        z = np.column_stack([X0, y])
+        d = z.shape[1]
+        self.d, self.q0 = d, V0.shape[1]
+        iu = np.triu_indices(d)
+        ju = np.triu_indices(self.q0)
+        self._iu, self._ju = iu, ju
+        F = np.column_stack([w0[:, None] * z[:, iu[0]] * z[:, iu[1]], v0, np.ones(n), V0,
+                             V0[:, ju[0]] * V0[:, ju[1]]])
+        self.F = np.ascontiguousarray(F)
+        self.total = self.F.sum(axis=0)
+
+    def class_sums(self, codes):
+        """(m, 4, K): per SNP the feature sums of classes 0, 1, 2 and missing."""
+        m = codes.shape[0]
+        out = np.empty((m, 4, self.F.shape[1]))
+        for k, c in ((1, 1), (2, 2), (3, -1)):
+            out[:, k] = (codes == c).astype(np.float64) @ self.F
+        out[:, 0] = self.total - out[:, 1:].sum(axis=1)
+        return out
+
+    def fit(self, codes):
+        """Per SNP (rows of ``codes``): n, freq, and the fit dict of
+        :func:`hlmm.models.interaction_classes.fit_classes` (NaN/False where the call
+        counts leave nothing to fit)."""
+        from ..models.interaction_classes import fit_classes
+
+        sums = self.class_sums(codes)
+        d, q0 = self.d, self.q0
+        nf = len(self._iu[0])
+        nk = sums[:, :3, nf + 1]
+        n_l = nk.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = (nk[:, 1] + 2.0 * nk[:, 2]) / (2.0 * n_l)
+        xk = np.arange(3.0)[None, :] - 2.0 * f[:, None]
+        S = np.zeros((codes.shape[0], 3, d, d))
+        S[:, :, self._iu[0], self._iu[1]] = sums[:, :3, :nf]
+        S[:, :, self._iu[1], self._iu[0]] = sums[:, :3, :nf]
+        vsum = sums[:, :3, nf].sum(axis=1)
+        # (VᵀV)⁻¹'s (x, x) element of V = [V0, x] over the called individuals
+        o = nf + 2
+        sV = (sums[:, :3, o:o + q0] * xk[:, :, None]).sum(axis=1)           # Σ x V0
+        VV = np.zeros((codes.shape[0], q0, q0))
+        called_vv = self.total[o + q0:] - sums[:, 3, o + q0:]
+        VV[:, self._ju[0], self._ju[1]] = called_vv
+        VV[:, self._ju[1], self._ju[0]] = called_vv
+        xx = (nk * xk * xk).sum(axis=1)
+        return n_l, f, nk, lambda rows: _schur_fit(
+            fit_classes, S[rows], nk[rows], xk[rows], vsum[rows], VV[rows], sV[rows],
+            xx[rows], self.e_cols)
+
+
+def _schur_fit(fit_classes, S, nk, xk, vsum, VV, sV, xx, e_cols):
+    # (x, x) element of the inverse of [[VV, sV], [sVᵀ, xx]]: 1/(xx − sVᵀVV⁻¹sV)
+    schur = xx - np.einsum("mi,mi->m", sV, np.linalg.solve(VV, sV[..., None])[..., 0])
+    return fit_classes(S, nk, xk, vsum, 1.0 / schur, e_cols)
