@@ -39,6 +39,9 @@ from .options import (PrefixCommand, allele_options, command_line, missing_numbe
 @option("--interaction-var", is_flag=True,
         help="With --interaction: g.E in the variance model too (columns vint, vint_se, "
              "vint_t, vint_pval).")
+@option("--rint", is_flag=True,
+        help="Rank-inverse-normal transform each phenotype over the individuals analysed "
+             "(Blom's offset, ties at their average rank), as REGENIE's --apply-rint.")
 @option("--random-gts", multiple=True, type=click.Path(dir_okay=False),
         help="Genotype file (.bed, .pgen or .bgen) of the SNPs modelled as random effects "
              "(repeatable: files are joined).")

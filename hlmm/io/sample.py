@@ -91,6 +91,17 @@ def covariate_scale(est, cov, mean, sd):
     return T @ est, np.sqrt(np.maximum(np.diag(out_cov), 0.0))
 
 
+def rank_inverse_normal(y):
+    """Rank-inverse-normal transformation (REGENIE's ``--apply-rint``):
+    ``Φ⁻¹((r_i − 3/8)/(n + 1/4))`` with ``r_i`` the rank of ``y_i`` among the n values
+    (Blom's offset), tied values taking their average rank."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, dtype=float)
+    return ndtri((rankdata(y, method="average") - 0.375) / (y.size + 0.25))
+
+
 def _design(table, raw, n, option):
     """[1, z-scored columns] of the covariate rows ``raw`` of the ``n`` analysed
     individuals, their names, SDs and means; a column constant over the sample is an

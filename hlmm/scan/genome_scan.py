@@ -76,6 +76,7 @@ class ScanConfig:
     resume: bool = False      # continue an interrupted run (hlmm.scan.checkpoint)
     interaction: str = None   # GxE: a --mean-covar column (hlmm.scan.interaction)
     interaction_var: bool = False   # g·E in the variance model too
+    rint: bool = False        # rank-inverse-normal phenotype on the analysed sample
     command: str = ""
 
 
@@ -141,6 +142,12 @@ class GenomeScan(BlockLoop):
             f"{c['missing_covariate']} with a missing covariate, "
             f"{c['not_in_random_gts']} not in the random-effects genotypes)")
         log(f"Phenotype rows matching no genotyped individual left: {inputs.unmatched_rows}")
+        if cfg.rint:
+            from ..io.sample import rank_inverse_normal
+
+            s.y = rank_inverse_normal(s.y)
+            log(f"--rint: phenotype rank-inverse-normal transformed over the {s.n} "
+                "individuals analysed (Blom's offset, ties at their average rank)")
         self._interaction = None
         if cfg.interaction:
             from .interaction import prepare_interaction
