@@ -139,6 +139,24 @@ def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_co
     return frame.sample(y_all)
 
 
+def _read_covariates(path, option, missing, missing_number, categorical):
+    """A covariate table: label columns named in ``categorical`` dummy-coded
+    (:mod:`hlmm.io.categorical`); a non-numeric value elsewhere is an error that
+    suggests --cat-covar."""
+    if categorical and categorical[0]:
+        from .categorical import read_categorical
+
+        return read_categorical(path, categorical[0], categorical[1], missing,
+                                missing_number)
+    try:
+        return read_table(path, missing, missing_number)
+    except InputError as exc:
+        if "non-numeric value" in str(exc):
+            raise InputError(f"{option} {exc}; a categorical covariate? name it in "
+                             "--cat-covar") from None
+        raise
+
+
 def _lookup(index, keys):
     """``index[k]`` for each key (−1 when absent), as an array."""
     return np.fromiter(map(index.get, keys, itertools.repeat(-1)), dtype=np.intp,
@@ -204,11 +222,23 @@ class SampleFrame:
 
     @classmethod
     def read(cls, phenofile, missing="NA", mean_covar=None, var_covar=None, order_ids=None,
-             other_ids=(), missing_number=-9.0, by_iid=False, pheno_table=None):
+             other_ids=(), missing_number=-9.0, by_iid=False, pheno_table=None,
+             categorical=None):
+        """``categorical``: ``(names, {name: base level})`` of --cat-covar/--cat-base."""
         pheno = (read_table(phenofile, missing, missing_number) if pheno_table is None
                  else pheno_table)
-        tables = [read_table(path, missing, missing_number) if path is not None else None
-                  for path in (mean_covar, var_covar)]
+        tables = [_read_covariates(path, option, missing, missing_number, categorical)
+                  if path is not None else None
+                  for path, option in ((mean_covar, "--mean-covar"),
+                                       (var_covar, "--var-covar"))]
+        if categorical and categorical[0]:
+            held = {n for t in tables if t is not None for n in getattr(t, "categories", {})}
+            absent = [n for n in categorical[0] if n not in held]
+            if absent:
+                raise InputError(f"--cat-covar {absent[0]}: no such column in "
+                                 + " or ".join(p for p in (mean_covar, var_covar) if p)
+                                 if mean_covar or var_covar else
+                                 f"--cat-covar {absent[0]}: needs --mean-covar or --var-covar")
         return cls(pheno, tables, order_ids, other_ids, missing, missing_number, by_iid)
 
     def sample(self, y_all, label=None):

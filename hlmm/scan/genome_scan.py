@@ -77,6 +77,8 @@ class ScanConfig:
     interaction: str = None   # GxE: a --mean-covar column (hlmm.scan.interaction)
     interaction_var: bool = False   # g·E in the variance model too
     rint: bool = False        # rank-inverse-normal phenotype on the analysed sample
+    cat_covar: str = None     # categorical covariate columns (hlmm.io.categorical)
+    cat_base: tuple = ()      # NAME=LEVEL baselines
     command: str = ""
 
 
@@ -142,6 +144,9 @@ class GenomeScan(BlockLoop):
             f"{c['missing_covariate']} with a missing covariate, "
             f"{c['not_in_random_gts']} not in the random-effects genotypes)")
         log(f"Phenotype rows matching no genotyped individual left: {inputs.unmatched_rows}")
+        for t in frame.tables:
+            for cat in getattr(t, "categories", {}).values():
+                log(cat.note(t.path))
         if cfg.rint:
             from ..io.sample import rank_inverse_normal
 
@@ -188,8 +193,7 @@ class GenomeScan(BlockLoop):
                                     cfg.robust_estimator if cfg.robust else False)
             if (cfg.engine == "auto" and self.G is None and not cfg.robust
                     and not cfg.interaction_var):
-                self._interaction.use_classes(self.y, self.X, self.V,
-                                              [self.sample.X_names.index(cfg.interaction)])
+                self._interaction.use_classes(self.y, self.X, self.V)
         self._choose_engine()
 
     def _choose_engine(self):

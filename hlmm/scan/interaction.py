@@ -27,8 +27,9 @@ from .block_fits import SnpFit
 class InteractionScan:
     """One phenotype's GxE SNP fits (built by :func:`prepare_interaction`)."""
 
-    def __init__(self, name, E, E_scale, interaction_var=False, levels=None):
+    def __init__(self, name, E, E_scale, interaction_var=False, levels=None, e_cols=None):
         self.name = name
+        self.e_cols = e_cols        # E's columns in the null mean design
         self.E = np.ascontiguousarray(E.reshape(E.shape[0], -1))
         self.E_scale = np.asarray(E_scale, dtype=float).reshape(-1)
         self.interaction_var = interaction_var
@@ -41,9 +42,9 @@ class InteractionScan:
         """The null model's fit (the start of every SNP's), random effects, SE kind."""
         self.null, self.G, self.h2_start, self.robust = null, G, h2_start, robust
 
-    def use_classes(self, y, X0, V0, e_cols):
+    def use_classes(self, y, X0, V0):
         """Hard-call SNPs by class sums (variance covariates held at the null model's)."""
-        self.classes = InteractionClasses(y, X0, V0, self.null, e_cols)
+        self.classes = InteractionClasses(y, X0, V0, self.null, self.e_cols)
 
     def fit_block(self, host, idx, packed, rows, hard):
         """SnpFits of a block through the class engine (``host``: the GenomeScan, for
@@ -185,32 +186,42 @@ def prepare_interaction(name, sample, log, mean_covar, interaction_var=False, ta
         raise InputError(f"--interaction {name}: needs --mean-covar (E is a column of the "
                          "mean covariates file)")
     names = list(sample.X_names)
-    if name not in names[1:]:
+    cat = getattr(table, "categories", {}).get(name) if table is not None else None
+    cols = cat.columns if cat is not None else [name]
+    if not all(c in names[1:] for c in cols):
         raise InputError(f"--interaction {name}: no column '{name}' in --mean-covar "
                          f"{mean_covar} (its columns: {', '.join(names[1:])})")
-    j = names.index(name)
-    E = np.ascontiguousarray(sample.X[:, j])
+    js = [names.index(c) for c in cols]
+    E = np.ascontiguousarray(sample.X[:, js])
     if table is not None:
-        col = list(table.names).index(name)
+        col = list(table.names).index(cols[0])
         n_miss = int(np.isnan(table.values[:, col]).sum())
         log(f"Interaction: {n_miss} row(s) of {mean_covar} with '{name}' missing "
             "(those individuals are dropped)")
-    if name in sample.V_names[1:]:
+    new = [k for k, c in zip(js, cols) if c not in sample.V_names[1:]]
+    if not new:
         where = "already a --var-covar column"
     else:
-        sample.V = np.column_stack([sample.V, E])
-        sample.V_names = list(sample.V_names) + [name]
-        sample.V_sd = np.r_[sample.V_sd, sample.X_sd[j]]
+        sample.V = np.column_stack([sample.V, sample.X[:, new]])
+        sample.V_names = list(sample.V_names) + [names[k] for k in new]
+        sample.V_sd = np.r_[sample.V_sd, sample.X_sd[new]]
         sample.V_mean = (None if sample.V_mean is None
-                         else np.r_[sample.V_mean, sample.X_mean[j]])
+                         else np.r_[sample.V_mean, sample.X_mean[new]])
         where = "added to the variance model although not in --var-covar"
+    if cat is None:
+        at = (f"int is per unit of {name}, add and var at its mean "
+              f"({float(sample.X_mean[js[0]]) if sample.X_mean is not None else 0.0:.6g})")
+    else:
+        at = (f"categorical, baseline {cat.base}: int_<level> is the SNP's effect at that "
+              f"level less at the baseline, int_pval the {len(cols)}-df test, add and var "
+              "at the sample's mix of levels")
     log(f"Interaction: g x {name}; per SNP mean = covariates + {name} + g + g.{name}, "
         f"log-variance = variance covariates + {name} + g"
         + (f" + g.{name}" if interaction_var else "")
         + f", all fitted in every SNP's model; {name} enters the variance model "
-        f"({where}); int is per unit of {name}, add and var at its mean "
-        f"({float(sample.X_mean[j]) if sample.X_mean is not None else 0.0:.6g})")
-    return InteractionScan(name, E, [sample.X_sd[j]], interaction_var)
+        f"({where}); {at}")
+    return InteractionScan(name, E, sample.X_sd[js], interaction_var,
+                           None if cat is None else [c[len(name) + 1:] for c in cols], js)
 
 
 # −log10 p above which the class engine's SNP is refitted by the exact full model
