@@ -193,3 +193,67 @@ def test_interaction_without_covariates_or_constant(gxe, tmp_path):
     res = run(["chr", gxe["bed"], 0, 2, gxe["pheno"], out / "o", "--mean-covar", cov,
                "--interaction", "E"], expect_ok=False)
     assert_clean_failure(res, out, "'E' is constant")
+
+
+def test_random_gts_hlmm_against_dense(tmp_path):
+    """--interaction with --random-gts: the HLMM of the full GxE designs, against a
+    dense maximisation of its likelihood (Σ formed explicitly) with the scan's G."""
+    from hlmm._threads import blas_single_threaded
+    from hlmm.scan.genome_scan import GenomeScan, ScanConfig
+
+    rng = np.random.default_rng(8)
+    n, m, l = 200, 2, 30
+    dos = rng.binomial(2, 0.35, size=(n, m)).astype(float)
+    R = rng.binomial(2, 0.4, size=(n, l)).astype(float)
+    E, c1 = rng.normal(size=n), rng.normal(size=n)
+    y = (0.3 * c1 + 0.4 * E + 0.5 * (dos[:, 0] - dos[:, 0].mean()) * E
+         + (R - R.mean(0)) @ rng.normal(0, 0.15, l) + np.exp(0.3 * E / 2) * rng.normal(size=n))
+    ids = [(f"f{i}", f"i{i}") for i in range(n)]
+    bed = write_bed(tmp_path / "g", dos)
+    rbed = write_bed(tmp_path / "r", R)
+    ph = write_table(tmp_path / "y.txt", ids, y[:, None])
+    cov = write_table(tmp_path / "c.txt", ids, np.column_stack([c1, E]), header=["c1", "E"])
+    cfg = ScanConfig(genofile=bed, start=0, end=m, phenofile=ph, outprefix=str(tmp_path / "o"),
+                     mean_covar=cov, interaction="E", random_gts=(rbed,), min_maf=0.0)
+    scan = GenomeScan(cfg, lambda msg: None)
+    assert scan.engine == "general"
+    fits = scan.fit_block(0, m)
+    G = scan.G
+    with blas_single_threaded(True):    # (small dense algebra: threads only contend)
+        _dense_check(fits, y, dos, E, c1, G, n, m)
+    assert fits[0].fit["extra"][3] > 5                  # the true interaction
+
+
+def _dense_check(fits, y, dos, E, c1, G, n, m):
+    from scipy import optimize
+
+    from dense_hlmm import dense_grad, dense_hess, dense_loglik
+
+    for j in range(m):
+        x = dos[:, j] - dos[:, j].mean()
+        Ez = (E - E.mean()) / E.std()
+        X = np.column_stack([np.ones(n), (c1 - c1.mean()) / c1.std(), Ez, x, x * Ez])
+        V = np.column_stack([np.ones(n), Ez, x])
+        p, q = X.shape[1], V.shape[1]
+
+        def f(t):
+            return -dense_loglik(y, X, V, G, t[:p], t[p:p + q], t[-1])
+
+        def g(t):
+            return -dense_grad(y, X, V, G, t[:p], t[p:p + q], t[-1])
+
+        t0 = np.r_[np.linalg.lstsq(X, y, rcond=None)[0], np.zeros(q), 0.1]
+        t = optimize.minimize(f, t0, jac=g, method="L-BFGS-B",
+                              bounds=[(None, None)] * (p + q) + [(0.0, None)],
+                              options={"maxiter": 2000}).x
+        if t[-1] > 1e-3:        # interior: polish by Newton on the dense Hessian
+            for _ in range(3):
+                t = t - np.linalg.solve(-dense_hess(y, X, V, G, t, p, q), g(t))
+        got = fits[j].fit
+        assert got["likelihood"] == pytest.approx(-f(t), abs=1e-5)
+        assert got["add"] == pytest.approx(t[3], abs=2e-4)
+        extra = got["extra"]
+        assert extra[0] == pytest.approx(t[4] / E.std(), abs=2e-4)     # int, own scale
+        if t[-1] > 1e-3:
+            se = np.sqrt(np.diag(np.linalg.inv(-dense_hess(y, X, V, G, t, p, q))))
+            assert extra[1] == pytest.approx(se[4] / E.std(), rel=0.05)
