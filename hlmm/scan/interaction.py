@@ -250,19 +250,36 @@ class InteractionClasses:
         iu = np.triu_indices(d)
         ju = np.triu_indices(self.q0)
         self._iu, self._ju = iu, ju
-        F = np.column_stack([w0[:, None] * z[:, iu[0]] * z[:, iu[1]], v0, np.ones(n), V0,
-                             V0[:, ju[0]] * V0[:, ju[1]]])
+        # V0's first column is the intercept: its class sums are the class counts
+        F = np.column_stack([w0[:, None] * z[:, iu[0]] * z[:, iu[1]], v0, V0])
         self.F = np.ascontiguousarray(F)
         self.total = self.F.sum(axis=0)
+        self.VV = np.ascontiguousarray(V0[:, ju[0]] * V0[:, ju[1]])
+        self.total_vv = self.VV.sum(axis=0)
 
     def class_sums(self, codes):
-        """(m, 4, K): per SNP the feature sums of classes 0, 1, 2 and missing."""
+        """``(sums, miss_vv)``: (m, 4, K) per SNP the feature sums of classes 0, 1, 2 and
+        missing, and (m, ·) the missing individuals' sums of V0⊗V0.  Two matrix
+        products: the codes themselves (Σ c_i F_i = S1 + 2·S2 − S_miss) and the class-2
+        indicator; the missing class only for the SNPs that have one."""
         m = codes.shape[0]
-        out = np.empty((m, 4, self.F.shape[1]))
-        for k, c in ((1, 1), (2, 2), (3, -1)):
-            out[:, k] = (codes == c).astype(np.float64) @ self.F
+        out = np.zeros((m, 4, self.F.shape[1]))
+        miss_vv = np.zeros((m, self.VV.shape[1]))
+        a = np.zeros((m, self.F.shape[1]))
+        # in pieces of individuals: the float copies of the codes stay in cache
+        step = max(256, (1 << 19) // max(m, 1))
+        for i in range(0, codes.shape[1], step):
+            c, F = codes[:, i:i + step], self.F[i:i + step]
+            a += c.astype(np.float64) @ F
+            out[:, 2] += (c == 2).astype(np.float64) @ F
+        rows = np.flatnonzero(codes.min(axis=1) < 0)
+        if rows.size:
+            ind = (codes[rows] < 0).astype(np.float64)
+            out[rows, 3] = ind @ self.F
+            miss_vv[rows] = ind @ self.VV
+        out[:, 1] = a - 2.0 * out[:, 2] + out[:, 3]
         out[:, 0] = self.total - out[:, 1:].sum(axis=1)
-        return out
+        return out, miss_vv
 
     def fit(self, codes):
         """Per SNP (rows of ``codes``): n, freq, and the fit dict of
@@ -270,10 +287,11 @@ class InteractionClasses:
         counts leave nothing to fit)."""
         from ..models.interaction_classes import fit_classes
 
-        sums = self.class_sums(codes)
+        sums, miss_vv = self.class_sums(codes)
         d, q0 = self.d, self.q0
         nf = len(self._iu[0])
-        nk = sums[:, :3, nf + 1]
+        o = nf + 1                      # V0's columns; the first (intercept): counts
+        nk = sums[:, :3, o]
         n_l = nk.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             f = (nk[:, 1] + 2.0 * nk[:, 2]) / (2.0 * n_l)
@@ -283,10 +301,9 @@ class InteractionClasses:
         S[:, :, self._iu[1], self._iu[0]] = sums[:, :3, :nf]
         vsum = sums[:, :3, nf].sum(axis=1)
         # (VᵀV)⁻¹'s (x, x) element of V = [V0, x] over the called individuals
-        o = nf + 2
         sV = (sums[:, :3, o:o + q0] * xk[:, :, None]).sum(axis=1)           # Σ x V0
         VV = np.zeros((codes.shape[0], q0, q0))
-        called_vv = self.total[o + q0:] - sums[:, 3, o + q0:]
+        called_vv = self.total_vv - miss_vv
         VV[:, self._ju[0], self._ju[1]] = called_vv
         VV[:, self._ju[1], self._ju[0]] = called_vv
         xx = (nk * xk * xk).sum(axis=1)
