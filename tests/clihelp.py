@@ -95,6 +95,16 @@ def write_pgen(prefix, dos, ids, dosages=False):
     return f"{prefix}.pgen"
 
 
-# REGENIE's example files (tests/data/regenie/README.md) and the checkout's root
+# REGENIE's example files (tests/data/regenie/README.md)
 REGENIE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "regenie")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def subprocess_env():
+    """The environment for a ``python -m hlmm…`` subprocess that runs the hlmm these tests
+    import (the installed package in CI, a built checkout in development): its parent
+    folder first on PYTHONPATH.  Run such subprocesses from a folder without an unbuilt
+    ``hlmm`` source tree in it (``python -m`` puts the working directory first)."""
+    import hlmm
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(hlmm.__file__)))
+    return dict(os.environ, PYTHONPATH=here + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -356,6 +356,12 @@ def partial_lines(const signed char[::1] code, list names, dict overrides,
             or freq.shape[0] != m or like.shape[0] != m or cells.shape[0] != m
             or head_off[m] > PyBytes_GET_SIZE(heads) or tail_off[m] > PyBytes_GET_SIZE(tails)):
         raise ValueError("partial_lines: arrays of different lengths")
+    # the copies below trust the offsets: they must run forward inside the bytes
+    if head_off[0] < 0 or tail_off[0] < 0:
+        raise ValueError("partial_lines: negative offsets")
+    for i in range(m):
+        if head_off[i + 1] < head_off[i] or tail_off[i + 1] < tail_off[i]:
+            raise ValueError("partial_lines: offsets that run backwards")
     if bf is not None:
         bfv = bf
         kb = <int>bfv.shape[1]
@@ -374,8 +380,12 @@ def partial_lines(const signed char[::1] code, list names, dict overrides,
         code_len = <Py_ssize_t*>malloc(n_names * sizeof(Py_ssize_t))
         if st == NULL or stlen == NULL or reprs == NULL or code_st == NULL or code_len == NULL:
             raise MemoryError()
-        cap = m * FIXED + (head_off[m] - head_off[0]) + (tail_off[m] - tail_off[0])
+        # FIXED covers 13 cells; a wider block gets 16 bytes (a tab and "%.6g") per cell
+        cap = (m * (FIXED + 16 * (k + kb + with_a1))
+               + (head_off[m] - head_off[0]) + (tail_off[m] - tail_off[0]))
         for j in range(n_names):
+            if type(names[j]) is not bytes:
+                raise TypeError("partial_lines: status names must be bytes")
             code_st[j] = PyBytes_AS_STRING(names[j])
             code_len[j] = PyBytes_GET_SIZE(names[j])
         for i in range(m):
@@ -384,6 +394,8 @@ def partial_lines(const signed char[::1] code, list names, dict overrides,
             s = overrides.get(i) if overrides else None
             if s is None:
                 s = names[code[i]]
+            elif type(s) is not bytes:
+                raise TypeError("partial_lines: status overrides must be bytes")
             keep.append(s)
             st[i] = PyBytes_AS_STRING(s)
             stlen[i] = PyBytes_GET_SIZE(s)

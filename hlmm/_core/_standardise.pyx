@@ -20,6 +20,13 @@ cnp.import_array()
 cdef Py_ssize_t CHUNK = 32     # SNPs decoded at a time by fill_bed
 
 
+cdef int _columns_in(Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t size, str what) except -1:
+    """``lo..hi-1`` must lie in ``0..size-1`` (the loops index without bounds checks)."""
+    if lo < 0 or hi > size or lo > hi:
+        raise ValueError(f"{what}: range {lo}..{hi} outside 0..{size}")
+    return 0
+
+
 def column_sums(const double[:, ::1] G, Py_ssize_t lo, Py_ssize_t hi, int64_t[::1] m,
                 double[::1] total, int64_t[:, ::1] counts, signed char[::1] hard):
     """For columns ``lo..hi-1``: non-missing count ``m``, ``total`` = Σx (rows in order),
@@ -27,6 +34,10 @@ def column_sums(const double[:, ::1] G, Py_ssize_t lo, Py_ssize_t hi, int64_t[::
     non-missing value is 0, 1 or 2."""
     cdef Py_ssize_t n = G.shape[0], i, j
     cdef double x
+    _columns_in(lo, hi, G.shape[1], "column_sums")
+    if (m.shape[0] < hi or total.shape[0] < hi or counts.shape[0] < hi
+            or counts.shape[1] < 3 or hard.shape[0] < hi):
+        raise ValueError("column_sums: outputs shorter than the columns")
     with nogil:
         for j in range(lo, hi):
             m[j] = 0
@@ -57,6 +68,9 @@ def column_ss(const double[:, ::1] G, Py_ssize_t lo, Py_ssize_t hi,
     """``ss[j] = Σ_{non-missing} (x − mean[j])²`` over the rows in order, columns lo..hi-1."""
     cdef Py_ssize_t n = G.shape[0], i, j
     cdef double d
+    _columns_in(lo, hi, G.shape[1], "column_ss")
+    if mean.shape[0] < hi or ss.shape[0] < hi:
+        raise ValueError("column_ss: mean or ss shorter than the columns")
     with nogil:
         for j in range(lo, hi):
             ss[j] = 0.0
@@ -73,6 +87,9 @@ def standardise_rows(double[:, ::1] G, Py_ssize_t lo, Py_ssize_t hi,
     ``sd`` 0 are left alone: the caller drops them)."""
     cdef Py_ssize_t l = G.shape[1], i, j
     cdef double x
+    _columns_in(lo, hi, G.shape[0], "standardise_rows")
+    if mean.shape[0] != l or sd.shape[0] != l:
+        raise ValueError("standardise_rows: mean and sd must have one value per column")
     with nogil:
         for i in range(lo, hi):
             for j in range(l):
@@ -91,6 +108,9 @@ def bed_code_counts(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] sa
     cdef int64_t hist[256]
     cdef int v
     cdef bint identity = True
+    _columns_in(lo, hi, packed.shape[0], "bed_code_counts")
+    if counts.shape[0] < hi or counts.shape[1] < 4:
+        raise ValueError("bed_code_counts: counts shorter than the rows")
     for i in range(nn):
         if sample_index[i] < 0 or sample_index[i] >= limit:
             raise IndexError(f"sample_index[{i}] = {sample_index[i]} outside a .bed row")

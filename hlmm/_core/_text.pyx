@@ -34,14 +34,40 @@ cdef enum:
     S_NOT_FINITE = 3      # a number that overflows to ±inf
     S_UNSUPPORTED = 4     # a byte the fast path does not handle: use an exact reader
     S_NEEDS_STRTOD = 5    # a number beyond the fast path while strtod is not allowed
+    S_BAD_INTEGER = 6     # an integer column token outside [0-9]+ or above 2³¹ − 1
 
-OK, BAD_COUNT, BAD_NUMBER, NOT_FINITE, UNSUPPORTED, NEEDS_STRTOD = range(6)
+OK, BAD_COUNT, BAD_NUMBER, NOT_FINITE, UNSUPPORTED, NEEDS_STRTOD, BAD_INTEGER = range(7)
+INT_MAX = 2147483647
+
+# A string column as a numpy bytes array costs rows × its longest token: one long token
+# (a structural-variant allele) made that gigabytes.  Past this width, and when the fixed
+# width costs more than twice the text, the column is a numpy object array of str.
+FIXED_WIDTH_FREE = 16
 
 cdef double POW10[23]
 POW10[:] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
             1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
 
 cdef uint64_t TWO53 = 9007199254740992ULL
+
+
+cdef inline bint _integer(const char* s, Py_ssize_t a, Py_ssize_t b, double* out) noexcept nogil:
+    """``s[a:b]`` as a whole number in 0 … 2³¹ − 1 (ASCII digits only, as PLINK's
+    positions); False otherwise."""
+    cdef long long v = 0
+    cdef unsigned char c
+    if a >= b:
+        return False
+    while a < b:
+        c = s[a]
+        if not _is_digit(c):
+            return False
+        v = v * 10 + (c - 48)
+        if v > 2147483647:
+            return False
+        a += 1
+    out[0] = <double>v
+    return True
 
 
 cdef inline bint _is_digit(unsigned char c) noexcept nogil:
@@ -221,6 +247,7 @@ cdef Py_ssize_t _scan(const char* s, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t
                       int64_t* lines, Fail* fail) noexcept nogil:
     """The parsing loop; returns the number of data rows, or −1 with ``fail`` set."""
     cdef Py_ssize_t row = 0, line = line0, col, a, js, jn
+    cdef long long iv
     cdef unsigned char c
     cdef int st
     cdef double v
@@ -251,6 +278,21 @@ cdef Py_ssize_t _scan(const char* s, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t
                     col += 1
                     pos = a
                     continue
+            if col < ncols and kinds[col] == 4:
+                # a position in one pass: digits up to a blank or the line's end
+                a = pos
+                iv = 0
+                while pos < size and _is_digit(s[pos]) and iv <= 2147483647:
+                    iv = iv * 10 + (s[pos] - 48)
+                    pos += 1
+                if pos > a and iv <= 2147483647 and (pos == size or s[pos] == 32
+                        or s[pos] == 9 or s[pos] == 10
+                        or (s[pos] == 13 and (pos + 1 == size or s[pos + 1] == 10))):
+                    values[row * n_num + jn] = <double>iv
+                    jn += 1
+                    col += 1
+                    continue
+                pos = a         # not a plain position: the token path decides
             a = pos
             while pos < size:
                 c = s[pos]
@@ -264,7 +306,17 @@ cdef Py_ssize_t _scan(const char* s, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t
                     return -1
                 pos += 1
             if col < ncols:
-                if kinds[col] == 1 or kinds[col] == 3:
+                if kinds[col] == 4:
+                    if not _integer(s, a, pos, &v):
+                        fail.status = S_BAD_INTEGER
+                        fail.line = line
+                        fail.column = col
+                        fail.a = a
+                        fail.b = pos
+                        return -1
+                    values[row * n_num + jn] = v
+                    jn += 1
+                elif kinds[col] == 1 or kinds[col] == 3:
                     offsets[2 * (row * n_str + js)] = a
                     offsets[2 * (row * n_str + js) + 1] = pos
                     js += 1
@@ -332,7 +384,10 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
     """Parse ``data[offset:]``, whose first line is line ``first_line + 1`` of the file.
 
     ``kinds`` gives, per column, ``0`` skip, ``1`` string (a list of str), ``2`` number,
-    ``3`` string as a numpy bytes array; every non-blank line must have exactly
+    ``3`` string as a numpy bytes array (or, when one long token would make the fixed
+    width cost more than twice the text, a numpy object array of str: see
+    ``FIXED_WIDTH_FREE``), ``4`` whole number in 0 … 2³¹ − 1 (stored with the numbers);
+    every non-blank line must have exactly
     ``len(kinds)`` tokens.  A number column token equal to ``missing`` (bytes) is NaN.
     Returns ``(OK, strings, values, lines)`` — per string column a list of str or a bytes
     array, float64 ``(rows, number columns)``, the 1-based line of each row (int64) — or
@@ -343,8 +398,10 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
     cdef const signed char[::1] kv = np.asarray(kinds, dtype=np.int8)
     cdef Py_ssize_t ncols = kv.shape[0], n_str = 0, n_num = 0, j, r, rows, cap, k, i, c, js
     for j in range(ncols):
+        if not 0 <= kv[j] <= 4:
+            raise ValueError(f"parse_fields: unknown column kind {kv[j]}")
         n_str += kv[j] == 1 or kv[j] == 3
-        n_num += kv[j] == 2
+        n_num += kv[j] == 2 or kv[j] == 4
     cdef const char* s = data
     cdef Py_ssize_t size = len(data)
     if offset < 0 or offset > size:
@@ -433,15 +490,22 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
     # A token equal to the one above it (a constant FID) or to its left neighbour (FID =
     # IID) reuses that str: fewer objects, and their hashes are computed once.
     strings = []
-    cdef Py_ssize_t a, b, pa, pb, w
+    cdef Py_ssize_t a, b, pa, pb, w, total
     cdef char* dst
     js = 0
     for c in range(ncols):
         if kv[c] == 3:     # a numpy bytes array: no Python object per token
             j = js
             w = 1
+            total = 0
             for r in range(rows):
-                w = max(w, offsets[2 * (r * n_str + j) + 1] - offsets[2 * (r * n_str + j)])
+                b = offsets[2 * (r * n_str + j) + 1] - offsets[2 * (r * n_str + j)]
+                total += b
+                w = max(w, b)
+            if w > FIXED_WIDTH_FREE and w * rows > 2 * total:
+                strings.append(_object_column(s, offsets, rows, n_str, j))
+                js += 1
+                continue
             arr = np.zeros(rows, dtype=f"S{w}")
             if rows:
                 dst = cnp.PyArray_BYTES(arr)
@@ -474,3 +538,29 @@ def parse_fields(bytes data, Py_ssize_t offset, Py_ssize_t first_line, kinds,
             col[r] = PyUnicode_DecodeASCII(s + a, b - a, NULL)
         strings.append(col)
     return S_OK, strings, vals[:rows, :n_num], lines_arr[:rows]
+
+
+
+cdef object _object_column(const char* s, const int64_t[::1] offsets, Py_ssize_t rows,
+                           Py_ssize_t n_str, Py_ssize_t j):
+    """String column ``j`` as a numpy object array of str: memory ∝ the text.  A
+    one-byte token (a SNP allele) and a token equal to the one above share one str."""
+    cdef Py_ssize_t r, a, b, pa = 0, pb = 0
+    cdef list single = [None] * 128
+    out = np.empty(rows, dtype=object)
+    cdef object[:] ov = out
+    cdef object prev = None, tok
+    for r in range(rows):
+        a = offsets[2 * (r * n_str + j)]
+        b = offsets[2 * (r * n_str + j) + 1]
+        if b - a == 1 and <unsigned char>s[a] < 128:
+            tok = single[<unsigned char>s[a]]
+            if tok is None:
+                tok = single[<unsigned char>s[a]] = PyUnicode_DecodeASCII(s + a, 1, NULL)
+        elif prev is not None and pb - pa == b - a and memcmp(s + a, s + pa, b - a) == 0:
+            tok = prev
+        else:
+            tok = PyUnicode_DecodeASCII(s + a, b - a, NULL)
+        ov[r] = tok
+        prev, pa, pb = tok, a, b
+    return out

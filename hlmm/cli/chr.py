@@ -52,6 +52,17 @@ from .options import (PrefixCommand, allele_options, command_line, missing_numbe
              "(repeatable: files are joined).")
 @option("--random-gts-txt", is_flag=True,
         help="--random-gts is a text table FID IID x1 … instead of a .bed.")
+@option("--pred", type=click.Path(dir_okay=False), metavar="FILE",
+        help="REGENIE step 1's PREFIX_pred.list: for a SNP on chromosome c the trait is y "
+             "minus its LOCO prediction of the other chromosomes (related individuals).")
+@option("--sex", type=click.Path(dir_okay=False), metavar="FILE",
+        help="Sex of the individuals (lines FID IID SEX; 1 male, 2 female) for chromosome X "
+             "[default: .fam column 5, .psam SEX, .sample sex].")
+@option("--xchr-model", type=click.IntRange(0, 2), default=2, show_default=True,
+        help="Males' chromosome X genotypes coded 0/2 (2) or 0/1 (1), or chrX skipped (0), "
+             "as plink2.")
+@option("--no-x-sex", is_flag=True,
+        help="On chromosome X, do not add sex as a covariate of the mean and the variance.")
 @option("--h2-init", type=float, default=0.05, show_default=True,
         help="Starting value of h2 for the null HLMM.")
 @option("--phen-index", metavar="LIST",

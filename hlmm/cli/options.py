@@ -61,6 +61,21 @@ def allele_options(f):
                        ".bgen].")(f)
 
 
+MESSAGE_MAX = 1000    # characters of an error message shown
+
+
+def one_line(message):
+    """``message`` as one line of bounded length: control characters escaped (a newline
+    or NUL inside a token from a user's file), the middle of a very long one cut (a
+    10,000-digit token, a list of 200,000 column names)."""
+    out = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in message) \
+        if not message.isprintable() else message
+    if len(out) > MESSAGE_MAX:
+        out = f"{out[:MESSAGE_MAX - 200]} […{len(out) - MESSAGE_MAX + 100:,} characters…] " \
+              f"{out[-100:]}"
+    return out
+
+
 def user_errors(f):
     """Turn an InputError (bad input) into click's one-line ``Error: …`` and exit code 1."""
 
@@ -69,7 +84,7 @@ def user_errors(f):
         try:
             return f(*args, **kwargs)
         except InputError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(one_line(str(exc))) from None
         except KeyboardInterrupt:
             click.echo("hlmm: interrupted; no output written", err=True)
             sys.exit(130)

@@ -45,7 +45,8 @@ def genotypes(outprefix, n, snps, maf_min, maf_max, seed, block_snps):
         raise click.BadParameter(f"--maf-min {maf_min} exceeds --maf-max {maf_max}",
                                  param_hint="'--maf-min'")
     _check_outdir(outprefix + ".bed", "OUTPREFIX")
-    from hlmm import gensim  # here, not at import: keeps `hlmm chr` start-up light
+    # here, not at import: keeps `hlmm chr` start-up light
+    from hlmm.sim import genotypes as gensim
 
     try:
         gensim.simulate_genotypes(outprefix, n, snps, maf_min, maf_max, seed=seed,

@@ -21,6 +21,34 @@ class model:
     1-D ``X`` or ``V`` are taken as one column.  As in the original, the model may have
     more parameters than observations (``p + q ≥ n``): the likelihood, its gradient and
     α̂ are defined, and only :meth:`optimize_model` refuses it.
+
+    Parameters
+    ----------
+    y : (n,) array_like
+        The trait.
+    X : (n, p) or (n,) array_like
+        Mean design (include an intercept column yourself).
+    V : (n, q) or (n,) array_like
+        Log-variance design.
+
+    See Also
+    --------
+    hlmm.HLM : the same model in the current API.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hlmm import hetlm
+    >>> rng = np.random.default_rng(1)
+    >>> n = 2000
+    >>> X = np.column_stack([np.ones(n), rng.standard_normal(n)])
+    >>> V = np.column_stack([np.ones(n), rng.standard_normal(n)])
+    >>> y = X @ [1.0, 0.5] + rng.standard_normal(n) * np.exp(V @ [0.3, 0.5] / 2)
+    >>> optim = hetlm.model(y, X, V).optimize_model()
+    >>> sorted(optim)
+    ['alpha', 'alpha_cov', 'alpha_se', 'beta', 'beta_cov', 'beta_se', 'likelihood', 'success']
+    >>> optim['success'], np.round(optim['beta'], 1)
+    (True, array([0.3, 0.5]))
     """
 
     def __init__(self, y, X, V):
@@ -68,8 +96,19 @@ class model:
         return np.linalg.inv((self.X.T * w) @ self.X)
 
     def optimize_model(self):
-        """Maximum-likelihood fit; a dict with keys ``alpha, beta, alpha_se, beta_se,
-        alpha_cov, beta_cov, likelihood, success``.  Raises ValueError if ``n ≤ p + q``."""
+        """Maximum-likelihood fit.
+
+        Returns
+        -------
+        dict
+            Keys ``alpha, beta, alpha_se, beta_se, alpha_cov, beta_cov, likelihood``
+            (L) and ``success``.
+
+        Raises
+        ------
+        ValueError
+            If ``n ≤ p + q``.
+        """
         n, n_par = self.n, self.n_fixed_mean + self.n_fixed_variance
         if n <= n_par:
             raise ValueError(

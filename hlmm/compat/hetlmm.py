@@ -26,6 +26,36 @@ class model:
     1-D ``X``, ``V`` or ``G`` are taken as one column.  As in the original, the model
     may have more parameters than observations (``p + q + 1 ≥ n``): the likelihood,
     its gradient and α̂ are defined, and only :meth:`optimize_model` refuses it.
+
+    Parameters
+    ----------
+    y : (n,) array_like
+        The trait.
+    X : (n, p) or (n,) array_like
+        Mean design (include an intercept column yourself).
+    V : (n, q) or (n,) array_like
+        Log-variance design.
+    G : (n, l) or (n,) array_like
+        Random-effects design.
+
+    See Also
+    --------
+    hlmm.HLMM : the same model in the current API.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hlmm import hetlmm
+    >>> np.random.seed(1)                     # hetlmm.simulate uses numpy's global state
+    >>> m = hetlmm.simulate(1000, 50, np.array([1.0]), np.array([0.5]), 0.3)
+    >>> m.n, m.l, m.n_fixed_mean, m.n_fixed_variance
+    (1000, 50, 1, 1)
+    >>> optim = m.optimize_model(0.1)
+    >>> sorted(optim)                          # doctest: +NORMALIZE_WHITESPACE
+    ['alpha', 'alpha_se', 'beta', 'beta_se', 'h2', 'h2_se', 'likelihood', 'par_cov',
+     'success', 'warnflag']
+    >>> optim['success'], optim['warnflag']
+    (True, 0)
     """
 
     def __init__(self, y, X, V, G):
@@ -64,10 +94,26 @@ class model:
         """Maximum-likelihood fit from the starting value ``h2`` (bounded below by 1e-5,
         as in the original).
 
-        Returns a dict with keys ``alpha, beta, h2, likelihood`` (L), ``success``,
-        ``warnflag`` (0 on success, 1 iteration limit, 2 otherwise) and, with ``SEs``,
-        ``par_cov, alpha_se, beta_se, h2_se``.  ``dx`` is accepted for compatibility:
-        the Hessian is analytic.  Raises ValueError if ``n ≤ p + q + 1``.
+        Parameters
+        ----------
+        h2 : float
+            Starting value of h2.
+        SEs : bool, default True
+            Also the standard errors and the covariance of (α, β, h2).
+        dx : float
+            Accepted for compatibility: the Hessian is analytic.
+
+        Returns
+        -------
+        dict
+            Keys ``alpha, beta, h2, likelihood`` (L), ``success``, ``warnflag`` (0 on
+            success, 1 iteration limit, 2 otherwise) and, with ``SEs``,
+            ``par_cov, alpha_se, beta_se, h2_se``.
+
+        Raises
+        ------
+        ValueError
+            If ``n ≤ p + q + 1``.
         """
         n, n_par = self.n, self.n_fixed_mean + self.n_fixed_variance + 1
         if n <= n_par:
@@ -108,6 +154,20 @@ def simulate(n, l, alpha, beta, h2):
     As in the original, the draws come from numpy's global random state, so
     ``np.random.seed(s)`` makes them reproducible (X, V and G are then the original's
     draws; y has the same distribution).
+
+    Parameters
+    ----------
+    n, l : int
+        Individuals and random-effect SNPs.
+    alpha, beta : array_like
+        Mean and log-variance effects.
+    h2 : float
+        Variance of the random effect.
+
+    Returns
+    -------
+    model
+        The simulated data in a :class:`model`.
     """
     # The numpy.random module's functions draw from the global RandomState.
     y, X, V, G = _simulate(n, l, alpha, beta, h2, rng=np.random)

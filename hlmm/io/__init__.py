@@ -2,7 +2,8 @@
 tables (``tables``), phenotype columns (``phenotypes``), the analysis sample
 (``sample``), PLINK selections (``selection``), the random-effects design
 (``random_effects``), outputs and the run log (``output``) and results tables
-(``results_table``).  Imports ``hlmm.models`` (never ``hlmm.scan``) and below.
+(``results_table``); the tokens of users' files (``tokens``: numbers, IDs, string
+columns, how a bad token is shown) and the .pvar text checks (``pvar_text``).  Imports ``hlmm.models`` (never ``hlmm.scan``) and below.
 
 Genotype readers sit behind one small interface, chosen by the file's extension.
 
@@ -119,18 +120,20 @@ def counted_allele_text(source):
 
 
 def first_duplicate(fid, iid, by_iid=False):
-    """``(first, later)``: the positions of the first individual whose matching key (IID,
-    or FID and IID) repeats, or None.  Keys are tab-joined: IDs are whitespace-split, so
-    cannot hold one (numpy would drop a trailing NUL separator, making ("a", "bc") equal
-    to ("ab", "c"))."""
-    import numpy as np
-
-    keys = np.asarray(iid) if by_iid else np.char.add(np.char.add(fid, "\t"), iid)
-    uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
-    if len(uniq) == len(keys):
+    """``(first, later)``: the positions of the first repeat of an individual's matching
+    key (IID, or FID and IID) in file order and of that key's first occurrence, or
+    None.  A dict, not numpy's string functions: the ID arrays may be object arrays
+    (:func:`hlmm.io.tokens.text_array`)."""
+    iid = iid.tolist() if hasattr(iid, "tolist") else list(iid)
+    keys = iid if by_iid else list(zip(fid.tolist() if hasattr(fid, "tolist") else fid, iid))
+    if len(set(keys)) == len(keys):
         return None
-    k = int(first[np.flatnonzero(counts > 1)[0]])
-    return k, int(np.flatnonzero(keys == keys[k])[1])
+    seen = {}
+    for later, key in enumerate(keys):
+        k = seen.setdefault(key, later)
+        if k != later:
+            return k, later
+    return None
 
 
 def runs(idx):

@@ -8,11 +8,13 @@ unusual whitespace): the same columns either way.
 """
 import locale
 import os
+import sys
 
 import numpy as np
 
 from ..errors import InputError
 from .tables import gc_paused
+from .tokens import as_text, check_ids, parse_number, parse_position, show, text_array, INT_MAX
 from . import first_duplicate
 
 BED_MAGIC = bytes([0x6C, 0x1B, 0x01])
@@ -29,8 +31,10 @@ def read_columns(path, columns, kinds):
     """``(strings, numbers)`` of a whitespace-separated file without header.
 
     ``columns`` names the columns (for messages); ``kinds`` per column: 0 skip, 1 str
-    (a list of str), 2 number, 3 str as a numpy array.  Every non-blank line must have
-    ``len(kinds)`` tokens.  ``numbers`` is float64 ``(rows, number columns)``.
+    (a list of str), 2 number, 3 str as a numpy array (bytes, or object when one long
+    token would make a fixed width costly: :func:`hlmm.io.tokens.as_text` makes it
+    str), 4 whole number in 0 … 2³¹ − 1 (a position).  Every non-blank line must have
+    ``len(kinds)`` tokens.  ``numbers`` is float64 ``(rows, number and integer columns)``.
     """
     from .._core import _text
 
@@ -48,6 +52,8 @@ def read_columns(path, columns, kinds):
             return out[1], out[2]
         if status == _text.BAD_COUNT:
             _bad_count(path, out[1], len(kinds), out[3], columns)
+        if status == _text.BAD_INTEGER:
+            _bad_integer(path, out[1], columns.split()[out[2]], out[4])
     # anything else (a number outside the compiled grammar, unusual whitespace, non-ASCII
     # text): the exact reader decides
     return _read_columns_exact(path, data, columns, kinds)
@@ -58,8 +64,14 @@ def _bad_count(path, line, expected, found, columns):
                      f"found {found}")
 
 
+def _bad_integer(path, line, name, token):
+    raise InputError(f"{path} line {line}: {name} {show(token)} is not a whole number in "
+                     f"0..{INT_MAX}")
+
+
 def _read_columns_exact(path, data, columns, kinds):
-    """:func:`read_columns` token by token (``str.split``, ``float``)."""
+    """:func:`read_columns` token by token (``str.split``; numbers in PLINK's ASCII
+    grammar, :func:`hlmm.io.tokens.parse_number`)."""
     from .tables import _decode
 
     names = columns.split()
@@ -78,17 +90,23 @@ def _read_columns_exact(path, data, columns, kinds):
                 strings[js].append(tok)
                 js += 1
             elif k == 2:
-                try:
-                    v = float(tok)
-                except ValueError:
-                    v = np.nan
-                if not np.isfinite(v):
-                    raise InputError(f"{path} line {line_no}: {names[j]} '{tok}' is not a "
-                                     "finite number")
+                v = parse_number(tok)
+                if v is None or not np.isfinite(v):
+                    raise InputError(f"{path} line {line_no}: {names[j]} {show(tok)} is not "
+                                     "a finite number")
                 row.append(v)
+            elif k == 4:
+                v = parse_position(tok)
+                if v is None:
+                    _bad_integer(path, line_no, names[j], tok)
+                row.append(float(v))
         numbers.append(row)
-    n_num = sum(k == 2 for k in kinds)
-    strings = [np.array(x, dtype=str) if k == 3 else x
+    n_num = sum(k in (2, 4) for k in kinds)
+    # the compiled parser refuses control bytes; str.split keeps some (NUL, \x01, …)
+    str_names = [nm for nm, k in zip(names, kinds) if k in (1, 3)]
+    for nm, col in zip(str_names, strings):
+        check_ids(col, f"{nm} of row", path)
+    strings = [text_array(x) if k == 3 else x
                for k, x in zip([k for k in kinds if k in (1, 3)], strings)]
     return strings, np.array(numbers, dtype=np.float64).reshape(len(numbers), n_num)
 
@@ -116,29 +134,27 @@ class BedFile:
             magic = fh.read(3)
         if len(magic) < 3 or magic[:2] != BED_MAGIC[:2]:
             raise InputError(f"{self.path}: not a PLINK .bed file (wrong magic number)")
-        if magic[2] != 0x01:
+        if magic[2] == 0x00:
             raise InputError(f"{self.path}: individual-major .bed files are not supported; "
                              "convert with plink --make-bed")
+        if magic[2] != 0x01:
+            raise InputError(f"{self.path}: not a PLINK .bed file (unknown mode byte "
+                             f"0x{magic[2]:02x} after the magic number)")
         with gc_paused():
             (self._fids, self._iids), _ = read_columns(prefix + ".fam", FAM_COLUMNS,
                                                        [1, 1, 0, 0, 0, 0])
             self._ids = list(zip(self._fids, self._iids))
             unique = (len(set(self._iids)) == len(self._iids)
                       or len(set(self._ids)) == len(self._ids))
-        # .bim columns as numpy arrays (no Python str per variant)
+        # .bim columns as numpy arrays (no Python str per variant, unless one long
+        # token would make a fixed width cost more than the text); positions integers
         (chrom, sid, a1, a2), bp = read_columns(prefix + ".bim", BIM_COLUMNS,
-                                                [3, 3, 0, 2, 3, 3])
-        sid = sid.astype(str)
-        bp = bp[:, 0] if bp.size else np.zeros(0)
-        bad = np.flatnonzero(bp != np.rint(bp))
-        if bad.size:
-            raise InputError(f"{prefix}.bim: the position of variant {sid[bad[0]]} "
-                             f"({bp[bad[0]]:g}) is not a whole number")
-        self.sid = sid
-        self.chromosome = chrom.astype(str)
-        self.bp_position = bp.astype(np.int64)
-        self.allele_1 = a1.astype(str)
-        self.allele_2 = a2.astype(str)
+                                                [3, 3, 0, 4, 3, 3])
+        self.sid = as_text(sid)
+        self.chromosome = as_text(chrom)
+        self.bp_position = (bp[:, 0] if bp.size else np.zeros(0)).astype(np.int64)
+        self.allele_1 = as_text(a1)
+        self.allele_2 = as_text(a2)
         self.count_a1 = count_a1
         self.num_threads = num_threads
         self._bed = None
@@ -158,19 +174,58 @@ class BedFile:
                 f"{self.path}: {what}: {self.n_snps} SNPs × {self.n_samples} individuals "
                 f"need {expected} bytes, the file has {actual}"
             )
+        self._check_padding_on_open(prefix + ".fam")
 
     @property
     def fid(self):
         """FIDs (str array, .fam order); built on first use."""
         if self._fid is None:
-            self._fid = np.array(self._fids, dtype=str)
+            self._fid = text_array(self._fids)
         return self._fid
 
     @property
     def iid(self):
         if self._iid is None:
-            self._iid = np.array(self._iids, dtype=str)
+            self._iid = text_array(self._iids)
         return self._iid
+
+    # PLINK writes the unused 2-bit slots of each SNP's last byte as 0.  A .fam one line
+    # short (6 individuals in the .bed, 5 in the .fam) keeps the byte count, so the size
+    # check passes and every later individual would get a neighbour's genotypes; the
+    # padding then holds the missing individual's codes.
+    def _padding_mask(self):
+        used = self.n_samples - 4 * (self.bytes_per_snp - 1)     # 1..4 slots in use
+        return (0xFF << (2 * used)) & 0xFF
+
+    def _check_padding(self, last_bytes, start):
+        """Raise when a SNP's last byte has non-zero padding (``last_bytes``: those bytes
+        of SNPs ``start``, ``start + 1``, …)."""
+        mask = self._padding_mask()
+        if not mask:
+            return
+        bad = np.flatnonzero(np.asarray(last_bytes) & mask)
+        if bad.size:
+            j = start + int(bad[0])
+            raise InputError(f"{bed_prefix(self.path)}.fam has fewer individuals than the "
+                             f".bed: SNP {j + 1} ({self.sid[j]}) has genotypes past the "
+                             f"{self.n_samples} individuals of the .fam")
+
+    def _check_padding_on_open(self, fam, k=4096):
+        """The padding of the first ``k`` SNPs (their last bytes only), and whether the
+        last .fam individual is code 00 (homozygous A1) at every one of them, as a .fam
+        longer than the .bed reads (then a warning: at least 20 SNPs, all 00)."""
+        k = min(k, self.n_snps)
+        if k == 0:
+            return
+        last = np.memmap(self.path, dtype=np.uint8, mode="r", offset=3,
+                         shape=(self.n_snps, self.bytes_per_snp))[:k, -1].copy()
+        self._check_padding(last, 0)
+        used = self.n_samples - 4 * (self.bytes_per_snp - 1)
+        if used > 1 and k >= 20 and not np.any((last >> (2 * (used - 1))) & 3):
+            print(f"hlmm: warning: {fam}: the last individual ({self._fids[-1]} "
+                  f"{self._iids[-1]}) has genotype code 00 (homozygous A1) at all of the "
+                  f"first {k} SNPs of {self.path}: is the .fam longer than the .bed?",
+                  file=sys.stderr)
 
     def _check_unique_ids(self, fam):
         """Individuals are matched by (FID, IID): a repeated pair would be ambiguous."""
@@ -221,6 +276,11 @@ class BedFile:
 
     def read_dosages(self, start, stop, sample_index):
         """Counted-allele dosages, ``len(sample_index) × (stop−start)`` float64, NaN = missing."""
+        if self._padding_mask() and stop > start:
+            with open(self.abspath, "rb") as fh:
+                last = np.memmap(fh, dtype=np.uint8, mode="r", offset=3,
+                                 shape=(self.n_snps, self.bytes_per_snp))[start:stop, -1]
+                self._check_padding(last, start)
         return self.reader.read(index=np.s_[sample_index, start:stop], dtype=np.float64,
                                 order="C")
 
@@ -236,4 +296,6 @@ class BedFile:
             buf = np.frombuffer(fh.read(count), dtype=np.uint8)
         if buf.size != count:
             raise InputError(f"{self.path}: truncated while reading SNPs {start}..{stop - 1}")
-        return buf.reshape(stop - start, self.bytes_per_snp)
+        buf = buf.reshape(stop - start, self.bytes_per_snp)
+        self._check_padding(buf[:, -1], start)
+        return buf

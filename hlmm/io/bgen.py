@@ -68,6 +68,7 @@ import threading
 import numpy as np
 
 from ..errors import InputError
+from .tokens import INT_MAX, check_columns, check_ids, text_array
 from . import first_duplicate
 
 __all__ = ["BgenSource", "read_sample_file"]
@@ -136,8 +137,10 @@ def read_sample_columns(path, n_expected, where):
     if len(body) != n_expected:
         raise InputError(f"{where}: {len(body)} samples, but the BGEN file has "
                          f"{n_expected}")
-    id1 = np.array([tok[0] for _, tok in body], dtype=str)
-    id2 = np.array([tok[1] for _, tok in body], dtype=str)
+    id1 = text_array([tok[0] for _, tok in body])
+    id2 = text_array([tok[1] for _, tok in body])
+    check_ids(id1, "ID_1 of sample", where)
+    check_ids(id2, "ID_2 of sample", where)
     return id1, id2, [line for line, _ in body]
 
 
@@ -235,7 +238,8 @@ class BgenSource:
             if len(ids) != n:
                 raise InputError(f"{self.path}: {len(ids)} sample identifiers for "
                                  f"{n} samples")
-            self.iid = np.asarray(ids, dtype=str)
+            self.iid = text_array(ids)
+            check_ids(self.iid, "sample ID", f"{self.path} ({self.option} {self.path})")
             self.fid = self.iid.copy()
             self.embedded_ids = self.iid.copy()
             self.match_by_iid = True
@@ -286,12 +290,22 @@ class BgenSource:
         if len(sid) != n_header:
             raise InputError(f"{self.path}: the header lists {n_header} variants, but "
                              f"{len(sid)} could be read ({self.option} {self.path})")
+        # BGEN stores IDs and alleles as length-prefixed bytes: a tab or newline in one
+        # would forge columns and rows of the tables
+        where = f"{self.path} ({self.option} {self.path})"
+        check_columns((("ID of variant", sid), ("chromosome of variant", chrom),
+                       ("first allele of variant", a1), ("second allele of variant", a2)),
+                      where)
         self.n_snps = len(sid)
-        self.sid = np.array(sid, dtype=str)
-        self.chromosome = np.array(chrom, dtype=str)
+        self.sid = text_array(sid)
+        self.chromosome = text_array(chrom)
         self.bp_position = np.array(pos, dtype=np.int64)
-        self.allele_1 = np.array(a1, dtype=str)
-        self.allele_2 = np.array(a2, dtype=str)
+        big = np.flatnonzero((self.bp_position < 0) | (self.bp_position > INT_MAX))
+        if big.size:
+            raise InputError(f"{where}: the position of variant {big[0] + 1} "
+                             f"({self.bp_position[big[0]]}) is not in 0..{INT_MAX}")
+        self.allele_1 = text_array(a1)
+        self.allele_2 = text_array(a2)
         self._n_alleles = np.array(nall, dtype=np.int64)
         self._offsets = np.array(offs, dtype=np.uint64)
         self._ploidy_checked = np.zeros(self.n_snps, dtype=bool)
@@ -367,8 +381,9 @@ class BgenSource:
         return var
 
     def _ploidy_ok(self, j, var):
-        """Record and return whether every sample of variant ``j`` is diploid."""
-        ok = bool(np.all(var.ploidy == 2))
+        """Record and return whether every sample of variant ``j`` is diploid or haploid
+        (haploid: chrX males, chrY, MT; read as 0/2, :meth:`_decode`)."""
+        ok = bool(np.all((var.ploidy == 2) | (var.ploidy == 1)))
         if not ok:
             self._ploidy_bad.add(j)
         self._ploidy_checked[j] = True
@@ -417,6 +432,12 @@ class BgenSource:
                 var = self._variant(j)
                 try:
                     dose = var.alt_dosage if self._ploidy_ok(j, var) else None
+                    if dose is not None:
+                        haploid = var.ploidy == 1
+                        if haploid.any():
+                            # a haploid call's dosage is its P(alt): coded 0/2 as PLINK
+                            # codes haploid calls (hlmm.scan.xchr halves it for model 1)
+                            dose = np.where(haploid, 2.0 * dose, dose)
                 except Exception as exc:
                     raise InputError(f"{self.path}: cannot decode variant {j} "
                                      f"({self.sid[j]}): {_first_line(exc)}") from None
@@ -440,7 +461,8 @@ class BgenSource:
 
     def unusable(self, start, stop):
         """``[(variant index, reason), …]`` in ``start..stop-1``: "multi-allelic",
-        "monoallelic", "ploidy != 2" (decodes variants whose ploidy is not known yet)."""
+        "monoallelic", "ploidy not 1 or 2" (decodes variants whose ploidy is not known
+        yet)."""
         found = []
         for j in range(start, stop):
             reason = self._allele_reason(j)
@@ -457,7 +479,7 @@ class BgenSource:
                     if warned.records:
                         self._malformed.add(j)
                 if j in self._ploidy_bad:
-                    reason = "ploidy != 2"
+                    reason = "ploidy not 1 or 2"
                 elif j in self._malformed:
                     reason = "malformed probabilities"
             if reason is not None:

@@ -42,6 +42,8 @@ import threading
 import numpy as np
 
 from ..errors import InputError
+from .pvar_text import check_pvar_text
+from .tokens import check_columns, check_ids, text_array
 from . import first_duplicate
 
 __all__ = ["PgenSource", "read_psam", "pgen_prefix"]
@@ -132,9 +134,12 @@ def read_psam(path, where=None):
             raise InputError(f"{path} line {k}: expected {what}, found {len(tok)}{ctx}")
     if not rows:
         raise InputError(f"{path}: no individuals{ctx}")
-    iid = np.array([tok[j_iid] for tok in rows], dtype=str)
+    iid = text_array([tok[j_iid] for tok in rows])
+    check_ids(iid, "IID of individual", f"{path}{ctx}")
     if has_fid:
-        return np.array([tok[0] for tok in rows], dtype=str), iid, False, numbers
+        fid = text_array([tok[0] for tok in rows])
+        check_ids(fid, "FID of individual", f"{path}{ctx}")
+        return fid, iid, False, numbers
     return iid.copy(), iid, True, numbers
 
 
@@ -298,15 +303,18 @@ class PgenSource:
             raise InputError(f"{pvar}: cannot read: {_first_line(exc)}") from None
         finally:
             pr.close()
+        check_pvar_text(pvar, pos)
+        check_columns((("chromosome of variant", chrom), ("ID of variant", ids),
+                       ("REF allele of variant", ref), ("ALT allele of variant", alt)), pvar)
         for i, name in enumerate(ids):
             if name == ".":   # plink2 --set-missing-var-ids @:#:$r:$a
                 ids[i] = f"{chrom[i]}:{pos[i]}:{ref[i]}:{alt1[i]}"
         self.n_snps = m
-        self.sid = np.array(ids, dtype=str)
-        self.chromosome = np.array(chrom, dtype=str)
+        self.sid = text_array(ids)
+        self.chromosome = text_array(chrom)
         self.bp_position = pos
-        self.ref = np.array(ref, dtype=str)
-        self.alt = np.array(alt, dtype=str)
+        self.ref = text_array(ref)
+        self.alt = text_array(alt)
         self.n_alleles = n_alleles
         self._multi = np.flatnonzero(n_alleles > 2)
         # pgenlib needs the allele counts to walk multi-allelic records

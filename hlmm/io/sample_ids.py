@@ -24,6 +24,7 @@ import os
 import numpy as np
 
 from ..errors import InputError
+from .tokens import text_array
 from . import first_duplicate
 
 SHOWN = 3   # IDs shown of each side in the no-match error
@@ -85,9 +86,9 @@ def _beside(src, delim):
         id1, id2, _ = read_sample_columns(path, src.n_samples, path)
     except InputError as exc:
         return _Candidate(what, reason=str(exc))
-    emb = src.embedded_ids
-    if not (np.array_equal(id2, emb)
-            or np.array_equal(np.char.add(np.char.add(id1, delim), id2), emb)):
+    emb = src.embedded_ids.tolist()
+    if not (id2.tolist() == emb
+            or [a + delim + b for a, b in zip(id1.tolist(), id2.tolist())] == emb):
         return _Candidate(what, reason=f"its ID_2 (or ID_1{delim}ID_2) differ from the "
                                        "embedded IDs")
     by_iid = bool(len(id1) == 0 or np.all(id1 == "0") or np.all(id1 == id2))
@@ -121,7 +122,7 @@ def _split(src, delim, pheno):
             f, i = hits[0] if hits else splits[0]
         fid.append(f)
         iid.append(i)
-    fid, iid = np.array(fid, dtype=str), np.array(iid, dtype=str)
+    fid, iid = text_array(fid), text_array(iid)
     if first_duplicate(fid, iid) is not None:
         return _Candidate(what, reason="two IDs split into the same pair")
     return _Candidate(what, fid, iid, False)

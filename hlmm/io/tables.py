@@ -38,6 +38,7 @@ from operator import itemgetter
 import numpy as np
 
 from ..errors import InputError
+from .tokens import parse_number, show
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -169,13 +170,7 @@ def _decode(data, label):
 
 
 def _is_number(token, missing):
-    if token == missing:
-        return True
-    try:
-        float(token)
-        return True
-    except ValueError:
-        return False
+    return token == missing or parse_number(token) is not None
 
 
 def _replace_missing(text, missing):
@@ -335,9 +330,11 @@ def read_table(path, missing="NA", missing_number=-9.0):
         header = first[0] == "FID" or not any(_is_number(t, missing) for t in first[2:])
     if header:
         names = list(first[n_id:])
-        dup = next((nm for j, nm in enumerate(names) if nm in names[:j]), None)
+        seen = set()     # a set: 200,000 columns checked against the earlier ones
+        dup = next((nm for nm in names if nm in seen or seen.add(nm)), None)
         if dup is not None:
-            raise InputError(f"{path} line {h + 1}: the column name '{dup}' appears twice")
+            raise InputError(f"{path} line {h + 1}: the column name {show(dup)} appears "
+                             "twice")
         if names[0] == "SID":
             raise InputError(f"{path} line {h + 1}: a SID column (PLINK 2 source IDs) is not "
                              "supported")
@@ -401,27 +398,20 @@ def _parse_exact(path, data_lines, start, n_id, names, missing, header):
         seen[key] = line_no
         ids.append(key if n_id == 2 else (None, key))
         flat.extend(tokens[n_id:])
-    is_missing = np.array([t == missing for t in flat], dtype=bool)
-    try:
-        values = np.array(["nan" if m else t for t, m in zip(flat, is_missing)], dtype=np.float64)
-        bad = ~np.isfinite(values) & ~is_missing
-    except ValueError:
-        values, bad = None, None
-    if bad is None or bad.any():
-        for idx, tok in enumerate(flat):
-            if is_missing[idx]:
-                continue
-            try:
-                ok = np.isfinite(float(tok))
-            except ValueError:
-                ok = None
-            if not ok:
-                line_no = rows[idx // k][0]
-                j = idx % k
-                what = "non-numeric" if ok is None else "non-finite"
-                raise InputError(f"{path} line {line_no}: {what} value '{tok}' in column "
-                                 f"{j + n_id + 1} ({names[j]})")
-    if values is None:   # numpy refused a token that float() accepts
-        values = np.array([np.nan if m else float(t) for t, m in zip(flat, is_missing)])
+    # numbers in PLINK's ASCII grammar (hlmm.io.tokens.parse_number): numpy and float()
+    # would also read "1_5" and other scripts' digits
+    values = np.empty(len(flat))
+    for idx, tok in enumerate(flat):
+        if tok == missing:
+            values[idx] = np.nan
+            continue
+        v = parse_number(tok)
+        if v is None or not np.isfinite(v):
+            line_no = rows[idx // k][0]
+            j = idx % k
+            what = "non-numeric" if v is None else "non-finite"
+            raise InputError(f"{path} line {line_no}: {what} value {show(tok)} in column "
+                             f"{j + n_id + 1} ({names[j]})")
+        values[idx] = v
     values = values.reshape(len(rows), k)
     return ids, values, np.array([r[0] for r in rows], dtype=np.int64)

@@ -40,11 +40,54 @@ def _checked_gram(A, name):
 class HLM:
     """Heteroskedastic linear model ``y ~ N(Xα, diag(exp(Vβ)))``.
 
+    Individuals are independent, ``y_i ~ N(x_iᵀα, exp(v_iᵀβ))``: α are the mean effects,
+    β the effects on the natural log of the variance.  :meth:`fit` gives the
+    maximum-likelihood estimates (α profiled out, Newton's method on β with its exact
+    Hessian) as a :class:`~hlmm.FitResults`.
+
     Parameters
     ----------
-    y : (n,) array
-    X : (n, p) or (n,) array, mean design (include an intercept column yourself)
-    V : (n, q) or (n,) array, log-variance design
+    y : (n,) array_like
+        The trait; no missing values.
+    X : (n, p) or (n,) array_like
+        Mean design.  Include an intercept column yourself; a 1-D array is one column.
+    V : (n, q) or (n,) array_like
+        Log-variance design, likewise.
+
+    Raises
+    ------
+    ValueError
+        When a design is rank deficient, has non-finite values or does not match y, or
+        when there are no more observations than parameters (``n ≤ p + q``).
+
+    See Also
+    --------
+    hlmm.HLMM : the same model with a polygenic random effect.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hlmm import HLM
+    >>> rng = np.random.default_rng(1)
+    >>> n = 5000
+    >>> X = np.column_stack([np.ones(n), rng.standard_normal(n)])   # mean design
+    >>> V = np.column_stack([np.ones(n), rng.standard_normal(n)])   # log-variance design
+    >>> y = X @ [1.0, 0.5] + rng.standard_normal(n) * np.exp(V @ [0.2, 0.4] / 2)
+    >>> res = HLM(y, X, V).fit()
+    >>> res.converged
+    True
+    >>> np.round(res.alpha, 2), np.round(res.beta, 2)
+    (array([0.98, 0.54]), array([0.18, 0.4 ]))
+    >>> np.round(res.beta_se, 3)               # 2(VᵀV)⁻¹, the expected information
+    array([0.02, 0.02])
+    >>> print(res.summary())                   # doctest: +NORMALIZE_WHITESPACE, +ELLIPSIS
+    HLM fit: n = 5000, log-likelihood = -7542.55..., converged = True (3 iterations)
+    standard errors: model-based
+                  estimate      std.err          t      P>|t|
+    alpha[0]      0.98...
+    ...
+    >>> HLM(y, X, V).fit(robust=True).cov_type  # sandwich SEs for non-normal residuals
+    'robust (pooled)'
     """
 
     # hlmm.hetlm.model (the original API) sets this False: it evaluates models with more
@@ -175,6 +218,27 @@ class HLM:
     def fit(self, beta_init=None, tol=1e-10, max_iter=200, robust=False, start=None):
         """Maximum-likelihood fit.
 
+        Parameters
+        ----------
+        beta_init : (q,) array_like, optional
+            Starting value of β (default: a regression of log squared OLS residuals on V).
+        tol : float, default 1e-10
+            Convergence tolerance on the Newton decrement.
+        max_iter : int, default 200
+            Maximum number of Newton iterations.
+        robust : bool or {"pooled", "hc0"}, default False
+            Sandwich standard errors instead of the model-based ones; ``True`` means
+            ``"pooled"``.
+        start : FitResults, optional
+            A fit of this model without its last columns (see below).
+
+        Returns
+        -------
+        FitResults
+            Estimates, standard errors, log-likelihood and convergence.
+
+        Notes
+        -----
         Newton's method on the profile ``f(β) = −2L(α̂(β), β) − n·log2π`` with its exact
         Hessian ``H = Σ_i e_i v_i v_iᵀ − 2C(XᵀWX)⁻¹Cᵀ`` (``e_i = w_i r_i²``,
         ``C = Σ_i w_i r_i v_i x_iᵀ``), Fisher scoring (``H ≈ VᵀV``) where H is not positive

@@ -259,14 +259,53 @@ def _profile_hessian(H, p):
 class HLMM:
     """Heteroskedastic linear mixed model ``y ~ N(Xα, diag(exp(Vβ)) + h2·GGᵀ)``.
 
+    The HLM with a polygenic random effect: ``h2·GGᵀ`` with G the random-effects design
+    (in a scan, the random-effect SNPs standardised and scaled by ``l^-½``).  Nothing
+    n×n is ever formed: a likelihood evaluation costs O(n·l²) (module docstring).
+    :meth:`fit` gives the maximum-likelihood estimates of (α, β, h2) as a
+    :class:`~hlmm.FitResults`.
+
     Parameters
     ----------
-    y : (n,) array
-    X : (n, p) or (n,) array, mean design (include an intercept column yourself)
-    V : (n, q) or (n,) array, log-variance design
-    G : (n, l) or (n,) array, random-effects design (l may exceed n)
-    method : ``"auto"`` (spectral when V is one constant column), ``"general"`` or
-        ``"spectral"`` (only for a constant V).
+    y : (n,) array_like
+        The trait; no missing values.
+    X : (n, p) or (n,) array_like
+        Mean design.  Include an intercept column yourself; a 1-D array is one column.
+    V : (n, q) or (n,) array_like
+        Log-variance design, likewise.
+    G : (n, l) or (n,) array_like
+        Random-effects design (l may exceed n).
+    method : {"auto", "general", "spectral"}, default "auto"
+        ``"spectral"`` (one thin SVD of G, then O(l) evaluations) needs V to be one
+        constant column; ``"auto"`` chooses it then, ``"general"`` otherwise.
+
+    Raises
+    ------
+    ValueError
+        When a design is rank deficient, has non-finite values or does not match y, or
+        when there are no more observations than parameters.
+
+    See Also
+    --------
+    hlmm.HLM : the model without the random effect.
+    hlmm.simulate : draws data from this model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hlmm import HLMM, simulate
+    >>> y, X, V, G = simulate(n=2000, l=100, alpha=[1.0], beta=[0.5], h2=0.3, seed=2)
+    >>> X = np.column_stack([np.ones(2000), X])     # simulate's designs have no intercept
+    >>> V = np.column_stack([np.ones(2000), V])
+    >>> res = HLMM(y, X, V, G).fit()
+    >>> res.converged
+    True
+    >>> np.round(res.alpha, 2), np.round(res.beta, 2)
+    (array([0.01, 1.01]), array([-0.03,  0.5 ]))
+    >>> round(res.h2, 2), round(res.h2_se, 2)
+    (0.38, 0.06)
+    >>> res.param_names
+    ['alpha[0]', 'alpha[1]', 'beta[0]', 'beta[1]', 'h2']
     """
 
     # hlmm.hetlmm.model (the original API) sets this False: it evaluates models with more
@@ -390,6 +429,29 @@ class HLMM:
             robust=False):
         """Maximum-likelihood fit of (α, β, h2), ``h2 ≥ h2_min``.
 
+        Parameters
+        ----------
+        h2_init : float, default 0.05
+            Starting value of h2.
+        beta_init : (q,) array_like, optional
+            Starting value of β (default: the HLM's MLE).
+        tol : float, default 1e-10
+            Convergence tolerance on the Newton decrement.
+        max_iter : int, default 100
+            Maximum number of Newton iterations.
+        h2_min : float, default 0
+            Lower bound of h2.
+        robust : bool or "pooled", default False
+            Pooled sandwich standard errors for (α, β) instead of the model-based ones.
+
+        Returns
+        -------
+        FitResults
+            Estimates (``h2`` included), standard errors, log-likelihood, convergence;
+            ``boundary`` is True when h2 ends on ``h2_min``.
+
+        Notes
+        -----
         Projected Newton on the profile ``F(θ) = −2L(α̂(θ), θ)``, θ = (β, h2), with the
         exact Hessian ``F_θθ − F_θαF_αα⁻¹F_αθ`` (the expected information where it is
         not positive definite) and an Armijo backtracking line search.  h2 is held at

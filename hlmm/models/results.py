@@ -21,6 +21,38 @@ class FitResults:
         Optimiser iterations.
     params, bse, tvalues, pvalues : ndarray
         All parameters in the order α, β (, h2); p-values are two-sided normal.
+    param_names : list of str
+        ``alpha[0]``, …, ``beta[0]``, …, ``h2``.
+    cov_type : str
+        ``"model-based"``, ``"robust (pooled)"`` or ``"robust (hc0)"``: which standard
+        errors these are.
+    nobs : int
+        Number of observations.
+
+    Notes
+    -----
+    Returned by :meth:`hlmm.HLM.fit` and :meth:`hlmm.HLMM.fit`, not built by hand.  The
+    accessors follow statsmodels' names (``params``, ``bse``, ``cov_params()``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hlmm import HLM
+    >>> rng = np.random.default_rng(3)
+    >>> n = 1000
+    >>> X = np.column_stack([np.ones(n), rng.standard_normal(n)])
+    >>> y = X @ [0.0, 1.0] + rng.standard_normal(n)
+    >>> res = HLM(y, X, np.ones(n)).fit()
+    >>> res.param_names
+    ['alpha[0]', 'alpha[1]', 'beta[0]']
+    >>> res.params.shape, res.cov_params().shape
+    ((3,), (3, 3))
+    >>> bool(np.allclose(res.bse, np.sqrt(np.diag(res.cov_params()))))
+    True
+    >>> bool(np.allclose(res.tvalues, res.params / res.bse))
+    True
+    >>> res.h2 is None            # an HLM fit: no random effect
+    True
     """
 
     def __init__(self, alpha, beta, cov, loglik, converged, n_iter, n_obs,

@@ -21,8 +21,15 @@ class BlockLoop:
 
     _alleles = None
     extra_columns = ()      # columns after the usual ones (their values: BlockFits.extra)
+    _xcoding = None     # chrX: the males' recoding (hlmm.scan.xchr.XCoding)
 
     def _read_block(self, idx):
+        packed, rows, hard = self._read_raw(idx)
+        if self._xcoding is not None:
+            packed, rows = self._xcoding(packed, rows)
+        return packed, rows, hard
+
+    def _read_raw(self, idx):
         """``(packed, rows, hard)`` of the variants ``idx``: .bed bytes (hard calls; the
         best-guess genotypes of dosages for other formats) and, for other formats, the
         variant-major dosages of every sample (``read_rows``) and which variants hold

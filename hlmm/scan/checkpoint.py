@@ -25,7 +25,7 @@ _NOT_RESULTS = {"command", "threads", "block_size", "dask_scheduler", "dask_work
                 "resume"}
 _GENOTYPE_OPTIONS = ("genofile", "random_gts")
 _INPUT_OPTIONS = ("phenofile", "mean_covar", "var_covar", "sample", "keep", "remove",
-                  "extract", "exclude")
+                  "extract", "exclude", "pred", "sex")
 _COMPANIONS = {".bed": (".bim", ".fam"), ".pgen": (".pvar", ".pvar.zst", ".psam"),
                ".bgen": (".sample", ".bgi")}
 
@@ -122,6 +122,10 @@ def fingerprint(cfg):
             text_table = key == "random_gts" and getattr(cfg, "random_gts_txt", False)
             paths += (_genotype_files(path) if key in _GENOTYPE_OPTIONS and not text_table
                       else [path])
+    if getattr(cfg, "pred", None):
+        from ..io.loco import read_pred_list
+
+        paths += list(read_pred_list(cfg.pred).values())     # the .loco files it names
     files = [f for f in map(_file_facts, paths) if f is not None]
     return {"options": json.loads(json.dumps(options, default=str)), "files": files}
 

@@ -79,6 +79,10 @@ class ScanConfig:
     rint: bool = False        # rank-inverse-normal phenotype on the analysed sample
     cat_covar: str = None     # categorical covariate columns (hlmm.io.categorical)
     cat_base: tuple = ()      # NAME=LEVEL baselines
+    pred: str = None          # REGENIE's PREFIX_pred.list: y − LOCO_c (hlmm.scan.chrom_groups)
+    sex: str = None           # FID IID SEX file (hlmm.io.sex); default: the genotype file's
+    xchr_model: int = 2       # males on chrX: 2 = 0/2, 1 = 0/1, 0 = skip (hlmm.scan.xchr)
+    no_x_sex: bool = False    # no sex covariate on chrX
     command: str = ""
 
 
@@ -94,6 +98,7 @@ class GenomeScan(BlockLoop):
     _stop = None      # a threading.Event set on SIGTERM/SIGINT: slow loops stop early
     kurtosis_warning = None   # (κ, λ) when the model-based variance tests are miscalibrated
     _interaction = None       # the GxE engine (hlmm.scan.interaction), with --interaction
+    _x_freq = None    # chrX: frequencies counting males once (hlmm.scan.xchr.MaleOnceFrequency)
 
     def _check_stop(self):
         if self._stop is not None and self._stop.is_set():
@@ -351,8 +356,13 @@ class GenomeScan(BlockLoop):
         from .block_fits import _CODES
         from .snp_filters import class_counts, filter_codes
 
+        total, hwe_g = None, g
+        if self._x_freq is not None and g is not None:
+            f, total = self._x_freq.of_values(g)
+            hwe_g = self._x_freq.females(g)     # (PLINK: chrX's HWE test on females)
         _, code = filter_codes(self.cfg, self.sample.n, [n_l], [f],
-                               lambda j: class_counts(g))
+                               lambda j: class_counts(hwe_g),
+                               allele_total=None if total is None else [total])
         return f, _CODES[code[0]]
 
     def _analysis(self, rows, j):
@@ -367,15 +377,21 @@ class GenomeScan(BlockLoop):
         # packed rows of other formats are written counting the counted allele as A1
         return self.geno.count_a1 if self.geno.format == "bed" else True
 
-    def _fits_from_classes(self, res, fits, cols, counts_of=None):
+    def _fits_from_classes(self, res, fits, cols, counts_of=None, once=None):
         """Rows ``cols`` of the BlockFits ``fits`` from a class-engine result dict, with
         the filters of :meth:`_filter` applied to whole arrays (``counts_of``: the
-        hard-call class counts, for --hwe)."""
+        hard-call class counts, for --hwe; ``once``: chrX's frequencies and allele
+        totals counting males once and its females' class counts,
+        :mod:`hlmm.scan.xchr`)."""
         from .snp_filters import filter_codes
 
         cols = np.asarray(cols, dtype=np.intp)
         n_l = np.asarray(res["n"], dtype=np.int64)
-        freq, fcode = filter_codes(self.cfg, self.sample.n, n_l, res["freq"], counts_of)
+        if once is not None:
+            res = dict(res, freq=once[0])
+            counts_of = once[2].__getitem__
+        freq, fcode = filter_codes(self.cfg, self.sample.n, n_l, res["freq"], counts_of,
+                                   allele_total=None if once is None else once[1])
         ok = np.asarray(res["ok"], dtype=bool)
         code = np.where(fcode != 0, fcode, np.where(ok, 0, 3)).astype(np.int8)
         est = np.full((cols.size, 6), np.nan)
@@ -411,13 +427,16 @@ class GenomeScan(BlockLoop):
                 stats = np.ascontiguousarray(sums).reshape(m, 9)
             res = self._class_scan.fit_block(stats)
         fits = BlockFits(m)
+        x = self._x_freq
         self._fits_from_classes(res, fits, range(m),
-                                lambda j: stats.reshape(-1, 3, 3)[j, :, 0])
+                                lambda j: stats.reshape(-1, 3, 3)[j, :, 0],
+                                None if x is None else x.of_block(packed, rows, hard, range(m)))
         dos = np.flatnonzero(~hard)
         if dos.size:
             rd = self._dosage_scan.fit_block(rows, which=dos)
             self._fits_from_classes(rd, fits, dos, lambda j: [
-                class_counts(self._analysis(rows, k)) for k in dos[j]])
+                class_counts(self._analysis(rows, k)) for k in dos[j]],
+                None if x is None else x.of_block(packed, rows, hard, dos))
             for j in dos[rd["off_grid"]]:
                 fits[j] = self._fit_one(self._analysis(rows, j))
             stats = None        # the dosage SNPs' class sums are not in stats

@@ -107,6 +107,15 @@ def _open_scan(cfg, log):
     t0 = time.perf_counter()
     inputs = ScanInputs(cfg, log)
     t_inputs = time.perf_counter() - t0
+    from .chrom_groups import ChromosomeScan, by_chromosome
+
+    if by_chromosome(cfg, inputs):
+        scan = ChromosomeScan(cfg, log, inputs)
+        scan.t_setup += t_inputs
+        if not scan.multi:
+            return scan, [_Output(cfg.outprefix, scan)], False
+        return scan, [_Output(f"{cfg.outprefix}.{v.label}", v, v.label)
+                      for v in scan.scans], True
     if len(inputs.phenotypes) == 1:
         column, label = inputs.phenotypes[0]
         scan = GenomeScan(cfg, log, inputs, column, label)
@@ -265,8 +274,9 @@ def _write_null_files(cfg, o, out):
                      "name\testimate\tse\n" + effects_table(*scan.null_var))
             written.add(".null_variance_effects.txt")
     if scan.null_h2 is not None:
-        out.text(o.prefix + ".null_h2.txt",
-                 f"h2\tse\n{float(scan.null_h2[0])!r}\t{float(scan.null_h2[1])!r}\n")
+        # (--pred, chrX: one row per chromosome group, hlmm.scan.chrom_groups)
+        out.text(o.prefix + ".null_h2.txt", getattr(scan, "null_h2_text", None)
+                 or f"h2\tse\n{float(scan.null_h2[0])!r}\t{float(scan.null_h2[1])!r}\n")
         written.add(".null_h2.txt")
     return written
 

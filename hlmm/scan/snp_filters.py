@@ -82,12 +82,13 @@ def class_counts(v):
     return np.bincount(r[hard].astype(np.intp), minlength=3)[:3]
 
 
-def filter_codes(cfg, n, n_l, f, counts_of=None):
+def filter_codes(cfg, n, n_l, f, counts_of=None, allele_total=None):
     """``(freq, code)`` per SNP: folded frequency (NaN when the missingness filter fails)
     and filter status (``OK`` …) from the call counts ``n_l`` over ``n`` analysis
     individuals and counted-allele frequencies ``f``.  ``counts_of(j)`` gives the hard-call
     class counts of SNPs ``j`` (an index array), asked only with ``--hwe`` and only for
-    the SNPs still passing."""
+    the SNPs still passing.  ``allele_total``: the alleles the calls carry, for --mac
+    (default 2·n_l; chrX counts a male's one allele)."""
     n_l = np.asarray(n_l, dtype=np.float64)
     f = np.asarray(f, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -98,7 +99,8 @@ def filter_codes(cfg, n, n_l, f, counts_of=None):
     mac = getattr(cfg, "mac", None)
     if mac:
         # (hard calls: an integer up to rounding)
-        low = (code == OK) & ~(2.0 * n_l * freq + 1e-6 >= mac)
+        total = 2.0 * n_l if allele_total is None else np.asarray(allele_total, float)
+        low = (code == OK) & ~(total * freq + 1e-6 >= mac)
         code[low] = MAC
     hwe = getattr(cfg, "hwe", None)
     if hwe is not None and counts_of is not None:

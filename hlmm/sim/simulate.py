@@ -23,14 +23,44 @@ def simulate(n, l, alpha, beta, h2, seed=None, rng=None):
 
     Parameters
     ----------
-    n, l : int
-    alpha, beta : array-like, mean and log-variance effects (p and q of them)
-    h2 : float ≥ 0
-    seed : int, optional, seeds ``numpy.random.default_rng`` when ``rng`` is None
-    rng : numpy.random.Generator, optional; a ``numpy.random.RandomState``, or the
-        ``numpy.random`` module itself for numpy's global state (what
-        :func:`hlmm.hetlmm.simulate` uses, as the original did), also works: only
-        ``rng.standard_normal(size)`` and ``rng.binomial(n, p, size)`` are called.
+    n : int
+        Individuals.
+    l : int
+        Random-effect SNPs (columns of G).
+    alpha : array_like
+        Mean effects; their number p is the number of columns of X.
+    beta : array_like
+        Log-variance effects; their number q is the number of columns of V.
+    h2 : float
+        Variance of the random effect, ≥ 0.
+    seed : int, optional
+        Seeds ``numpy.random.default_rng`` when ``rng`` is None.
+    rng : numpy.random.Generator, optional
+        The random generator.  A ``numpy.random.RandomState``, or the ``numpy.random``
+        module itself for numpy's global state (what :func:`hlmm.hetlmm.simulate`
+        uses, as the original did), also works: only ``rng.standard_normal(size)`` and
+        ``rng.binomial(n, p, size)`` are called.
+
+    Returns
+    -------
+    Simulation
+        A named tuple ``(y, X, V, G)`` of arrays of shapes (n,), (n, p), (n, q), (n, l).
+
+    Raises
+    ------
+    ValueError
+        When n or l is not positive, or h2 is negative or not finite.
+
+    Examples
+    --------
+    >>> from hlmm import simulate
+    >>> y, X, V, G = simulate(n=500, l=20, alpha=[1.0, -0.5], beta=[0.3], h2=0.2, seed=1)
+    >>> y.shape, X.shape, V.shape, G.shape
+    ((500,), (500, 2), (500, 1), (500, 20))
+    >>> bool(abs(G.std(axis=0) - 20 ** -0.5).max() < 1e-12)   # standardised, times l^-½
+    True
+    >>> bool((simulate(500, 20, [1.0, -0.5], [0.3], 0.2, seed=1).y == y).all())
+    True
     """
     n, l = int(n), int(l)
     if n < 1 or l < 1:

@@ -53,7 +53,7 @@ def expected_dosage(probs, phased=False):
 
 def make_variants(rng, n=N):
     """12 variants: soft and hard calls, missing samples, one multi-allelic (5), one
-    with a haploid sample (8), one phased (9), IDs missing on 10 and 11."""
+    with a triploid sample (8), one phased (9), IDs missing on 10 and 11."""
     out = []
     for j in range(12):
         p = rng.dirichlet([0.6, 0.6, 0.6], n)
@@ -64,10 +64,12 @@ def make_variants(rng, n=N):
         v = {"probs": p, "alleles": ["A", "G"]}
         if j == 5:
             v = {"probs": rng.dirichlet([1] * 6, n), "alleles": ["A", "C", "T"]}
-        if j == 8:
+        if j == 8:      # a triploid sample: unusable (haploid ones are read as 0/2)
             ploidy = np.full(n, 2)
-            ploidy[3] = 1
+            ploidy[3] = 3
             v["ploidy"] = ploidy
+            v["probs"] = np.column_stack([p, np.full(n, np.nan)])
+            v["probs"][3] = 0.25
         if j == 9:
             v = {"probs": rng.dirichlet([1, 1], (n, 2)).reshape(n, 4), "alleles": ["C", "T"],
                  "phased": True}
@@ -190,13 +192,13 @@ def test_unusable_multiallelic_and_ploidy(dataset):
     path, variants, _ = dataset
     src = BgenSource(path)
     # before any read: the ploidy is found by decoding
-    assert src.unusable(0, 12) == [(5, "multi-allelic"), (8, "ploidy != 2")]
+    assert src.unusable(0, 12) == [(5, "multi-allelic"), (8, "ploidy not 1 or 2")]
     assert src.unusable(6, 8) == []
     src2 = BgenSource(path)
     D = src2.read_dosages(0, 12, np.arange(N))
     assert np.all(np.isnan(D[:, 5])) and np.all(np.isnan(D[:, 8]))
-    assert src2.unusable(0, 12) == [(5, "multi-allelic"), (8, "ploidy != 2")]
-    assert src2.unusable(8, 9) == [(8, "ploidy != 2")]
+    assert src2.unusable(0, 12) == [(5, "multi-allelic"), (8, "ploidy not 1 or 2")]
+    assert src2.unusable(8, 9) == [(8, "ploidy not 1 or 2")]
 
 
 # ---------------------------------------------------------------- samples
@@ -399,7 +401,7 @@ def test_pickle_roundtrip(dataset):
     np.testing.assert_array_equal(clone.iid, src.iid)
     assert clone.unusable(0, 12) == src.unusable(0, 12)
     fresh = pickle.loads(pickle.dumps(BgenSource(path)))  # pickled before any read
-    assert fresh.unusable(0, 12) == [(5, "multi-allelic"), (8, "ploidy != 2")]
+    assert fresh.unusable(0, 12) == [(5, "multi-allelic"), (8, "ploidy not 1 or 2")]
 
 
 def test_threads_equal_serial(tmp_path):
@@ -517,3 +519,19 @@ def test_sample_ids_that_concatenate_alike_are_distinct(tmp_path):
     iid = ["bc", "c"] + [f"i{i}" for i in range(2, N)]
     write_sample(tmp_path / "c.sample", fid, iid)
     assert BgenSource(path).n_samples == N
+
+
+def test_haploid_samples_read_as_0_2(tmp_path):
+    # chrX males, chrY, MT: a haploid call's dosage P(alt) is coded 0/2, as PLINK codes
+    # haploid calls; the diploid samples of the same variant as they are
+    n = 6
+    probs = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, np.nan], [0, 1, np.nan],
+                      [0.25, 0.75, np.nan]], float)
+    ploidy = np.array([2, 2, 2, 1, 1, 1])
+    path = write_bgen(tmp_path / "h.bgen", [{"probs": probs, "alleles": ["A", "G"],
+                                             "ploidy": ploidy, "chrom": "X"}], n=n, bits=16,
+                      samples=[f"s{i}" for i in range(n)])
+    src = BgenSource(path)
+    assert src.unusable(0, 1) == []
+    d = src.read_dosages(0, 1, np.arange(n))[:, 0]
+    np.testing.assert_allclose(d, [0, 1, 2, 0, 2, 1.5], atol=1e-4)

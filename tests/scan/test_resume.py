@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from clihelp import run, write_table
-from clihelp import assert_clean_failure
-from scan_runs import M, N, _cmd, data  # noqa: F401 (data: the fixture)
+from clihelp import assert_clean_failure, subprocess_env
+from scan_runs import M, N, _cmd, _interrupt, data  # noqa: F401 (data: the fixture)
 
 
 
@@ -23,31 +23,11 @@ def _table(path):
         return fh.read()
 
 
-def _interrupt(d, prefix, sig, after=4):
-    """Start an HLMM scan, send ``sig`` once ``after`` SNPs are in the partial file."""
-    proc = subprocess.Popen(_cmd(d, prefix), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=d["out"])
-    partial = str(prefix) + ".models.partial"
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 120:
-        if os.path.exists(partial):
-            with open(partial) as fh:
-                if fh.read().count("\n") >= after:
-                    break
-        if proc.poll() is not None:
-            pytest.fail("the scan ended before it could be interrupted: " + proc.stderr.read())
-        time.sleep(0.005)
-    t_sig = time.monotonic()
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    return proc.returncode, err, time.monotonic() - t_sig
-
-
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_interrupted_hlmm_scan_resumes_to_the_same_table(data, sig):
     d = data
     full = subprocess.run(_cmd(d, d["out"] / "full"), capture_output=True, text=True,
-                          cwd=d["out"])
+                          cwd=d["out"], env=subprocess_env())
     assert full.returncode == 0, full.stderr
     code, err, took = _interrupt(d, d["out"] / "cut", sig)
     assert code != 0
@@ -61,7 +41,7 @@ def test_interrupted_hlmm_scan_resumes_to_the_same_table(data, sig):
     done = partial.read_text().count("\n")
     assert 0 < done < M
     res = subprocess.run(_cmd(d, d["out"] / "cut", "--resume"), capture_output=True,
-                         text=True, cwd=d["out"])
+                         text=True, cwd=d["out"], env=subprocess_env())
     assert res.returncode == 0, res.stderr
     assert _table(d["out"] / "cut.models.gz") == _table(d["out"] / "full.models.gz")
     assert not partial.exists() and not (d["out"] / "cut.resume").exists()
@@ -175,7 +155,7 @@ def test_overflowing_phenotype_is_one_line(data):
 
 def test_batch_progress_lines(data):
     d = data
-    env = {**os.environ, "HLMM_PROGRESS_INTERVAL": "0"}
+    env = {**subprocess_env(), "HLMM_PROGRESS_INTERVAL": "0"}
     res = subprocess.run([sys.executable, "-m", "hlmm.cli.main", "chr", d["bed"], "0", str(M),
                           d["pheno"], str(d["out"] / "pr"), "--block-size", "5",
                           "--threads", "1"], capture_output=True, text=True, env=env,

@@ -1,44 +1,16 @@
 """OUTPREFIX.log as the run goes (issue #20, items 8 and 11): a killed scan still records
 its samples and null model; the log names the version, start and finish times."""
-import os
 import signal
-import subprocess
-import time
-
-import pytest
 
 import hlmm
 from clihelp import run
-from scan_runs import M, _cmd, data  # noqa: F401 (the fixture)
-
-from clihelp import REPO as ROOT  # noqa: E402
-
-
-def _interrupt(d, prefix, sig, after=4):
-    """test_resume's helper, but running this checkout's hlmm (its subprocesses run
-    the installed one)."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(_cmd(d, prefix), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=d["out"], env=env)
-    partial = str(prefix) + ".models.partial"
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 120:
-        if os.path.exists(partial):
-            with open(partial) as fh:
-                if fh.read().count("\n") >= after:
-                    break
-        if proc.poll() is not None:
-            pytest.fail("the scan ended before it could be interrupted: " + proc.stderr.read())
-        time.sleep(0.005)
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    return proc.returncode, err
+from scan_runs import M, _interrupt, data  # noqa: F401 (the fixture)
 
 
 def test_sigterm_leaves_a_log_with_the_sample_null_model_and_the_stop(data):
     d = data
     prefix = d["out"] / "cut"
-    code, err = _interrupt(d, prefix, signal.SIGTERM)
+    code, err, _ = _interrupt(d, prefix, signal.SIGTERM)
     assert code == 128 + signal.SIGTERM
     log = (d["out"] / "cut.log").read_text()
     assert f"hlmm {hlmm.__version__}" in log.splitlines()[0]

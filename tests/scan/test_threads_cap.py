@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from clihelp import REPO, run, write_bed, write_table
+from clihelp import run, subprocess_env, write_bed, write_table
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_threads_1_uses_one_cpu(hlmm_data, tmp_path):
     subprocess.run([sys.executable, "-m", "hlmm.cli.main", "chr", str(d / "g.bed"), "0", "12",
                     str(d / "p.txt"), str(tmp_path / "o"), "--random-gts", str(d / "r.bed"),
                     "--threads", "1"], check=True, capture_output=True,
-                   cwd=REPO)
+                   cwd=tmp_path, env=subprocess_env())
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
