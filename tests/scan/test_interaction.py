@@ -257,3 +257,34 @@ def _dense_check(fits, y, dos, E, c1, G, n, m):
         if t[-1] > 1e-3:
             se = np.sqrt(np.diag(np.linalg.inv(-dense_hess(y, X, V, G, t, p, q))))
             assert extra[1] == pytest.approx(se[4] / E.std(), rel=0.05)
+
+
+def test_interaction_with_pred_equals_scan_of_y_minus_loco(tmp_path, rng):
+    """--interaction with --pred (per-chromosome null models): the GxE columns equal, by
+    chromosome, those of the scan of y − s·LOCO_c written out as a phenotype."""
+    from pred_data import CHROMS, make
+
+    d = make(tmp_path, rng)
+    extra = ["--mean-covar", d["covar"], "--min-maf", "0", "--interaction", "c2"]
+    run(["chr", d["bed"], d["pheno"], tmp_path / "o", "--whole-chr", "--pred", d["pred"],
+         *extra])
+    h, rows = read_models(tmp_path / "o.models.gz")
+    assert h[-5:] == INT_COLS
+    _, preds, na, present = d["locos"][d["names"][0]]
+    for chrom in sorted(set(CHROMS)):
+        y = d["y"][:, 0].copy()
+        pred = np.array([preds[k][int(chrom) - 1] if k in present and k not in na
+                         else np.nan for k in d["keys"]])
+        ok = ~np.isnan(y) & ~np.isnan(pred)
+        X = np.column_stack([np.ones(ok.sum()), d["covar_values"][ok]])
+        r = y[ok] - X @ np.linalg.lstsq(X, y[ok], rcond=None)[0]
+        y_c = np.full(y.shape, np.nan)
+        y_c[ok] = y[ok] - np.sqrt(r @ r / (ok.sum() - X.shape[1])) * pred[ok]
+        ph = write_table(tmp_path / f"yc{chrom}.txt", d["ids"], y_c[:, None], header=["Y"])
+        run(["chr", d["bed"], ph, tmp_path / f"r{chrom}", "--whole-chr", "--chr", chrom,
+             *extra])
+        hr, rr = read_models(tmp_path / f"r{chrom}.models.gz")
+        mine = [r_ for r_, c in zip(rows, CHROMS) if c == chrom]
+        for name in INT_COLS + ["add", "var"]:
+            np.testing.assert_allclose(column(h, mine, name), column(hr, rr, name),
+                                       rtol=1e-7, atol=1e-10, err_msg=name)
