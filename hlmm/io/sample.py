@@ -122,7 +122,7 @@ def _design(table, raw, n, option):
 
 def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_covar=None,
                  var_covar=None, order_ids=None, other_ids=(), missing_number=-9.0,
-                 by_iid=False, pheno_table=None):
+                 by_iid=False, pheno_table=None, categorical=None):
     """Read and match everything that defines the analysis sample.
 
     ``order_ids`` gives the order (and restricts to those IDs; default: the phenotype
@@ -134,7 +134,7 @@ def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_co
     file without family IDs) or when any table has no FID column, as PLINK 2 does.
     """
     frame = SampleFrame.read(phenofile, missing, mean_covar, var_covar, order_ids,
-                             other_ids, missing_number, by_iid, pheno_table)
+                             other_ids, missing_number, by_iid, pheno_table, categorical)
     y_all = frame.pheno.column(phen_index, pheno_name)
     return frame.sample(y_all)
 

@@ -137,3 +137,20 @@ def test_cat_covar_missing_column(cat, tmp_path):
 def test_bad_cat_options(cat, tmp_path, args, needle):
     out, res = _bad(cat, tmp_path, *args)
     assert_clean_failure(res, out, needle)
+
+
+def test_hlmm_fit_cat_covar(cat, tmp_path):
+    """hlmm fit: the same dummy coding (the label column's effects per level)."""
+    run(["fit", cat["pheno"], tmp_path / "a", "--mean-covar", cat["covar"],
+         "--var-covar", cat["covar"], "--cat-covar", "batch"])
+    run(["fit", cat["pheno"], tmp_path / "b", "--mean-covar", cat["dummies"],
+         "--var-covar", cat["dummies"]])
+    for kind in ("mean_effects", "variance_effects"):
+        a = open(f"{tmp_path / 'a'}.{kind}.txt").read()
+        b = open(f"{tmp_path / 'b'}.{kind}.txt").read()
+        assert a == b and "batch_siteC" in a
+    out = tmp_path / "out"
+    out.mkdir()
+    res = run(["fit", cat["pheno"], out / "o", "--mean-covar", cat["covar"]],
+              expect_ok=False)
+    assert_clean_failure(res, out, "non-numeric value", "--cat-covar")
