@@ -149,24 +149,10 @@ class GenomeScan(BlockLoop):
             f"{c['missing_covariate']} with a missing covariate, "
             f"{c['not_in_random_gts']} not in the random-effects genotypes)")
         log(f"Phenotype rows matching no genotyped individual left: {inputs.unmatched_rows}")
-        for t in frame.tables:
-            for cat in getattr(t, "categories", {}).values():
-                log(cat.note(t.path))
-        if cfg.rint:
-            from ..io.sample import rank_inverse_normal
+        from .interaction import sample_options
 
-            s.y = rank_inverse_normal(s.y)
-            log(f"--rint: phenotype rank-inverse-normal transformed over the {s.n} "
-                "individuals analysed (Blom's offset, ties at their average rank)")
-        self._interaction = None
-        if cfg.interaction:
-            from .interaction import prepare_interaction
-
-            self._interaction = prepare_interaction(
-                cfg.interaction, s, log, cfg.mean_covar, cfg.interaction_var,
-                frame.tables[0])
-        elif cfg.interaction_var:
-            raise InputError("--interaction-var needs --interaction NAME")
+        # --cat-covar's levels in the log, --rint, --interaction (E into the variance)
+        self._interaction = sample_options(cfg, s, log, frame)
         if s.n <= s.X.shape[1] + s.V.shape[1] + 2:
             raise InputError(f"only {s.n} individuals analysed: too few for the model"
                              + (f" of phenotype '{label}'" if len(inputs.phenotypes) > 1
@@ -262,13 +248,8 @@ class GenomeScan(BlockLoop):
                                      self._count_a1)
             log("Brown-Forsythe test: on the null model's standardised residuals, "
                 "genotype classes as groups (bf_f, bf_pval)")
-        log(f"Engine: {self.engine}" + (
-            "" if self._interaction is None else
-            " (GxE: each SNP's full HLM, exact MLE)" if self.engine == "general" else
-            " (GxE: every mean effect fitted per SNP, the variance covariates' and E's "
-            "variance effects held at the null model's; SNPs with p < 1e-3 for int, gxe or "
-            "var refitted by the exact full model; --engine general for the exact "
-            "full-model MLE of every SNP)"))
+        log(f"Engine: {self.engine}" + ("" if self._interaction is None
+                                         else self._interaction.engine_note(self.engine)))
         if self.multi and not cfg.fit_covariates and self._interaction is None:
             # the default mode scans the projected y: with hundreds of phenotypes the
             # raw phenotype and covariate columns would only hold memory

@@ -118,6 +118,14 @@ class InteractionScan:
                                  for i in range(a.shape[0])]).reshape(a.shape[0], -1)
         return out
 
+    @staticmethod
+    def engine_note(engine):
+        return (" (GxE: each SNP's full HLM, exact MLE)" if engine == "general" else
+                " (GxE: every mean effect fitted per SNP, the variance covariates' and E's "
+                "variance effects held at the null model's; SNPs with p < 1e-3 for int, "
+                "gxe or var refitted by the exact full model; --engine general for the "
+                "exact full-model MLE of every SNP)")
+
     @property
     def columns(self):
         """The table's columns this engine appends (after every earlier column)."""
@@ -176,6 +184,28 @@ def _columns(levels, interaction_var):
         if kind == "int":
             cols.append("gxe_pval")
     return cols
+
+
+def sample_options(cfg, s, log, frame):
+    """What --cat-covar, --rint and --interaction do to one phenotype's sample ``s``
+    before its null model (in place): the categorical levels logged, the phenotype
+    rank-inverse-normal transformed, E put in the variance design.  Returns the
+    :class:`InteractionScan` or None."""
+    for t in frame.tables:
+        for cat in getattr(t, "categories", {}).values():
+            log(cat.note(t.path))
+    if cfg.rint:
+        from ..io.sample import rank_inverse_normal
+
+        s.y = rank_inverse_normal(s.y)
+        log(f"--rint: phenotype rank-inverse-normal transformed over the {s.n} "
+            "individuals analysed (Blom's offset, ties at their average rank)")
+    if cfg.interaction:
+        return prepare_interaction(cfg.interaction, s, log, cfg.mean_covar,
+                                   cfg.interaction_var, frame.tables[0])
+    if cfg.interaction_var:
+        raise InputError("--interaction-var needs --interaction NAME")
+    return None
 
 
 def prepare_interaction(name, sample, log, mean_covar, interaction_var=False, table=None):
