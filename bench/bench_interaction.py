@@ -11,6 +11,8 @@ on the mean (0.5·E) and on the log-variance (0.6·E).  λ = median(χ²)/0.4549
 trait; model-based and `--robust` on a t(5) trait) and, for contrast, the ordinary
 least-squares interaction test on the same data (y ~ 1 + C + E + g + g·E, t test of
 g·E).  Goals (issue #23): HLM λ within [0.95, 1.05]; with `--robust` also on t(5).
+The SNPs of one dataset share its trait, so its λ varies from dataset to dataset
+(±0.05 at these sizes) beyond the median's sampling error: --replicates pools several.
 
 Power: SNPs with a true g·E effect γ (the same trait model): the fraction with
 p < 1e-4 for the HLM and for OLS (whose rate is not a fair power at its inflated λ).
