@@ -38,7 +38,20 @@ class FitConfig:
     robust: bool = False
     sample: str = None        # --sample: the Oxford .sample of --random-gts .bgen files
     id_delim: str = "_"       # --id-delim: FID/IID delimiter of IDs embedded in a .bgen
+    cat_covar: str = None     # categorical covariate columns (hlmm.io.categorical)
+    cat_base: tuple = ()
     command: str = ""
+
+
+def _categorical(cfg):
+    """--cat-covar/--cat-base as (names, {name: base}) (hlmm.io.categorical)."""
+    if not cfg.cat_covar:
+        if cfg.cat_base:
+            raise InputError("--cat-base needs --cat-covar")
+        return None
+    from .io.categorical import parse_options
+
+    return parse_options(cfg.cat_covar, cfg.cat_base)
 
 
 def run_fit(cfg):
@@ -63,7 +76,8 @@ def run_fit(cfg):
                      cfg.mean_covar, cfg.var_covar,
                      other_ids=[("--random-gts", ids) for ids in random.ids] if random else (),
                      missing_number=cfg.input_missing_phenotype,
-                     by_iid=random is not None and random.match_by_iid, pheno_table=pheno)
+                     by_iid=random is not None and random.match_by_iid, pheno_table=pheno,
+                     categorical=_categorical(cfg))
     c = s.counts
     log(f"Phenotype: {cfg.phenofile}: {c['phenotype_rows']} rows; analysed {s.n} "
         f"({c['missing_phenotype']} missing phenotype, {c['missing_covariate']} missing a "

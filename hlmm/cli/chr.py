@@ -29,8 +29,24 @@ from .options import (PrefixCommand, allele_options, command_line, missing_numbe
 @sample_id_options
 @option("--mean-covar", type=click.Path(dir_okay=False), help="Mean covariates file (FID IID c1 …).")
 @option("--var-covar", type=click.Path(dir_okay=False), help="Variance covariates file (FID IID c1 …).")
+@option("--cat-covar", metavar="NAMES",
+        help="Covariate columns holding labels (batch, centre, …), comma-separated: "
+             "dummy-coded, the first level in sorted order as the baseline.")
+@option("--cat-base", multiple=True, metavar="NAME=LEVEL",
+        help="The baseline level of a --cat-covar column (repeatable).")
 @option("--fit-covariates", is_flag=True,
         help="Fit the covariates in every SNP's model instead of projecting them out once.")
+@option("--interaction", metavar="NAME",
+        help="GxE: test the SNP's interaction with the --mean-covar column NAME; each SNP's "
+             "model is the full HLM (covariates + E + g + g.E in the mean, variance "
+             "covariates + E + g in the log-variance); columns int, int_se, int_t, "
+             "int_pval, gxe_pval.")
+@option("--interaction-var", is_flag=True,
+        help="With --interaction: g.E in the variance model too (columns vint, vint_se, "
+             "vint_t, vint_pval).")
+@option("--rint", is_flag=True,
+        help="Rank-inverse-normal transform each phenotype over the individuals analysed "
+             "(Blom's offset, ties at their average rank), as REGENIE's --apply-rint.")
 @option("--random-gts", multiple=True, type=click.Path(dir_okay=False),
         help="Genotype file (.bed, .pgen or .bgen) of the SNPs modelled as random effects "
              "(repeatable: files are joined).")
@@ -121,6 +137,7 @@ def chr_command(args, **opts):
         opts["max_missing"] = 100.0 * geno
     cfg = ScanConfig(genofile=genofile, start=start, end=end, phenofile=phenofile,
                      outprefix=outprefix, random_gts=tuple(opts.pop("random_gts")),
+                     cat_base=tuple(opts.pop("cat_base")),
                      command=command_line(click.get_current_context()),
                      **opts)
     try:

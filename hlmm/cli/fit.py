@@ -12,6 +12,11 @@ from .options import (PrefixCommand, command_line, missing_number_option, option
 @click.argument("outprefix")
 @option("--mean-covar", type=click.Path(dir_okay=False), help="Mean covariates file (FID IID c1 …).")
 @option("--var-covar", type=click.Path(dir_okay=False), help="Variance covariates file (FID IID c1 …).")
+@option("--cat-covar", metavar="NAMES",
+        help="Covariate columns holding labels (batch, centre, …), comma-separated: "
+             "dummy-coded, the first level in sorted order as the baseline.")
+@option("--cat-base", multiple=True, metavar="NAME=LEVEL",
+        help="The baseline level of a --cat-covar column (repeatable).")
 @option("--random-gts", multiple=True, type=click.Path(dir_okay=False),
         help="PLINK .bed of the SNPs modelled as random effects (repeatable).")
 @option("--random-gts-txt", is_flag=True, help="--random-gts is a text table FID IID x1 ….")
@@ -33,6 +38,7 @@ def fit_command(phenofile, outprefix, **opts):
     effects, OUTPREFIX.h2.txt."""
     cfg = FitConfig(phenofile=phenofile, outprefix=outprefix,
                     random_gts=tuple(opts.pop("random_gts")),
+                    cat_base=tuple(opts.pop("cat_base")),
                     command=command_line(click.get_current_context()), **opts)
     res, mean, var = run_fit(cfg)
     click.echo("Fit on z-scored covariates (each centred at its mean and divided by its SD, "

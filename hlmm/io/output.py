@@ -49,9 +49,25 @@ BF_COLUMNS = ["bf_f", "bf_pval"]
 NEW_COLUMNS = ["a1_freq", "status"]
 
 
-def models_columns(brown_forsythe=False):
-    """The header of ``OUTPREFIX.models.gz``."""
-    return MODELS_COLUMNS + (BF_COLUMNS if brown_forsythe else []) + NEW_COLUMNS
+def models_columns(brown_forsythe=False, extra=()):
+    """The header of ``OUTPREFIX.models.gz`` (``extra``: the GxE columns, last)."""
+    return MODELS_COLUMNS + (BF_COLUMNS if brown_forsythe else []) + NEW_COLUMNS + list(extra)
+
+
+def append_cells(lines, values, k):
+    """The partial-file ``lines`` (bytes, one per row) with ``k`` further tab-led cells
+    each: ``values`` (rows × k, or None: all NA) with 6 significant digits, NaN as NA."""
+    rows = lines.split(b"\n")
+    if rows and rows[-1] == b"":
+        rows.pop()
+    if values is None:
+        tail = ("\tNA" * k).encode()
+        return b"".join(r + tail + b"\n" for r in rows)
+    out = []
+    for r, v in zip(rows, values.tolist()):
+        out.append(r + "".join("\t" + (f"{x:.6g}" if math.isfinite(x) else "NA")
+                               for x in v).encode() + b"\n")
+    return b"".join(out)
 
 
 def row_labels(snps, chrom, pos, a1, a2):

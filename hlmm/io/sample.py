@@ -91,6 +91,17 @@ def covariate_scale(est, cov, mean, sd):
     return T @ est, np.sqrt(np.maximum(np.diag(out_cov), 0.0))
 
 
+def rank_inverse_normal(y):
+    """Rank-inverse-normal transformation (REGENIE's ``--apply-rint``):
+    ``Φ⁻¹((r_i − 3/8)/(n + 1/4))`` with ``r_i`` the rank of ``y_i`` among the n values
+    (Blom's offset), tied values taking their average rank."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, dtype=float)
+    return ndtri((rankdata(y, method="average") - 0.375) / (y.size + 0.25))
+
+
 def _design(table, raw, n, option):
     """[1, z-scored columns] of the covariate rows ``raw`` of the ``n`` analysed
     individuals, their names, SDs and means; a column constant over the sample is an
@@ -111,7 +122,7 @@ def _design(table, raw, n, option):
 
 def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_covar=None,
                  var_covar=None, order_ids=None, other_ids=(), missing_number=-9.0,
-                 by_iid=False, pheno_table=None):
+                 by_iid=False, pheno_table=None, categorical=None):
     """Read and match everything that defines the analysis sample.
 
     ``order_ids`` gives the order (and restricts to those IDs; default: the phenotype
@@ -123,9 +134,27 @@ def build_sample(phenofile, missing="NA", phen_index=1, pheno_name=None, mean_co
     file without family IDs) or when any table has no FID column, as PLINK 2 does.
     """
     frame = SampleFrame.read(phenofile, missing, mean_covar, var_covar, order_ids,
-                             other_ids, missing_number, by_iid, pheno_table)
+                             other_ids, missing_number, by_iid, pheno_table, categorical)
     y_all = frame.pheno.column(phen_index, pheno_name)
     return frame.sample(y_all)
+
+
+def _read_covariates(path, option, missing, missing_number, categorical):
+    """A covariate table: label columns named in ``categorical`` dummy-coded
+    (:mod:`hlmm.io.categorical`); a non-numeric value elsewhere is an error that
+    suggests --cat-covar."""
+    if categorical and categorical[0]:
+        from .categorical import read_categorical
+
+        return read_categorical(path, categorical[0], categorical[1], missing,
+                                missing_number)
+    try:
+        return read_table(path, missing, missing_number)
+    except InputError as exc:
+        if "non-numeric value" in str(exc):
+            raise InputError(f"{option} {exc}; a categorical covariate? name it in "
+                             "--cat-covar") from None
+        raise
 
 
 def _lookup(index, keys):
@@ -193,11 +222,23 @@ class SampleFrame:
 
     @classmethod
     def read(cls, phenofile, missing="NA", mean_covar=None, var_covar=None, order_ids=None,
-             other_ids=(), missing_number=-9.0, by_iid=False, pheno_table=None):
+             other_ids=(), missing_number=-9.0, by_iid=False, pheno_table=None,
+             categorical=None):
+        """``categorical``: ``(names, {name: base level})`` of --cat-covar/--cat-base."""
         pheno = (read_table(phenofile, missing, missing_number) if pheno_table is None
                  else pheno_table)
-        tables = [read_table(path, missing, missing_number) if path is not None else None
-                  for path in (mean_covar, var_covar)]
+        tables = [_read_covariates(path, option, missing, missing_number, categorical)
+                  if path is not None else None
+                  for path, option in ((mean_covar, "--mean-covar"),
+                                       (var_covar, "--var-covar"))]
+        if categorical and categorical[0]:
+            held = {n for t in tables if t is not None for n in getattr(t, "categories", {})}
+            absent = [n for n in categorical[0] if n not in held]
+            if absent:
+                raise InputError(f"--cat-covar {absent[0]}: no such column in "
+                                 + " or ".join(p for p in (mean_covar, var_covar) if p)
+                                 if mean_covar or var_covar else
+                                 f"--cat-covar {absent[0]}: needs --mean-covar or --var-covar")
         return cls(pheno, tables, order_ids, other_ids, missing, missing_number, by_iid)
 
     def sample(self, y_all, label=None):

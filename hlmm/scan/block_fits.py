@@ -19,7 +19,7 @@ FIT_KEYS = ("likelihood", "add", "add_se", "var", "var_se")
 class SnpFit:
     n: int
     freq: float               # of the counted allele (unfolded); NaN without calls
-    fit: dict = None          # likelihood, add, add_se, var, var_se (av_cov); None = no fit
+    fit: dict = None          # likelihood, add, add_se, var, var_se (av_cov, extra); None = no fit
     status: str = "ok"        # ok | filtered_missing | filtered_maf | failed: <reason>
     bf: tuple = None          # (F, −log10 p) of the Brown–Forsythe test, when asked for
 
@@ -40,6 +40,7 @@ class BlockFits:
         self.est[:, 5] = 0.0
         self.bf = np.full((m, 2), np.nan)
         self.reason = {}
+        self.extra = None         # (m, k) further columns (GxE), NaN where not fitted
         self.lines = None         # its partial-file lines (bytes), when formatted where computed
 
     @classmethod
@@ -68,6 +69,7 @@ class BlockFits:
         if f.fit is not None:
             self.est[j, :5] = [f.fit[k] for k in FIT_KEYS]
             self.est[j, 5] = f.fit.get("av_cov", 0.0)
+        self._set_extra(j, None if f.fit is None else f.fit.get("extra"))
         self.bf[j] = f.bf if f.bf is not None else (np.nan, np.nan)
 
     def __getitem__(self, j):
@@ -78,11 +80,22 @@ class BlockFits:
             fit = dict(zip(FIT_KEYS, self.est[j, :5].tolist()))
             if self.est[j, 5] != 0.0:
                 fit["av_cov"] = float(self.est[j, 5])
+            if self.extra is not None:
+                fit["extra"] = self.extra[j].copy()
         bf = tuple(self.bf[j].tolist()) if not np.isnan(self.bf[j]).all() else None
         return SnpFit(int(self.n[j]), float(self.freq[j]), fit, status, bf)
 
     def __iter__(self):
         return (self[j] for j in range(len(self)))
+
+    def _set_extra(self, j, values):
+        if values is None:
+            if self.extra is not None:
+                self.extra[j] = np.nan
+            return
+        if self.extra is None:
+            self.extra = np.full((len(self), len(values)), np.nan)
+        self.extra[j] = values
 
     def set_classes(self, cols, n, freq, code, est, reasons=None):
         """Rows ``cols`` at once (the class engines)."""

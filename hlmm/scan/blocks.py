@@ -20,6 +20,7 @@ class BlockLoop:
     """Blocks of SNPs: read, iterate (threads), format (see the module docstring)."""
 
     _alleles = None
+    extra_columns = ()      # columns after the usual ones (their values: BlockFits.extra)
     _xcoding = None     # chrX: the males' recoding (hlmm.scan.xchr.XCoding)
 
     def _read_block(self, idx):
@@ -95,9 +96,15 @@ class BlockLoop:
         if labels is None:
             labels = self.row_labels(idx)
         overrides = {j: s.encode() for j, s in part.reason_statuses().items()}
-        return models_block_lines(part.code, STATUS_NAMES, overrides, labels, part.n,
-                                  part.freq, part.est,
-                                  part.bf if self.cfg.brown_forsythe else None)
+        lines = models_block_lines(part.code, STATUS_NAMES, overrides, labels, part.n,
+                                   part.freq, part.est,
+                                   part.bf if self.cfg.brown_forsythe else None)
+        extra = self.extra_columns
+        if extra:
+            from ..io.output import append_cells
+
+            lines = append_cells(lines, part.extra, len(extra))
+        return lines
 
     def _iter_fits(self, threads, text=False):
         fit = self._fit_block_text if text else self.fit_block

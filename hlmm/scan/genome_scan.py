@@ -74,6 +74,11 @@ class ScanConfig:
     dask_scheduler: str = None
     dask_workers: int = None
     resume: bool = False      # continue an interrupted run (hlmm.scan.checkpoint)
+    interaction: str = None   # GxE: a --mean-covar column (hlmm.scan.interaction)
+    interaction_var: bool = False   # g·E in the variance model too
+    rint: bool = False        # rank-inverse-normal phenotype on the analysed sample
+    cat_covar: str = None     # categorical covariate columns (hlmm.io.categorical)
+    cat_base: tuple = ()      # NAME=LEVEL baselines
     pred: str = None          # REGENIE's PREFIX_pred.list: y − LOCO_c (hlmm.scan.chrom_groups)
     sex: str = None           # FID IID SEX file (hlmm.io.sex); default: the genotype file's
     xchr_model: int = 2       # males on chrX: 2 = 0/2, 1 = 0/1, 0 = skip (hlmm.scan.xchr)
@@ -92,6 +97,7 @@ class GenomeScan(BlockLoop):
 
     _stop = None      # a threading.Event set on SIGTERM/SIGINT: slow loops stop early
     kurtosis_warning = None   # (κ, λ) when the model-based variance tests are miscalibrated
+    _interaction = None       # the GxE engine (hlmm.scan.interaction), with --interaction
     _x_freq = None    # chrX: frequencies counting males once (hlmm.scan.xchr.MaleOnceFrequency)
 
     def _check_stop(self):
@@ -143,6 +149,10 @@ class GenomeScan(BlockLoop):
             f"{c['missing_covariate']} with a missing covariate, "
             f"{c['not_in_random_gts']} not in the random-effects genotypes)")
         log(f"Phenotype rows matching no genotyped individual left: {inputs.unmatched_rows}")
+        from .interaction import sample_options
+
+        # --cat-covar's levels in the log, --rint, --interaction (E into the variance)
+        self._interaction = sample_options(cfg, s, log, frame)
         if s.n <= s.X.shape[1] + s.V.shape[1] + 2:
             raise InputError(f"only {s.n} individuals analysed: too few for the model"
                              + (f" of phenotype '{label}'" if len(inputs.phenotypes) > 1
@@ -157,7 +167,8 @@ class GenomeScan(BlockLoop):
     def _fit_null(self):
         cfg = self.cfg
         nm = NullModel(self.sample, self.G, self.log, phenofile=cfg.phenofile,
-                       label=self.label, multi=self.multi, fit_covariates=cfg.fit_covariates,
+                       label=self.label, multi=self.multi,
+                       fit_covariates=cfg.fit_covariates or self._interaction is not None,
                        robust=cfg.robust, robust_estimator=cfg.robust_estimator,
                        h2_init=cfg.h2_init, no_h2_estimate=cfg.no_h2_estimate)
         self.null_model = nm
@@ -168,6 +179,12 @@ class GenomeScan(BlockLoop):
         self.binary_warning, self.se_kind = nm.binary_warning, nm.se_kind
         self.y, self.X, self.V, self.h2_start = nm.y, nm.X, nm.V, nm.h2_start
         self.t_null = nm.seconds
+        if self._interaction is not None:
+            self._interaction.start(self.null, self.G, self.h2_start,
+                                    cfg.robust_estimator if cfg.robust else False)
+            if (cfg.engine == "auto" and self.G is None and not cfg.robust
+                    and not cfg.interaction_var):
+                self._interaction.use_classes(self.y, self.X, self.V)
         self._choose_engine()
 
     def _choose_engine(self):
@@ -178,7 +195,9 @@ class GenomeScan(BlockLoop):
         if cfg.engine not in ("auto", "general"):
             raise InputError(f"--engine {cfg.engine}: must be 'auto' or 'general'")
         self.engine = "general"
-        if cfg.engine == "auto" and not cfg.fit_covariates:
+        if self._interaction is not None and self._interaction.classes is not None:
+            self.engine = "interaction_classes"
+        elif cfg.engine == "auto" and not cfg.fit_covariates and self._interaction is None:
             from .class_engines import HLMClassScan, HLMMClassScan
 
             if self.G is None:
@@ -211,6 +230,7 @@ class GenomeScan(BlockLoop):
         # up to seconds, so the latter come in small blocks to keep every thread busy.
         # Other formats are read as every sample's dosages: smaller blocks bound memory.
         self.block_size = cfg.block_size or (
+            256 if self.engine == "interaction_classes" else
             16 if self.G is not None or self.engine != "classes"
             else 1000 if self.geno.format == "bed" else 128)
         self._bf = None
@@ -228,8 +248,9 @@ class GenomeScan(BlockLoop):
                                      self._count_a1)
             log("Brown-Forsythe test: on the null model's standardised residuals, "
                 "genotype classes as groups (bf_f, bf_pval)")
-        log(f"Engine: {self.engine}")
-        if self.multi and not cfg.fit_covariates:
+        log(f"Engine: {self.engine}" + ("" if self._interaction is None
+                                         else self._interaction.engine_note(self.engine)))
+        if self.multi and not cfg.fit_covariates and self._interaction is None:
             # the default mode scans the projected y: with hundreds of phenotypes the
             # raw phenotype and covariate columns would only hold memory
             s.y = s.X = s.V = None
@@ -271,6 +292,9 @@ class GenomeScan(BlockLoop):
             return SnpFit(n_l, freq, None, status)
         x = gl - 2.0 * f
         rows = slice(None) if n_l == len(g) else ok       # no copy when all called
+        if self._interaction is not None:
+            return self._interaction.fit(self.y[ok], self.X[rows], self.V[rows], x, rows,
+                                         n_l, freq)
         X = np.column_stack([self.X[rows], x])
         if getattr(self, "_x_is_v", None) is None:        # the same covariates: one copy
             self._x_is_v = self.X.shape == self.V.shape and np.array_equal(self.X, self.V)
@@ -300,6 +324,11 @@ class GenomeScan(BlockLoop):
         if robust:
             fit["av_cov"] = res.cov_params()[p, X.shape[1] + q]
         return SnpFit(n_l, freq, fit)
+
+    @property
+    def extra_columns(self):
+        """The table's columns after the usual ones (GxE: hlmm.scan.interaction)."""
+        return [] if self._interaction is None else self._interaction.columns
 
     def _filter(self, n_l, f, g=None):
         """The filters (:func:`hlmm.scan.snp_filters.filter_codes`) on a SNP's call count, its
@@ -470,6 +499,8 @@ class GenomeScan(BlockLoop):
             fits, stats = self._fit_block_classes(idx, packed, rows, hard, sums)
         elif self.engine == "classes_hlmm":
             fits = self._fit_block_classes_hlmm(idx, packed, rows, hard)
+        elif self.engine == "interaction_classes":
+            fits = self._interaction.fit_block(self, idx, packed, rows, hard)
         else:
             fits = [self._fit_one(self._analysis(rows, j) if not hard[j]
                                   else self._hard_dosages(packed, j))

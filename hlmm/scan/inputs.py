@@ -84,7 +84,7 @@ class ScanInputs:
             other_ids=[("--random-gts", ids) for ids in random.ids] if random else (),
             missing_number=cfg.input_missing_phenotype,
             by_iid=self.geno.match_by_iid or (random is not None and random.match_by_iid),
-            pheno_table=pheno)
+            pheno_table=pheno, categorical=_categorical(cfg))
         rows = self.frame.rows
         self.unmatched_rows = len(self.frame.pheno.ids) - np.unique(rows[rows >= 0]).size
         if random is not None:
@@ -161,3 +161,16 @@ def _warn_shared_snps(geno, snps, random, cfg, log):
                "random effects (use SNPs of other chromosomes as random effects)")
         log(msg)
         print(f"hlmm: {msg}", file=sys.stderr)
+
+
+def _categorical(cfg):
+    """--cat-covar/--cat-base as (names, {name: base}) (hlmm.io.categorical)."""
+    from ..errors import InputError
+
+    if not getattr(cfg, "cat_covar", None):
+        if getattr(cfg, "cat_base", None):
+            raise InputError("--cat-base needs --cat-covar")
+        return None
+    from ..io.categorical import parse_options
+
+    return parse_options(cfg.cat_covar, cfg.cat_base)

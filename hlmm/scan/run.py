@@ -160,9 +160,20 @@ def _start_partials(cfg, scan, outs, columns):
     return k
 
 
+def _extra_columns(scan):
+    """The GxE columns (hlmm.scan.interaction), the same for every phenotype and
+    chromosome group: those of the first GenomeScan inside ``scan``."""
+    while getattr(scan, "extra_columns", None) is None:
+        subs = getattr(scan, "scans", None) or list(getattr(scan, "_by_key", {}).values())
+        if not subs:
+            return []
+        scan = subs[0]
+    return list(scan.extra_columns)
+
+
 def _run_locked(cfg, log, progress, t_start):
     scan, outs, multi = _open_scan(cfg, log)
-    columns = models_columns(cfg.brown_forsythe)
+    columns = models_columns(cfg.brown_forsythe, _extra_columns(scan))
     log_path = cfg.outprefix + ".log"
     for o in outs:
         o.append = cfg.append and os.path.exists(o.models_path)
