@@ -104,9 +104,12 @@ from .options import (PrefixCommand, allele_options, command_line, missing_numbe
         help="SNPs per block (the unit of parallel work) [default: 1000 for a .bed, 128 "
              "for other formats; 16 with random effects, --fit-covariates or --engine "
              "general; 1024 for several phenotypes].")
-@option("--engine", type=click.Choice(["auto", "general"]), default="auto", show_default=True,
-        help="auto: per-SNP fits from genotype-class statistics where the model allows "
-             "(default mode, hard calls); general: fit every SNP's full model.")
+@option("--engine", type=click.Choice(["auto", "general", "fast"]), default="auto",
+        show_default=True,
+        help="auto: per-SNP fits from genotype-class statistics where they give the exact "
+             "MLE (default mode, hard calls); general: fit every SNP's full model; fast: "
+             "as auto, and with --interaction the quicker GxE engine (variance covariates' "
+             "effects held at the null model's, SNPs with p < 1e-3 refitted exactly).")
 @option("--robust", is_flag=True,
         help="Sandwich (robust) standard errors, valid for non-normal traits "
              "(add_se … av_pval hold the robust values).")

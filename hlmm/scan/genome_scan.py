@@ -182,7 +182,9 @@ class GenomeScan(BlockLoop):
         if self._interaction is not None:
             self._interaction.start(self.null, self.G, self.h2_start,
                                     cfg.robust_estimator if cfg.robust else False)
-            if (cfg.engine == "auto" and self.G is None and not cfg.robust
+            # the class engine of GxE holds the variance covariates' effects at the
+            # null's: not the full model's MLE, so only when asked for (--engine fast)
+            if (cfg.engine == "fast" and self.G is None and not cfg.robust
                     and not cfg.interaction_var):
                 self._interaction.use_classes(self.y, self.X, self.V)
         self._choose_engine()
@@ -192,12 +194,13 @@ class GenomeScan(BlockLoop):
         block size and the Brown–Forsythe test of this scan."""
         cfg, s, log = self.cfg, self.sample, self.log
         # Class statistics cover the default mode (X = V = [1, x] per SNP) with hard calls.
-        if cfg.engine not in ("auto", "general"):
-            raise InputError(f"--engine {cfg.engine}: must be 'auto' or 'general'")
+        if cfg.engine not in ("auto", "general", "fast"):
+            raise InputError(f"--engine {cfg.engine}: must be 'auto', 'general' or 'fast'")
         self.engine = "general"
         if self._interaction is not None and self._interaction.classes is not None:
             self.engine = "interaction_classes"
-        elif cfg.engine == "auto" and not cfg.fit_covariates and self._interaction is None:
+        elif (cfg.engine in ("auto", "fast") and not cfg.fit_covariates
+              and self._interaction is None):
             from .class_engines import HLMClassScan, HLMMClassScan
 
             if self.G is None:

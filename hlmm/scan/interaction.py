@@ -120,11 +120,12 @@ class InteractionScan:
 
     @staticmethod
     def engine_note(engine):
-        return (" (GxE: each SNP's full HLM, exact MLE)" if engine == "general" else
-                " (GxE: every mean effect fitted per SNP, the variance covariates' and E's "
-                "variance effects held at the null model's; SNPs with p < 1e-3 for int, "
-                "gxe or var refitted by the exact full model; --engine general for the "
-                "exact full-model MLE of every SNP)")
+        return (" (GxE: each SNP's full HLM, exact MLE; --engine fast for the quicker "
+                "class engine)" if engine == "general" else
+                " (GxE, --engine fast: every mean effect fitted per SNP, the variance "
+                "covariates' and E's variance effects held at the null model's; SNPs with "
+                "p < 1e-3 for int, gxe or var refitted by the exact full model; the "
+                "default engine gives the exact full-model MLE of every SNP)")
 
     @property
     def columns(self):

@@ -90,11 +90,11 @@ def _null_offset(s):
 
 
 def test_class_engine_matches_its_model(gxe, tmp_path):
-    """The default (class) engine: every mean effect per SNP, the variance covariates'
-    effects held at the null's: against a dense fit of that model with the null
-    log-variance as offset, and near the full model's exact MLE."""
+    """The class engine (--engine fast): every mean effect per SNP, the variance
+    covariates' effects held at the null's: against a dense fit of that model with the
+    null log-variance as offset, and near the full model's exact MLE."""
     out = tmp_path / "o"
-    _scan(gxe, out, "--interaction", "E")
+    _scan(gxe, out, "--interaction", "E", "--engine", "fast")
     assert "held at the null model's" in open(f"{out}.log").read()
     _scan(gxe, tmp_path / "x", "--interaction", "E", "--engine", "general")
     h, rows = read_models(f"{out}.models.gz")
@@ -288,3 +288,14 @@ def test_interaction_with_pred_equals_scan_of_y_minus_loco(tmp_path, rng):
         for name in INT_COLS + ["add", "var"]:
             np.testing.assert_allclose(column(h, mine, name), column(hr, rr, name),
                                        rtol=1e-7, atol=1e-10, err_msg=name)
+
+
+def test_default_engine_is_the_exact_full_model(gxe, tmp_path):
+    """--interaction without --engine fits every SNP's full model (its MLE), as
+    --engine general does; the approximate class engine only with --engine fast."""
+    _scan(gxe, tmp_path / "d", "--interaction", "E")
+    _scan(gxe, tmp_path / "g", "--interaction", "E", "--engine", "general")
+    h, rows = read_models(f"{tmp_path / 'd'}.models.gz")
+    hg, rg = read_models(f"{tmp_path / 'g'}.models.gz")
+    assert h == hg and rows == rg
+    assert "exact MLE" in open(f"{tmp_path / 'd'}.log").read()
