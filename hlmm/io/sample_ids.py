@@ -154,7 +154,13 @@ def resolve_sample_ids(src, pheno, id_delim="_"):
     delim = check_id_delim(id_delim)
     cands = _candidates(src, delim, pheno)
     usable = [c for c in cands if c.reason is None]
-    counts = [_n_matched(c, pheno) for c in usable]
+    if len(usable) == 1 and src.format != "bgen":
+        # one reading and no count to log: whether any individual matches is enough
+        known = _pheno_keys(pheno, usable[0].by_iid or pheno.match_by_iid)
+        counts = [int(any(map(known.__contains__,
+                              usable[0].keys(usable[0].by_iid or pheno.match_by_iid))))]
+    else:
+        counts = [_n_matched(c, pheno) for c in usable]
     if not counts or max(counts) == 0:
         tried = "; ".join(c.what + (f" ({c.reason})" if c.reason else
                                     f": {_show(c.pairs(), c.by_iid)}") for c in cands)

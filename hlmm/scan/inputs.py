@@ -86,7 +86,9 @@ class ScanInputs:
             by_iid=self.geno.match_by_iid or (random is not None and random.match_by_iid),
             pheno_table=pheno, categorical=_categorical(cfg))
         rows = self.frame.rows
-        self.unmatched_rows = len(self.frame.pheno.ids) - np.unique(rows[rows >= 0]).size
+        matched = np.zeros(len(self.frame.pheno.ids), dtype=bool)
+        matched[rows[rows >= 0]] = True      # (a scatter: np.unique sorted 100,000 rows)
+        self.unmatched_rows = len(matched) - int(np.count_nonzero(matched))
         if random is not None:
             _warn_shared_snps(self.geno, self.snps, random, cfg, log)
         self.phenotypes = select_phenotypes(self.frame.pheno, cfg.phen_index, cfg.pheno_name,
