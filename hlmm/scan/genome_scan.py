@@ -187,6 +187,8 @@ class GenomeScan(BlockLoop):
             if (cfg.engine == "fast" and self.G is None and not cfg.robust
                     and not cfg.interaction_var):
                 self._interaction.use_classes(self.y, self.X, self.V)
+            elif cfg.engine == "auto":
+                self._interaction.use_kernel()
         self._choose_engine()
 
     def _choose_engine(self):

@@ -1,0 +1,122 @@
+"""The compiled exact GxE fit (hlmm._core._gxe, the default engine of --interaction
+without --robust or random effects) against HLM.fit on the full design (the kernel
+directly) and against `--engine general` (the scan's tables)."""
+import numpy as np
+import pytest
+
+from clihelp import read_models, run, write_bed, write_table
+from hlmm._core import _gxe
+from hlmm.models.hlm import HLM
+from hlmm.models.interaction import snp_columns
+
+NUM = ("n", "freq", "likelihood", "add", "add_se", "add_t", "add_pval", "var", "var_se",
+       "var_t", "var_pval")
+
+
+def _data(rng, n, k=1, ivar=False, gamma=0.0, delta=0.0):
+    C = rng.normal(size=(n, 2))
+    E = rng.normal(size=(n, k))
+    g = rng.binomial(2, 0.3, n).astype(float)
+    x = g - g.mean()
+    eta = 0.4 * E[:, 0] + 0.2 * C[:, 0] + delta * x * E[:, 0]
+    y = (C @ [0.3, -0.2] + E.sum(axis=1) * 0.5 + 0.1 * x + gamma * x * E[:, 0]
+         + np.exp(eta / 2) * rng.normal(size=n))
+    X0 = np.column_stack([np.ones(n), C, E])
+    V0 = np.column_stack([np.ones(n), C[:, :1], E])
+    return y, X0, V0, x, E
+
+
+@pytest.mark.parametrize("k,ivar,gamma,delta", [(1, False, 0.0, 0.0), (1, False, 0.3, 0.0),
+                                                (2, False, 0.2, 0.0), (1, True, 0.2, 0.3),
+                                                (2, True, 0.0, 0.0)])
+def test_kernel_is_hlm_fit(rng, k, ivar, gamma, delta):
+    y, X0, V0, x, E = _data(rng, 3000, k, ivar, gamma, delta)
+    null = HLM(y, X0, V0).fit()
+    d = snp_columns(x, E, X0, V0, ivar)
+    ref = HLM(y, d.X, d.V).fit()            # from scratch: an independent Newton path
+    p, q = d.X.shape[1], d.V.shape[1]
+    theta = np.r_[null.alpha, np.zeros(p - X0.shape[1]), null.beta,
+                  np.zeros(q - V0.shape[1])]
+    XtWX = np.empty((p, p))
+    status, f, it = _gxe.fit_snp(y, X0, V0, x, E, ivar, theta, XtWX)
+    assert status == 0 and it < 10
+    np.testing.assert_allclose(theta, np.r_[ref.alpha, ref.beta], rtol=1e-8, atol=1e-10)
+    ll = -0.5 * (f + len(y) * np.log(2 * np.pi))
+    assert ll == pytest.approx(ref.loglik, rel=1e-12)
+    w = np.exp(-(d.V @ ref.beta))
+    np.testing.assert_allclose(XtWX, (d.X * w[:, None]).T @ d.X, rtol=1e-10)
+
+
+def test_kernel_reports_failure(rng):
+    """A start where the weights overflow ends with a failure status (which the scan
+    sends to HLM.fit), never a plausible number."""
+    y, X0, V0, x, E = _data(rng, 200)
+    theta = np.zeros(X0.shape[1] + 2 + V0.shape[1] + 1)
+    theta[0] = 1e3                           # weights overflow at the start
+    theta[X0.shape[1] + 2] = -800.0
+    status, f, it = _gxe.fit_snp(y, X0, V0, x, E, False, theta, np.empty((6, 6)))
+    assert status != 0
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    rng = np.random.default_rng(31)
+    d = tmp_path_factory.mktemp("gxefast")
+    n, m = 1500, 8
+    dos = rng.binomial(2, rng.uniform(0.1, 0.5, m), size=(n, m)).astype(float)
+    dos[rng.random(n) < 0.05, 2] = np.nan            # missing calls
+    dos[rng.random(n) < 0.01, 5] = np.nan
+    E = 2.0 + 1.5 * rng.normal(size=n)
+    c1 = rng.normal(size=n)
+    site = rng.choice(["a", "b", "c"], size=n)
+    x0 = dos[:, 0] - dos[:, 0].mean()
+    x3 = dos[:, 3] - dos[:, 3].mean()
+    Y = np.column_stack([0.3 * c1 + 0.2 * E + 0.4 * x0 * (E - 2.0)
+                         + np.exp((0.4 * (E - 2.0) + 0.3 * x3 * (E - 2.0)) / 2)
+                         * rng.normal(size=n) for _ in range(3)])
+    ids = [(f"f{i}", f"i{i}") for i in range(n)]
+    bed = write_bed(d / "geno", dos)
+    pheno = write_table(d / "pheno.txt", ids, Y)
+    covar = write_table(d / "covar.txt", ids, np.column_stack([c1, E]), header=["c1", "E"])
+    with open(d / "cat.txt", "w") as fh:
+        fh.write("FID IID c1 site\n")
+        for (f, i), c, s in zip(ids, c1, site):
+            fh.write(f"{f} {i} {float(c)!r} {s}\n")
+    return {"bed": bed, "pheno": pheno, "covar": covar, "cat": str(d / "cat.txt"), "m": m}
+
+
+def _scan(s, out, *extra):
+    return run(["chr", s["bed"], 0, s["m"], s["pheno"], out, "--min-maf", "0",
+                "--max-missing", "10", *extra])
+
+
+def _same_tables(a, b):
+    h, ra = read_models(a)
+    hb, rb = read_models(b)
+    assert h == hb and len(ra) == len(rb)
+    si = h.index("status")
+    assert [r[si] for r in ra] == [r[si] for r in rb]
+    assert all(r[si] == "ok" for r in ra)
+    numeric = [j for j, c in enumerate(h) if c in NUM or j > si]
+    A = np.array([[float(r[j]) for j in numeric] for r in ra])
+    B = np.array([[float(r[j]) for j in numeric] for r in rb])
+    np.testing.assert_allclose(A, B, rtol=1e-6, atol=1e-9)
+    return h, ra
+
+
+@pytest.mark.parametrize("extra", [
+    ["--mean-covar", "{covar}", "--interaction", "E"],
+    ["--mean-covar", "{covar}", "--interaction", "E", "--interaction-var"],
+    ["--mean-covar", "{covar}", "--var-covar", "{covar}", "--interaction", "E"],
+    ["--mean-covar", "{cat}", "--cat-covar", "site", "--interaction", "site"],
+])
+def test_default_engine_equals_general(data, tmp_path, extra):
+    extra = [a.format(**data) for a in extra]
+    for ph in (1, 3):                                # many phenotypes: the last one too
+        _scan(data, tmp_path / "d", *extra, "--phen-index", ph)
+        _scan(data, tmp_path / "g", *extra, "--phen-index", ph, "--engine", "general")
+        h, rows = _same_tables(f"{tmp_path / 'd'}.models.gz", f"{tmp_path / 'g'}.models.gz")
+        log = open(f"{tmp_path / 'd'}.log").read()
+        assert "compiled exact fit" in log
+    n = [float(r[h.index("n")]) for r in rows]
+    assert n[2] < max(n) and n[5] < max(n)           # the missing calls were dropped
