@@ -122,8 +122,9 @@ class InteractionScan:
 
     def engine_note(self, engine):
         if engine == "general" and self.exact_kernel:
-            return (" (GxE: each SNP's full HLM, exact MLE by the compiled exact fit; "
-                    "SNPs where it does not converge are fitted by HLM.fit)")
+            return (" (GxE: each SNP's full HLM, exact MLE by the compiled exact fit"
+                    + (", per genotype class for hard calls" if self._ecol is not None
+                       else "") + "; SNPs where it does not converge are fitted by HLM.fit)")
         return (" (GxE: each SNP's full HLM, exact MLE; --engine fast for the quicker "
                 "class engine)" if engine == "general" else
                 " (GxE, --engine fast: every mean effect fitted per SNP, the variance "
@@ -136,12 +137,26 @@ class InteractionScan:
         """The table's columns this engine appends (after every earlier column)."""
         return _columns(self.levels, self.interaction_var)
 
-    def use_kernel(self):
+    def use_kernel(self, X0, V0):
         """The exact compiled fit (HLM, model-based SEs): without random effects or
-        --robust."""
+        --robust.  Its genotype-class passes for hard calls need the null designs
+        ``X0``, ``V0`` to begin with the intercept and to hold E's columns (found here)."""
         self.exact_kernel = self.G is None and not self.robust
+        self._ecol = self._vecol = None
+        if not (np.all(X0[:, 0] == 1.0) and np.all(V0[:, 0] == 1.0)
+                and np.array_equal(X0[:, self.e_cols], self.E)):
+            return
+        vecol = []
+        for j in range(self.E.shape[1]):
+            hit = [c for c in range(1, V0.shape[1])
+                   if np.array_equal(V0[:, c], self.E[:, j])]
+            if not hit:
+                return
+            vecol.append(hit[0])
+        self._ecol = np.asarray(self.e_cols, dtype=np.int32)
+        self._vecol = np.asarray(vecol, dtype=np.int32)
 
-    def _fit_kernel(self, y, X0, V0, x, E):
+    def _fit_kernel(self, y, X0, V0, x, E, g=None):
         """The full model's MLE by :func:`hlmm._core._gxe.fit_snp` (the same MLE and SEs
         as :meth:`hlmm.models.hlm.HLM.fit`: ``cov(α) = (XᵀWX)⁻¹``, ``cov(β) = 2(VᵀV)⁻¹``);
         None when it did not converge (the caller takes HLM.fit)."""
@@ -154,9 +169,16 @@ class InteractionScan:
         theta = np.zeros(p + q)
         theta[:p0], theta[p:p + q0] = self.null.alpha, self.null.beta
         XtWX = np.empty((p, p))
+        cls = {}
+        if g is not None and self._ecol is not None:
+            codes = g.astype(np.int8)
+            if np.array_equal(codes, g) and codes.min() >= 0 and codes.max() <= 2:
+                # hard calls: x = g − 2f takes these three values, bit for bit
+                cls = dict(codes=codes, xk=np.arange(3.0) - (g - x)[0],
+                           ecol=self._ecol, vecol=self._vecol)
         status, f, it = _gxe.fit_snp(y, np.ascontiguousarray(X0), np.ascontiguousarray(V0),
                                      np.ascontiguousarray(x), np.ascontiguousarray(E),
-                                     self.interaction_var, theta, XtWX)
+                                     self.interaction_var, theta, XtWX, **cls)
         if status != 0:
             return None
         xE = x[:, None] * E
@@ -174,12 +196,12 @@ class InteractionScan:
         return FitResults(theta[:p], theta[p:], cov, loglik, bool(np.isfinite(loglik)), it,
                           y.shape[0], message="converged")
 
-    def fit(self, y, X0, V0, x, rows, n_l, freq):
+    def fit(self, y, X0, V0, x, rows, n_l, freq, g=None):
         """One SNP: ``y, X0, V0`` the null model's data over its called individuals
-        ``rows``, ``x`` its centred genotype there."""
+        ``rows``, ``x`` its centred genotype there (``g``: its dosages there)."""
         if self.exact_kernel:
             E = self.E[rows]
-            res = self._fit_kernel(y, X0, V0, x, E)
+            res = self._fit_kernel(y, X0, V0, x, E, g)
             if res is not None:
                 k, p0, q0 = E.shape[1], X0.shape[1], V0.shape[1]
                 d = InteractionDesign(None, None, p0, list(range(p0 + 1, p0 + 1 + k)), q0,

@@ -47,6 +47,35 @@ def test_kernel_is_hlm_fit(rng, k, ivar, gamma, delta):
     np.testing.assert_allclose(XtWX, (d.X * w[:, None]).T @ d.X, rtol=1e-10)
 
 
+@pytest.mark.parametrize("k,ivar", [(1, False), (1, True), (2, True)])
+def test_class_passes_equal_row_passes(rng, k, ivar):
+    """Hard calls: the per-class Grams give the row passes' fit (E's columns anywhere
+    in X0 and V0)."""
+    y, X0, V0, x, E = _data(rng, 2500, k, ivar, 0.2, 0.2)
+    X0 = np.column_stack([X0[:, :1], X0[:, 3:], X0[:, 1:3]])      # E before C
+    V0 = np.column_stack([V0[:, :1], V0[:, 2:], V0[:, 1:2]])      # E before D
+    g = x - x.min()
+    codes = np.rint(g).astype(np.int8)
+    x = codes - codes.mean()
+    null = HLM(y, X0, V0).fit()
+    p, q = X0.shape[1] + 1 + k, V0.shape[1] + 1 + (k if ivar else 0)
+    th0 = np.r_[null.alpha, np.zeros(1 + k), null.beta, np.zeros(q - V0.shape[1])]
+    out = []
+    for kw in ({}, dict(codes=codes, xk=np.arange(3.0) - codes.mean(),
+                        ecol=np.arange(1, 1 + k, dtype=np.int32),
+                        vecol=np.arange(1, 1 + k, dtype=np.int32))):
+        th, XtWX = th0.copy(), np.empty((p, p))
+        status, f, it = _gxe.fit_snp(y, X0, V0, x, E, ivar, th, XtWX, **kw)
+        assert status == 0
+        out.append((th, f, XtWX))
+    np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(out[1][2], out[0][2], rtol=1e-11)
+    assert out[1][1] == pytest.approx(out[0][1], rel=1e-13)
+    d = snp_columns(x, E, X0, V0, ivar)
+    ref = HLM(y, d.X, d.V).fit()
+    np.testing.assert_allclose(out[1][0], np.r_[ref.alpha, ref.beta], rtol=1e-8, atol=1e-10)
+
+
 def test_kernel_reports_failure(rng):
     """A start where the weights overflow ends with a failure status (which the scan
     sends to HLM.fit), never a plausible number."""
@@ -117,6 +146,6 @@ def test_default_engine_equals_general(data, tmp_path, extra):
         _scan(data, tmp_path / "g", *extra, "--phen-index", ph, "--engine", "general")
         h, rows = _same_tables(f"{tmp_path / 'd'}.models.gz", f"{tmp_path / 'g'}.models.gz")
         log = open(f"{tmp_path / 'd'}.log").read()
-        assert "compiled exact fit" in log
+        assert "compiled exact fit, per genotype class for hard calls" in log
     n = [float(r[h.index("n")]) for r in rows]
     assert n[2] < max(n) and n[5] < max(n)           # the missing calls were dropped
