@@ -185,7 +185,13 @@ class InteractionScan:
         Vx = [x, xE] if self.interaction_var else [x]
         # VᵀV of V = [V0, x (, x·E)] by blocks: V0ᵀV0 over these rows is one Gram
         W = np.column_stack(Vx)
-        VtV = np.block([[V0.T @ V0, V0.T @ W], [W.T @ V0, W.T @ W]])
+        if V0.shape[0] == self.E.shape[0]:        # every individual called: the null's
+            if getattr(self, "_V0tV0", None) is None:
+                self._V0tV0 = V0.T @ V0
+            V0tV0 = self._V0tV0
+        else:
+            V0tV0 = V0.T @ V0
+        VtV = np.block([[V0tV0, V0.T @ W], [W.T @ V0, W.T @ W]])
         try:
             cov = np.zeros((p + q, p + q))
             cov[:p, :p] = np.linalg.inv(XtWX)
