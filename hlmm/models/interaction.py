@@ -19,7 +19,6 @@ fitted covariance Σ (model-based or the sandwich of :mod:`hlmm.models.robust`):
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
 from scipy.special import chdtrc, log_ndtr
 
 
