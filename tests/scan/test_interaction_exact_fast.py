@@ -149,3 +149,25 @@ def test_default_engine_equals_general(data, tmp_path, extra):
         assert "compiled exact fit, per genotype class for hard calls" in log
     n = [float(r[h.index("n")]) for r in rows]
     assert n[2] < max(n) and n[5] < max(n)           # the missing calls were dropped
+
+
+def test_fallback_to_hlm_fit_counted(data, tmp_path, monkeypatch):
+    """A SNP the compiled fit does not converge on is fitted by HLM.fit (the general
+    path's numbers) and counted in the log."""
+    real = _gxe.fit_snp
+    calls = []
+
+    def flaky(*args, **kw):
+        calls.append(1)
+        out = real(*args, **kw)
+        return (3,) + tuple(out[1:]) if len(calls) % 2 else out   # every other SNP
+
+    extra = ["--mean-covar", data["covar"], "--interaction", "E", "--threads", "1"]
+    _scan(data, tmp_path / "g", *extra, "--engine", "general")
+    monkeypatch.setattr(_gxe, "fit_snp", flaky)
+    _scan(data, tmp_path / "d", *extra)
+    _same_tables(f"{tmp_path / 'd'}.models.gz", f"{tmp_path / 'g'}.models.gz")
+    n_fits = len(calls)
+    assert n_fits == data["m"]
+    log = open(f"{tmp_path / 'd'}.log").read()
+    assert f"GxE: {(n_fits + 1) // 2} SNP(s) where the compiled exact fit did not" in log
