@@ -18,7 +18,8 @@ Power: SNPs with a true g·E effect γ (the same trait model): the fraction with
 p < 1e-4 for the HLM and for OLS (whose rate is not a fair power at its inflated λ).
 
 Speed (W9): n × speed-snps, two covariates: wall time of the scan with `--interaction E`
-(the class engine, `--engine fast`; the exact per-SNP default; `--robust`, which takes the
+(the class engine, `--engine fast`; the exact per-SNP default, the compiled fit of
+hlmm._core._gxe; `--engine general`, HLM.fit per SNP; `--robust`, which takes the
 exact path) against the same scan without it (default mode, and --fit-covariates),
 medians of --repeat runs, one thread.  Goal: ≤ 3× the scan without it.
 """
@@ -180,6 +181,8 @@ def speed(d, a):
             "--threads", "1"]
     extra = {"default (no --interaction)": [], "--fit-covariates": ["--fit-covariates"],
              "--interaction E (exact, default)": ["--interaction", "E"],
+             "--interaction E --engine general": ["--interaction", "E", "--engine",
+                                                  "general"],
              "--interaction E --engine fast": ["--interaction", "E", "--engine", "fast"],
              "--interaction E --robust": ["--interaction", "E", "--robust"]}
     runs = {k: [] for k in extra}

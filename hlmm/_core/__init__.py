@@ -7,7 +7,7 @@ import scipy.linalg); importing this package only checks that they are all built
 import importlib.machinery as _machinery
 import os as _os
 
-_KERNELS = ("_bed", "_classfit", "_dosage", "_format", "_gram", "_hlm", "_levene", "_mixed",
+_KERNELS = ("_bed", "_classfit", "_dosage", "_format", "_gram", "_gxe", "_hlm", "_levene", "_mixed",
             "_multi", "_standardise", "_text")
 
 for _name in _KERNELS:

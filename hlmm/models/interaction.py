@@ -19,7 +19,6 @@ fitted covariance Σ (model-based or the sandwich of :mod:`hlmm.models.robust`):
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
 from scipy.special import chdtrc, log_ndtr
 
 
@@ -129,10 +128,11 @@ def wald(est, cov, idx):
     idx = list(idx)
     theta = np.asarray(est, dtype=float)[idx]
     S = np.asarray(cov, dtype=float)[np.ix_(idx, idx)]
+    # numpy's Cholesky, not scipy's checked wrappers: the scan calls this twice per SNP
     try:
-        c = linalg.cho_factor(S)
-        stat = float(theta @ linalg.cho_solve(c, theta))
-    except (linalg.LinAlgError, ValueError):
+        z = np.linalg.solve(np.linalg.cholesky(S), theta)
+        stat = float(z @ z) if np.all(np.isfinite(z)) else np.nan
+    except np.linalg.LinAlgError:
         stat = np.nan
     return stat, len(idx)
 

@@ -187,6 +187,8 @@ class GenomeScan(BlockLoop):
             if (cfg.engine == "fast" and self.G is None and not cfg.robust
                     and not cfg.interaction_var):
                 self._interaction.use_classes(self.y, self.X, self.V)
+            elif cfg.engine == "auto":
+                self._interaction.use_kernel(self.X, self.V)
         self._choose_engine()
 
     def _choose_engine(self):
@@ -297,7 +299,7 @@ class GenomeScan(BlockLoop):
         rows = slice(None) if n_l == len(g) else ok       # no copy when all called
         if self._interaction is not None:
             return self._interaction.fit(self.y[ok], self.X[rows], self.V[rows], x, rows,
-                                         n_l, freq)
+                                         n_l, freq, gl)
         X = np.column_stack([self.X[rows], x])
         if getattr(self, "_x_is_v", None) is None:        # the same covariates: one copy
             self._x_is_v = self.X.shape == self.V.shape and np.array_equal(self.X, self.V)

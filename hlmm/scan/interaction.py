@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..models.hlm import HLM
-from ..models.interaction import interaction_tests, snp_columns
+from ..models.interaction import InteractionDesign, interaction_tests, snp_columns
 from .block_fits import SnpFit
 
 
@@ -37,6 +37,8 @@ class InteractionScan:
         self.null = self.G = self.h2_start = None
         self.robust = False
         self.classes = None         # the fast engine (InteractionClasses), when it applies
+        self.exact_kernel = False   # the compiled exact fit (_core._gxe), when it applies
+        self.kernel_fallbacks = 0   # SNPs it left to HLM.fit (not converged there)
 
     def start(self, null, G=None, h2_start=None, robust=False):
         """The null model's fit (the start of every SNP's), random effects, SE kind."""
@@ -118,8 +120,11 @@ class InteractionScan:
                                  for i in range(a.shape[0])]).reshape(a.shape[0], -1)
         return out
 
-    @staticmethod
-    def engine_note(engine):
+    def engine_note(self, engine):
+        if engine == "general" and self.exact_kernel:
+            return (" (GxE: each SNP's full HLM, exact MLE by the compiled exact fit"
+                    + (", per genotype class for hard calls" if self._ecol is not None
+                       else "") + "; SNPs where it does not converge are fitted by HLM.fit)")
         return (" (GxE: each SNP's full HLM, exact MLE; --engine fast for the quicker "
                 "class engine)" if engine == "general" else
                 " (GxE, --engine fast: every mean effect fitted per SNP, the variance "
@@ -132,9 +137,84 @@ class InteractionScan:
         """The table's columns this engine appends (after every earlier column)."""
         return _columns(self.levels, self.interaction_var)
 
-    def fit(self, y, X0, V0, x, rows, n_l, freq):
+    def use_kernel(self, X0, V0):
+        """The exact compiled fit (HLM, model-based SEs): without random effects or
+        --robust.  Its genotype-class passes for hard calls need the null designs
+        ``X0``, ``V0`` to begin with the intercept and to hold E's columns (found here)."""
+        self.exact_kernel = self.G is None and not self.robust
+        self._ecol = self._vecol = None
+        if not (np.all(X0[:, 0] == 1.0) and np.all(V0[:, 0] == 1.0)
+                and np.array_equal(X0[:, self.e_cols], self.E)):
+            return
+        vecol = []
+        for j in range(self.E.shape[1]):
+            hit = [c for c in range(1, V0.shape[1])
+                   if np.array_equal(V0[:, c], self.E[:, j])]
+            if not hit:
+                return
+            vecol.append(hit[0])
+        self._ecol = np.asarray(self.e_cols, dtype=np.int32)
+        self._vecol = np.asarray(vecol, dtype=np.int32)
+
+    def _fit_kernel(self, y, X0, V0, x, E, g=None):
+        """The full model's MLE by :func:`hlmm._core._gxe.fit_snp` (the same MLE and SEs
+        as :meth:`hlmm.models.hlm.HLM.fit`: ``cov(α) = (XᵀWX)⁻¹``, ``cov(β) = 2(VᵀV)⁻¹``);
+        None when it did not converge (the caller takes HLM.fit)."""
+        from .._core import _gxe
+        from ..models.results import FitResults
+
+        k = E.shape[1]
+        p0, q0 = X0.shape[1], V0.shape[1]
+        p, q = p0 + 1 + k, q0 + 1 + (k if self.interaction_var else 0)
+        theta = np.zeros(p + q)
+        theta[:p0], theta[p:p + q0] = self.null.alpha, self.null.beta
+        XtWX = np.empty((p, p))
+        cls = {}
+        if g is not None and self._ecol is not None:
+            codes = g.astype(np.int8)
+            if np.array_equal(codes, g) and codes.min() >= 0 and codes.max() <= 2:
+                # hard calls: x = g − 2f takes these three values, bit for bit
+                cls = dict(codes=codes, xk=np.arange(3.0) - (g - x)[0],
+                           ecol=self._ecol, vecol=self._vecol)
+        status, f, it = _gxe.fit_snp(y, np.ascontiguousarray(X0), np.ascontiguousarray(V0),
+                                     np.ascontiguousarray(x), np.ascontiguousarray(E),
+                                     self.interaction_var, theta, XtWX, **cls)
+        if status != 0:
+            return None
+        xE = x[:, None] * E
+        Vx = [x, xE] if self.interaction_var else [x]
+        # VᵀV of V = [V0, x (, x·E)] by blocks: V0ᵀV0 over these rows is one Gram
+        W = np.column_stack(Vx)
+        if V0.shape[0] == self.E.shape[0]:        # every individual called: the null's
+            if getattr(self, "_V0tV0", None) is None:
+                self._V0tV0 = V0.T @ V0
+            V0tV0 = self._V0tV0
+        else:
+            V0tV0 = V0.T @ V0
+        VtV = np.block([[V0tV0, V0.T @ W], [W.T @ V0, W.T @ W]])
+        try:
+            cov = np.zeros((p + q, p + q))
+            cov[:p, :p] = np.linalg.inv(XtWX)
+            cov[p:, p:] = 2.0 * np.linalg.inv(VtV)
+        except np.linalg.LinAlgError:
+            return None
+        loglik = -0.5 * (f + y.shape[0] * np.log(2.0 * np.pi))
+        return FitResults(theta[:p], theta[p:], cov, loglik, bool(np.isfinite(loglik)), it,
+                          y.shape[0], message="converged")
+
+    def fit(self, y, X0, V0, x, rows, n_l, freq, g=None):
         """One SNP: ``y, X0, V0`` the null model's data over its called individuals
-        ``rows``, ``x`` its centred genotype there."""
+        ``rows``, ``x`` its centred genotype there (``g``: its dosages there)."""
+        if self.exact_kernel:
+            E = self.E[rows]
+            res = self._fit_kernel(y, X0, V0, x, E, g)
+            if res is not None:
+                k, p0, q0 = E.shape[1], X0.shape[1], V0.shape[1]
+                d = InteractionDesign(None, None, p0, list(range(p0 + 1, p0 + 1 + k)), q0,
+                                      list(range(q0 + 1, q0 + 1 + k))
+                                      if self.interaction_var else [], [], [])
+                return self._table_fit(res, d, n_l, freq)
+            self.kernel_fallbacks += 1
         d = snp_columns(x, self.E[rows], X0, V0, self.interaction_var)
         try:
             if self.G is None:
@@ -148,6 +228,9 @@ class InteractionScan:
             return SnpFit(n_l, freq, None, f"failed: {str(exc).splitlines()[0]}")
         if not res.converged:
             return SnpFit(n_l, freq, None, f"failed: {res.message}")
+        return self._table_fit(res, d, n_l, freq)
+
+    def _table_fit(self, res, d, n_l, freq):
         t = interaction_tests(res, d, self.E_scale)
         ses = np.r_[t["add_se"], t["var_se"], t["int_se"], t.get("vint_se", [])]
         if not (np.all(np.isfinite(ses)) and np.all(ses > 0)):

@@ -329,6 +329,12 @@ def _log_table(cfg, o, result, log):
         log("Warning: every SNP was filtered out; no SNP was fitted")
     for line in failures:
         log(f"  failed: {line}")
+    gxe = getattr(o.scan, "_interaction", None)
+    if (gxe is not None and gxe.exact_kernel and not cfg.dask_scheduler
+            and not cfg.dask_workers):
+        # (the SNPs fitted in this process; Dask workers keep their own counts)
+        log(f"{who}GxE: {gxe.kernel_fallbacks} SNP(s) where the compiled exact fit did not "
+            "converge, fitted by HLM.fit")
     log(f"Output: {o.models_path}")
     return counts
 
