@@ -67,6 +67,30 @@ cdef void _chol_solve(double* L, int m, double* b) noexcept nogil:
 cdef int CHUNK = 512
 
 
+cdef double _finish(double sum_eta, double* grad, double* H, double* T, int p,
+                    int q) noexcept nogil:
+    # Both passes end here: H (row-major lower triangle) holds the m1 × m1 Gram of the
+    # rows (√w x, √w r v, √w r); f, the gradient's α part and the Σ w r² v part come from
+    # its last row, and the Hessian is its leading m × m block with the α rows and
+    # columns doubled, compacted to m × m.
+    cdef int m = p + q, m1 = p + q + 1, j, l
+    cdef double f = sum_eta + H[m * m1 + m], w
+    for j in range(p):
+        grad[j] = -2.0 * H[m * m1 + j]
+    for j in range(q):
+        grad[p + j] -= H[m * m1 + p + j]
+    for j in range(m):
+        for l in range(j + 1):
+            w = H[j * m1 + l]
+            if l < p:
+                w *= 2.0
+            T[j * m + l] = w
+            T[l * m + j] = w
+    for j in range(m * m):
+        H[j] = T[j]
+    return f
+
+
 cdef double _pass(const double[::1] y, const double[:, ::1] X0, const double[:, ::1] V0,
                   const double[::1] g, const double[:, ::1] E, int ivar,
                   double* theta, double* grad, double* H, double* Z, double* T,
@@ -78,7 +102,7 @@ cdef double _pass(const double[::1] y, const double[:, ::1] X0, const double[:, 
     cdef Py_ssize_t n = y.shape[0], i, i0
     cdef int p0 = X0.shape[1], q0 = V0.shape[1], k = E.shape[1], m = p + q, m1 = p + q + 1
     cdef int j, l, nb
-    cdef double eta, w, r, sw, swr, f = 0.0, gi, sum_eta = 0.0
+    cdef double eta, w, r, sw, swr, gi, sum_eta = 0.0
     cdef double* z
     cdef char uplo = b'U', trans = b'N'
     cdef double one = 1.0, zero = 0.0
@@ -123,23 +147,7 @@ cdef double _pass(const double[::1] y, const double[:, ::1] X0, const double[:, 
             for l in range(j + 1):
                 H[j * m1 + l] += T[j * m1 + l]
         i0 += nb
-    # H (row-major lower triangle) holds the m1 × m1 Gram G
-    f = sum_eta + H[m * m1 + m]
-    for j in range(p):
-        grad[j] = -2.0 * H[m * m1 + j]
-    for j in range(q):
-        grad[p + j] -= H[m * m1 + p + j]
-    # the Hessian: G's leading m × m block, α rows and columns doubled, compacted to m × m
-    for j in range(m):
-        for l in range(j + 1):
-            w = H[j * m1 + l]
-            if l < p:
-                w *= 2.0
-            T[j * m + l] = w
-            T[l * m + j] = w
-    for j in range(m * m):
-        H[j] = T[j]
-    return f
+    return _finish(sum_eta, grad, H, T, p, q)
 
 
 cdef double _pass_cls(const double[::1] y, const double[:, ::1] X0,
@@ -160,7 +168,7 @@ cdef double _pass_cls(const double[::1] y, const double[:, ::1] X0,
     cdef double ak[3][64]
     cdef double bk[3][64]
     cdef int src[130]
-    cdef double eta, r, sw, swr, sum_eta = 0.0, x, sj, f
+    cdef double eta, r, sw, swr, sum_eta = 0.0, x, sj
     cdef int a, b, one_i = 1
     cdef double* z
     cdef double* Gc
@@ -244,21 +252,7 @@ cdef double _pass_cls(const double[::1] y, const double[:, ::1] X0,
                                       else 1.0) * Gc[a * d + b]
             if j >= p and j < m:
                 grad[j] += sj * sv[c][src[j] - p0]
-    f = sum_eta + H[m * m1 + m]
-    for j in range(p):
-        grad[j] = -2.0 * H[m * m1 + j]
-    for j in range(q):
-        grad[p + j] -= H[m * m1 + p + j]
-    for j in range(m):
-        for l in range(j + 1):
-            eta = H[j * m1 + l]
-            if l < p:
-                eta *= 2.0
-            T[j * m + l] = eta
-            T[l * m + j] = eta
-    for j in range(m * m):
-        H[j] = T[j]
-    return f
+    return _finish(sum_eta, grad, H, T, p, q)
 
 
 def fit_snp(const double[::1] y, const double[:, ::1] X0, const double[:, ::1] V0,
