@@ -115,8 +115,9 @@ MUTATIONS = [
     M("kurtosis-lambda", "hlmm/scan/null_model.py",
       "lam = (kappa - 1.0) / 2.0", "lam = (kappa - 1.0) / 3.0",
       KURTOSIS, "the warning's λ is wrong"),
-    M("trait-scale-missing-calls", "hlmm/scan/genome_scan.py",
-      "ll[j] += float(log_sd[missing].sum())", "ll[j] -= float(log_sd[missing].sum())",
+    M("trait-scale-missing-calls", "hlmm/scan/null_model.py",
+      "return total if missing is None else total - float(ls[missing].sum())",
+      "return total if missing is None else total + float(ls[missing].sum())",
       TRAIT_SCALE, "SNP likelihoods with variance covariates and missing calls are off"),
     # --- hlmm/io: phenotype and covariate tables -----------------------------------------
     M("covariates-missing-number", "hlmm/io/sample.py",

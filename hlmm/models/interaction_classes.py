@@ -66,14 +66,20 @@ def fit_classes(S, nk, xk, vsum, VtV_g, e_cols, tol=1e-10, max_iter=100):
     b = np.zeros((m, 2))
     active = np.ones(m, bool)
     converged = np.zeros(m, bool)
-    alpha = None
-    for _ in range(max_iter):
+
+    def profile(b):
+        # at log-variance effects b: class weights c, the profiled α and the classes'
+        # weighted residual sums of squares Q
         c = np.exp(-np.einsum("mki,mi->mk", t, b))
         XWX = np.einsum("mk,mkab->mab", c, A_k)
         XWy = np.einsum("mk,mka->ma", c, a_k)
         alpha = np.linalg.solve(XWX, XWy[..., None])[..., 0]
         Q = (Syy - 2.0 * np.einsum("ma,mka->mk", alpha, a_k)
              + np.einsum("ma,mkab,mb->mk", alpha, A_k, alpha))
+        return c, XWX, alpha, Q
+
+    for _ in range(max_iter):
+        c, _, _, Q = profile(b)
         g = np.einsum("mki,mk->mi", t, nk - c * Q)
         step = np.linalg.solve(H, g[..., None])[..., 0]
         dec = np.einsum("mi,mi->m", g, step)
@@ -83,12 +89,7 @@ def fit_classes(S, nk, xk, vsum, VtV_g, e_cols, tol=1e-10, max_iter=100):
         if not active.any():
             break
         b[active] -= step[active]
-    c = np.exp(-np.einsum("mki,mi->mk", t, b))
-    XWX = np.einsum("mk,mkab->mab", c, A_k)
-    XWy = np.einsum("mk,mka->ma", c, a_k)
-    alpha = np.linalg.solve(XWX, XWy[..., None])[..., 0]
-    Q = (Syy - 2.0 * np.einsum("ma,mka->mk", alpha, a_k)
-         + np.einsum("ma,mkab,mb->mk", alpha, A_k, alpha))
+    c, XWX, alpha, Q = profile(b)
     n_l = nk.sum(axis=1)
     f = vsum + np.einsum("mk,mki,mi->m", nk, t, b) + (c * Q).sum(axis=1)
     loglik = -0.5 * (f + n_l * np.log(2.0 * np.pi))

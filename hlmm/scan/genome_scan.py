@@ -263,27 +263,28 @@ class GenomeScan(BlockLoop):
     def _to_trait_scale(self, fits, packed, rows, hard):
         """The likelihood column of ``fits`` (of the standardised trait) on the trait's
         own scale: minus ``Σ log σ_i`` over each SNP's called individuals."""
-        log_sd = self.null_model.log_sd
-        if log_sd is None:
+        nm = self.null_model
+        if nm.log_sd is None:
             return
         ll = fits.est[:, 0]
         fitted = np.isfinite(ll)
-        if np.ndim(log_sd) == 0:
-            ll[fitted] -= fits.n[fitted] * log_sd
+        if np.ndim(nm.log_sd) == 0:
+            ll[fitted] -= nm.log_jacobian(fits.n[fitted])
             return
-        ll[fitted] -= self.null_model.log_jacobian(self.sample.n)
-        from .._core import _bed
-
         # variance covariates: σ_i varies, so a SNP with missing calls loses the log σ_i
         # of exactly those individuals
-        for j in np.flatnonzero(fitted & (fits.n < self.sample.n)):
+        partial = fitted & (fits.n < self.sample.n)
+        ll[fitted & ~partial] -= nm.log_jacobian(self.sample.n)
+        from .._core import _bed
+
+        for j in np.flatnonzero(partial):
             if hard is None or hard[j]:
                 codes = np.empty((1, self.sample.n), dtype=np.int8)
                 _bed.decode_codes(packed[j:j + 1], self.sample_index, self._count_a1, codes)
                 missing = codes[0] < 0
             else:
                 missing = np.isnan(self._analysis(rows, j))
-            ll[j] += float(log_sd[missing].sum())
+            ll[j] -= nm.log_jacobian(fits.n[j], missing)
 
     # --- per SNP ---------------------------------------------------------------------
     def _fit_one(self, g):

@@ -107,8 +107,9 @@ class NullModel:
 
     def log_jacobian(self, n_l, missing=None):
         """``Σ log σ_i`` over the individuals of a model fitted to the standardised trait
-        (0 with ``fit_covariates``): all ``n_l`` analysed, or with variance covariates all
-        but those flagged in the boolean n-vector ``missing``."""
+        (0 with ``fit_covariates``): ``n_l`` analysed (an int or an array of counts), or
+        with variance covariates all but those flagged in the boolean n-vector
+        ``missing``."""
         ls = self.log_sd
         if ls is None:
             return 0.0
