@@ -188,7 +188,7 @@ class GenomeScan(BlockLoop):
                     and not cfg.interaction_var):
                 self._interaction.use_classes(self.y, self.X, self.V)
             elif cfg.engine == "auto":
-                self._interaction.use_kernel(self.X, self.V)
+                self._interaction.use_kernel(self.X, self.V, self.y)
         self._choose_engine()
 
     def _choose_engine(self):
@@ -199,7 +199,9 @@ class GenomeScan(BlockLoop):
         if cfg.engine not in ("auto", "general", "fast"):
             raise InputError(f"--engine {cfg.engine}: must be 'auto', 'general' or 'fast'")
         self.engine = "general"
-        if self._interaction is not None and self._interaction.classes is not None:
+        if self._interaction is not None and self._interaction.moments is not None:
+            self.engine = "interaction_moments"
+        elif self._interaction is not None and self._interaction.classes is not None:
             self.engine = "interaction_classes"
         elif (cfg.engine in ("auto", "fast") and not cfg.fit_covariates
               and self._interaction is None):
@@ -235,7 +237,7 @@ class GenomeScan(BlockLoop):
         # up to seconds, so the latter come in small blocks to keep every thread busy.
         # Other formats are read as every sample's dosages: smaller blocks bound memory.
         self.block_size = cfg.block_size or (
-            256 if self.engine == "interaction_classes" else
+            256 if self.engine.startswith("interaction") else
             16 if self.G is not None or self.engine != "classes"
             else 1000 if self.geno.format == "bed" else 128)
         self._bf = None
@@ -505,7 +507,7 @@ class GenomeScan(BlockLoop):
             fits, stats = self._fit_block_classes(idx, packed, rows, hard, sums)
         elif self.engine == "classes_hlmm":
             fits = self._fit_block_classes_hlmm(idx, packed, rows, hard)
-        elif self.engine == "interaction_classes":
+        elif self.engine.startswith("interaction"):
             fits = self._interaction.fit_block(self, idx, packed, rows, hard)
         else:
             fits = [self._fit_one(self._analysis(rows, j) if not hard[j]

@@ -37,6 +37,7 @@ class InteractionScan:
         self.null = self.G = self.h2_start = None
         self.robust = False
         self.classes = None         # the fast engine (InteractionClasses), when it applies
+        self.moments = None         # the exact class engine (InteractionMoments), when it applies
         self.exact_kernel = False   # the compiled exact fit (_core._gxe), when it applies
         self.kernel_fallbacks = 0   # SNPs it left to HLM.fit (not converged there)
 
@@ -55,6 +56,8 @@ class InteractionScan:
         from .block_fits import _CODES
         from .snp_filters import filter_codes
 
+        if self.moments is not None:
+            return self.moments.fit_block(host, self, packed, rows, hard)
         m = len(idx)
         fits = [None] * m
         hj = np.flatnonzero(hard)
@@ -85,8 +88,10 @@ class InteractionScan:
                              | {"extra": cells["extra"][i]})
         return fits
 
-    def _class_cells(self, res):
-        """The table's values from :func:`fit_classes` results (vectorised tests)."""
+    def _class_cells(self, res, refit_hits=True):
+        """The table's values from :func:`fit_classes` results (vectorised tests);
+        ``refit_hits``: mark the strong effects for the exact refit (the fast engine's
+        fits are not the full model's MLE)."""
         from ..io.output import neglog10_pval
 
         a, cov = res["alpha"], res["alpha_cov"]
@@ -114,13 +119,15 @@ class InteractionScan:
         # (with a strong effect the null's variance effects are off by more than noise)
         with np.errstate(invalid="ignore", divide="ignore"):
             var_t = out["var"] / out["var_se"]
-        out["hit"] = ((t["int_pval"] > EXACT_ABOVE) | (t["gxe_pval"] > EXACT_ABOVE)
+        out["hit"] = refit_hits & ((t["int_pval"] > EXACT_ABOVE) | (t["gxe_pval"] > EXACT_ABOVE)
                       | (neglog10_pval(var_t * var_t, 1) > EXACT_ABOVE))
         out["extra"] = np.array([self._cells({kk: np.asarray(v)[i] for kk, v in t.items()})
                                  for i in range(a.shape[0])]).reshape(a.shape[0], -1)
         return out
 
     def engine_note(self, engine):
+        if self.moments is not None:
+            return self.moments.note()
         if engine == "general" and self.exact_kernel:
             return (" (GxE: each SNP's full HLM, exact MLE by the compiled exact fit"
                     + (", per genotype class for hard calls" if self._ecol is not None
@@ -137,13 +144,16 @@ class InteractionScan:
         """The table's columns this engine appends (after every earlier column)."""
         return _columns(self.levels, self.interaction_var)
 
-    def use_kernel(self, X0, V0):
+    def use_kernel(self, X0, V0, y=None):
         """The exact compiled fit (HLM, model-based SEs): without random effects or
         --robust.  Its genotype-class passes for hard calls need the null designs
-        ``X0``, ``V0`` to begin with the intercept and to hold E's columns (found here)."""
+        ``X0``, ``V0`` to begin with the intercept and to hold E's columns (found here).
+        Given the trait ``y``, hard calls go to the exact class engine
+        (:mod:`hlmm.scan.interaction_exact`) when its moments fit (g·E in the mean
+        only, few variance covariates)."""
         self.exact_kernel = self.G is None and not self.robust
         self._ecol = self._vecol = None
-        if not (np.all(X0[:, 0] == 1.0) and np.all(V0[:, 0] == 1.0)
+        if not (self.exact_kernel and np.all(X0[:, 0] == 1.0) and np.all(V0[:, 0] == 1.0)
                 and np.array_equal(X0[:, self.e_cols], self.E)):
             return
         vecol = []
@@ -155,6 +165,11 @@ class InteractionScan:
             vecol.append(hit[0])
         self._ecol = np.asarray(self.e_cols, dtype=np.int32)
         self._vecol = np.asarray(vecol, dtype=np.int32)
+        if y is not None and not self.interaction_var:
+            from .interaction_exact import InteractionMoments
+
+            mom = InteractionMoments(y, X0, V0, self.null, self.e_cols)
+            self.moments = mom if mom.supported else None
 
     def _fit_kernel(self, y, X0, V0, x, E, g=None):
         """The full model's MLE by :func:`hlmm._core._gxe.fit_snp` (the same MLE and SEs

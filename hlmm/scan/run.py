@@ -333,6 +333,9 @@ def _log_table(cfg, o, result, log):
     if (gxe is not None and gxe.exact_kernel and not cfg.dask_scheduler
             and not cfg.dask_workers):
         # (the SNPs fitted in this process; Dask workers keep their own counts)
+        if gxe.moments is not None:
+            log(f"{who}GxE: {gxe.moments.fallbacks} SNP(s) beyond the class moments' "
+                "bound or not converged there, fitted per SNP by the compiled exact fit")
         log(f"{who}GxE: {gxe.kernel_fallbacks} SNP(s) where the compiled exact fit did not "
             "converge, fitted by HLM.fit")
     log(f"Output: {o.models_path}")

@@ -146,14 +146,30 @@ def test_default_engine_equals_general(data, tmp_path, extra):
         _scan(data, tmp_path / "g", *extra, "--phen-index", ph, "--engine", "general")
         h, rows = _same_tables(f"{tmp_path / 'd'}.models.gz", f"{tmp_path / 'g'}.models.gz")
         log = open(f"{tmp_path / 'd'}.log").read()
-        assert "compiled exact fit, per genotype class for hard calls" in log
+        if "--interaction-var" in extra:
+            # g·E in the variance: the per-SNP fit
+            assert "compiled exact fit, per genotype class for hard calls" in log
+        else:
+            assert "exact MLE from weighted genotype-class moments" in log
+            k = int(log.split("GxE: ")[1].split(" SNP(s) beyond the class moments")[0])
+            assert k < data["m"]                     # some SNPs fitted from the moments
     n = [float(r[h.index("n")]) for r in rows]
     assert n[2] < max(n) and n[5] < max(n)           # the missing calls were dropped
 
 
 def test_fallback_to_hlm_fit_counted(data, tmp_path, monkeypatch):
-    """A SNP the compiled fit does not converge on is fitted by HLM.fit (the general
-    path's numbers) and counted in the log."""
+    """A SNP the class moments cannot fit goes to the compiled per-SNP fit, and one
+    that does not converge there to HLM.fit (the general path's numbers): both counted
+    in the log."""
+    from hlmm.models import interaction_moments
+
+    real_moments = interaction_moments.MomentFits.fit
+
+    def beyond(self, *a, **kw):
+        th, f, H, status = real_moments(self, *a, **kw)
+        return th, f, H, np.full_like(status, 5)          # every SNP outside the bound
+
+    monkeypatch.setattr(interaction_moments.MomentFits, "fit", beyond)
     real = _gxe.fit_snp
     calls = []
 
@@ -171,3 +187,4 @@ def test_fallback_to_hlm_fit_counted(data, tmp_path, monkeypatch):
     assert n_fits == data["m"]
     log = open(f"{tmp_path / 'd'}.log").read()
     assert f"GxE: {(n_fits + 1) // 2} SNP(s) where the compiled exact fit did not" in log
+    assert f"GxE: {n_fits} SNP(s) beyond the class moments' bound" in log
