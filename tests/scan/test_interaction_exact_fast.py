@@ -1,6 +1,8 @@
 """The compiled exact GxE fit (hlmm._core._gxe, the default engine of --interaction
 without --robust or random effects) against HLM.fit on the full design (the kernel
 directly) and against `--engine general` (the scan's tables)."""
+import re
+
 import numpy as np
 import pytest
 
@@ -151,7 +153,7 @@ def test_default_engine_equals_general(data, tmp_path, extra):
             assert "compiled exact fit, per genotype class for hard calls" in log
         else:
             assert "exact MLE from weighted genotype-class moments" in log
-            k = int(log.split("GxE: ")[1].split(" SNP(s) beyond the class moments")[0])
+            k = int(re.search(r"GxE: (\d+) SNP\(s\) beyond the class moments", log).group(1))
             assert k < data["m"]                     # some SNPs fitted from the moments
     n = [float(r[h.index("n")]) for r in rows]
     assert n[2] < max(n) and n[5] < max(n)           # the missing calls were dropped
