@@ -18,10 +18,10 @@ Power: SNPs with a true g·E effect γ (the same trait model): the fraction with
 p < 1e-4 for the HLM and for OLS (whose rate is not a fair power at its inflated λ).
 
 Speed (W9): n × speed-snps, two covariates: wall time of the scan with `--interaction E`
-(the class engine, `--engine fast`; the exact per-SNP default, the compiled fit of
-hlmm._core._gxe; `--engine general`, HLM.fit per SNP; `--robust`, which takes the
-exact path) against the same scan without it (default mode, and --fit-covariates),
-medians of --repeat runs, one thread.  Goal: ≤ 3× the scan without it.
+(the exact default, weighted genotype-class moments, hlmm.scan.interaction_exact;
+`--engine general`, HLM.fit per SNP; `--robust`, the compiled or HLM.fit fit per SNP)
+against the same scan without it (default mode, and --fit-covariates), medians of
+--repeat runs, one thread.  Goal: ≤ 3× the scan without it.
 """
 import argparse
 import os
@@ -115,7 +115,7 @@ def hlm_chi2(path, col="int_pval"):
 def calibration(d, a):
     print(f"Calibration: n = {a.n}, {a.replicates} × {a.null_snps} null SNPs (χ² pooled "
           "over replicates), E on the mean (0.5) and log-variance (0.6)")
-    variants = {"normal": [["--engine", "fast"], []],
+    variants = {"normal": [[]],
                 "t5": [[], ["--robust"], ["--robust", "--robust-estimator", "hc0"]]}
     lams = {}
     for shape in ("normal", "t5"):
@@ -130,9 +130,6 @@ def calibration(d, a):
             base = [bed, 0, a.null_snps, ph, None, "--mean-covar", cov, "--interaction",
                     "E", "--min-maf", "0.01", "--threads", "1"]
             for k, opts in enumerate(variants[shape]):
-                if rep and not opts:
-                    continue            # the exact default is slow; the first replicate
-                                        # shows that the fast engine agrees with it
                 out = os.path.join(d, f"o_{label}_{k}")
                 base[4] = out
                 hlmm_chr(base + opts)
@@ -183,7 +180,6 @@ def speed(d, a):
              "--interaction E (exact, default)": ["--interaction", "E"],
              "--interaction E --engine general": ["--interaction", "E", "--engine",
                                                   "general"],
-             "--interaction E --engine fast": ["--interaction", "E", "--engine", "fast"],
              "--interaction E --robust": ["--interaction", "E", "--robust"]}
     runs = {k: [] for k in extra}
     for _ in range(a.repeat):

@@ -107,9 +107,9 @@ from .options import (PrefixCommand, allele_options, command_line, missing_numbe
 @option("--engine", type=click.Choice(["auto", "general", "fast"]), default="auto",
         show_default=True,
         help="auto: per-SNP fits from genotype-class statistics where they give the exact "
-             "MLE (default mode, hard calls); general: fit every SNP's full model; fast: "
-             "as auto, and with --interaction the quicker GxE engine (variance covariates' "
-             "effects held at the null model's, SNPs with p < 1e-3 refitted exactly).")
+             "MLE (hard calls; with --interaction, from weighted class moments); general: "
+             "fit every SNP's full model one by one; fast: the same as auto (its former "
+             "approximate GxE engine was slower than the exact one).")
 @option("--robust", is_flag=True,
         help="Sandwich (robust) standard errors, valid for non-normal traits "
              "(add_se … av_pval hold the robust values).")

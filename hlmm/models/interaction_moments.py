@@ -141,17 +141,18 @@ class MomentLayout:
         take at most ``memory`` bytes and the columns cost less than the per-SNP fit
         (≤ 600); None beyond (many variance covariates, a categorical E's levels:
         the per-SNP path)."""
+        cap = min(600, memory // (8 * max(n, 1)))
         best = None
         for D in range(3, 11):
             lay = cls(d, qu, D, zu)
-            if lay.n_columns > prefer:
+            if lay.n_columns > min(prefer, cap):
                 break
             best = lay
             if lay.radius >= radius:
                 break
         if best is None:
             lay = cls(d, qu, 3, zu)
-            if lay.n_columns <= min(600, memory // (8 * max(n, 1))):
+            if lay.n_columns <= cap:
                 best = lay
         return best
 

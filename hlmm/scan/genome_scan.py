@@ -127,6 +127,7 @@ class GenomeScan(BlockLoop):
             inputs = ScanInputs(cfg, log)
             column, label = inputs.phenotypes[0]
         self.label = label
+        self._n_phenos = len(inputs.phenotypes)
         self.geno = inputs.geno
         self.bed = self.geno        # the name of hlmm 2.0
         self.snps = inputs.snps
@@ -182,13 +183,10 @@ class GenomeScan(BlockLoop):
         if self._interaction is not None:
             self._interaction.start(self.null, self.G, self.h2_start,
                                     cfg.robust_estimator if cfg.robust else False)
-            # the class engine of GxE holds the variance covariates' effects at the
-            # null's: not the full model's MLE, so only when asked for (--engine fast)
-            if (cfg.engine == "fast" and self.G is None and not cfg.robust
-                    and not cfg.interaction_var):
-                self._interaction.use_classes(self.y, self.X, self.V)
-            elif cfg.engine == "auto":
-                self._interaction.use_kernel(self.X, self.V, self.y)
+            if cfg.engine in ("auto", "fast"):
+                # (the moments' features, n × ~100, held per phenotype: 2 GB in all)
+                self._interaction.use_kernel(self.X, self.V, self.y,
+                                             memory=(2 << 30) // self._n_phenos)
         self._choose_engine()
 
     def _choose_engine(self):
@@ -201,8 +199,6 @@ class GenomeScan(BlockLoop):
         self.engine = "general"
         if self._interaction is not None and self._interaction.moments is not None:
             self.engine = "interaction_moments"
-        elif self._interaction is not None and self._interaction.classes is not None:
-            self.engine = "interaction_classes"
         elif (cfg.engine in ("auto", "fast") and not cfg.fit_covariates
               and self._interaction is None):
             from .class_engines import HLMClassScan, HLMMClassScan

@@ -36,7 +36,6 @@ class InteractionScan:
         self.levels = levels
         self.null = self.G = self.h2_start = None
         self.robust = False
-        self.classes = None         # the fast engine (InteractionClasses), when it applies
         self.moments = None         # the exact class engine (InteractionMoments), when it applies
         self.exact_kernel = False   # the compiled exact fit (_core._gxe), when it applies
         self.kernel_fallbacks = 0   # SNPs it left to HLM.fit (not converged there)
@@ -45,53 +44,16 @@ class InteractionScan:
         """The null model's fit (the start of every SNP's), random effects, SE kind."""
         self.null, self.G, self.h2_start, self.robust = null, G, h2_start, robust
 
-    def use_classes(self, y, X0, V0):
-        """Hard-call SNPs by class sums (variance covariates held at the null model's)."""
-        self.classes = InteractionClasses(y, X0, V0, self.null, self.e_cols)
-
     def fit_block(self, host, idx, packed, rows, hard):
-        """SnpFits of a block through the class engine (``host``: the GenomeScan, for
-        its filters and the exact per-SNP path of the SNPs this engine leaves)."""
-        from .._core import _bed
-        from .block_fits import _CODES
-        from .snp_filters import filter_codes
+        """SnpFits of a block through the exact class engine (``host``: the GenomeScan,
+        for its filters and the per-SNP path of the SNPs the engine leaves)."""
+        return self.moments.fit_block(host, self, packed, rows, hard)
 
-        if self.moments is not None:
-            return self.moments.fit_block(host, self, packed, rows, hard)
-        m = len(idx)
-        fits = [None] * m
-        hj = np.flatnonzero(hard)
-        for j in np.flatnonzero(~hard):
-            fits[j] = host._fit_one(host._analysis(rows, j))
-        if not hj.size:
-            return fits
-        codes = np.empty((hj.size, host.sample.n), dtype=np.int8)
-        _bed.decode_codes(np.ascontiguousarray(packed[hj]), host.sample_index,
-                          host._count_a1, codes)
-        n_l, f, nk, fitter = self.classes.fit(codes)
-        _, code = filter_codes(host.cfg, host.sample.n, n_l, f, lambda j: nk[j])
-        todo = np.flatnonzero((code == 0) & ((nk > 0).sum(axis=1) >= 2))
-        res = fitter(todo) if todo.size else None
-        cells = self._class_cells(res) if todo.size else None
-        where = {int(r): i for i, r in enumerate(todo)}
-        for r, j in enumerate(hj):
-            nl, fr = int(n_l[r]), float(f[r])
-            if code[r] != 0:
-                fits[j] = SnpFit(nl, fr, None, _CODES[code[r]])
-                continue
-            i = where.get(r)
-            if i is None or not cells["ok"][i] or cells["hit"][i]:
-                fits[j] = host._fit_one(host._hard_dosages(packed, j))   # exact path
-                continue
-            fits[j] = SnpFit(nl, fr, {k: float(cells[k][i]) for k in
-                                      ("likelihood", "add", "add_se", "var", "var_se")}
-                             | {"extra": cells["extra"][i]})
-        return fits
-
-    def _class_cells(self, res, refit_hits=True):
-        """The table's values from :func:`fit_classes` results (vectorised tests);
-        ``refit_hits``: mark the strong effects for the exact refit (the fast engine's
-        fits are not the full model's MLE)."""
+    def _class_cells(self, res):
+        """The table's values of a block's fits (:mod:`hlmm.scan.interaction_exact`),
+        the tests vectorised: ``res`` holds ``alpha`` (m, p), ``alpha_cov`` (m, p, p),
+        ``b`` (m, 2; the SNP's variance effect second), ``var_se``, ``loglik`` and
+        ``converged``."""
         from ..io.output import neglog10_pval
 
         a, cov = res["alpha"], res["alpha_cov"]
@@ -115,12 +77,6 @@ class InteractionScan:
         for kk in ii:
             ok &= np.isfinite(se[:, kk]) & (se[:, kk] > 0)
         out["ok"] = ok
-        # p < 1e-3 for g·E, the joint test or the variance effect: refitted exactly
-        # (with a strong effect the null's variance effects are off by more than noise)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            var_t = out["var"] / out["var_se"]
-        out["hit"] = refit_hits & ((t["int_pval"] > EXACT_ABOVE) | (t["gxe_pval"] > EXACT_ABOVE)
-                      | (neglog10_pval(var_t * var_t, 1) > EXACT_ABOVE))
         out["extra"] = np.array([self._cells({kk: np.asarray(v)[i] for kk, v in t.items()})
                                  for i in range(a.shape[0])]).reshape(a.shape[0], -1)
         return out
@@ -128,29 +84,24 @@ class InteractionScan:
     def engine_note(self, engine):
         if self.moments is not None:
             return self.moments.note()
-        if engine == "general" and self.exact_kernel:
+        if self.exact_kernel:
             return (" (GxE: each SNP's full HLM, exact MLE by the compiled exact fit"
                     + (", per genotype class for hard calls" if self._ecol is not None
                        else "") + "; SNPs where it does not converge are fitted by HLM.fit)")
-        return (" (GxE: each SNP's full HLM, exact MLE; --engine fast for the quicker "
-                "class engine)" if engine == "general" else
-                " (GxE, --engine fast: every mean effect fitted per SNP, the variance "
-                "covariates' and E's variance effects held at the null model's; SNPs with "
-                "p < 1e-3 for int, gxe or var refitted by the exact full model; the "
-                "default engine gives the exact full-model MLE of every SNP)")
+        return " (GxE: each SNP's full HLM, exact MLE)"
 
     @property
     def columns(self):
         """The table's columns this engine appends (after every earlier column)."""
         return _columns(self.levels, self.interaction_var)
 
-    def use_kernel(self, X0, V0, y=None):
+    def use_kernel(self, X0, V0, y=None, memory=1 << 30):
         """The exact compiled fit (HLM, model-based SEs): without random effects or
         --robust.  Its genotype-class passes for hard calls need the null designs
         ``X0``, ``V0`` to begin with the intercept and to hold E's columns (found here).
         Given the trait ``y``, hard calls go to the exact class engine
         (:mod:`hlmm.scan.interaction_exact`) when its moments fit (g·E in the mean
-        only, few variance covariates)."""
+        only, few variance covariates, features within ``memory`` bytes)."""
         self.exact_kernel = self.G is None and not self.robust
         self._ecol = self._vecol = None
         if not (self.exact_kernel and np.all(X0[:, 0] == 1.0) and np.all(V0[:, 0] == 1.0)
@@ -168,7 +119,7 @@ class InteractionScan:
         if y is not None and not self.interaction_var:
             from .interaction_exact import InteractionMoments
 
-            mom = InteractionMoments(y, X0, V0, self.null, self.e_cols)
+            mom = InteractionMoments(y, X0, V0, self.null, self.e_cols, memory)
             self.moments = mom if mom.supported else None
 
     def _fit_kernel(self, y, X0, V0, x, E, g=None):
@@ -351,97 +302,3 @@ def prepare_interaction(name, sample, log, mean_covar, interaction_var=False, ta
         f"({where}); {at}")
     return InteractionScan(name, E, sample.X_sd[js], interaction_var,
                            None if cat is None else [c[len(name) + 1:] for c in cols], js)
-
-
-# −log10 p above which the class engine's SNP is refitted by the exact full model
-EXACT_ABOVE = 3.0
-
-
-class InteractionClasses:
-    """The fast GxE engine for hard calls (:mod:`hlmm.models.interaction_classes`): per
-    block one decode of the packed genotypes and three matrix products of class
-    indicators (classes 1, 2 and missing) with the fixed per-individual features
-    ``[w0·z⊗z, v0, 1, V0, V0⊗V0]``; class 0 is the total less those.  The variance
-    covariates' effects are held at the null model's; ``--engine general`` gives the
-    full model's exact MLE.  SNPs whose fit does not converge, or is singular, and
-    those with p < 10^−EXACT_ABOVE for int, gxe or var go to the exact per-SNP path:
-    a strong effect biases the null model's variance effects (a g·E effect makes the
-    variance grow with E), so the hits get the exact full model."""
-
-    def __init__(self, y, X0, V0, null, e_cols):
-        n = y.shape[0]
-        self.e_cols = list(e_cols)
-        v0 = V0 @ null.beta
-        w0 = np.exp(-v0)
-        z = np.column_stack([X0, y])
-        d = z.shape[1]
-        self.d, self.q0 = d, V0.shape[1]
-        iu = np.triu_indices(d)
-        ju = np.triu_indices(self.q0)
-        self._iu, self._ju = iu, ju
-        # V0's first column is the intercept: its class sums are the class counts
-        F = np.column_stack([w0[:, None] * z[:, iu[0]] * z[:, iu[1]], v0, V0])
-        self.F = np.ascontiguousarray(F)
-        self.total = self.F.sum(axis=0)
-        self.VV = np.ascontiguousarray(V0[:, ju[0]] * V0[:, ju[1]])
-        self.total_vv = self.VV.sum(axis=0)
-
-    def class_sums(self, codes):
-        """``(sums, miss_vv)``: (m, 4, K) per SNP the feature sums of classes 0, 1, 2 and
-        missing, and (m, ·) the missing individuals' sums of V0⊗V0.  Two matrix
-        products: the codes themselves (Σ c_i F_i = S1 + 2·S2 − S_miss) and the class-2
-        indicator; the missing class only for the SNPs that have one."""
-        m = codes.shape[0]
-        out = np.zeros((m, 4, self.F.shape[1]))
-        miss_vv = np.zeros((m, self.VV.shape[1]))
-        a = np.zeros((m, self.F.shape[1]))
-        # in pieces of individuals: the float copies of the codes stay in cache
-        step = max(256, (1 << 19) // max(m, 1))
-        for i in range(0, codes.shape[1], step):
-            c, F = codes[:, i:i + step], self.F[i:i + step]
-            a += c.astype(np.float64) @ F
-            out[:, 2] += (c == 2).astype(np.float64) @ F
-        rows = np.flatnonzero(codes.min(axis=1) < 0)
-        if rows.size:
-            ind = (codes[rows] < 0).astype(np.float64)
-            out[rows, 3] = ind @ self.F
-            miss_vv[rows] = ind @ self.VV
-        out[:, 1] = a - 2.0 * out[:, 2] + out[:, 3]
-        out[:, 0] = self.total - out[:, 1:].sum(axis=1)
-        return out, miss_vv
-
-    def fit(self, codes):
-        """Per SNP (rows of ``codes``): n, freq, and the fit dict of
-        :func:`hlmm.models.interaction_classes.fit_classes` (NaN/False where the call
-        counts leave nothing to fit)."""
-        from ..models.interaction_classes import fit_classes
-
-        sums, miss_vv = self.class_sums(codes)
-        d, q0 = self.d, self.q0
-        nf = len(self._iu[0])
-        o = nf + 1                      # V0's columns; the first (intercept): counts
-        nk = sums[:, :3, o]
-        n_l = nk.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f = (nk[:, 1] + 2.0 * nk[:, 2]) / (2.0 * n_l)
-        xk = np.arange(3.0)[None, :] - 2.0 * f[:, None]
-        S = np.zeros((codes.shape[0], 3, d, d))
-        S[:, :, self._iu[0], self._iu[1]] = sums[:, :3, :nf]
-        S[:, :, self._iu[1], self._iu[0]] = sums[:, :3, :nf]
-        vsum = sums[:, :3, nf].sum(axis=1)
-        # (VᵀV)⁻¹'s (x, x) element of V = [V0, x] over the called individuals
-        sV = (sums[:, :3, o:o + q0] * xk[:, :, None]).sum(axis=1)           # Σ x V0
-        VV = np.zeros((codes.shape[0], q0, q0))
-        called_vv = self.total_vv - miss_vv
-        VV[:, self._ju[0], self._ju[1]] = called_vv
-        VV[:, self._ju[1], self._ju[0]] = called_vv
-        xx = (nk * xk * xk).sum(axis=1)
-        return n_l, f, nk, lambda rows: _schur_fit(
-            fit_classes, S[rows], nk[rows], xk[rows], vsum[rows], VV[rows], sV[rows],
-            xx[rows], self.e_cols)
-
-
-def _schur_fit(fit_classes, S, nk, xk, vsum, VV, sV, xx, e_cols):
-    # (x, x) element of the inverse of [[VV, sV], [sVᵀ, xx]]: 1/(xx − sVᵀVV⁻¹sV)
-    schur = xx - np.einsum("mi,mi->m", sV, np.linalg.solve(VV, sV[..., None])[..., 0])
-    return fit_classes(S, nk, xk, vsum, 1.0 / schur, e_cols)

@@ -20,7 +20,7 @@ class InteractionMoments:
     over the analysis sample, both beginning with the intercept, and its trait ``y``);
     :meth:`supported` says whether the layout fits (few variance covariates)."""
 
-    def __init__(self, y, X0, V0, null, e_cols):
+    def __init__(self, y, X0, V0, null, e_cols, memory=1 << 30):
         self.e_cols = list(e_cols)
         self.null = null
         u = V0[:, 1:]
@@ -28,7 +28,8 @@ class InteractionMoments:
         # products with u's powers are moments already summed
         zu = [next((s for s in range(u.shape[1]) if np.array_equal(X0[:, a], u[:, s])), -1)
               if a else -1 for a in range(X0.shape[1])] + [-1]
-        self.layout = MomentLayout.choose(X0.shape[1] + 1, u.shape[1], zu, u.shape[0])
+        self.layout = MomentLayout.choose(X0.shape[1] + 1, u.shape[1], zu, u.shape[0],
+                                          memory=memory)
         self.fallbacks = 0       # SNPs left to the per-SNP Newton
         if self.layout is None:
             return
@@ -113,7 +114,7 @@ class InteractionMoments:
         res = {"alpha": th[:, :p], "alpha_cov": ca, "b": th[:, p + q0 - 1:p + q0 + 1],
                "var_se": var_se, "loglik": -0.5 * (f + n_l * np.log(2.0 * np.pi)),
                "converged": ok & np.isfinite(f)}
-        return scan._class_cells(res, refit_hits=False)
+        return scan._class_cells(res)
 
     def note(self):
         return (" (GxE: each SNP's full HLM, exact MLE from weighted genotype-class "

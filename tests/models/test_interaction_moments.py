@@ -156,3 +156,15 @@ def test_a_strong_snp_leaves_the_bound_instead_of_a_wrong_fit():
     mf = _fits(y, X0, V0, g[None, :], null, e_col=1)
     th, f, H, status = mf.fit()
     assert status[0] == 5
+
+
+def test_layout_choice_respects_columns_and_memory():
+    # E alone in the variance: a high order is cheap; E shared by both designs
+    lay = MomentLayout.choose(5, 1, [-1, -1, -1, 0, -1], 20000)
+    assert lay.radius >= 0.02 and lay.n_columns <= 256
+    # the moments sum E's products once: fewer columns than pairs × monomials
+    assert lay.n_columns < len(lay.pairs) * len(lay.mono)
+    # too little memory for even the lowest order: the per-SNP path
+    assert MomentLayout.choose(5, 1, [-1, -1, -1, 0, -1], 10 ** 6, memory=10 ** 8) is None
+    # many variance covariates: the per-SNP path
+    assert MomentLayout.choose(8, 5, None, 20000) is None
