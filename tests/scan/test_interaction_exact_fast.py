@@ -190,3 +190,15 @@ def test_fallback_to_hlm_fit_counted(data, tmp_path, monkeypatch):
     log = open(f"{tmp_path / 'd'}.log").read()
     assert f"GxE: {(n_fits + 1) // 2} SNP(s) where the compiled exact fit did not" in log
     assert f"GxE: {n_fits} SNP(s) beyond the class moments' bound" in log
+
+
+def test_many_phenotypes_in_one_run(data, tmp_path):
+    """--all-pheno with --interaction: each phenotype's table is its own run's (each
+    phenotype's moments from its own null model)."""
+    extra = ["--mean-covar", data["covar"], "--interaction", "E"]
+    _scan(data, tmp_path / "all", *extra, "--all-pheno")
+    outs = sorted(tmp_path.glob("all.*.models.gz"))
+    assert len(outs) == 3
+    for ph, path in zip((1, 2, 3), outs):
+        _scan(data, tmp_path / f"g{ph}", *extra, "--phen-index", ph, "--engine", "general")
+        _same_tables(str(path), f"{tmp_path / f'g{ph}'}.models.gz")
