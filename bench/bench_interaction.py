@@ -18,7 +18,7 @@ Power: SNPs with a true g·E effect γ (the same trait model): the fraction with
 p < 1e-4 for the HLM and for OLS (whose rate is not a fair power at its inflated λ).
 
 Speed (W9): n × speed-snps, two covariates: wall time of the scan with `--interaction E`
-(the exact default, weighted genotype-class moments, hlmm.scan.interaction_exact;
+(the exact default, weighted genotype-class moments, hlmm.scan.moment_engine;
 `--engine general`, HLM.fit per SNP; `--robust`, the compiled or HLM.fit fit per SNP)
 against the same scan without it (default mode, and --fit-covariates), medians of
 --repeat runs, one thread.  Goal: ≤ 3× the scan without it.

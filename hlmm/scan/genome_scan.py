@@ -98,6 +98,7 @@ class GenomeScan(BlockLoop):
     _stop = None      # a threading.Event set on SIGTERM/SIGINT: slow loops stop early
     kurtosis_warning = None   # (κ, λ) when the model-based variance tests are miscalibrated
     _interaction = None       # the GxE engine (hlmm.scan.interaction), with --interaction
+    _moments = None           # --fit-covariates' class moments (hlmm.scan.moment_engine)
     _x_freq = None    # chrX: frequencies counting males once (hlmm.scan.xchr.MaleOnceFrequency)
 
     def _check_stop(self):
@@ -199,6 +200,15 @@ class GenomeScan(BlockLoop):
         self.engine = "general"
         if self._interaction is not None and self._interaction.moments is not None:
             self.engine = "interaction_moments"
+        elif (cfg.engine in ("auto", "fast") and cfg.fit_covariates and self.G is None
+              and not cfg.robust and self._interaction is None
+              and np.all(self.X[:, 0] == 1.0) and np.all(self.V[:, 0] == 1.0)):
+            from .moment_engine import MomentEngine
+
+            mom = MomentEngine(self.y, self.X, self.V, self.null, [],
+                               (2 << 30) // self._n_phenos)
+            if mom.supported:
+                self.engine, self._moments = "moments", mom
         elif (cfg.engine in ("auto", "fast") and not cfg.fit_covariates
               and self._interaction is None):
             from .class_engines import HLMClassScan, HLMMClassScan
@@ -233,7 +243,7 @@ class GenomeScan(BlockLoop):
         # up to seconds, so the latter come in small blocks to keep every thread busy.
         # Other formats are read as every sample's dosages: smaller blocks bound memory.
         self.block_size = cfg.block_size or (
-            256 if self.engine.startswith("interaction") else
+            256 if "moments" in self.engine else
             16 if self.G is not None or self.engine != "classes"
             else 1000 if self.geno.format == "bed" else 128)
         self._bf = None
@@ -251,8 +261,9 @@ class GenomeScan(BlockLoop):
                                      self._count_a1)
             log("Brown-Forsythe test: on the null model's standardised residuals, "
                 "genotype classes as groups (bf_f, bf_pval)")
-        log(f"Engine: {self.engine}" + ("" if self._interaction is None
-                                         else self._interaction.engine_note(self.engine)))
+        log(f"Engine: {self.engine}" + (
+            self._interaction.engine_note(self.engine) if self._interaction is not None
+            else self._moments.note() if self.engine == "moments" else ""))
         if self.multi and not cfg.fit_covariates and self._interaction is None:
             # the default mode scans the projected y: with hundreds of phenotypes the
             # raw phenotype and covariate columns would only hold memory
@@ -503,8 +514,10 @@ class GenomeScan(BlockLoop):
             fits, stats = self._fit_block_classes(idx, packed, rows, hard, sums)
         elif self.engine == "classes_hlmm":
             fits = self._fit_block_classes_hlmm(idx, packed, rows, hard)
-        elif self.engine.startswith("interaction"):
+        elif self.engine == "interaction_moments":
             fits = self._interaction.fit_block(self, idx, packed, rows, hard)
+        elif self.engine == "moments":
+            fits = self._moments.fit_block(self, None, packed, rows, hard)
         else:
             fits = [self._fit_one(self._analysis(rows, j) if not hard[j]
                                   else self._hard_dosages(packed, j))

@@ -36,7 +36,7 @@ class InteractionScan:
         self.levels = levels
         self.null = self.G = self.h2_start = None
         self.robust = False
-        self.moments = None         # the exact class engine (InteractionMoments), when it applies
+        self.moments = None         # the exact class engine (MomentEngine), when it applies
         self.exact_kernel = False   # the compiled exact fit (_core._gxe), when it applies
         self.kernel_fallbacks = 0   # SNPs it left to HLM.fit (not converged there)
 
@@ -50,7 +50,7 @@ class InteractionScan:
         return self.moments.fit_block(host, self, packed, rows, hard)
 
     def _class_cells(self, res):
-        """The table's values of a block's fits (:mod:`hlmm.scan.interaction_exact`),
+        """The table's values of a block's fits (:mod:`hlmm.scan.moment_engine`),
         the tests vectorised: ``res`` holds ``alpha`` (m, p), ``alpha_cov`` (m, p, p),
         ``b`` (m, 2; the SNP's variance effect second), ``var_se``, ``loglik`` and
         ``converged``."""
@@ -100,7 +100,7 @@ class InteractionScan:
         --robust.  Its genotype-class passes for hard calls need the null designs
         ``X0``, ``V0`` to begin with the intercept and to hold E's columns (found here).
         Given the trait ``y``, hard calls go to the exact class engine
-        (:mod:`hlmm.scan.interaction_exact`) when its moments fit (g·E in the mean
+        (:mod:`hlmm.scan.moment_engine`) when its moments fit (g·E in the mean
         only, few variance covariates, features within ``memory`` bytes)."""
         self.exact_kernel = self.G is None and not self.robust
         self._ecol = self._vecol = None
@@ -117,9 +117,9 @@ class InteractionScan:
         self._ecol = np.asarray(self.e_cols, dtype=np.int32)
         self._vecol = np.asarray(vecol, dtype=np.int32)
         if y is not None and not self.interaction_var:
-            from .interaction_exact import InteractionMoments
+            from .moment_engine import MomentEngine
 
-            mom = InteractionMoments(y, X0, V0, self.null, self.e_cols, memory)
+            mom = MomentEngine(y, X0, V0, self.null, self.e_cols, memory)
             self.moments = mom if mom.supported else None
 
     def _fit_kernel(self, y, X0, V0, x, E, g=None):

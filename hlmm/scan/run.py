@@ -329,6 +329,10 @@ def _log_table(cfg, o, result, log):
         log("Warning: every SNP was filtered out; no SNP was fitted")
     for line in failures:
         log(f"  failed: {line}")
+    mom = getattr(o.scan, "_moments", None)
+    if mom is not None and not cfg.dask_scheduler and not cfg.dask_workers:
+        log(f"{who}{mom.fallbacks} SNP(s) beyond the class moments' bound or not converged "
+            "there, fitted one by one")
     gxe = getattr(o.scan, "_interaction", None)
     if (gxe is not None and gxe.exact_kernel and not cfg.dask_scheduler
             and not cfg.dask_workers):

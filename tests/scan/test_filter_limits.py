@@ -144,7 +144,8 @@ ENGINES = {
 }
 ENGINE_LINE = {"classes": "classes", "robust": "classes", "multi": "classes",
                "dosage": "classes", "hlmm_classes": "classes_hlmm",
-               "multi_hlmm": "classes_hlmm", "dosage_hlmm": "classes_hlmm"}
+               "multi_hlmm": "classes_hlmm", "dosage_hlmm": "classes_hlmm",
+               "fit_covariates": "moments"}
 
 
 def _log_counts(line):

@@ -1,13 +1,14 @@
-"""The default GxE engine for hard calls: every SNP's exact full-model MLE from weighted
-genotype-class moments (:mod:`hlmm.models.interaction_moments`).
+"""Exact per-SNP fits with covariates refitted, for hard calls, from weighted
+genotype-class moments (:mod:`hlmm.models.interaction_moments`): the default engine of
+``--interaction`` (the SNP's model with x·E) and of ``--fit-covariates`` (without it).
 
 Per block, one call of the shared class-sums kernel
 (:func:`hlmm._core._multi.class_column_sums`, the packed genotypes read once) sums the
 fixed per-individual features ``w⁰·z_a·z_b·u^μ`` and ``u^μ`` over each SNP's genotype
 classes; the Newton fits of all the block's SNPs then cost O(1) in n each.  SNPs whose
 fit leaves the Taylor bound of the weights (a strong effect moves the covariates'
-variance effects far), or does not converge there, are fitted by the compiled per-SNP
-Newton (:func:`hlmm._core._gxe.fit_snp`), and counted.
+variance effects far), or does not converge there, go to the per-SNP path of the scan
+(the compiled GxE Newton, :func:`hlmm._core._gxe.fit_snp`, or ``HLM.fit``), counted.
 """
 import numpy as np
 
@@ -15,10 +16,11 @@ from ..models.interaction_moments import MomentFits, MomentLayout
 from .block_fits import _CODES, SnpFit
 
 
-class InteractionMoments:
+class MomentEngine:
     """The moments' features for one phenotype (the null model's designs ``X0``, ``V0``
-    over the analysis sample, both beginning with the intercept, and its trait ``y``);
-    :meth:`supported` says whether the layout fits (few variance covariates)."""
+    over the analysis sample, both beginning with the intercept, its trait ``y``, and
+    E's columns ``e_cols`` in X0, none for --fit-covariates); :meth:`supported` says
+    whether the layout fits (few variance covariates)."""
 
     def __init__(self, y, X0, V0, null, e_cols, memory=1 << 30):
         self.e_cols = list(e_cols)
@@ -58,7 +60,8 @@ class InteractionMoments:
 
     def fit_block(self, host, scan, packed, rows, hard):
         """SnpFits of a block (``host``: the GenomeScan, for its filters and the per-SNP
-        path; ``scan``: the :class:`hlmm.scan.interaction.InteractionScan`)."""
+        path; ``scan``: the :class:`hlmm.scan.interaction.InteractionScan`, None for
+        --fit-covariates)."""
         from .snp_filters import filter_codes
 
         m = packed.shape[0]
@@ -94,9 +97,11 @@ class InteractionMoments:
                 self.fallbacks += i is not None
                 fits[j] = host._fit_one(host._hard_dosages(packed, j))   # per-SNP Newton
                 continue
-            fits[j] = SnpFit(nl, fr, {k: float(cells[k][i]) for k in
-                                      ("likelihood", "add", "add_se", "var", "var_se")}
-                             | {"extra": cells["extra"][i]})
+            fit = {k: float(cells[k][i]) for k in
+                   ("likelihood", "add", "add_se", "var", "var_se")}
+            if "extra" in cells:
+                fit["extra"] = cells["extra"][i]
+            fits[j] = SnpFit(nl, fr, fit)
         return fits
 
     def _cells(self, scan, mf, th, f, H, status, n_l):
@@ -114,9 +119,16 @@ class InteractionMoments:
         res = {"alpha": th[:, :p], "alpha_cov": ca, "b": th[:, p + q0 - 1:p + q0 + 1],
                "var_se": var_se, "loglik": -0.5 * (f + n_l * np.log(2.0 * np.pi)),
                "converged": ok & np.isfinite(f)}
-        return scan._class_cells(res)
+        if scan is not None:
+            return scan._class_cells(res)
+        # --fit-covariates: the SNP's effects are the last of α and of β
+        add_se = np.sqrt(np.maximum(ca[:, p - 1, p - 1], 0.0))
+        return {"likelihood": res["loglik"], "add": th[:, p - 1], "add_se": add_se,
+                "var": th[:, p + q0], "var_se": var_se,
+                "ok": res["converged"] & (add_se > 0) & np.isfinite(var_se) & (var_se > 0)}
 
     def note(self):
-        return (" (GxE: each SNP's full HLM, exact MLE from weighted genotype-class "
-                f"moments, Taylor order {self.layout.D} for the weights' covariate part; "
-                "SNPs beyond its bound fitted per SNP by the compiled Newton)")
+        what = "GxE: each SNP's full HLM" if self.e_cols else "covariates refitted per SNP"
+        return (f" ({what}, exact MLE from weighted genotype-class moments, Taylor order "
+                f"{self.layout.D} for the weights' covariate part; SNPs beyond its bound "
+                "fitted one by one)")
