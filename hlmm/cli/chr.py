@@ -102,8 +102,9 @@ from .options import (PrefixCommand, allele_options, command_line, missing_numbe
              "[default: all cores].")
 @option("--block-size", type=click.IntRange(min=1), default=None,
         help="SNPs per block (the unit of parallel work) [default: 1000 for a .bed, 128 "
-             "for other formats; 16 with random effects, --fit-covariates or --engine "
-             "general; 1024 for several phenotypes].")
+             "for other formats; 256 with --interaction or --fit-covariates fitted from "
+             "class moments; 16 with random effects or one fit per SNP; 1024 for several "
+             "phenotypes].")
 @option("--engine", type=click.Choice(["auto", "general", "fast"]), default="auto",
         show_default=True,
         help="auto: per-SNP fits from genotype-class statistics where they give the exact "
