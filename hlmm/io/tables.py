@@ -8,9 +8,10 @@ Header line: the first non-blank line is a header when its first token is
 - ``#IID`` or ``IID`` (PLINK 2): a single ID column (IID), then values — the file has no
   family IDs and its individuals are matched by IID alone (:attr:`Table.match_by_iid`);
 
-or, as before, when any value column of the first line (after FID and IID) is neither a
-number nor the missing-value string (a header names the columns).  A file without a
-header always has FID and IID columns.
+or, as before, when none of the first line's value columns (after FID and IID) is a
+number or the missing-value string (a header names the columns; a first line mixing
+numbers and text is data with a typo, reported as an error, not a header that would
+drop that individual).  A file without a header always has FID and IID columns.
 
 Missing values become NaN: the missing-value string (``NA`` by default) and, as in PLINK,
 any value equal to ``missing_number`` (−9 by default; PLINK's
