@@ -134,13 +134,16 @@ class MomentLayout:
         self.expo = np.array(self.taylor, dtype=np.intp).reshape(len(self.taylor), qu)
 
     @classmethod
-    def choose(cls, d, qu, zu=None, n=0, radius=0.02, prefer=256, memory=1 << 30):
-        """The Taylor order: the lowest whose bound reaches ``radius`` (0.02 leaves to the
-        per-SNP fit only SNPs with strong effects at n ≈ 10⁴) within ``prefer``
-        columns, else the highest within them, else 3 while the n × columns features
+    def choose(cls, d, qu, zu=None, n=0, radius=None, prefer=256, memory=1 << 30):
+        """The Taylor order: the lowest whose bound reaches ``radius`` within ``prefer``
+        columns (by default 0.02·√(20,000/n), at least 0.02: δ shrinks as 1/√n, and at
+        n = 20,000 a bound of 0.02 leaves to the per-SNP fit only SNPs with strong
+        effects), else the highest within them, else 3 while the n × columns features
         take at most ``memory`` bytes and the columns cost less than the per-SNP fit
         (≤ 600); None beyond (many variance covariates, a categorical E's levels:
         the per-SNP path)."""
+        if radius is None:
+            radius = min(0.3, 0.02 * max(1.0, np.sqrt(20000.0 / max(n, 1))))
         cap = min(600, memory // (8 * max(n, 1)))
         best = None
         for D in range(3, 11):

@@ -202,3 +202,20 @@ def test_many_phenotypes_in_one_run(data, tmp_path):
     for ph, path in zip((1, 2, 3), outs):
         _scan(data, tmp_path / f"g{ph}", *extra, "--phen-index", ph, "--engine", "general")
         _same_tables(str(path), f"{tmp_path / f'g{ph}'}.models.gz")
+
+
+def test_regenie_example_default_equals_general(tmp_path):
+    """REGENIE's example files (plink-written .bed, its covariates): --interaction V1
+    through the class moments equals HLM.fit per SNP, few SNPs left to the per-SNP fit."""
+    from clihelp import REGENIE
+
+    args = ["chr", f"{REGENIE}/example.bed", 0, 300, f"{REGENIE}/phenotype.txt", None,
+            "--pheno-name", "Y1", "--mean-covar", f"{REGENIE}/covariates.txt",
+            "--interaction", "V1"]
+    for name, extra in (("d", []), ("g", ["--engine", "general"])):
+        args[5] = tmp_path / name
+        run(args + extra)
+    _same_tables(f"{tmp_path / 'd'}.models.gz", f"{tmp_path / 'g'}.models.gz")
+    log = open(f"{tmp_path / 'd'}.log").read()
+    k = int(re.search(r"GxE: (\d+) SNP\(s\) beyond the class moments", log).group(1))
+    assert k < 30
