@@ -121,7 +121,7 @@ def _scan(s, out, *extra):
                 "--max-missing", "10", *extra])
 
 
-def _same_tables(a, b):
+def _same_tables(a, b, rtol=1e-6, atol=1e-9):
     h, ra = read_models(a)
     hb, rb = read_models(b)
     assert h == hb and len(ra) == len(rb)
@@ -131,7 +131,7 @@ def _same_tables(a, b):
     numeric = [j for j, c in enumerate(h) if c in NUM or j > si]
     A = np.array([[float(r[j]) for j in numeric] for r in ra])
     B = np.array([[float(r[j]) for j in numeric] for r in rb])
-    np.testing.assert_allclose(A, B, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(A, B, rtol=rtol, atol=atol)
     return h, ra
 
 
@@ -215,7 +215,9 @@ def test_regenie_example_default_equals_general(tmp_path):
     for name, extra in (("d", []), ("g", ["--engine", "general"])):
         args[5] = tmp_path / name
         run(args + extra)
-    _same_tables(f"{tmp_path / 'd'}.models.gz", f"{tmp_path / 'g'}.models.gz")
+    # (to the last of the 6 printed digits: a p of 0.0108 is written 0.0108001)
+    _same_tables(f"{tmp_path / 'd'}.models.gz", f"{tmp_path / 'g'}.models.gz", rtol=1e-5,
+                 atol=2e-7)
     log = open(f"{tmp_path / 'd'}.log").read()
     k = int(re.search(r"GxE: (\d+) SNP\(s\) beyond the class moments", log).group(1))
     assert k < 30
