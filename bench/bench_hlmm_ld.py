@@ -64,6 +64,7 @@ def main():
     from threadpoolctl import threadpool_limits
 
     from hlmm._core import _gram
+    from hlmm.models.hlmm import HLMM
     from hlmm.scan.class_engines import HLMMClassScan
 
     if a.source == "msprime":
@@ -80,8 +81,10 @@ def main():
     del R
     y = G @ rng.standard_normal(a.l) * np.sqrt(0.3) + rng.standard_normal(a.n) * np.sqrt(0.7)
     y = (y - y.mean()) / y.std()
-    fast = HLMMClassScan(y, G, 0.3, ld_snps=a.ld_snps)
-    direct = HLMMClassScan(y, G, 0.3, ld=False, M_all=fast.M_all)
+    ones = np.ones((a.n, 1))
+    h2 = HLMM(y, ones, ones, G).fit(h2_init=0.3, h2_min=1e-5).h2   # the null model's, as a scan
+    fast = HLMMClassScan(y, G, h2, ld_snps=a.ld_snps)
+    direct = HLMMClassScan(y, G, h2, ld=False, M_all=fast.M_all)
     print(f"{a.source}: n = {a.n}, l = {a.l}, {len(codes)} SNPs; LD cache "
           f"{fast._ld_cache(fast._Y1, fast._S1).capacity} SNPs")
     t_ld, t_dir, t_floor, worst = [], [], [], np.zeros(3)

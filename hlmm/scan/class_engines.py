@@ -288,7 +288,7 @@ class HLMMClassScan:
         # ``parts``, ``ld_start = (cache, q)`` names the cache and phenotype q
         cache, q = (self._ld_cache(self._Y1, self._S1), 0) if self.ld and parts is None \
             else (ld_start if ld_start is not None else (None, 0))
-        start = cache.start(q, res["freq"]) if cache is not None else None
+        start = cache.start(q, res["freq"], beta0) if cache is not None else None
 
         def rows(w, mu):     # per called individual: (x_i, w_i, μ_i) from its class
             c = np.asarray(codes)
@@ -302,7 +302,7 @@ class HLMMClassScan:
         res = self._fit_model(model, beta0, res, rows, tol, max_iter, start)
         theta = res.pop("theta", None)
         if cache is not None and theta is not None:
-            cache.keep(q, theta, res["freq"])
+            cache.keep(q, theta, res["freq"], beta0)
         return res
 
     def _fit_model(self, model, beta0, res, rows, tol, max_iter, start=None):

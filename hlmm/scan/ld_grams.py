@@ -104,25 +104,29 @@ class LDGrams:
         self.count = min(self.count + 1, self.capacity)
         return out
 
-    def start(self, q, f):
-        """Phenotype q's variance parameters (β0, β1, h2) at the optimum of the SNP the
-        last :meth:`parts` started from, in this SNP's terms (counted-allele frequency
-        ``f``; ``x_k = k − 2f``), or None: a Newton start near this SNP's optimum."""
+    def start(self, q, f, hlm):
+        """Phenotype q's variance parameters (β0, β1, h2) to start Newton at, or None:
+        the optimum of the SNP the last :meth:`parts` started from, in this SNP's terms
+        (counted-allele frequency ``f``, ``x_k = k − 2f``), its (β0, β1) moved by the
+        difference between the two SNPs' HLM estimates (``hlm``: this SNP's)."""
         _, r, flip, fits = self.last
         fit = None if r is None else fits.get(q)
         if fit is None:
             return None
-        a, b, h2 = fit
+        a, b, h2, ah, bh = fit
         if flip:                      # class k was class 2 − k: log d = a + 2b − b·k
-            a, b = a + 2.0 * b, -b
+            a, b, ah, bh = a + 2.0 * b, -b, ah + 2.0 * bh, -bh
+        a += hlm[0] - 2.0 * f * hlm[1] - ah
+        b += hlm[1] - bh
         return np.array([a + 2.0 * f * b, b, h2])
 
-    def keep(self, q, theta, f):
-        """Record phenotype q's optimum θ = (β0, β1, h2) of the last :meth:`parts`
-        SNP (frequency ``f``)."""
+    def keep(self, q, theta, f, hlm):
+        """Record phenotype q's optimum θ = (β0, β1, h2) and HLM estimates ``hlm`` =
+        (β0, β1) of the last :meth:`parts` SNP (frequency ``f``), as log d = a + b·k."""
         slot = self.last[0]
         if slot is not None:
-            self.fits[slot][q] = (theta[0] - 2.0 * f * theta[1], theta[1], theta[2])
+            self.fits[slot][q] = (theta[0] - 2.0 * f * theta[1], theta[1], theta[2],
+                                  hlm[0] - 2.0 * f * hlm[1], hlm[1])
 
     def _nearest(self, codes, largest, n_direct):
         """(slot, allele swap) of the cheapest start, or None where the direct syrk is."""

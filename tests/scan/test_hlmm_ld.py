@@ -92,12 +92,13 @@ def test_swapped_alleles_start_from_the_swapped_neighbour(rng):
     for k, (M, S) in direct_parts(G, flipped, largest, cache.Y).items():
         np.testing.assert_allclose(out[k][0], M, atol=1e-10)
         np.testing.assert_allclose(out[k][1], S, atol=1e-10)
-    cache.keep(0, np.array([0.1, 0.3, 0.2]), 0.25)
-    # log d = β0 + β1(k − 2f): under the swap, class k ↔ 2 − k and β1 ↔ −β1
+    cache.keep(0, np.array([0.1, 0.3, 0.2]), 0.25, (0.05, 0.3))
+    # log d = β0 + β1(k − 2f): under the swap, class k ↔ 2 − k and β1 ↔ −β1; the start
+    # moves by the change in the HLM estimates (here of 0.1 in log d)
     cache.parts(c, int(np.argmax(counts[1:])), len(c))
-    b0, b1, h2 = cache.start(0, 0.75)
+    b0, b1, h2 = cache.start(0, 0.75, (0.15, -0.3))
     for k in range(3):
-        assert b0 + b1 * (k - 1.5) == pytest.approx(0.1 + 0.3 * (2 - k - 0.5))
+        assert b0 + b1 * (k - 1.5) == pytest.approx(0.1 + 0.3 * (2 - k - 0.5) + 0.1)
     assert h2 == 0.2
 
 
