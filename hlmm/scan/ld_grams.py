@@ -21,9 +21,9 @@ import numpy as np
 
 from .._core import _gram, _multi
 
-#: default memory for the cached statistics of one cache (bytes), at least:
-#: the budget is the larger of this and a tenth of G
-MIN_BUDGET = 64 << 20
+#: default memory for one cache's statistics (bytes; a cache per thread): 8 SNPs at
+#: l = 500, where 8 to 64 were as fast on simulated chromosomes (bench/bench_hlmm_ld.py)
+BUDGET = 32 << 20
 
 
 def direct_parts(G, codes, largest, Y):
@@ -61,7 +61,7 @@ class LDGrams:
         n, l = G.shape
         P = Y.shape[1]
         if capacity is None:
-            budget = max(MIN_BUDGET, G.nbytes // 10) if budget is None else budget
+            budget = BUDGET if budget is None else budget
             per_snp = 2 * 8 * (l * l + P * l) + n
             capacity = int(min(64, max(2, budget // per_snp)))
         self.capacity = int(capacity)
