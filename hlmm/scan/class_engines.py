@@ -132,11 +132,20 @@ class HLMMClassScan:
     reported, with SEs from the information of (α, β) alone (h2 held fixed), ``h2_se`` is
     NaN and ``boundary`` is True.
 
+    **Linkage disequilibrium** (``ld``, the default): the other classes' ``M_k, u_k, s_k``
+    come from this thread's :class:`hlmm.scan.ld_grams.LDGrams`, which starts each SNP
+    from the recent SNP with the fewest individuals in another class (either allele
+    orientation) and adds and removes the rows that moved, falling back to the syrk
+    when that is cheaper, after 32 chained updates or when the diagonal check drifts;
+    Newton then starts at that SNP's optimum, moved by the change in the HLM estimates.
+    The statistics are the same sums in another order: fits agree with ``ld=False``
+    to rounding (tested: log-likelihood 1e-7 relative, estimates 1e-6).
+
     Parameters
     ----------
     y : (n,) analysis phenotype; G : (n, l) standardised random-effects design;
     h2_init : start for h2 (the null model's estimate); h2_min : lower bound (1e-5, as
-    the original).
+    the original); ld : use the LD cache; ld_snps : its capacity in SNPs (None: 32 MB).
     """
 
     def __init__(self, y, G, h2_init, h2_min=H2_MIN, robust=False, M_all=None, ld=True,
@@ -168,6 +177,15 @@ class HLMMClassScan:
         # [1, y] and [u_all; s_all]: the inputs of class_parts_many for this y alone
         self._Y1 = np.column_stack([np.ones(self.n), self.y])
         self._S1 = np.vstack([self.u_all, self.s_all])
+
+    def __getstate__(self):      # (a Dask scan ships the engine: caches stay behind)
+        state = self.__dict__.copy()
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
 
     def _codes(self, codes):
         codes = np.asarray(codes)

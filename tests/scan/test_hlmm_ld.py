@@ -139,3 +139,14 @@ def test_many_phenotype_grams_from_the_cache(rng):
                 for a, b in zip(g[k], w[k]):
                     np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
     assert ld._ld_cache(Y, S_all).counts["updated"] > 5
+
+
+def test_engine_pickles_without_its_caches(rng):
+    import pickle
+
+    codes, G, y = _data(rng, snps=3)
+    ld = HLMMClassScan(y, G, 0.4)
+    first = ld.fit_snp(codes[0])
+    again = pickle.loads(pickle.dumps(ld))          # a Dask scan ships the engine
+    assert again.ld_counts() == {"direct": 0, "updated": 0, "drift": 0}
+    assert again.fit_snp(codes[0])["likelihood"] == first["likelihood"]
