@@ -73,6 +73,10 @@ class LDGrams:
         # (slot written, slot started from, allele swap, that slot's fits)
         self.last = (None, None, False, None)
         self.next = self.count = 0
+        # Slots in use: 2 to start with, doubled at each update, back to 2 (the others
+        # freed) after ``capacity`` SNPs in a row formed directly: without LD (e.g.
+        # independent simulated SNPs) the cache holds 2 SNPs, not ``capacity``.
+        self.active, self.misses = min(2, self.capacity), 0
         self.counts = {"direct": 0, "updated": 0, "drift": 0}
         self._cost = np.empty((self.capacity, 2), dtype=np.intp)
 
@@ -100,9 +104,24 @@ class LDGrams:
         self.last = (self.next, r, flip, None if r is None else self.fits[r])
         self.entries[self.next] = (out, largest, depth)
         self.fits[self.next] = {}
-        self.next = (self.next + 1) % self.capacity
-        self.count = min(self.count + 1, self.capacity)
+        self.count = max(self.count, self.next + 1)
+        self.misses = 0 if r is not None else self.misses + 1
+        if r is not None:
+            self.active = min(self.capacity, 2 * self.active)
+        elif self.misses >= self.capacity and self.active > 2:
+            self._shrink()
+        self.next = (self.next + 1) % self.active
         return out
+
+    def _shrink(self):
+        """Keep only the SNP just written, in slot 0; free the others."""
+        w = self.next
+        self.codes[0] = self.codes[w]
+        self.entries[0], self.fits[0] = self.entries[w], self.fits[w]
+        for k in range(1, self.capacity):
+            self.entries[k], self.fits[k] = None, {}
+        self.last = (0,) + self.last[1:]
+        self.next, self.count, self.active = 0, 1, 2
 
     def start(self, q, f, hlm):
         """Phenotype q's variance parameters (β0, β1, h2) to start Newton at, or None:
@@ -135,7 +154,7 @@ class LDGrams:
         cost = self._cost[:self.count]
         _gram.ld_costs(codes, self.codes[:self.count], largest, cost)
         for r in range(self.count):
-            if self.entries[r][2] >= self.max_depth:
+            if self.entries[r] is None or self.entries[r][2] >= self.max_depth:
                 cost[r] = np.iinfo(np.intp).max
         r, flip = np.unravel_index(int(np.argmin(cost)), cost.shape)
         if cost[r, flip] >= self.max_fraction * n_direct:

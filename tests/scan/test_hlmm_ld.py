@@ -150,3 +150,23 @@ def test_engine_pickles_without_its_caches(rng):
     again = pickle.loads(pickle.dumps(ld))          # a Dask scan ships the engine
     assert again.ld_counts() == {"direct": 0, "updated": 0, "drift": 0}
     assert again.fit_snp(codes[0])["likelihood"] == first["likelihood"]
+
+
+def test_cache_holds_two_snps_without_ld(rng):
+    n, l = 1500, 20
+    G = np.ascontiguousarray(rng.standard_normal((n, l)))
+    y = rng.standard_normal(n)
+    Y = np.column_stack([np.ones(n), y])
+    cache = LDGrams(G, G.T @ G, Y, Y.T @ G, capacity=6)
+    for _ in range(20):                         # independent SNPs: never worth updating
+        c = rng.binomial(2, 0.3, n).astype(np.int8)
+        cache.parts(c, 0, int((c != 0).sum()))
+        assert sum(e is not None for e in cache.entries) <= 2 or cache.misses < 6
+    assert cache.counts["updated"] == 0
+    assert sum(e is not None for e in cache.entries) <= 2
+    codes = mosaic_codes(n, 30, rng)
+    for c in codes:                             # in LD: the cache fills up
+        largest = int(np.argmax(np.bincount(c, minlength=3)))
+        cache.parts(c, largest, int((c != largest).sum()))
+    assert cache.active == 6 and sum(e is not None for e in cache.entries) == 6
+    assert cache.counts["updated"] > 15
