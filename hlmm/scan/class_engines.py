@@ -328,22 +328,23 @@ class HLMMClassScan:
 
         With the exact Hessian, the start's β0 (an HLM's, fitting the total variance
         ``d_i + h2·‖g_i‖²``) is first lowered by ``h2_init`` times the mean ``‖g_i‖²``:
-        ``β0 ← β0 + log(1 − h2_init·m̄·e^{−β0})``, which saves about one Newton step."""
+        ``β0 ← β0 + log(1 − h2_init·m̄·e^{−β0})``, which saves about one Newton step.
+        ``start`` (β0, β1, h2), from the LD cache, is tried first where given."""
         exact = getattr(model, "hessian", None) is not None
-        theta0 = np.r_[beta0, self.h2_init]
+        fit = None
         if start is not None and exact:
-            theta0 = np.array(start, dtype=float)
-        elif exact:
-            shrink = 1.0 - self.h2_init * model.mean_gg() * np.exp(-theta0[0])
-            if shrink > 0.1:
-                theta0[0] += np.log(shrink)
-        if exact:
             # from a start near the optimum the steps are tiny: the SEs' Hessian is
             # taken at the last point evaluated (as from a far start), not reused
-            fit = _newton_exact(model, theta0, self.h2_min, tol, max_iter,
-                                se_moved=0.0 if start is not None else 1e-8)
-        else:
-            fit = _newton_hlmm(model, theta0, self.h2_min, tol, max_iter)
+            fit = _newton_exact(model, np.array(start, dtype=float), self.h2_min, tol,
+                                max_iter, se_moved=0.0)
+        if fit is None or isinstance(fit, str):  # (a failed LD start: the usual one)
+            theta0 = np.r_[beta0, self.h2_init]
+            if exact:
+                shrink = 1.0 - self.h2_init * model.mean_gg() * np.exp(-theta0[0])
+                if shrink > 0.1:
+                    theta0[0] += np.log(shrink)
+            fit = (_newton_exact if exact else _newton_hlmm)(
+                model, theta0, self.h2_min, tol, max_iter)
         if isinstance(fit, str):
             res["reason"] = fit
             return res

@@ -170,3 +170,16 @@ def test_cache_holds_two_snps_without_ld(rng):
         cache.parts(c, largest, int((c != largest).sum()))
     assert cache.active == 6 and sum(e is not None for e in cache.entries) == 6
     assert cache.counts["updated"] > 15
+
+
+def test_a_failed_ld_start_falls_back_to_the_usual_one(rng, monkeypatch):
+    codes, G, y = _data(rng, snps=4)
+    want = HLMMClassScan(y, G, 0.4, ld=False).fit_snp(codes[3])
+    ld = HLMMClassScan(y, G, 0.4)
+    for c in codes[:3]:
+        ld.fit_snp(c)
+    # weights exp(−η) overflow there: Newton cannot start
+    monkeypatch.setattr(LDGrams, "start", lambda self, q, f, hlm: np.array([-800.0, 0, 0.3]))
+    got = ld.fit_snp(codes[3])
+    assert got["ok"] and abs(got["likelihood"] / want["likelihood"] - 1) < 1e-7
+    assert abs(got["var"] - want["var"]) < 1e-6
