@@ -6,6 +6,7 @@ Rows are processed in chunks so the only temporary is ``chunk × l`` doubles.
 """
 from libc.math cimport sqrt
 from libc.stdlib cimport malloc, free
+from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dsyrk, dgemm, ddot
 
 cdef Py_ssize_t CHUNK = 1024
@@ -225,3 +226,121 @@ def traces_and_products(list Ms, const double[:, ::1] B, const double[::1] z,
                     Mz[k, i] = ddot(&n, <double*>(rows[k] + i * l), &one, <double*>&z[0], &one)
     for k in range(C):
         tr[k] = acc[k]
+
+
+def gram_update_rows(const double[:, ::1] G, const Py_ssize_t[::1] add,
+                     const Py_ssize_t[::1] rem, const double[:, ::1] Y, double[:, ::1] M,
+                     double[:, ::1] S):
+    """In place: ``M += Σ_{i∈add} g_i g_iᵀ − Σ_{i∈rem} g_i g_iᵀ`` (l × l) and
+    ``S[p] += Σ_{i∈add} Y[i, p]·g_i − Σ_{i∈rem} Y[i, p]·g_i`` (P × l).
+
+    A genotype class's Gram and sums moved from one SNP to a neighbour in linkage
+    disequilibrium: the rows that joined the class are added, those that left it
+    removed.  Chunks of gathered rows ``(g_i, Y_i)`` go to one syrk each, coefficient
+    +1 for ``add`` and −1 for ``rem``, into one (l + P)² accumulator, so the cost is
+    that of a syrk over ``len(add) + len(rem)`` rows."""
+    cdef Py_ssize_t na = add.shape[0], nr = rem.shape[0], ntot, i0, i, j, m, r, CH = 1024
+    cdef Py_ssize_t l = G.shape[1], P = Y.shape[1]
+    cdef Py_ssize_t L = (l + P + 7) // 8 * 8     # BLAS is slower on odd strides
+    cdef int la = <int>L, k
+    cdef double d_one = 1.0, coef
+    cdef char uplo = b'U', trans = b'N'
+    cdef double* buf
+    cdef double* T
+    if (M.shape[0] != l or M.shape[1] != l or S.shape[0] != P or S.shape[1] != l
+            or Y.shape[0] != G.shape[0]):
+        raise ValueError("gram_update_rows: shape mismatch")
+    for i in range(na):
+        if add[i] < 0 or add[i] >= G.shape[0]:
+            raise IndexError("gram_update_rows: row index out of range")
+    for i in range(nr):
+        if rem[i] < 0 or rem[i] >= G.shape[0]:
+            raise IndexError("gram_update_rows: row index out of range")
+    ntot = na + nr
+    if ntot == 0 or l == 0:
+        return
+    buf = <double*> malloc((CH * L + L * L) * sizeof(double))
+    if buf == NULL:
+        raise MemoryError()
+    T = buf + CH * L
+    with nogil:
+        memset(T, 0, L * L * sizeof(double))
+        i0 = 0
+        while i0 < ntot:
+            # chunks never straddle add and rem: each has one sign
+            if i0 < na:
+                m = min(CH, na - i0)
+                coef = 1.0
+            else:
+                m = min(CH, ntot - i0)
+                coef = -1.0
+            for i in range(m):
+                r = add[i0 + i] if i0 < na else rem[i0 - na + i]
+                for j in range(l):
+                    buf[i * L + j] = G[r, j]
+                for j in range(P):
+                    buf[i * L + l + j] = Y[r, j]
+                for j in range(l + P, L):
+                    buf[i * L + j] = 0.0
+            k = <int>m
+            dsyrk(&uplo, &trans, &la, &k, &coef, buf, &la, &d_one, T, &la)
+            i0 += m
+        for i in range(l):
+            for j in range(i):
+                M[i, j] += T[i * L + j]
+                M[j, i] += T[i * L + j]
+            M[i, i] += T[i * L + i]
+        for j in range(P):
+            for i in range(l):
+                S[j, i] += T[(l + j) * L + i]
+    free(buf)
+
+
+def rows_sumsq(const double[:, ::1] G, const Py_ssize_t[::1] rows, double[::1] out):
+    """``out[j] = Σ_{i∈rows} G[i, j]²``: the exact diagonal of a class Gram, O(|rows|·l),
+    to check one formed by updates (:func:`gram_update_rows`) for rounding drift."""
+    cdef Py_ssize_t n = rows.shape[0], l = G.shape[1], i, j, r
+    cdef double x
+    if out.shape[0] != l:
+        raise ValueError("rows_sumsq: shape mismatch")
+    for i in range(n):
+        if rows[i] < 0 or rows[i] >= G.shape[0]:
+            raise IndexError("rows_sumsq: row index out of range")
+    out[:] = 0.0
+    with nogil:
+        for i in range(n):
+            r = rows[i]
+            for j in range(l):
+                x = G[r, j]
+                out[j] += x * x
+
+
+def ld_costs(const signed char[::1] c, const signed char[:, ::1] R, int largest,
+             Py_ssize_t[:, ::1] out):
+    """Rows to update to move class Grams from each earlier SNP to this one.
+
+    ``c``: this SNP's genotype classes (0, 1, 2, −1 missing); ``R``: earlier SNPs'
+    classes, one row each.  ``out[r, 0]`` counts, over the individuals whose class
+    differs between ``R[r]`` and ``c``, one for the class they join and one for the
+    class they leave unless that class is ``largest`` (the one formed by subtraction,
+    never updated); ``out[r, 1]`` is the same with ``R[r]``'s alleles swapped
+    (class k read as 2 − k, missing kept)."""
+    cdef Py_ssize_t n = c.shape[0], nr = R.shape[0], r, i
+    cdef Py_ssize_t s0, s1
+    cdef signed char a, b, bf, L = <signed char>largest
+    if R.shape[1] != n or out.shape[0] != nr or out.shape[1] != 2:
+        raise ValueError("ld_costs: shape mismatch")
+    with nogil:
+        for r in range(nr):
+            s0 = 0
+            s1 = 0
+            for i in range(n):
+                a = c[i]
+                b = R[r, i]
+                bf = 2 - b if b >= 0 else b
+                if a != b:
+                    s0 += (a != L) + (b != L)
+                if a != bf:
+                    s1 += (a != L) + (bf != L)
+            out[r, 0] = s0
+            out[r, 1] = s1

@@ -349,15 +349,16 @@ def _face_step(Hp, g, theta, h2_min):
     return step, dec
 
 
-def _newton_exact(model, theta, h2_min, tol, max_iter):
+def _newton_exact(model, theta, h2_min, tol, max_iter, se_moved=1e-8):
     """:func:`_newton_hlmm` with the exact Hessian (``model.hessian()``, one l×l gemm)
     and :func:`_face_step` at the bound.
 
     The Hessian is refreshed at an iterate when the last step's decrement was ≥ 1e-4
     and reused otherwise; where the decrement falls below ``tol`` it also gives the
     SEs, so it is refreshed there unless the steps since it was computed total a
-    decrement below 1e-8 (it is then within ~1e-4 SEs of the point: relative errors
-    of ~1e-7 in the SEs).  The last step (decrement below ``tol``, ‖step‖ ≲ 1e-5 SEs)
+    decrement below ``se_moved`` = 1e-8 (it is then within ~1e-4 SEs of the point:
+    relative errors of ~1e-7 in the SEs, up to ~1e-5 for h2's; ``se_moved = 0``
+    refreshes it at any move).  The last step (decrement below ``tol``, ‖step‖ ≲ 1e-5 SEs)
     is not evaluated but extrapolated on the quadratic model: ``f + gᵀs + ½sᵀHs`` and
     ``α̂ + (dα̂/dθ)s``, ``dα̂/dθ = −H_αα⁻¹H_αθ``, with errors O(‖s‖³) and O(‖s‖²), far
     below the SEs.  Returns (theta, f, grad, alpha, XSX, n_iter, message, H) with H
@@ -377,7 +378,7 @@ def _newton_exact(model, theta, h2_min, tol, max_iter):
                     return "Hessian not finite"
             Hp = _profile(H)
             step, dec = _face_step(Hp, g, theta, h2_min)
-            if dec < tol and moved >= 1e-8:
+            if dec < tol and moved > 0 and moved >= se_moved:
                 H = None          # the SEs need a Hessian nearer to this point
                 continue
             break

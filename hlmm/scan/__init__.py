@@ -4,7 +4,9 @@
   SNP fits share (sample, null model, engine) and the fit of a block of SNPs;
 - ``inputs``: the genotype file, phenotypes and selections a run reads once;
 - ``class_engines``, ``dosage_engine``: fits from genotype-class (dosage-value)
-  statistics; ``levene``: the Brown–Forsythe test; ``block_fits``: a block's outcomes;
+  statistics; ``ld_grams``: the HLMM's class Grams updated from a recent SNP's
+  (linkage disequilibrium); ``levene``: the Brown–Forsythe test; ``block_fits``: a
+  block's outcomes;
 - ``many_phenotypes``: many phenotypes over one pass of the genotypes;
 - ``run``: the runner (outputs, checkpoints, threads); ``checkpoint``: ``--resume``,
   locks, progress, signals; ``dask_cluster``: blocks on a Dask cluster.

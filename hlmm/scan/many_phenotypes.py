@@ -233,8 +233,13 @@ class MultiScan:
             # the Grams once for the group, every phenotype's class sums with them
             parts = s0._class_scan.class_parts_many(c, self._group_Y[gi],
                                                     self._group_S[gi])
+            # (the LD cache those Grams came from: each phenotype's Newton starts at its
+            # fit of the SNP they were updated from)
+            cache = s0._class_scan._ld_cache(self._group_Y[gi], self._group_S[gi]) \
+                if s0._class_scan.ld else None
             for q, (p, s) in enumerate(zip(group, scans)):
-                res = s._class_scan.fit_snp(c, parts=parts[q])
+                res = s._class_scan.fit_snp(c, parts=parts[q],
+                                            ld_start=None if cache is None else (cache, q))
                 fits[p][j] = s._class_fit(n_l, freq, res)
 
     # --- blocks ----------------------------------------------------------------------
