@@ -85,6 +85,8 @@ def main():
     ap.add_argument("--hlmm-snps", type=int, default=40)
     ap.add_argument("--kernel", action="store_true")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--baseline-tree", default=None,
+                    help="also run the hlmm source tree DIR (PYTHONPATH=DIR) in turn")
     ap.add_argument("--dir", default="/tmp/hlmm-bench")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
@@ -117,12 +119,27 @@ def w6(a, hlmm, threads):
 
     out1 = os.path.join(a.dir, "w6_single")
     outk = os.path.join(a.dir, "w6_many")
-    runs1, runsk = [], []
-    for _ in range(a.repeat):
-        runs1.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", single, out1,
-                                   "--whole-chr"] + threads))
-        runsk.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", many, outk,
-                                   "--whole-chr", "--all-pheno"] + threads))
+    runs1, runsk, base1, basek = [], [], [], []
+    benv = None
+    if a.baseline_tree:
+        benv = dict(os.environ, PYTHONPATH=os.path.abspath(a.baseline_tree))
+    cwd = os.getcwd()
+    os.chdir(a.dir)         # no hlmm source tree in the cwd: PYTHONPATH decides
+    try:
+        for _ in range(a.repeat):
+            runs1.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", single, out1,
+                                       "--whole-chr"] + threads))
+            runsk.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", many, outk,
+                                       "--whole-chr", "--all-pheno"] + threads))
+            if benv is not None:
+                basek.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", many,
+                                           outk + "_base", "--whole-chr", "--all-pheno"]
+                                   + threads, env=benv))
+                base1.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", single,
+                                           out1 + "_base", "--whole-chr"] + threads,
+                                   env=benv))
+    finally:
+        os.chdir(cwd)
     w1, r1 = float(np.median([w for w, _ in runs1])), max(r for _, r in runs1)
     wk, rk = float(np.median([w for w, _ in runsk])), max(r for _, r in runsk)
     print(f"W6 n = {a.n}, {a.snps} SNPs, {a.threads} threads, phenotype missing rate "
@@ -136,6 +153,16 @@ def w6(a, hlmm, threads):
           f"{a.phenos * w1 / wk:.1f}x faster than {a.phenos} separate runs")
     print(f"  SNP loop: single {loop_seconds(out1 + '.log'):.2f} s, "
           f"{a.phenos} phenotypes {loop_seconds(outk + '.log'):.2f} s")
+    print(f"  ratios of the rounds: "
+          + ", ".join(f"{k / o:.2f}" for (o, _), (k, _) in zip(runs1, runsk)))
+    if base1:
+        b1 = float(np.median([w for w, _ in base1]))
+        bk = float(np.median([w for w, _ in basek]))
+        print(f"  baseline tree: single {b1:.2f} s, {a.phenos} phenotypes {bk:.2f} s "
+              f"(ratio {bk / b1:.2f}x; rounds "
+              + ", ".join(f"{k / o:.2f}" for (o, _), (k, _) in zip(base1, basek)) + ")")
+        print(f"  {a.phenos} phenotypes, this tree / baseline: {wk / bk:.2f}x (rounds "
+              + ", ".join(f"{k / b:.2f}" for (k, _), (b, _) in zip(runsk, basek)) + ")")
 
 
 
