@@ -158,24 +158,32 @@ class MultiScan:
         # the count columns fill whole tiles of their own (the kernel's exact tiles)
         ncount = -(-len(used) // 8) * 8
         C = ncount + powers * len(scans)
-        # B's columns written straight into the kernel's tiles (_core/tablesums.h)
+        # B's columns written into the kernel's tiles (_core/tablesums.h) eight at a time:
+        # a tile's rows are staged column by column, then copied once (a strided write
+        # per column would pass over the tile's memory eight times)
         Bt = _multi.tiled_zeros(U.size, C)
+        stage = np.zeros((8, U.size))
+
+        def put(c, values, pos=slice(None)):
+            stage[c % 8, pos] = values
+            if c % 8 == 7 or c == C - 1:
+                Bt[c // 8, :U.size, :c % 8 + 1] = stage[:c % 8 + 1].T
+                stage[:] = 0.0
+
+        counts = np.zeros((len(used), U.size))
         for key, (col, shift, width) in fields.items():
             lacks = np.full(U.size, float(1 << shift))
             lacks[samples[key]] = 0.0
-            _multi.tile_column(Bt, col)[:U.size] += lacks
+            counts[col] += lacks
+        for c in range(ncount):
+            put(c, counts[c] if c < len(used) else 0.0)
+        del counts
         self._cols, self._counts = [], []
         for p, (s, key) in enumerate(zip(scans, keys)):
-            pos = samples[key]
             base = ncount + powers * p
             yq = s.y
             for q in range(powers):
-                if isinstance(pos, slice):
-                    _multi.tile_column(Bt, base + q)[pos] = yq
-                else:
-                    full = np.zeros(U.size)
-                    full[pos] = yq
-                    _multi.tile_column(Bt, base + q)[:U.size] = full
+                put(base + q, yq, samples[key])
                 yq = yq * s.y
             f = fields.get(key)
             # the count's column (unused for the union: from the kernel's counts)
