@@ -288,6 +288,20 @@ class BedFile:
         """Every .bed variant is biallelic and diploid."""
         return []
 
+    @staticmethod
+    def _mapped(fh, offset, count):
+        """``count`` bytes of ``fh`` from ``offset``, mapped read-only (None if the
+        file cannot be mapped)."""
+        import mmap
+
+        base = offset - offset % mmap.ALLOCATIONGRANULARITY
+        try:
+            mm = mmap.mmap(fh.fileno(), offset + count - base, offset=base,
+                           access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
+        return np.frombuffer(mm, dtype=np.uint8, count=count, offset=offset - base)
+
     def read_packed(self, start, stop):
         """The raw .bed bytes of SNPs ``start..stop-1``: ``(stop−start) × bytes_per_snp`` uint8
         (read-only).
@@ -303,15 +317,13 @@ class BedFile:
             if size < offset + count:
                 raise InputError(f"{self.path}: truncated while reading SNPs "
                                  f"{start}..{stop - 1}")
-            if count == 0:
-                buf = np.empty(0, dtype=np.uint8)
-            else:
-                import mmap
-
-                base = offset - offset % mmap.ALLOCATIONGRANULARITY
-                mm = mmap.mmap(fh.fileno(), offset + count - base, offset=base,
-                               access=mmap.ACCESS_READ)
-                buf = np.frombuffer(mm, dtype=np.uint8, count=count, offset=offset - base)
+            buf = self._mapped(fh, offset, count) if count else np.empty(0, np.uint8)
+            if buf is None:         # (a file system that cannot map files)
+                fh.seek(offset)
+                buf = np.frombuffer(fh.read(count), dtype=np.uint8)
+                if buf.size != count:
+                    raise InputError(f"{self.path}: truncated while reading SNPs "
+                                     f"{start}..{stop - 1}")
         buf = buf.reshape(stop - start, self.bytes_per_snp)
         self._check_padding(buf[:, -1], start)
         return buf
