@@ -6,8 +6,8 @@
 * scipy (≥ 1.14) clones numpy's namespace when it is first imported (our kernels import
   ``scipy.linalg.cython_blas``, so every scan does): it touches every lazily imported
   numpy submodule, among them ``numpy.f2py`` (which imports charset_normalizer when it
-  is installed), ``numpy.testing`` (unittest) and ``numpy.polynomial``, ~0.1 s of
-  imports no scan uses.  Those not yet imported are registered as lazy modules
+  is installed) and ``numpy.testing`` (unittest), ~0.1 s of imports no scan uses.
+  Those not yet imported are registered as lazy modules
   (:class:`importlib.util.LazyLoader`): the module object exists, and the first use of
   one of its attributes executes it, as an import would have.
 """
@@ -16,7 +16,7 @@ import importlib.util
 import sys
 
 # numpy submodules a scan never uses, that scipy's namespace clone would import
-_UNUSED = ("f2py", "testing", "polynomial")
+_UNUSED = ("f2py", "testing")
 
 
 def begin():
