@@ -1,7 +1,7 @@
 """Benchmark W6 (issue 14): many phenotypes in one pass over the genotypes.
 
     python bench/bench_multi_pheno.py [--n 100000] [--snps 20000] [--phenos 100]
-        [--missing 0.0] [--threads 2] [--hlmm] [--hlmm-phenos 10] [--hlmm-snps 20]
+        [--missing 0.0 | --missing-ramp] [--threads 2] [--hlmm] [--hlmm-phenos 10] [--hlmm-snps 20]
         [--kernel] [--repeat 3]
 
 Times in the same run, on the W2 .bed (the fileset of bench_scan_hlm.py):
@@ -15,7 +15,9 @@ Times in the same run, on the W2 .bed (the fileset of bench_scan_hlm.py):
 Whole commands are timed ``--repeat`` times each, alternating, and the medians reported
 (the two runs of W6 differ by ~10×, so one noisy run moves the ratio by a lot).
 ``--missing`` makes each phenotype miss that fraction of values at random (each its own
-sample).
+sample); ``--missing-ramp`` makes the k-th phenotype miss 0.2 % × k of its values (up to
+20 % for the 100th: realistic, every phenotype its own sample, most of them nearly
+complete).
 With ``--kernel``: the shared HLM kernel alone (``_multi.class_column_sums``, one
 thread, CPU seconds per SNP on 512 SNPs of the W2 .bed with ``1 + 2·phenos`` columns)
 against the dense product it replaced (a dgemm of each SNP's two commonest classes'
@@ -34,7 +36,8 @@ from _timing import best_time, simulate_fileset, timed  # noqa: E402
 
 
 def write_phenotypes(fam, out, k, missing, seed=3, random_bed=None):
-    """``k`` phenotypes: a third normal, a third t(5), a third χ²(4); with
+    """``k`` phenotypes: a third normal, a third t(5), a third χ²(4), each missing a
+    fraction ``missing`` of its values (an array: one fraction per phenotype); with
     ``random_bed`` each also has a polygenic part of h2 between 0.05 and 0.3 over its
     SNPs (so that the HLMM's h2 is not at its boundary)."""
     rng = np.random.default_rng(seed)
@@ -54,7 +57,8 @@ def write_phenotypes(fam, out, k, missing, seed=3, random_bed=None):
         u = rng.standard_normal((G.shape[1], k)).astype(np.float32)
         Y = np.sqrt(1 - h2) * Y + np.sqrt(h2 / G.shape[1]) * (G @ u)
     text = np.char.mod("%.6f", Y)
-    if missing > 0:
+    missing = np.broadcast_to(np.asarray(missing, dtype=float), (k,))
+    if np.any(missing > 0):
         text[rng.random(Y.shape) < missing] = "NA"
     with open(out, "w") as fh:
         fh.write(" ".join(["FID", "IID"] + [f"P{j + 1}" for j in range(k)]) + "\n")
@@ -72,6 +76,8 @@ def main():
     ap.add_argument("--snps", type=int, default=20_000)
     ap.add_argument("--phenos", type=int, default=100)
     ap.add_argument("--missing", type=float, default=0.0)
+    ap.add_argument("--missing-ramp", action="store_true",
+                    help="the k-th phenotype misses 0.2 %% x k of its values")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--hlmm", action="store_true")
     ap.add_argument("--skip-w6", action="store_true", help="only the HLMM part")
@@ -79,6 +85,8 @@ def main():
     ap.add_argument("--hlmm-snps", type=int, default=40)
     ap.add_argument("--kernel", action="store_true")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--baseline-tree", default=None,
+                    help="also run the hlmm source tree DIR (PYTHONPATH=DIR) in turn")
     ap.add_argument("--dir", default="/tmp/hlmm-bench")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
@@ -97,11 +105,12 @@ def w6(a, hlmm, threads):
     prefix = os.path.join(a.dir, f"w1_{a.n}_{a.snps}")
     simulate_fileset(prefix, a.n, a.snps)
     single = prefix + ".pheno1"
-    many = f"{prefix}.pheno{a.phenos}_{a.missing:g}"
+    many = f"{prefix}.pheno{a.phenos}_{'ramp' if a.missing_ramp else f'{a.missing:g}'}"
+    missing = 0.002 * np.arange(1, a.phenos + 1) if a.missing_ramp else a.missing
     if not os.path.exists(single):
         write_phenotypes(prefix + ".fam", single, 1, 0.0)
     if not os.path.exists(many):
-        write_phenotypes(prefix + ".fam", many, a.phenos, a.missing)
+        write_phenotypes(prefix + ".fam", many, a.phenos, missing)
     from hlmm.io.tables import read_table
 
     t_read, tab = best_time(lambda: read_table(many), 3)
@@ -110,16 +119,31 @@ def w6(a, hlmm, threads):
 
     out1 = os.path.join(a.dir, "w6_single")
     outk = os.path.join(a.dir, "w6_many")
-    runs1, runsk = [], []
-    for _ in range(a.repeat):
-        runs1.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", single, out1,
-                                   "--whole-chr"] + threads))
-        runsk.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", many, outk,
-                                   "--whole-chr", "--all-pheno"] + threads))
+    runs1, runsk, base1, basek = [], [], [], []
+    benv = None
+    if a.baseline_tree:
+        benv = dict(os.environ, PYTHONPATH=os.path.abspath(a.baseline_tree))
+    cwd = os.getcwd()
+    os.chdir(a.dir)         # no hlmm source tree in the cwd: PYTHONPATH decides
+    try:
+        for _ in range(a.repeat):
+            runs1.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", single, out1,
+                                       "--whole-chr"] + threads))
+            runsk.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", many, outk,
+                                       "--whole-chr", "--all-pheno"] + threads))
+            if benv is not None:
+                basek.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", many,
+                                           outk + "_base", "--whole-chr", "--all-pheno"]
+                                   + threads, env=benv))
+                base1.append(timed(hlmm + ["chr", prefix + ".bed", "0", "0", single,
+                                           out1 + "_base", "--whole-chr"] + threads,
+                                   env=benv))
+    finally:
+        os.chdir(cwd)
     w1, r1 = float(np.median([w for w, _ in runs1])), max(r for _, r in runs1)
     wk, rk = float(np.median([w for w, _ in runsk])), max(r for _, r in runsk)
     print(f"W6 n = {a.n}, {a.snps} SNPs, {a.threads} threads, phenotype missing rate "
-          f"{a.missing:g}")
+          + ("0.2 % x k for the k-th" if a.missing_ramp else f"{a.missing:g}"))
     print(f"  (medians of {a.repeat} runs each; all: single "
           f"{', '.join(f'{w:.2f}' for w, _ in runs1)} s, many "
           f"{', '.join(f'{w:.2f}' for w, _ in runsk)} s)")
@@ -129,6 +153,16 @@ def w6(a, hlmm, threads):
           f"{a.phenos * w1 / wk:.1f}x faster than {a.phenos} separate runs")
     print(f"  SNP loop: single {loop_seconds(out1 + '.log'):.2f} s, "
           f"{a.phenos} phenotypes {loop_seconds(outk + '.log'):.2f} s")
+    print(f"  ratios of the rounds: "
+          + ", ".join(f"{k / o:.2f}" for (o, _), (k, _) in zip(runs1, runsk)))
+    if base1:
+        b1 = float(np.median([w for w, _ in base1]))
+        bk = float(np.median([w for w, _ in basek]))
+        print(f"  baseline tree: single {b1:.2f} s, {a.phenos} phenotypes {bk:.2f} s "
+              f"(ratio {bk / b1:.2f}x; rounds "
+              + ", ".join(f"{k / o:.2f}" for (o, _), (k, _) in zip(base1, basek)) + ")")
+        print(f"  {a.phenos} phenotypes, this tree / baseline: {wk / bk:.2f}x (rounds "
+              + ", ".join(f"{k / b:.2f}" for (k, _), (b, _) in zip(runsk, basek)) + ")")
 
 
 

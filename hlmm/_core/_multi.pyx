@@ -31,7 +31,8 @@ cnp.import_array()
 cdef extern from "tablesums.h" nogil:
     void hlmm_ts_init()
     int hlmm_code_sums(const uint8_t* codes, Py_ssize_t ld, Py_ssize_t m, Py_ssize_t n,
-                       const double* Bt, Py_ssize_t npad, Py_ssize_t C, double* out,
+                       const double* Bt, Py_ssize_t npad, Py_ssize_t C, Py_ssize_t exact,
+                       double* out,
                        int64_t* ncode, const int* slot, Py_ssize_t chunk,
                        size_t list_bytes, uint16_t* scratch, size_t scratch_len)
     Py_ssize_t hlmm_part_snps(Py_ssize_t m, Py_ssize_t n, size_t list_bytes)
@@ -80,7 +81,8 @@ def tile_columns(B):
 def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] index,
                       bint count_a1, const double[:, :, ::1] Bt, double[:, :, ::1] out,
                       int64_t[:, ::1] counts=None, Py_ssize_t tile=32,
-                      size_t list_bytes=LIST_BYTES, uint16_t[::1] scratch=None):
+                      size_t list_bytes=LIST_BYTES, uint16_t[::1] scratch=None,
+                      Py_ssize_t exact=0):
     """Fill ``out`` (SNPs × 4 × C) with the sums of the C columns of B (union individuals
     × columns, given tiled as :func:`tile_columns` returns it) over classes 0, 1, 2 and
     the missing calls of the SNP rows of ``packed`` (.bed bytes); ``index[u]`` is
@@ -90,7 +92,10 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
     bounds the per-SNP lists of table rows (8 bytes per SNP and group): SNPs go in
     parts that keep within it; ``scratch`` (uint16), if long enough for a part's lists,
     holds them (a buffer reused from call to call saves the page faults of a fresh
-    one)."""
+    one).  ``exact`` (a multiple of 8): B's first ``exact`` columns hold integers whose
+    sums, over all of B's rows too, stay below 2^53 (bit fields of counts): for each
+    SNP, their sum over its commonest class is their total minus the other classes'
+    sums, exact, which saves about 40 % of their work."""
     cdef Py_ssize_t m = packed.shape[0], n = index.shape[0], C = out.shape[2]
     cdef Py_ssize_t j, u, pos, nbu = (n + 3) // 4, limit = 4 * packed.shape[1]
     cdef Py_ssize_t npad = Bt.shape[1]
@@ -119,6 +124,8 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
         raise ValueError(f"out must be {m} × 4 × C")
     if counts is not None and (counts.shape[0] != m or counts.shape[1] != 4):
         raise ValueError(f"counts must be {m} × 4")
+    if exact < 0 or exact % 8 or exact > Bt.shape[0] * 8:
+        raise ValueError("exact must be a multiple of 8 within B's tiles")
     if tile < 1 or tile > 256:
         raise ValueError("tile must be in 1..256")
     for u in range(n):
@@ -159,7 +166,8 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
         if n == 0:
             rc = 0
         elif identity or gathered != NULL:
-            rc = hlmm_code_sums(<const uint8_t*> codes, ld, m, n, bt, npad, C, o, ncode, slot,
+            rc = hlmm_code_sums(<const uint8_t*> codes, ld, m, n, bt, npad, C, exact, o,
+                                ncode, slot,
                                 tile, list_bytes, scr, scr_len)
         else:
             rc = -1

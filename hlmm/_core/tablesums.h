@@ -30,6 +30,13 @@
  * result depends neither on threads nor on the machine's vector width, and a class
  * whose values are all equal sums to an exact multiple (no subtraction anywhere).
  *
+ * The one exception, exact by construction: the first `exact` columns (whole tiles) may
+ * be declared integer-valued with every partial sum below 2^53 (the bit-field counts of
+ * a many-phenotype scan).  Their sum over each SNP's commonest code (the one in most
+ * lanes, present in nearly every group) is then the column's total minus the other
+ * codes' sums, exact in integers, and its table adds (about 1 of the ~2.4 per group)
+ * are skipped.
+ *
  * On x86-64 Linux with GCC the function is compiled for AVX-512, AVX2 and the baseline
  * and the loader picks one (target_clones); elsewhere it is plain C with GCC vectors.
  */
@@ -73,15 +80,20 @@ static void hlmm_ts_init(void)
  * are ignored (ncode, if not NULL: m × 4, the count of each code added at its slot).
  * Bt: the columns of B in tiles of 8, ntiles × npad × 8 (npad ≥ n rows,
  * a multiple of 8; rows past n and columns past C zero).  out: m × 4
- * × C, accumulated into (code k at slot slot[k]).  chunk: groups of eight per chunk
+ * × C, accumulated into (code k at slot slot[k]).  exact: the leading columns (whole
+ * tiles of them) that are integers with every partial sum below 2^53, see above.
+ * chunk: groups of eight per chunk
  * (1..256).  Returns 0, or -1 when memory runs out. */
 HLMM_TS_CLONES
 static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                                ptrdiff_t n, const double *Bt, ptrdiff_t npad, ptrdiff_t C,
-                               double *out, int64_t *ncode, const int *slot,
-                               ptrdiff_t chunk, uint16_t *scratch, size_t scratch_len)
+                               ptrdiff_t exact, double *out, int64_t *ncode,
+                               const int *slot, ptrdiff_t chunk, uint16_t *scratch,
+                               size_t scratch_len)
 {
     ptrdiff_t ngroups = (n + 7) / 8, nbytes = (n + 3) / 4, ntiles = (C + 7) / 8;
+    /* tiles of integer columns whose commonest code comes from their totals */
+    ptrdiff_t nexact = exact / 8 < ntiles ? exact / 8 : ntiles;
     if (m <= 0 || n <= 0 || (C <= 0 && ncode == NULL))
         return 0;
     if (chunk > ngroups)
@@ -104,10 +116,20 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
         band = 1;
     hlmm_v8d *acc = (hlmm_v8d *)aligned_alloc(64, (size_t)m * 4 * band *
                                               sizeof(hlmm_v8d));
-    if (T == NULL || lists == NULL || counts == NULL || starts == NULL || acc == NULL) {
+    /* per SNP, the lanes of each code and its commonest code; the exact tiles' totals */
+    int64_t *lanes_of = (int64_t *)calloc((size_t)m * 4, sizeof(int64_t));
+    unsigned char *common = (unsigned char *)malloc((size_t)m + 1);
+    double *tot = (double *)calloc((size_t)nexact * 8 + 1, sizeof(double));
+    if (T == NULL || lists == NULL || counts == NULL || starts == NULL || acc == NULL
+            || lanes_of == NULL || common == NULL || tot == NULL) {
         free(T); free(own); free(counts); free(starts); free(acc);
+        free(lanes_of); free(common); free(tot);
         return -1;
     }
+    for (ptrdiff_t t = 0; t < nexact; t++)
+        for (ptrdiff_t u = 0; u < n; u++)
+            for (int c = 0; c < 8; c++)
+                tot[8 * t + c] += Bt[(t * npad + u) * 8 + c];
     size_t pos = 0;
     for (ptrdiff_t ci = 0; ci < nchunks; ci++) {
         ptrdiff_t g0 = ci * chunk, gn = ngroups - g0 < chunk ? ngroups - g0 : chunk;
@@ -139,12 +161,21 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                     cnt += (s != 0);
                     lanes += __builtin_popcount(s);
                 }
-                if (ncode != NULL)
-                    ncode[j * 4 + slot[k]] += lanes;
+                lanes_of[j * 4 + k] += lanes;
                 counts[(ci * m + j) * 4 + k] = (uint16_t)cnt;
                 pos += cnt;
             }
         }
+    }
+    for (ptrdiff_t j = 0; j < m; j++) {
+        int best = 0;
+        for (int k = 1; k < 4; k++)
+            if (lanes_of[j * 4 + k] > lanes_of[j * 4 + best])
+                best = k;
+        common[j] = (unsigned char)best;
+        if (ncode != NULL)
+            for (int k = 0; k < 4; k++)
+                ncode[j * 4 + slot[k]] += lanes_of[j * 4 + k];
     }
     for (ptrdiff_t t0 = 0; t0 < ntiles; t0 += band) {
         ptrdiff_t tb = ntiles - t0 < band ? ntiles - t0 : band;
@@ -168,10 +199,15 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                 }
                 const uint16_t *idx = lists + starts[ci];
                 const uint16_t *cnts = counts + ci * m * 4;
+                int derived = t0 + t < nexact;
                 for (ptrdiff_t jk = 0; jk < m * 4; jk++) {
                     ptrdiff_t cnt = cnts[jk], q = 0;
                     if (cnt == 0)
                         continue;
+                    if (derived && (jk & 3) == common[jk >> 2]) {
+                        idx += cnt;
+                        continue;
+                    }
                     /* two accumulators (even and odd entries): an add's latency is
                        longer than its issue interval */
                     hlmm_v8d a = {0}, b = {0};
@@ -188,14 +224,24 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
         }
         for (ptrdiff_t jk = 0; jk < m * 4; jk++) {
             double *dst = out + ((jk >> 2) * 4 + slot[jk & 3]) * C;
+            ptrdiff_t j4 = jk & ~(ptrdiff_t)3;
             for (ptrdiff_t t = 0; t < tb; t++) {
                 ptrdiff_t c0 = (t0 + t) * 8, w = C - c0 < 8 ? C - c0 : 8;
-                for (ptrdiff_t c = 0; c < w; c++)
-                    dst[c0 + c] += acc[t * m * 4 + jk][c];
+                const hlmm_v8d *a = acc + t * m * 4;
+                if (t0 + t < nexact && (jk & 3) == common[jk >> 2]) {
+                    /* the total minus the other codes: integers, so exact */
+                    for (ptrdiff_t c = 0; c < w; c++)
+                        dst[c0 + c] += tot[c0 + c] - (a[j4][c] + a[j4 + 1][c]
+                                                       + a[j4 + 2][c] + a[j4 + 3][c]);
+                } else {
+                    for (ptrdiff_t c = 0; c < w; c++)
+                        dst[c0 + c] += a[jk][c];
+                }
             }
         }
     }
     free(T); free(own); free(counts); free(starts); free(acc);
+    free(lanes_of); free(common); free(tot);
     return 0;
 }
 
@@ -215,14 +261,16 @@ static ptrdiff_t hlmm_part_snps(ptrdiff_t m, ptrdiff_t n, size_t list_bytes)
 
 /* hlmm_code_sums_part over the parts of hlmm_part_snps. */
 static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdiff_t n,
-                          const double *Bt, ptrdiff_t npad, ptrdiff_t C, double *out,
+                          const double *Bt, ptrdiff_t npad, ptrdiff_t C, ptrdiff_t exact,
+                          double *out,
                           int64_t *ncode, const int *slot, ptrdiff_t chunk,
                           size_t list_bytes, uint16_t *scratch, size_t scratch_len)
 {
     ptrdiff_t size = hlmm_part_snps(m, n, list_bytes);
     for (ptrdiff_t j0 = 0; j0 < m; j0 += size) {
         ptrdiff_t mj = m - j0 < size ? m - j0 : size;
-        if (hlmm_code_sums_part(codes + j0 * ld, ld, mj, n, Bt, npad, C, out + j0 * 4 * C,
+        if (hlmm_code_sums_part(codes + j0 * ld, ld, mj, n, Bt, npad, C, exact,
+                                out + j0 * 4 * C,
                                 ncode != NULL ? ncode + j0 * 4 : NULL, slot, chunk,
                                 scratch, scratch_len) != 0)
             return -1;

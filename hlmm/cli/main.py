@@ -1,7 +1,12 @@
 """Entry point of the ``hlmm`` command: a click group; each subcommand lives in its own module."""
-import click
+from hlmm.cli import _startup
 
-from hlmm import __version__
+_startup.begin()
+_startup.defer_numpy_submodules()
+
+import click  # noqa: E402
+
+from hlmm import __version__  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +33,7 @@ def _register():
 
 
 _register()
+_startup.ready()
 
 if __name__ == "__main__":
     main()

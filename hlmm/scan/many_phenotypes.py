@@ -8,12 +8,14 @@ missing values), null model, standardised y and, with random effects, null h2 �
 * every SNP block is read once (:meth:`GenomeScan._read_block`);
 * **HLM** (default mode): the genotype-class sums of every phenotype come from one
   kernel (:func:`hlmm._core._multi.class_column_sums`).  Over the union U of the
-  phenotypes' samples, with ``B`` the matrix of columns ``1[i ∈ sample_P]`` (one per
-  distinct sample) and ``y_P^q`` (q = 1, 2, and 3, 4 with ``--robust``; 0 outside P's
-  sample), the sums of B's columns over each genotype class of a SNP are direct sums,
-  by tables of the subset sums of B's rows in groups of eight individuals, built once
-  per block of SNPs (blocks of 1024 by default).  Per phenotype and SNP this gives
-  ``n_k, Σ_k y, Σ_k y²`` (…), from which its fit is O(1) as in a single run.
+  phenotypes' samples, with ``B`` the matrix of columns ``1[i ∉ sample_P]`` (one per
+  distinct sample other than U, as bit fields of shared integer columns) and
+  ``y_P^q`` (q = 1, 2, and 3, 4 with ``--robust``; 0 outside P's sample), the sums of
+  B's columns over each genotype class of a SNP are direct sums, by tables of the
+  subset sums of B's rows in groups of eight individuals, built once per block of SNPs
+  (blocks of 1024 by default).  Per phenotype and SNP this gives ``n_k`` (U's count
+  less the individuals P lacks, exact integers), ``Σ_k y, Σ_k y²`` (…), from which its
+  fit is O(1) as in a single run.
 * **HLMM** (default mode): phenotypes with the same sample share G, ``M_all = GᵀG`` and,
   per SNP, the carriers' Grams ``M_k = Σ_{i∈k} g_i g_iᵀ`` (one syrk per class, the
   dominant cost); the class sums ``u_k = Σ_{i∈k} g_i`` and ``s_k = Σ_{i∈k} y_i g_i`` of
@@ -123,51 +125,76 @@ class MultiScan:
         for s in scans:
             in_any[s.sample_index] = True
         U = np.flatnonzero(in_any)
+        # union position of each .bed individual (a gather per sample, no search)
+        where = np.full(self.geno.n_samples, -1, dtype=np.intp)
+        where[U] = np.arange(U.size)
         # each distinct sample's union positions, found once
         keys, samples = [], {}
         for s in scans:
             key = s.sample_index.tobytes()
             if key not in samples:
-                pos = np.searchsorted(U, s.sample_index)
                 # the whole union: a slice, not a scatter
-                samples[key] = slice(0, U.size) if pos.size == U.size else pos
+                samples[key] = (slice(0, U.size) if s.sample_index.size == U.size
+                                else where[s.sample_index])
             keys.append(key)
-        # The kernel counts the union's individuals per class; each other sample's 0/1
-        # indicator is a bit field of a shared column: sample w adds 2^(bits·(w % per))
-        # to count column w // per.  Every partial sum is an integer below 2^52, so the
-        # class sums are exact whatever the order, and each sample's class count is its
-        # field.  (Phenotypes with their own missing values would otherwise add a column
-        # each to the kernel.)
-        bits = max(1, int(U.size).bit_length())
-        per = max(1, 52 // bits)
-        fields = {}
+        # The kernel counts the union's individuals per class; a sample's own class
+        # counts are those minus the counts of the union's individuals it lacks, an
+        # integer bit field of a shared column: sample w adds 2^shift_w to its column
+        # for each individual it lacks, in a field just wide enough for that number
+        # (a sample missing 200 of 100,000 takes 8 bits).  Every partial sum is an
+        # integer below 2^52, so the class sums are exact whatever the order (and the
+        # kernel may take each SNP's commonest class as the column total minus the
+        # others: ``exact``); each sample's count is its field.
+        fields, used = {}, []
         for key, pos in samples.items():
-            if not isinstance(pos, slice):
-                fields[key] = len(fields)
-        ncount = -(-len(fields) // per)
+            if isinstance(pos, slice):
+                continue
+            width = max(1, int(U.size - pos.size).bit_length())
+            col = next((c for c, u in enumerate(used) if u + width <= 52), len(used))
+            if col == len(used):
+                used.append(0)
+            fields[key] = (col, used[col], width)
+            used[col] += width
+        # the count columns fill whole tiles of their own (the kernel's exact tiles)
+        ncount = -(-len(used) // 8) * 8
         C = ncount + powers * len(scans)
-        # B's columns written straight into the kernel's tiles (_core/tablesums.h)
+        # B's columns written into the kernel's tiles (_core/tablesums.h) eight at a time:
+        # a tile's rows are staged column by column, then copied once (a strided write
+        # per column would pass over the tile's memory eight times)
         Bt = _multi.tiled_zeros(U.size, C)
-        for key, f in fields.items():
-            _multi.tile_column(Bt, f // per)[samples[key]] += float(1 << (bits * (f % per)))
+        stage = np.zeros((8, U.size))
+
+        def put(c, values, pos=slice(None)):
+            stage[c % 8, pos] = values
+            if c % 8 == 7 or c == C - 1:
+                Bt[c // 8, :U.size, :c % 8 + 1] = stage[:c % 8 + 1].T
+                stage[:] = 0.0
+
+        counts = np.zeros((len(used), U.size))
+        for key, (col, shift, width) in fields.items():
+            lacks = np.full(U.size, float(1 << shift))
+            lacks[samples[key]] = 0.0
+            counts[col] += lacks
+        for c in range(ncount):
+            put(c, counts[c] if c < len(used) else 0.0)
+        del counts
         self._cols, self._counts = [], []
         for p, (s, key) in enumerate(zip(scans, keys)):
-            pos = samples[key]
             base = ncount + powers * p
             yq = s.y
             for q in range(powers):
-                _multi.tile_column(Bt, base + q)[pos] = yq
+                put(base + q, yq, samples[key])
                 yq = yq * s.y
             f = fields.get(key)
             # the count's column (unused for the union: from the kernel's counts)
-            self._cols.append(np.r_[0 if f is None else f // per, base:base + powers]
+            self._cols.append(np.r_[0 if f is None else f[0], base:base + powers]
                               .astype(np.intp))
-            self._counts.append(None if f is None else (bits * (f % per), (1 << bits) - 1))
+            self._counts.append(None if f is None else (f[1], (1 << f[2]) - 1))
         self._U = U.astype(np.intp)
-        self._Bt, self._C = Bt, C
+        self._Bt, self._C, self._exact = Bt, C, ncount
         self.log(f"Class statistics: one kernel over {U.size} individuals and {C} "
                  f"columns ({len(samples)} distinct sample(s), {len(fields)} of them "
-                 f"counted in {ncount} column(s); {len(scans)} phenotypes × {powers} "
+                 f"counted in {len(used)} column(s); {len(scans)} phenotypes × {powers} "
                  "powers)")
 
     def _union_sums(self, packed):
@@ -182,7 +209,7 @@ class MultiScan:
         if buf is None or buf.size < need:
             buf = self._scratch.lists = np.empty(need, np.uint16)
         _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._Bt, out,
-                                 counts, scratch=buf)
+                                 counts, scratch=buf, exact=self._exact)
         return out, counts
 
     def _sums_of(self, sums, p):
@@ -192,9 +219,9 @@ class MultiScan:
         res = np.ascontiguousarray(out[:, :3, self._cols[p]])
         if self._counts[p] is None:         # the whole union
             res[:, :, 0] = counts[:, :3]
-        else:                               # its field of the shared column
+        else:                               # the union's less its field's
             shift, mask = self._counts[p]
-            res[:, :, 0] = (res[:, :, 0].astype(np.int64) >> shift) & mask
+            res[:, :, 0] = counts[:, :3] - ((res[:, :, 0].astype(np.int64) >> shift) & mask)
         return res
 
     # --- HLMM: Grams shared by phenotypes with the same sample ----------------------

@@ -53,3 +53,33 @@ def test_subset_tables_reject_bad_index():
         _bed.subset_tables(np.array([0, 1, 9], dtype=np.intp), y, 8)
     with pytest.raises(ValueError, match="repeats"):
         _bed.subset_tables(np.array([0, 1, 1], dtype=np.intp), y, 8)
+
+
+def test_read_packed_mapped_equals_the_file_bytes(fileset, tmp_path, monkeypatch):
+    """Blocks mapped from the file (at offsets that are not page-aligned) hold the
+    file's bytes, as the read() fallback does; a truncated file is an input error."""
+    import shutil
+
+    from hlmm.errors import InputError
+
+    bed_path, n, m = fileset
+    bed = BedFile(bed_path)
+    per = (n + 3) // 4
+    raw = np.frombuffer(open(bed_path, "rb").read(), np.uint8)
+    for a, b in ((0, m), (5, 6), (13, 37), (7, 7)):
+        got = bed.read_packed(a, b)
+        np.testing.assert_array_equal(got, raw[3 + a * per:3 + b * per].reshape(b - a, per))
+        assert not got.flags.writeable or got.size == 0
+    monkeypatch.setattr(BedFile, "_mapped", staticmethod(lambda fh, off, count: None))
+    np.testing.assert_array_equal(bed.read_packed(13, 37),
+                                  raw[3 + 13 * per:3 + 37 * per].reshape(24, per))
+    monkeypatch.undo()
+    short = tmp_path / "short"
+    for ext in (".bim", ".fam"):
+        shutil.copy(str(bed_path)[:-4] + ext, str(short) + ext)
+    bed = BedFile(str(bed_path))
+    bed.abspath = str(short) + ".bed"
+    with open(bed.abspath, "wb") as fh:
+        fh.write(raw[:3 + 20 * per].tobytes())
+    with pytest.raises(InputError, match="truncated"):
+        bed.read_packed(13, 37)

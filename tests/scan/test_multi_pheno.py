@@ -95,18 +95,23 @@ def test_hlm_all_phenotypes_equal_single_runs(data, extra):
 
 
 def test_many_distinct_samples_share_count_columns(data, tmp_path, rng):
-    """Seven phenotypes, each with its own missing values: their class counts are bit
-    fields of shared kernel columns (five to a column at n = 700); the first and the
-    last field of the first column and the one of the second equal separate runs."""
-    Y = np.column_stack([rng.normal(size=N) for _ in range(7)])
-    for k in range(7):
-        Y[rng.random(N) < 0.05 + 0.02 * k, k] = np.nan
-    names = [f"Q{k}" for k in range(7)]
+    """Nine phenotypes, each with its own missing values (from 5 to 630 of 700), and
+    three individuals missing from all of them: each class count is the union's less
+    the individuals the phenotype lacks, a bit field as wide as that number of a shared
+    kernel column (3 to 10 bits: seven fields in the first column, two in the second);
+    a wrong field, shift or width, or a wrong commonest class of these integer columns
+    (the kernel's ``exact`` tiles), would change some phenotype's n and fit."""
+    Y = np.column_stack([rng.normal(size=N) for _ in range(9)])
+    for k, lack in enumerate([5, 7, 35, 70, 140, 280, 420, 560, 630]):
+        Y[3 + rng.choice(N - 3, lack - 3, replace=False), k] = np.nan
+    Y[:3] = np.nan
+    names = [f"Q{k}" for k in range(9)]
     pheno = write_table(tmp_path / "q.txt", data["ids"], Y, header=names)
     d = dict(data, pheno=pheno, tmp=tmp_path)
-    _single_and_multi(d, ["Q0", "Q4", "Q5", "Q6"], ["--robust"], ["--all-pheno"])
+    _single_and_multi(d, names, ["--robust"], ["--all-pheno"])
     log = (tmp_path / "m.log").read_text()
-    assert "7 distinct sample(s), 7 of them counted in 2 column(s)" in log
+    assert "over 697 individuals" in log
+    assert "9 distinct sample(s), 9 of them counted in 2 column(s)" in log
 
 
 def test_hlm_covariates_and_general_engine(data):
@@ -265,6 +270,37 @@ def test_union_kernel_against_numpy(rng):
     with pytest.raises(ValueError, match="tile_columns"):
         _multi.class_column_sums(packed, np.arange(3, dtype=np.intp), True,
                                  _multi.tile_columns(B[:11]), np.empty((12, 4, 1)))
+
+
+def test_union_kernel_exact_integer_columns(rng):
+    """Integer columns declared ``exact`` (their commonest class per SNP from their
+    totals) sum to exactly the integers numpy counts, whichever code is the commonest
+    (0b00, 0b11, the missing code 0b01, or a tie), and the other columns as before."""
+    from hlmm._core import _multi
+
+    n = 301
+    codes4 = np.stack([rng.choice(4, (2, 4 * ((n + 3) // 4)), p=p)
+                       for p in ([.7, .05, .2, .05], [.05, .05, .2, .7], [.05, .8, .1, .05],
+                                 [.25] * 4)]).reshape(8, -1, 4)
+    codes4[7, :, :] = np.array([0, 2, 0, 2])          # a tie of codes 0b00 and 0b10
+    packed = (codes4 << np.array([0, 2, 4, 6])).sum(axis=2).astype(np.uint8)
+    index = np.sort(rng.choice(4 * packed.shape[1], n, replace=False)).astype(np.intp)
+    B = np.column_stack([rng.integers(0, 1 << 20, (n, 16)).astype(float) * 2.0 ** 30,
+                         rng.normal(size=(n, 5))])
+    Bt = _multi.tile_columns(B)
+    codes = np.array([2, -1, 1, 0])[(packed[:, index >> 2] >> (2 * (index & 3))) & 3]
+    for exact in (8, 16):
+        out = np.full((8, 4, B.shape[1]), np.nan)
+        counts = np.empty((8, 4), np.int64)
+        _multi.class_column_sums(packed, index, True, Bt, out, counts, 4, exact=exact)
+        for j in range(8):
+            for k, cls in enumerate((0, 1, 2, -1)):
+                want = B[codes[j] == cls].sum(axis=0)
+                np.testing.assert_array_equal(out[j, k, :16], want[:16])
+                np.testing.assert_allclose(out[j, k, 16:], want[16:], atol=1e-12)
+                assert counts[j, k] == (codes[j] == cls).sum()
+    with pytest.raises(ValueError, match="multiple of 8"):
+        _multi.class_column_sums(packed, index, True, Bt, out, exact=4)
 
 
 def test_list_entries_sizes_a_part():
