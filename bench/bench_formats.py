@@ -67,7 +67,13 @@ def main():
     ap.add_argument("--hlmm-snps", type=int, default=6)
     ap.add_argument("--l", type=int, default=500)
     ap.add_argument("--dir", default="/tmp/hlmm-bench")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="alternate hlmm and plink2 this many times per file; medians")
+    ap.add_argument("--only", default="", help="comma-separated: pgen, dosage, bgen, hlmm "
+                    "(default: all)")
+    ap.add_argument("--no-floors", action="store_true", help="skip the library floors")
     a = ap.parse_args()
+    only = set(filter(None, a.only.split(",")))
     if not shutil.which("plink2"):
         raise SystemExit("plink2 not found (apt-get install plink2)")
     os.makedirs(a.dir, exist_ok=True)
@@ -87,10 +93,11 @@ def main():
     # what the libraries alone cost (no hlmm): the floor under each ratio below
     from bench_format_floors import bgen_floor, pgen_floors
 
-    print("library floors, all variants, one thread: "
-          f"pgenlib int8 hard calls {pgen_floors(hard, a.snps, False):.2f} s, "
-          f"pgenlib float32 dosages {pgen_floors(dose, a.snps, True):.2f} s, "
-          f"bgen alt_dosage {bgen_floor(dose + '.bgen', a.snps):.2f} s", flush=True)
+    if not a.no_floors:
+        print("library floors, all variants, one thread: "
+              f"pgenlib int8 hard calls {pgen_floors(hard, a.snps, False):.2f} s, "
+              f"pgenlib float32 dosages {pgen_floors(dose, a.snps, True):.2f} s, "
+              f"bgen alt_dosage {bgen_floor(dose + '.bgen', a.snps):.2f} s", flush=True)
     cases = [("hard-call .pgen", hard + ".pgen", ["--pfile", hard],
               phenotype_for(hard + ".psam", hard + ".y")),
              ("dosage .pgen", dose + ".pgen", ["--pfile", dose],
@@ -99,18 +106,31 @@ def main():
               ["--bgen", dose + ".bgen", "ref-first", "--sample", dose + ".sample"],
               None)]
     print(f"{'file':18s} {'hlmm s':>8s} {'MB':>6s} {'plink2 s':>9s} {'MB':>6s} {'ratio':>7s}")
-    for label, path, src, pheno in cases:
+    keys = ("pgen", "dosage", "bgen")
+    for key, (label, path, src, pheno) in zip(keys, cases):
+        if only and key not in only:
+            continue
         if pheno is None:
             pheno = cases[1][3]
         out = os.path.join(d, "fmt_" + label.replace(" ", "_").replace(".", ""))
-        w_h, r_h = timed(hlmm_cmd(path, 0, 0, pheno, out, "--whole-chr", "--threads",
-                                  a.threads))
-        w_p, r_p = timed([shutil.which("plink2"), *src, "--no-psam-pheno", "--pheno", pheno, "--glm",
-                          "allow-no-covars", "--threads", str(a.threads), "--out",
-                          out + "_plink2"])
-        print(f"{label:18s} {w_h:8.2f} {r_h:6.0f} {w_p:9.2f} {r_p:6.0f} {w_h / w_p:6.2f}x",
-              flush=True)
-    hlmm_dosage(a, dose, cases[1][3])
+        runs = []
+        for _ in range(a.repeats):      # alternating: the load of a shared machine drifts
+            w_h, r_h = timed(hlmm_cmd(path, 0, 0, pheno, out, "--whole-chr", "--threads",
+                                      a.threads))
+            w_p, r_p = timed([shutil.which("plink2"), *src, "--no-psam-pheno", "--pheno",
+                              pheno, "--glm", "allow-no-covars", "--threads",
+                              str(a.threads), "--out", out + "_plink2"])
+            runs.append((w_h, w_p, w_h / w_p))
+            print(f"{label:18s} {w_h:8.2f} {r_h:6.0f} {w_p:9.2f} {r_p:6.0f} "
+                  f"{w_h / w_p:6.2f}x", flush=True)
+        if a.repeats > 1:
+            med = np.median(np.array(runs), axis=0)
+            ratios = sorted(r[2] for r in runs)
+            print(f"{label:18s} median of {a.repeats}: hlmm {med[0]:.2f} s, plink2 "
+                  f"{med[1]:.2f} s, ratio {med[2]:.2f}x (range {ratios[0]:.2f}–"
+                  f"{ratios[-1]:.2f})", flush=True)
+    if not only or "hlmm" in only:
+        hlmm_dosage(a, dose, cases[1][3])
 
 
 def hlmm_dosage(a, dose, pheno):
