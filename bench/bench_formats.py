@@ -72,6 +72,9 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated: pgen, dosage, bgen, hlmm "
                     "(default: all)")
     ap.add_argument("--no-floors", action="store_true", help="skip the library floors")
+    ap.add_argument("--before", default="", help="a checkout of hlmm (its extensions "
+                    "built) also timed in each round, e.g. /work/main: before/after ratios "
+                    "in the same run")
     a = ap.parse_args()
     only = set(filter(None, a.only.split(",")))
     if not shutil.which("plink2"):
@@ -113,22 +116,37 @@ def main():
         if pheno is None:
             pheno = cases[1][3]
         out = os.path.join(d, "fmt_" + label.replace(" ", "_").replace(".", ""))
-        runs = []
+        runs, before = [], []
+        args = (path, 0, 0, pheno, out, "--whole-chr", "--threads", a.threads)
         for _ in range(a.repeats):      # alternating: the load of a shared machine drifts
-            w_h, r_h = timed(hlmm_cmd(path, 0, 0, pheno, out, "--whole-chr", "--threads",
-                                      a.threads))
+            if a.before:
+                env = dict(os.environ, PYTHONPATH=os.path.abspath(a.before))
+                w_b, r_b = timed(hlmm_cmd(*args), env=env)
+            # with --before, this checkout's (built in place) against that one's
+            here = (dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(
+                os.path.abspath(__file__)))) if a.before else None)
+            w_h, r_h = timed(hlmm_cmd(*args), env=here)
             w_p, r_p = timed([shutil.which("plink2"), *src, "--no-psam-pheno", "--pheno",
                               pheno, "--glm", "allow-no-covars", "--threads",
                               str(a.threads), "--out", out + "_plink2"])
             runs.append((w_h, w_p, w_h / w_p))
             print(f"{label:18s} {w_h:8.2f} {r_h:6.0f} {w_p:9.2f} {r_p:6.0f} "
                   f"{w_h / w_p:6.2f}x", flush=True)
+            if a.before:
+                before.append((w_b, w_p, w_b / w_p))
+                print(f"{'  (before)':18s} {w_b:8.2f} {r_b:6.0f} {w_p:9.2f} {r_p:6.0f} "
+                      f"{w_b / w_p:6.2f}x", flush=True)
         if a.repeats > 1:
             med = np.median(np.array(runs), axis=0)
             ratios = sorted(r[2] for r in runs)
             print(f"{label:18s} median of {a.repeats}: hlmm {med[0]:.2f} s, plink2 "
                   f"{med[1]:.2f} s, ratio {med[2]:.2f}x (range {ratios[0]:.2f}–"
                   f"{ratios[-1]:.2f})", flush=True)
+            if before:
+                med = np.median(np.array(before), axis=0)
+                ratios = sorted(r[2] for r in before)
+                print(f"{'  (before)':18s} median: hlmm {med[0]:.2f} s, ratio {med[2]:.2f}x "
+                      f"(range {ratios[0]:.2f}–{ratios[-1]:.2f})", flush=True)
     if not only or "hlmm" in only:
         hlmm_dosage(a, dose, cases[1][3])
 

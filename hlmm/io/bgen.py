@@ -1,5 +1,6 @@
 """BGEN genotype source (a genotype source: see :mod:`hlmm.io`), read with the ``bgen``
-package (jeremymcrae/bgen: C++ decoder behind Cython).
+package (jeremymcrae/bgen: C++ decoder behind Cython); the common genotype blocks are
+decoded by :mod:`hlmm.io.bgen_blocks` instead, to the same dosages (see Threads).
 
 Why that library: on an 8-bit zlib BGEN v1.2 of 100,000 samples × 2,000 variants it
 reads counted-allele dosages at ~7 ns per genotype, against ~70 for ``cbgen`` and ~85
