@@ -9,7 +9,8 @@ variants keep exactly the library's semantics (haploid samples, malformed sums, 
 bit depths, layout 1, zstd).
 """
 from libc.math cimport NAN
-from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 
 cdef enum:
     OK = 0
@@ -28,35 +29,47 @@ cdef inline uint32_t _u16(const uint8_t* p) noexcept nogil:
 
 cdef int _fill(const uint8_t* p, const uint8_t* ploidy, Py_ssize_t n, uint32_t bits,
                uint32_t phased, double[::1] out) noexcept nogil:
-    cdef uint32_t M = (<uint32_t>1 << bits) - 1
-    cdef uint32_t scale = 65535 // M, a, b, k
+    # branch-free loops (the compiler vectorises them); k/M as a division, as in
+    # snap_to_grid's rint(t)/65535: k·(65535/M)/65535 and k/M are the same real number,
+    # so the same correctly rounded double
+    cdef int32_t M = (1 << bits) - 1, twoM = 2 * M, a, b
+    cdef uint32_t bad = 0
+    cdef double denom = <double>M
     cdef Py_ssize_t i
-    cdef double lut8[511]
+    cdef uint64_t w, flags = 0
     if bits == 8:
-        for k in range(511):        # a division, as snap_to_grid's rint(t)/65535
-            lut8[k] = <double>(k * scale) / 65535.0
-        for i in range(n):
-            a = p[2 * i]
-            b = p[2 * i + 1]
-            if phased:              # each haplotype's value is at most M
-                out[i] = lut8[2 * M - a - b]
-            elif a + b > M:
-                return MALFORMED
-            else:
-                out[i] = lut8[2 * M - 2 * a - b]
+        if phased:                  # each haplotype's value is at most M
+            for i in range(n):
+                out[i] = <double>(twoM - <int32_t>p[2 * i] - <int32_t>p[2 * i + 1]) / denom
+        else:
+            for i in range(n):
+                a = p[2 * i]
+                b = p[2 * i + 1]
+                bad |= <uint32_t>(a + b > M)
+                out[i] = <double>(twoM - 2 * a - b) / denom
     else:
+        if phased:
+            for i in range(n):
+                out[i] = <double>(twoM - <int32_t>_u16(p + 4 * i)
+                                  - <int32_t>_u16(p + 4 * i + 2)) / denom
+        else:
+            for i in range(n):
+                a = _u16(p + 4 * i)
+                b = _u16(p + 4 * i + 2)
+                bad |= <uint32_t>(a + b > M)
+                out[i] = <double>(twoM - 2 * a - b) / denom
+    if bad:
+        return MALFORMED
+    # missing samples (bit 7 of their ploidy byte): found eight at a time
+    for i in range(0, n - 7, 8):
+        memcpy(&w, ploidy + i, 8)
+        flags |= w
+    for i in range(n - n % 8, n):
+        flags |= ploidy[i]
+    if flags & 0x8080808080808080ULL:
         for i in range(n):
-            a = _u16(p + 4 * i)
-            b = _u16(p + 4 * i + 2)
-            if phased:
-                out[i] = <double>(2 * M - a - b) / 65535.0
-            elif a + b > M:
-                return MALFORMED
-            else:
-                out[i] = <double>(2 * M - 2 * a - b) / 65535.0
-    for i in range(n):
-        if ploidy[i] & 0x80:
-            out[i] = NAN
+            if ploidy[i] & 0x80:
+                out[i] = NAN
     return OK
 
 
