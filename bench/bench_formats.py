@@ -80,7 +80,7 @@ def main():
     if not shutil.which("plink2"):
         raise SystemExit("plink2 not found (apt-get install plink2)")
     os.makedirs(a.dir, exist_ok=True)
-    d = a.dir
+    d = a.dir = os.path.abspath(a.dir)
     bed = os.path.join(d, f"w1_{a.n}_{a.snps}")
     simulate_fileset(bed, a.n, a.snps)
     hard = os.path.join(d, f"hard_{a.n}_{a.snps}")
@@ -94,13 +94,15 @@ def main():
         plink2("--pfile", dose, "--export", "bgen-1.2", "bits=8", "ref-first", "--out", dose)
     print(f"files ready in {time.perf_counter() - t0:.1f} s: n = {a.n}, SNPs = {a.snps}")
     # what the libraries alone cost (no hlmm): the floor under each ratio below
-    from bench_format_floors import bgen_floor, pgen_floors
+    from bench_format_floors import bgen_blocks_floor, bgen_floor, pgen_floors
 
     if not a.no_floors:
         print("library floors, all variants, one thread: "
               f"pgenlib int8 hard calls {pgen_floors(hard, a.snps, False):.2f} s, "
               f"pgenlib float32 dosages {pgen_floors(dose, a.snps, True):.2f} s, "
-              f"bgen alt_dosage {bgen_floor(dose + '.bgen', a.snps):.2f} s", flush=True)
+              f"bgen alt_dosage {bgen_floor(dose + '.bgen', a.snps):.2f} s, hlmm's BGEN "
+              f"decoder {bgen_blocks_floor(dose + '.bgen', a.snps, dose + '.sample'):.2f} s",
+              flush=True)
     cases = [("hard-call .pgen", hard + ".pgen", ["--pfile", hard],
               phenotype_for(hard + ".psam", hard + ".y")),
              ("dosage .pgen", dose + ".pgen", ["--pfile", dose],
@@ -121,11 +123,13 @@ def main():
         for _ in range(a.repeats):      # alternating: the load of a shared machine drifts
             if a.before:
                 env = dict(os.environ, PYTHONPATH=os.path.abspath(a.before))
-                w_b, r_b = timed(hlmm_cmd(*args), env=env)
+                # from another directory: `python -m` puts the working directory first
+                # on sys.path, before PYTHONPATH
+                w_b, r_b = timed(hlmm_cmd(*args), env=env, cwd=d)
             # with --before, this checkout's (built in place) against that one's
             here = (dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(
                 os.path.abspath(__file__)))) if a.before else None)
-            w_h, r_h = timed(hlmm_cmd(*args), env=here)
+            w_h, r_h = timed(hlmm_cmd(*args), env=here, cwd=d if a.before else None)
             w_p, r_p = timed([shutil.which("plink2"), *src, "--no-psam-pheno", "--pheno",
                               pheno, "--glm", "allow-no-covars", "--threads",
                               str(a.threads), "--out", out + "_plink2"])
