@@ -1,17 +1,20 @@
 """Benchmark (issue #12): `hlmm chr` on .pgen and BGEN against `plink2 --glm`, same files.
 
     python bench/bench_formats.py [--n 100000] [--snps 20000] [--threads 2] [--hlmm-snps 6]
+                                  [--repeats 3] [--before /work/main] [--only pgen,bgen]
 
 Needs plink2 on PATH (Debian package plink2).  Makes, in --dir:
 - a hard-call .pgen from the HLM benchmark's .bed (`plink2 --bfile … --make-pgen`);
 - a dosage .pgen (`plink2 --dummy N SNPS 0.005 dosage-freq=0.4 --make-pgen`);
 - the same exported as 8-bit BGEN (`--export bgen-1.2 bits=8`, with its .sample);
-prints what pgenlib and the bgen package alone take to decode every variant (one
-thread: bench/bench_format_floors.py, which also splits hlmm's own stages), and times
-`hlmm chr --whole-chr` (mean and variance per SNP) and
+prints what pgenlib, the bgen package and hlmm's BGEN decoder alone take to decode
+every variant (one thread: bench/bench_format_floors.py, which also splits hlmm's own
+stages), and times `hlmm chr --whole-chr` (mean and variance per SNP) and
 `plink2 --glm allow-no-covars` (mean only) on each, with the same threads, printing the
-ratio.  Then the HLMM with dosages (l = 500 random-effect SNPs): seconds per SNP for the
-first --hlmm-snps dosage SNPs against the one syrk over their carriers' rows (the floor
+ratio (``--repeats``: that many alternating rounds and their medians; ``--before``:
+another checkout, extensions built in place, timed in each round too).  Then the HLMM
+with dosages (l = 500 random-effect SNPs): seconds per SNP for the first --hlmm-snps
+dosage SNPs against the one syrk over their carriers' rows (the floor
 of the class engine) and the general O(n·l²)-per-evaluation path on one SNP.
 """
 import argparse
