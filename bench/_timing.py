@@ -20,15 +20,16 @@ def best_time(fn, repeat, clock=time.perf_counter):
     return best, out
 
 
-def timed(cmd, env=None):
-    """Run ``cmd`` (list); return (wall seconds, peak RSS in MB). Raises on failure."""
+def timed(cmd, env=None, cwd=None):
+    """Run ``cmd`` (list) in ``cwd``; return (wall seconds, peak RSS in MB). Raises on
+    failure."""
     gnu_time = shutil.which("time") or "/usr/bin/time"
     if os.path.exists(gnu_time):
         full = [gnu_time, "-v"] + cmd
     else:
         full = cmd
     t0 = time.perf_counter()
-    p = subprocess.run(full, capture_output=True, text=True, env=env)
+    p = subprocess.run(full, capture_output=True, text=True, env=env, cwd=cwd)
     wall = time.perf_counter() - t0
     if p.returncode != 0:
         sys.stderr.write(p.stdout[-2000:] + p.stderr[-2000:])

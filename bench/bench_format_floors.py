@@ -7,7 +7,8 @@ time on those files, one thread, in one run.
 Needs the files of bench/bench_formats.py (run it once first).  Prints, per file:
 - the library alone decoding the variants with nothing else (pgenlib ``read_range`` int8
   hard calls of the hard-call .pgen; ``read_dosages_range`` float32 of the dosage .pgen;
-  the ``bgen`` package's ``alt_dosage`` of every variant of the 8-bit BGEN);
+  the ``bgen`` package's ``alt_dosage`` of every variant of the 8-bit BGEN), and hlmm's
+  own BGEN decoder (``hlmm.io.bgen_blocks``, float64 rows of every sample);
 - hlmm's own stages on the same variants: ``read_rows`` (library + our conversion),
   ``pack_rows``, the .bed kernel, the dosage class sums alone, and the dosage engine's
   ``fit_block`` (class sums + fits).
@@ -54,6 +55,18 @@ def bgen_floor(path, m):
     t0 = time.perf_counter()
     for j in range(m):
         r[j].alt_dosage
+    return time.perf_counter() - t0
+
+
+def bgen_blocks_floor(path, m, sample_file=None, block=32):
+    """hlmm's own BGEN decoding (hlmm.io.bgen_blocks: pread, isal inflate, the _bgen
+    kernel) of the first m variants, every sample, float64 rows, one thread."""
+    from hlmm.io.bgen import BgenSource
+
+    src = BgenSource(path, sample_file=sample_file)
+    t0 = time.perf_counter()
+    for a in range(0, m, block):
+        src.read_rows(a, min(m, a + block))
     return time.perf_counter() - t0
 
 
@@ -111,6 +124,8 @@ def main():
     rows.append(("pgenlib read_dosages_range f32, dosage .pgen", t))
     t = bgen_floor(dose + ".bgen", a.bgen_snps) * a.snps / a.bgen_snps
     rows.append(("bgen alt_dosage, 8-bit BGEN", t))
+    t = bgen_blocks_floor(dose + ".bgen", a.bgen_snps, dose + ".sample") * a.snps / a.bgen_snps
+    rows.append(("hlmm bgen_blocks read_rows, 8-bit BGEN", t))
     print(f"library floors, all {a.snps} variants, one thread (s):")
     for name, t in rows:
         print(f"  {name:48s} {t:7.2f}")

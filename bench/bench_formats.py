@@ -1,17 +1,20 @@
 """Benchmark (issue #12): `hlmm chr` on .pgen and BGEN against `plink2 --glm`, same files.
 
     python bench/bench_formats.py [--n 100000] [--snps 20000] [--threads 2] [--hlmm-snps 6]
+                                  [--repeats 3] [--before /work/main] [--only pgen,bgen]
 
 Needs plink2 on PATH (Debian package plink2).  Makes, in --dir:
 - a hard-call .pgen from the HLM benchmark's .bed (`plink2 --bfile … --make-pgen`);
 - a dosage .pgen (`plink2 --dummy N SNPS 0.005 dosage-freq=0.4 --make-pgen`);
 - the same exported as 8-bit BGEN (`--export bgen-1.2 bits=8`, with its .sample);
-prints what pgenlib and the bgen package alone take to decode every variant (one
-thread: bench/bench_format_floors.py, which also splits hlmm's own stages), and times
-`hlmm chr --whole-chr` (mean and variance per SNP) and
+prints what pgenlib, the bgen package and hlmm's BGEN decoder alone take to decode
+every variant (one thread: bench/bench_format_floors.py, which also splits hlmm's own
+stages), and times `hlmm chr --whole-chr` (mean and variance per SNP) and
 `plink2 --glm allow-no-covars` (mean only) on each, with the same threads, printing the
-ratio.  Then the HLMM with dosages (l = 500 random-effect SNPs): seconds per SNP for the
-first --hlmm-snps dosage SNPs against the one syrk over their carriers' rows (the floor
+ratio (``--repeats``: that many alternating rounds and their medians; ``--before``:
+another checkout, extensions built in place, timed in each round too).  Then the HLMM
+with dosages (l = 500 random-effect SNPs): seconds per SNP for the first --hlmm-snps
+dosage SNPs against the one syrk over their carriers' rows (the floor
 of the class engine) and the general O(n·l²)-per-evaluation path on one SNP.
 """
 import argparse
@@ -67,11 +70,20 @@ def main():
     ap.add_argument("--hlmm-snps", type=int, default=6)
     ap.add_argument("--l", type=int, default=500)
     ap.add_argument("--dir", default="/tmp/hlmm-bench")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="alternate hlmm and plink2 this many times per file; medians")
+    ap.add_argument("--only", default="", help="comma-separated: pgen, dosage, bgen, hlmm "
+                    "(default: all)")
+    ap.add_argument("--no-floors", action="store_true", help="skip the library floors")
+    ap.add_argument("--before", default="", help="a checkout of hlmm (its extensions "
+                    "built) also timed in each round, e.g. /work/main: before/after ratios "
+                    "in the same run")
     a = ap.parse_args()
+    only = set(filter(None, a.only.split(",")))
     if not shutil.which("plink2"):
         raise SystemExit("plink2 not found (apt-get install plink2)")
     os.makedirs(a.dir, exist_ok=True)
-    d = a.dir
+    d = a.dir = os.path.abspath(a.dir)
     bed = os.path.join(d, f"w1_{a.n}_{a.snps}")
     simulate_fileset(bed, a.n, a.snps)
     hard = os.path.join(d, f"hard_{a.n}_{a.snps}")
@@ -85,12 +97,15 @@ def main():
         plink2("--pfile", dose, "--export", "bgen-1.2", "bits=8", "ref-first", "--out", dose)
     print(f"files ready in {time.perf_counter() - t0:.1f} s: n = {a.n}, SNPs = {a.snps}")
     # what the libraries alone cost (no hlmm): the floor under each ratio below
-    from bench_format_floors import bgen_floor, pgen_floors
+    from bench_format_floors import bgen_blocks_floor, bgen_floor, pgen_floors
 
-    print("library floors, all variants, one thread: "
-          f"pgenlib int8 hard calls {pgen_floors(hard, a.snps, False):.2f} s, "
-          f"pgenlib float32 dosages {pgen_floors(dose, a.snps, True):.2f} s, "
-          f"bgen alt_dosage {bgen_floor(dose + '.bgen', a.snps):.2f} s", flush=True)
+    if not a.no_floors:
+        print("library floors, all variants, one thread: "
+              f"pgenlib int8 hard calls {pgen_floors(hard, a.snps, False):.2f} s, "
+              f"pgenlib float32 dosages {pgen_floors(dose, a.snps, True):.2f} s, "
+              f"bgen alt_dosage {bgen_floor(dose + '.bgen', a.snps):.2f} s, hlmm's BGEN "
+              f"decoder {bgen_blocks_floor(dose + '.bgen', a.snps, dose + '.sample'):.2f} s",
+              flush=True)
     cases = [("hard-call .pgen", hard + ".pgen", ["--pfile", hard],
               phenotype_for(hard + ".psam", hard + ".y")),
              ("dosage .pgen", dose + ".pgen", ["--pfile", dose],
@@ -99,18 +114,48 @@ def main():
               ["--bgen", dose + ".bgen", "ref-first", "--sample", dose + ".sample"],
               None)]
     print(f"{'file':18s} {'hlmm s':>8s} {'MB':>6s} {'plink2 s':>9s} {'MB':>6s} {'ratio':>7s}")
-    for label, path, src, pheno in cases:
+    keys = ("pgen", "dosage", "bgen")
+    for key, (label, path, src, pheno) in zip(keys, cases):
+        if only and key not in only:
+            continue
         if pheno is None:
             pheno = cases[1][3]
         out = os.path.join(d, "fmt_" + label.replace(" ", "_").replace(".", ""))
-        w_h, r_h = timed(hlmm_cmd(path, 0, 0, pheno, out, "--whole-chr", "--threads",
-                                  a.threads))
-        w_p, r_p = timed([shutil.which("plink2"), *src, "--no-psam-pheno", "--pheno", pheno, "--glm",
-                          "allow-no-covars", "--threads", str(a.threads), "--out",
-                          out + "_plink2"])
-        print(f"{label:18s} {w_h:8.2f} {r_h:6.0f} {w_p:9.2f} {r_p:6.0f} {w_h / w_p:6.2f}x",
-              flush=True)
-    hlmm_dosage(a, dose, cases[1][3])
+        runs, before = [], []
+        args = (path, 0, 0, pheno, out, "--whole-chr", "--threads", a.threads)
+        for _ in range(a.repeats):      # alternating: the load of a shared machine drifts
+            if a.before:
+                env = dict(os.environ, PYTHONPATH=os.path.abspath(a.before))
+                # from another directory: `python -m` puts the working directory first
+                # on sys.path, before PYTHONPATH
+                w_b, r_b = timed(hlmm_cmd(*args), env=env, cwd=d)
+            # with --before, this checkout's (built in place) against that one's
+            here = (dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(
+                os.path.abspath(__file__)))) if a.before else None)
+            w_h, r_h = timed(hlmm_cmd(*args), env=here, cwd=d if a.before else None)
+            w_p, r_p = timed([shutil.which("plink2"), *src, "--no-psam-pheno", "--pheno",
+                              pheno, "--glm", "allow-no-covars", "--threads",
+                              str(a.threads), "--out", out + "_plink2"])
+            runs.append((w_h, w_p, w_h / w_p))
+            print(f"{label:18s} {w_h:8.2f} {r_h:6.0f} {w_p:9.2f} {r_p:6.0f} "
+                  f"{w_h / w_p:6.2f}x", flush=True)
+            if a.before:
+                before.append((w_b, w_p, w_b / w_p))
+                print(f"{'  (before)':18s} {w_b:8.2f} {r_b:6.0f} {w_p:9.2f} {r_p:6.0f} "
+                      f"{w_b / w_p:6.2f}x", flush=True)
+        if a.repeats > 1:
+            med = np.median(np.array(runs), axis=0)
+            ratios = sorted(r[2] for r in runs)
+            print(f"{label:18s} median of {a.repeats}: hlmm {med[0]:.2f} s, plink2 "
+                  f"{med[1]:.2f} s, ratio {med[2]:.2f}x (range {ratios[0]:.2f}–"
+                  f"{ratios[-1]:.2f})", flush=True)
+            if before:
+                med = np.median(np.array(before), axis=0)
+                ratios = sorted(r[2] for r in before)
+                print(f"{'  (before)':18s} median: hlmm {med[0]:.2f} s, ratio {med[2]:.2f}x "
+                      f"(range {ratios[0]:.2f}–{ratios[-1]:.2f})", flush=True)
+    if not only or "hlmm" in only:
+        hlmm_dosage(a, dose, cases[1][3])
 
 
 def hlmm_dosage(a, dose, pheno):

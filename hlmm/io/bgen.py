@@ -1,5 +1,6 @@
 """BGEN genotype source (a genotype source: see :mod:`hlmm.io`), read with the ``bgen``
-package (jeremymcrae/bgen: C++ decoder behind Cython).
+package (jeremymcrae/bgen: C++ decoder behind Cython); the common genotype blocks are
+decoded by :mod:`hlmm.io.bgen_blocks` instead, to the same dosages (see Threads).
 
 Why that library: on an 8-bit zlib BGEN v1.2 of 100,000 samples × 2,000 variants it
 reads counted-allele dosages at ~7 ns per genotype, against ~70 for ``cbgen`` and ~85
@@ -58,8 +59,10 @@ Conventions (checked against plink2 v2.00a3.5):
   the decoded probabilities exceed their maximum).
 - **Threads**: the library decodes while holding the GIL, so one reader behind a lock
   serves every thread (per-thread readers measured slower: ~13 against ~7 ns per
-  genotype with 2 threads); grid snapping and the transposition to samples × variants
-  run outside the lock. ``num_threads`` is accepted and unused.
+  genotype with 2 threads). So the common blocks (layout 2, zlib or uncompressed, two
+  alleles, diploid, 8 or 16 bits) are read and decoded by :mod:`hlmm.io.bgen_blocks`
+  in the calling thread without the GIL, to the same dosages; the library gets only the
+  rest. ``num_threads`` is accepted and unused.
 """
 import logging
 import os
@@ -69,6 +72,7 @@ import numpy as np
 
 from ..errors import InputError
 from .tokens import INT_MAX, check_columns, check_ids, text_array
+from . import bgen_blocks
 from . import first_duplicate
 
 __all__ = ["BgenSource", "read_sample_file"]
@@ -272,7 +276,7 @@ class BgenSource:
 
     def _read_variants(self, reader, n_header):
         """One walk over the variant headers: IDs, positions, alleles, file offsets."""
-        sid, chrom, pos, a1, a2, nall, offs = [], [], [], [], [], [], []
+        sid, chrom, pos, a1, a2, nall, offs, ends = [], [], [], [], [], [], [], []
         try:
             for var in reader:
                 alleles = var.alleles
@@ -284,6 +288,7 @@ class BgenSource:
                 a1.append(alleles[0] if alleles else ".")
                 a2.append(alleles[1] if len(alleles) > 1 else ".")
                 offs.append(var.fileoffset)
+                ends.append(var.next_variant_offset)
         except Exception as exc:
             raise InputError(f"{self.path}: corrupt or truncated BGEN file "
                              f"({_first_line(exc)}; {self.option} {self.path})") from None
@@ -308,6 +313,9 @@ class BgenSource:
         self.allele_2 = text_array(a2)
         self._n_alleles = np.array(nall, dtype=np.int64)
         self._offsets = np.array(offs, dtype=np.uint64)
+        self._ends = np.array(ends, dtype=np.uint64)
+        # the common blocks are decoded outside the library, in parallel (bgen_blocks)
+        self._fast = bgen_blocks.available(self.layout, self.compression)
         self._ploidy_checked = np.zeros(self.n_snps, dtype=bool)
         self._ploidy_bad = set()
         self._malformed = set()     # variants whose decoded probabilities the library
@@ -424,9 +432,24 @@ class BgenSource:
         from .._core import _dosage
 
         scratch = np.empty(self.n_samples)
+        skip = np.array([self._allele_reason(j) is not None for j in range(start, stop)],
+                        dtype=bool)
+        done = skip.copy()
+        if self._fast:
+            for k in bgen_blocks.decode_run(self.abspath, self._offsets, self._ends, start,
+                                            stop, skip, self.compression is not None,
+                                            lambda k: buf[k] if every else scratch):
+                if not every:
+                    np.take(scratch, sample_index, out=buf[k])
+                if self.count_first:
+                    np.subtract(2.0, buf[k], out=buf[k])
+                self._ploidy_checked[start + k] = True      # all diploid
+                done[k] = True
         for k, j in enumerate(range(start, stop)):
-            if self._allele_reason(j) is not None:
+            if skip[k]:
                 buf[k] = np.nan
+                continue
+            if done[k]:
                 continue
             with self._lock, _LibraryWarnings() as warned:
                 var = self._variant(j)
