@@ -61,9 +61,7 @@ def dosage_classes(const real_t[::1] row, const Py_ssize_t[::1] sample_index,
         raise ValueError("dosage_classes: shape mismatch")
     if nkeys != <Py_ssize_t>(2 * scale + 1.5) or P < 2:
         raise ValueError("dosage_classes: acc must be (2·scale + 1) × (1 + powers)")
-    for i in range(m):
-        if sample_index[i] < 0 or sample_index[i] >= nrow:
-            raise IndexError("dosage_classes: sample_index out of range")
+    cdef bint bad_index = False
     cdef double* a = &acc[0, 0]
     cdef double* c
     cdef const real_t* r = &row[0]
@@ -76,6 +74,11 @@ def dosage_classes(const real_t[::1] row, const Py_ssize_t[::1] sample_index,
         raise MemoryError()
     with nogil:
         for i in range(m):
+            # (sample_index checked here, without the GIL: a separate pass holding it
+            # serialised the scan's threads)
+            if <size_t>si[i] >= <size_t>nrow:
+                bad_index = True
+                break
             g = <double>r[si[i]]
             if g != g:
                 continue
@@ -104,7 +107,7 @@ def dosage_classes(const real_t[::1] row, const Py_ssize_t[::1] sample_index,
                 key = 64 * wi + __builtin_ctzll(bits)
                 bits &= bits - 1
                 c = a + key * stride
-                if not off_grid:
+                if not off_grid and not bad_index:
                     g_out[K] = key / scale
                     for j in range(P + 1):
                         sums_out[j, K] = c[j]
@@ -112,6 +115,8 @@ def dosage_classes(const real_t[::1] row, const Py_ssize_t[::1] sample_index,
                 for j in range(P + 1):
                     c[j] = 0.0
     free(seen)
+    if bad_index:
+        raise IndexError("dosage_classes: sample_index out of range")
     return -1 if off_grid else K
 
 

@@ -194,3 +194,21 @@ def test_grid_weights_equal_direct_exps(rng, scale):
         assert outs[1][j] == pytest.approx(outs[0][j], rel=1e-9), name
     assert outs[1][cols.index("likelihood")] == pytest.approx(outs[0][cols.index("likelihood")],
                                                               rel=1e-14)
+
+
+def test_dosage_classes_checks_sample_index_without_leaving_sums():
+    """An index past the row is an IndexError (checked inside the GIL-free loop), and
+    the scratch accumulators are left zero for the next SNP."""
+    scale = 2.0
+    row = np.array([0.0, 0.5, 1.0, 2.0, 1.5])
+    y = np.arange(4.0)
+    acc = np.zeros((int(2 * scale + 1.5), 3))
+    g, sums = np.empty(4), np.empty((3, 4))
+    with pytest.raises(IndexError):
+        _dosage.dosage_classes(row, np.array([0, 1, 2, 7], dtype=np.intp), y, scale, acc,
+                               g, sums)
+    assert not acc.any()
+    K = _dosage.dosage_classes(row, np.array([0, 1, 2, 3], dtype=np.intp), y, scale, acc,
+                               g, sums)
+    assert K == 4 and g[:K].tolist() == [0.0, 0.5, 1.0, 2.0]
+    assert sums[1, :K].tolist() == [0.0, 1.0, 2.0, 3.0]
