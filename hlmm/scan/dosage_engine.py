@@ -78,17 +78,24 @@ class DosageClassScan:
         status = np.empty(m, dtype=np.int32)
         off_grid = np.zeros(m, dtype=bool)
         parts = []
-        offsets = np.zeros(2, dtype=np.intp)
+        offsets = np.zeros(m + 1, dtype=np.intp)
+        gs, ss = [], []
         for i, j in enumerate(which):
             K, g, sums = self._classes(np.ascontiguousarray(rows[j]))
             off_grid[i] = K < 0
-            offsets[1] = K = max(K, 0)      # off the grid: fitted as no calls, not ok
-            # the classes are fitted where they lie (one SNP per call: no concatenation)
-            _classfit.hlm_fit_classes(offsets, sums[0, :K], sums[1, :K], sums[2, :K], g[:K],
-                                      out[i:i + 1], status[i:i + 1], tol, max_iter,
-                                      self.scale)
+            K = max(K, 0)                   # off the grid: fitted as no calls, not ok
+            offsets[i + 1] = offsets[i] + K
+            gs.append(g[:K].copy())
+            ss.append(sums[:, :K].copy())
             if self.robust:
-                parts.append((g[:K].copy(), sums[:, :K].T.copy()))
+                parts.append((gs[-1], ss[-1].T))
+        if m:
+            # one call for the block: a call per SNP held the GIL for its arguments
+            # about as long as the fit itself, and the scan's threads queued on it
+            G = np.concatenate(gs)
+            S = np.ascontiguousarray(np.concatenate(ss, axis=1))
+            _classfit.hlm_fit_classes(offsets, S[0], S[1], S[2], G, out, status, tol,
+                                      max_iter, self.scale)
         res = {k: out[:, _COL[k]].copy() for k in ("n", "freq", "likelihood", "alpha0", "add",
                                                    "add_se", "beta0", "var", "var_se")}
         res["ok"] = (status == 0) & ~off_grid
