@@ -116,7 +116,8 @@ class MomentEngine:
                     ca[ok], var_se[ok] = a, np.sqrt(b[:, q0, q0])
                 except np.linalg.LinAlgError:
                     ok[:] = False
-        res = {"alpha": th[:, :p], "alpha_cov": ca, "b": th[:, p + q0 - 1:p + q0 + 1],
+        # b: the variance intercept and the SNP's variance effect (last of β)
+        res = {"alpha": th[:, :p], "alpha_cov": ca, "b": th[:, [p, p + q0]],
                "var_se": var_se, "loglik": -0.5 * (f + n_l * np.log(2.0 * np.pi)),
                "converged": ok & np.isfinite(f)}
         if scan is not None:
