@@ -38,7 +38,8 @@ class InteractionScan:
         self.robust = False
         self.moments = None         # the exact class engine (MomentEngine), when it applies
         self.exact_kernel = False   # the compiled exact fit (_core._gxe), when it applies
-        self.kernel_fallbacks = 0   # SNPs it left to HLM.fit (not converged there)
+        self._kernel_left = []      # one entry per SNP it left to HLM.fit (not converged
+                                    # there; appended: SNPs are fitted in threads)
 
     def start(self, null, G=None, h2_start=None, robust=False):
         """The null model's fit (the start of every SNP's), random effects, SE kind."""
@@ -89,6 +90,11 @@ class InteractionScan:
                     + (", per genotype class for hard calls" if self._ecol is not None
                        else "") + "; SNPs where it does not converge are fitted by HLM.fit)")
         return " (GxE: each SNP's full HLM, exact MLE)"
+
+    @property
+    def kernel_fallbacks(self):
+        """SNPs the compiled exact fit left to HLM.fit so far."""
+        return len(self._kernel_left)
 
     @property
     def columns(self):
@@ -180,7 +186,7 @@ class InteractionScan:
                                       list(range(q0 + 1, q0 + 1 + k))
                                       if self.interaction_var else [], [], [])
                 return self._table_fit(res, d, n_l, freq)
-            self.kernel_fallbacks += 1
+            self._kernel_left.append(1)
         d = snp_columns(x, self.E[rows], X0, V0, self.interaction_var)
         try:
             if self.G is None:

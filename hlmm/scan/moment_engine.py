@@ -32,7 +32,8 @@ class MomentEngine:
               if a else -1 for a in range(X0.shape[1])] + [-1]
         self.layout = MomentLayout.choose(X0.shape[1] + 1, u.shape[1], zu, u.shape[0],
                                           memory=memory)
-        self.fallbacks = 0       # SNPs left to the per-SNP Newton
+        self._fallbacks = []     # per block, the SNPs left to the per-SNP fit (list.append:
+                                 # blocks run in threads, and += on an int could lose one)
         if self.layout is None:
             return
         from .._core import _multi
@@ -42,6 +43,11 @@ class MomentEngine:
         self.Bt = _multi.tile_columns(F)
         self.n_columns = F.shape[1]
         self.umax = np.abs(u).max(axis=0) if u.shape[0] else np.zeros(u.shape[1])
+
+    @property
+    def fallbacks(self):
+        """SNPs this engine left to the per-SNP fit so far."""
+        return sum(self._fallbacks)
 
     @property
     def supported(self):
@@ -87,6 +93,7 @@ class MomentEngine:
             th, fv, H, status = mf.fit()
             cells = self._cells(scan, mf, th, fv, H, status, n_l[todo])
         where = {int(r): i for i, r in enumerate(todo)}
+        left = 0
         for r, j in enumerate(hj):
             nl, fr = int(n_l[r]), float(f[r])
             if code[r] != 0:
@@ -94,7 +101,7 @@ class MomentEngine:
                 continue
             i = where.get(r)
             if i is None or not cells["ok"][i]:
-                self.fallbacks += i is not None
+                left += i is not None
                 fits[j] = host._fit_one(host._hard_dosages(packed, j))   # per-SNP Newton
                 continue
             fit = {k: float(cells[k][i]) for k in
@@ -102,6 +109,7 @@ class MomentEngine:
             if "extra" in cells:
                 fit["extra"] = cells["extra"][i]
             fits[j] = SnpFit(nl, fr, fit)
+        self._fallbacks.append(left)
         return fits
 
     def _cells(self, scan, mf, th, f, H, status, n_l):
