@@ -228,17 +228,12 @@ def traces_and_products(list Ms, const double[:, ::1] B, const double[::1] z,
         tr[k] = acc[k]
 
 
-def gram_update_rows(const double[:, ::1] G, const Py_ssize_t[::1] add,
-                     const Py_ssize_t[::1] rem, const double[:, ::1] Y, double[:, ::1] M,
-                     double[:, ::1] S):
-    """In place: ``M += Σ_{i∈add} g_i g_iᵀ − Σ_{i∈rem} g_i g_iᵀ`` (l × l) and
-    ``S[p] += Σ_{i∈add} Y[i, p]·g_i − Σ_{i∈rem} Y[i, p]·g_i`` (P × l).
-
-    A genotype class's Gram and sums moved from one SNP to a neighbour in linkage
-    disequilibrium: the rows that joined the class are added, those that left it
-    removed.  Chunks of gathered rows ``(g_i, Y_i)`` go to one syrk each, coefficient
-    +1 for ``add`` and −1 for ``rem``, into one (l + P)² accumulator, so the cost is
-    that of a syrk over ``len(add) + len(rem)`` rows."""
+cdef int _rows_gram(const double[:, ::1] G, const Py_ssize_t[::1] add,
+                    const Py_ssize_t[::1] rem, const double[:, ::1] Y, double[:, ::1] M,
+                    double[:, ::1] S, bint overwrite, str name) except -1:
+    # T = Σ_{i∈add} (g_i, Y_i)(g_i, Y_i)ᵀ − Σ_{i∈rem} (…)(…)ᵀ, chunks of gathered rows
+    # one syrk each (coefficient +1 for add, −1 for rem), then written into M and S
+    # (overwrite) or added to them
     cdef Py_ssize_t na = add.shape[0], nr = rem.shape[0], ntot, i0, i, j, m, r, CH = 1024
     cdef Py_ssize_t l = G.shape[1], P = Y.shape[1]
     cdef Py_ssize_t L = (l + P + 7) // 8 * 8     # BLAS is slower on odd strides
@@ -249,16 +244,16 @@ def gram_update_rows(const double[:, ::1] G, const Py_ssize_t[::1] add,
     cdef double* T
     if (M.shape[0] != l or M.shape[1] != l or S.shape[0] != P or S.shape[1] != l
             or Y.shape[0] != G.shape[0]):
-        raise ValueError("gram_update_rows: shape mismatch")
+        raise ValueError(f"{name}: shape mismatch")
     for i in range(na):
         if add[i] < 0 or add[i] >= G.shape[0]:
-            raise IndexError("gram_update_rows: row index out of range")
+            raise IndexError(f"{name}: row index out of range")
     for i in range(nr):
         if rem[i] < 0 or rem[i] >= G.shape[0]:
-            raise IndexError("gram_update_rows: row index out of range")
+            raise IndexError(f"{name}: row index out of range")
     ntot = na + nr
-    if ntot == 0 or l == 0:
-        return
+    if (ntot == 0 and not overwrite) or l == 0:
+        return 0
     buf = <double*> malloc((CH * L + L * L) * sizeof(double))
     if buf == NULL:
         raise MemoryError()
@@ -283,17 +278,51 @@ def gram_update_rows(const double[:, ::1] G, const Py_ssize_t[::1] add,
                 for j in range(l + P, L):
                     buf[i * L + j] = 0.0
             k = <int>m
+            # column-major, the chunk is the L × m matrix [G Y 0]ᵀ; 'U' there is the
+            # lower triangle of the C-ordered T
             dsyrk(&uplo, &trans, &la, &k, &coef, buf, &la, &d_one, T, &la)
             i0 += m
-        for i in range(l):
-            for j in range(i):
-                M[i, j] += T[i * L + j]
-                M[j, i] += T[i * L + j]
-            M[i, i] += T[i * L + i]
-        for j in range(P):
+        if overwrite:
             for i in range(l):
-                S[j, i] += T[(l + j) * L + i]
+                for j in range(i + 1):
+                    M[i, j] = T[i * L + j]
+                    M[j, i] = T[i * L + j]
+            for j in range(P):
+                for i in range(l):
+                    S[j, i] = T[(l + j) * L + i]
+        else:
+            for i in range(l):
+                for j in range(i):
+                    M[i, j] += T[i * L + j]
+                    M[j, i] += T[i * L + j]
+                M[i, i] += T[i * L + i]
+            for j in range(P):
+                for i in range(l):
+                    S[j, i] += T[(l + j) * L + i]
     free(buf)
+    return 0
+
+
+def gram_products_rows(const double[:, ::1] G, const Py_ssize_t[::1] rows,
+                       const double[:, ::1] Y, double[:, ::1] M, double[:, ::1] S):
+    """``M = Σ_{i∈rows} g_i g_iᵀ`` (l × l) and ``S[p] = Σ_{i∈rows} Y[i, p]·g_i``
+    (P × l), overwritten, in one pass over the rows: chunks of gathered rows
+    ``(g_i, Y_i)`` and one syrk each (``Y``'s column of ones gives ``u_k``).  The
+    many-phenotype HLMM's class Grams and sums: G is read once for all phenotypes."""
+    _rows_gram(G, rows, rows[:0], Y, M, S, True, "gram_products_rows")
+
+
+def gram_update_rows(const double[:, ::1] G, const Py_ssize_t[::1] add,
+                     const Py_ssize_t[::1] rem, const double[:, ::1] Y, double[:, ::1] M,
+                     double[:, ::1] S):
+    """In place: ``M += Σ_{i∈add} g_i g_iᵀ − Σ_{i∈rem} g_i g_iᵀ`` (l × l) and
+    ``S[p] += Σ_{i∈add} Y[i, p]·g_i − Σ_{i∈rem} Y[i, p]·g_i`` (P × l).
+
+    A genotype class's Gram and sums moved from one SNP to a neighbour in linkage
+    disequilibrium: the rows that joined the class are added, those that left it
+    removed, at the cost of a syrk over ``len(add) + len(rem)`` rows (the kernel of
+    :func:`gram_products_rows`, signed)."""
+    _rows_gram(G, add, rem, Y, M, S, False, "gram_update_rows")
 
 
 def rows_sumsq(const double[:, ::1] G, const Py_ssize_t[::1] rows, double[::1] out):

@@ -24,7 +24,6 @@ cimport numpy as cnp
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from libc.stdint cimport int64_t, uint8_t, uint16_t
-from scipy.linalg.cython_blas cimport dsyrk
 
 cnp.import_array()
 
@@ -174,54 +173,3 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
         free(gathered)
     if rc != 0:
         raise MemoryError()
-
-
-def gram_products_rows(const double[:, ::1] G, const Py_ssize_t[::1] rows,
-                       const double[:, ::1] Y, double[:, ::1] M, double[:, ::1] S):
-    """``M = Σ_{i∈rows} g_i g_iᵀ`` (l × l) and ``S[p] = Σ_{i∈rows} Y[i, p]·g_i``
-    (P × l), overwritten, in one pass over the rows: chunks of gathered rows
-    ``(g_i, Y_i)`` and one syrk each (``Y``'s column of ones gives ``u_k``).  The
-    many-phenotype HLMM's class Grams and sums: G is read once for all phenotypes."""
-    cdef Py_ssize_t n = rows.shape[0], i0, i, j, m, CH = 1024
-    cdef Py_ssize_t l = G.shape[1], P = Y.shape[1]
-    cdef Py_ssize_t L = (l + P + 7) // 8 * 8     # BLAS is slower on odd strides
-    cdef int la = <int>L, k
-    cdef double d_one = 1.0
-    cdef char uplo = b'U', trans = b'N'
-    cdef double* buf
-    cdef double* T
-    if (M.shape[0] != l or M.shape[1] != l or S.shape[0] != P or S.shape[1] != l
-            or Y.shape[0] != G.shape[0]):
-        raise ValueError("gram_products_rows: shape mismatch")
-    for i in range(n):
-        if rows[i] < 0 or rows[i] >= G.shape[0]:
-            raise IndexError("gram_products_rows: row index out of range")
-    buf = <double*> malloc((CH * L + L * L) * sizeof(double))
-    if buf == NULL:
-        raise MemoryError()
-    T = buf + CH * L
-    with nogil:
-        memset(T, 0, L * L * sizeof(double))
-        i0 = 0
-        while i0 < n:
-            m = min(CH, n - i0)
-            for i in range(m):
-                for j in range(l):
-                    buf[i * L + j] = G[rows[i0 + i], j]
-                for j in range(P):
-                    buf[i * L + l + j] = Y[rows[i0 + i], j]
-                for j in range(l + P, L):
-                    buf[i * L + j] = 0.0
-            k = <int>m
-            # column-major, the chunk is the L × m matrix [G Y 0]ᵀ; 'U' there is the
-            # lower triangle of the C-ordered T
-            dsyrk(&uplo, &trans, &la, &k, &d_one, buf, &la, &d_one, T, &la)
-            i0 += m
-        for i in range(l):
-            for j in range(i + 1):
-                M[i, j] = T[i * L + j]
-                M[j, i] = T[i * L + j]
-        for j in range(P):
-            for i in range(l):
-                S[j, i] = T[(l + j) * L + i]
-    free(buf)

@@ -235,7 +235,7 @@ class HLMMClassScan:
         ``Y`` is n × (1 + P): ones, then the P phenotypes' y; ``S_all`` stacks ``u_all``
         and their ``s_all``.  The classes but the largest (and the missing calls) take one
         syrk each of their gathered rows ``[g_i, 1, y_i…]``
-        (:func:`hlmm._core._multi.gram_products_rows`), whose last rows are ``u_k`` and
+        (:func:`hlmm._core._gram.gram_products_rows`), whose last rows are ``u_k`` and
         every ``s_k``; the largest class is ``M_all, u_all, s_all`` minus the others."""
         bins = self._codes(codes)
         nk = np.bincount(bins, minlength=4)

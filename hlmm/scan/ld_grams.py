@@ -19,7 +19,7 @@ statistics, and fit, agree with those of the SNP formed alone to rounding.
 """
 import numpy as np
 
-from .._core import _gram, _multi
+from .._core import _gram
 
 #: default memory for one cache's statistics (bytes; a cache per thread): 8 SNPs at
 #: l = 500, where 8 to 64 were as fast on simulated chromosomes (bench/bench_hlmm_ld.py)
@@ -28,7 +28,7 @@ BUDGET = 32 << 20
 
 def direct_parts(G, codes, largest, Y):
     """``{k: (M_k, S_k)}`` for the classes but ``largest`` with rows, each one syrk over
-    its rows (``_multi.gram_products_rows``)."""
+    its rows (``_gram.gram_products_rows``)."""
     l, P = G.shape[1], Y.shape[1]
     out = {}
     for k in (-1, 0, 1, 2):
@@ -38,7 +38,7 @@ def direct_parts(G, codes, largest, Y):
         if rows.size == 0:
             continue
         Mk, Sk = np.empty((l, l)), np.empty((P, l))
-        _multi.gram_products_rows(G, rows, Y, Mk, Sk)
+        _gram.gram_products_rows(G, rows, Y, Mk, Sk)
         out[k] = (Mk, Sk)
     return out
 

@@ -20,7 +20,7 @@ missing values), null model, standardised y and, with random effects, null h2 �
   per SNP, the carriers' Grams ``M_k = Σ_{i∈k} g_i g_iᵀ`` (one syrk per class, the
   dominant cost); the class sums ``u_k = Σ_{i∈k} g_i`` and ``s_k = Σ_{i∈k} y_i g_i`` of
   all phenotypes come with them from one syrk of the gathered rows ``[g_i, 1, y_i…]``
-  (:func:`hlmm._core._multi.gram_products_rows`).
+  (:func:`hlmm._core._gram.gram_products_rows`).
   Only the O(l³) Newton work is per phenotype.
 * other modes (``--fit-covariates``, ``--engine general``) fit each phenotype's SNP
   models from the shared block.

@@ -315,14 +315,14 @@ def test_list_entries_sizes_a_part():
 
 
 def test_gram_products_rows_against_numpy(rng):
-    from hlmm._core import _multi
+    from hlmm._core import _gram
 
     G = rng.normal(size=(2500, 13))
     Y = np.column_stack([np.ones(2500), rng.normal(size=(2500, 4))])
     for rows in (np.array([], np.intp), np.sort(rng.choice(2500, 1700, replace=False))):
         rows = rows.astype(np.intp)
         M, S = np.empty((13, 13)), np.empty((5, 13))
-        _multi.gram_products_rows(G, rows, Y, M, S)
+        _gram.gram_products_rows(G, rows, Y, M, S)
         np.testing.assert_allclose(M, G[rows].T @ G[rows], atol=1e-10)
         np.testing.assert_allclose(S, Y[rows].T @ G[rows], atol=1e-10)
 

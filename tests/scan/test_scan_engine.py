@@ -300,7 +300,7 @@ def test_hlmm_class_fit_matches_brute_force_and_hessian(snp):
 
 
 def test_gram_products_rows_equals_gram_rows_and_gather_sums():
-    from hlmm._core import _classfit, _gram, _multi
+    from hlmm._core import _classfit, _gram
 
     rng = np.random.default_rng(12)
     G = rng.standard_normal((3000, 37))
@@ -308,7 +308,7 @@ def test_gram_products_rows_equals_gram_rows_and_gather_sums():
     for k in (0, 5, 1024, 2500):
         rows = np.sort(rng.choice(3000, k, replace=False)).astype(np.intp)
         M, S = np.empty((37, 37)), np.empty((2, 37))
-        _multi.gram_products_rows(G, rows, np.column_stack([np.ones(3000), y]), M, S)
+        _gram.gram_products_rows(G, rows, np.column_stack([np.ones(3000), y]), M, S)
         u, s = S
         M0, u0, s0 = np.empty((37, 37)), np.empty(37), np.empty(37)
         _gram.gram_rows(G, rows, M0)
