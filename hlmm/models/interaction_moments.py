@@ -166,21 +166,19 @@ class MomentLayout:
     def features(self, z, u, w0):
         """The n × n_columns matrix whose genotype-class column sums are the moments:
         ``w0·Π z_c·u^e`` per key, then ``u^μ`` for |μ| ≤ 2."""
-        F = np.empty((z.shape[0], self.n_columns))
-        for j, (zc, e) in enumerate(self.keys):
-            col = w0.copy()
+        def product(col, zc, e):
             for c in zc:
                 col *= z[:, c]
             for s, k in enumerate(e):
                 if k:
                     col *= u[:, s] ** k
-            F[:, j] = col
+            return col
+
+        F = np.empty((z.shape[0], self.n_columns))
+        for j, (zc, e) in enumerate(self.keys):
+            F[:, j] = product(w0.copy(), zc, e)
         for j, mu in enumerate(self.mono2):
-            col = np.ones(z.shape[0])
-            for s, k in enumerate(mu):
-                if k:
-                    col *= u[:, s] ** k
-            F[:, len(self.keys) + j] = col
+            F[:, len(self.keys) + j] = product(np.ones(z.shape[0]), (), mu)
         return F
 
     def unpack(self, out):
@@ -232,7 +230,6 @@ class MomentFits:
         # the unweighted sums as Σ φ (m, 3, q0) and Σ φ φᵀ (m, 3, q0, q0)
         self.Nphi = N[:, :, :q0]
         self.NN = N[:, :, lay.nu]
-        self.nk = N[:, :, 0]
         self.alpha0, self.beta0 = np.asarray(null_alpha), np.asarray(null_beta)
         self.umax = np.asarray(umax, dtype=float)
 
