@@ -9,8 +9,13 @@ each phenotype's sample) :func:`class_column_sums` returns
     out[j, k, c] = Σ_{u: g_ju = k} B[u, c]   (k = 0, 1, 2),
     out[j, 3, c] = Σ_{u: g_ju = −1} B[u, c].
 
-Every class is summed directly, never derived by subtracting from totals: a difference
-of whole-sample sums loses digits that robust SEs of, e.g., a binary trait then magnify.
+Every class is summed directly, except where the caller passes ``derive``: then each
+SNP's commonest class of B's first ``derive`` columns is their total minus the other
+classes' sums.  That is exact for integer columns (bit-field counts) and, for floats, a
+difference of whole-sample sums with rounding of the order of the direct sum's
+(eps·Σ|B|): a many-phenotype scan derives its standardised y and y² columns, whose
+model-based fits use them as they are, and not the third and fourth powers of
+``--robust``, whose robust SEs subtract large moments and would magnify it.
 
 How (``tablesums.h``): individuals in groups of eight, each group's 256 subset sums of
 B's rows tabulated (8 columns at a time) once per block of SNPs, and a SNP's class sum
@@ -30,7 +35,7 @@ cnp.import_array()
 cdef extern from "tablesums.h" nogil:
     void hlmm_ts_init()
     int hlmm_code_sums(const uint8_t* codes, Py_ssize_t ld, Py_ssize_t m, Py_ssize_t n,
-                       const double* Bt, Py_ssize_t npad, Py_ssize_t C, Py_ssize_t exact,
+                       const double* Bt, Py_ssize_t npad, Py_ssize_t C, Py_ssize_t derive,
                        double* out,
                        int64_t* ncode, const int* slot, Py_ssize_t chunk,
                        size_t list_bytes, uint16_t* scratch, size_t scratch_len)
@@ -81,7 +86,7 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
                       bint count_a1, const double[:, :, ::1] Bt, double[:, :, ::1] out,
                       int64_t[:, ::1] counts=None, Py_ssize_t tile=32,
                       size_t list_bytes=LIST_BYTES, uint16_t[::1] scratch=None,
-                      Py_ssize_t exact=0):
+                      Py_ssize_t derive=0):
     """Fill ``out`` (SNPs × 4 × C) with the sums of the C columns of B (union individuals
     × columns, given tiled as :func:`tile_columns` returns it) over classes 0, 1, 2 and
     the missing calls of the SNP rows of ``packed`` (.bed bytes); ``index[u]`` is
@@ -91,10 +96,11 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
     bounds the per-SNP lists of table rows (8 bytes per SNP and group): SNPs go in
     parts that keep within it; ``scratch`` (uint16), if long enough for a part's lists,
     holds them (a buffer reused from call to call saves the page faults of a fresh
-    one).  ``exact`` (a multiple of 8): B's first ``exact`` columns hold integers whose
-    sums, over all of B's rows too, stay below 2^53 (bit fields of counts): for each
-    SNP, their sum over its commonest class is their total minus the other classes'
-    sums, exact, which saves about 40 % of their work."""
+    one).  ``derive`` (a multiple of 8): for B's first ``derive`` columns each SNP's sum
+    over its commonest class is their total minus the other classes' sums, which saves
+    about 40 % of their work; exact for integer columns whose sums, over all of B's rows
+    too, stay below 2^53 (bit fields of counts), for float columns rounded as a
+    difference of whole-sample sums (see the module's docstring)."""
     cdef Py_ssize_t m = packed.shape[0], n = index.shape[0], C = out.shape[2]
     cdef Py_ssize_t j, u, pos, nbu = (n + 3) // 4, limit = 4 * packed.shape[1]
     cdef Py_ssize_t npad = Bt.shape[1]
@@ -123,8 +129,8 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
         raise ValueError(f"out must be {m} × 4 × C")
     if counts is not None and (counts.shape[0] != m or counts.shape[1] != 4):
         raise ValueError(f"counts must be {m} × 4")
-    if exact < 0 or exact % 8 or exact > Bt.shape[0] * 8:
-        raise ValueError("exact must be a multiple of 8 within B's tiles")
+    if derive < 0 or derive % 8 or derive > Bt.shape[0] * 8:
+        raise ValueError("derive must be a multiple of 8 within B's tiles")
     if tile < 1 or tile > 256:
         raise ValueError("tile must be in 1..256")
     for u in range(n):
@@ -165,7 +171,7 @@ def class_column_sums(const unsigned char[:, ::1] packed, const Py_ssize_t[::1] 
         if n == 0:
             rc = 0
         elif identity or gathered != NULL:
-            rc = hlmm_code_sums(<const uint8_t*> codes, ld, m, n, bt, npad, C, exact, o,
+            rc = hlmm_code_sums(<const uint8_t*> codes, ld, m, n, bt, npad, C, derive, o,
                                 ncode, slot,
                                 tile, list_bytes, scr, scr_len)
         else:

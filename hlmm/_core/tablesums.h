@@ -27,15 +27,18 @@
  * that a table reads contiguous memory.
  *
  * Every sum is a fixed-order sum of table rows (themselves fixed-order sums), so the
- * result depends neither on threads nor on the machine's vector width, and a class
- * whose values are all equal sums to an exact multiple (no subtraction anywhere).
+ * result depends neither on threads nor on the machine's vector width, and outside
+ * the derived columns below a class whose values are all equal sums to an exact
+ * multiple (no subtraction).
  *
- * The one exception, exact by construction: the first `exact` columns (whole tiles) may
- * be declared integer-valued with every partial sum below 2^53 (the bit-field counts of
- * a many-phenotype scan).  Their sum over each SNP's commonest code (the one in most
- * lanes, present in nearly every group) is then the column's total minus the other
- * codes' sums, exact in integers, and its table adds (about 1 of the ~2.4 per group)
- * are skipped.
+ * The one exception: for the first `derive` columns (whole tiles) each SNP's sum over
+ * its commonest code (the one in most lanes, present in nearly every group) is the
+ * column's total minus the other codes' sums, and its table adds (about 1 of the ~2.4
+ * per group) are skipped; when every tile is derived, the commonest code's lists are
+ * not even made.  For integer columns whose partial sums stay below 2^53 (the
+ * bit-field counts of a many-phenotype scan) that is exact.  For other columns it is a
+ * difference of whole-sample sums, with rounding ~ eps·Σ_u |B[u, c]|, the order of the
+ * direct sum's own: the caller derives only columns whose use does not magnify it.
  *
  * On x86-64 Linux with GCC the function is compiled for AVX-512, AVX2 and the baseline
  * and the loader picks one (target_clones); elsewhere it is plain C with GCC vectors.
@@ -76,24 +79,50 @@ static void hlmm_ts_init(void)
         }
 }
 
+/* Lanes of each code (0b00, 0b01, 0b10, 0b11) among the first n of a row of codes. */
+static void hlmm_ts_lanes(const uint8_t *row, ptrdiff_t n, int64_t lanes[4])
+{
+    const uint64_t lo_bits = 0x5555555555555555ULL;
+    ptrdiff_t words = n / 32, u;
+    int64_t c1 = 0, c2 = 0, c3 = 0;
+    for (ptrdiff_t w = 0; w < words; w++) {
+        uint64_t x;
+        memcpy(&x, row + 8 * w, 8);
+        uint64_t lo = x & lo_bits, hi = (x >> 1) & lo_bits;
+        c1 += __builtin_popcountll(lo & ~hi);
+        c2 += __builtin_popcountll(hi & ~lo);
+        c3 += __builtin_popcountll(lo & hi);
+    }
+    for (u = 32 * words; u < n; u++) {
+        int k = (row[u >> 2] >> (2 * (u & 3))) & 3;
+        c1 += k == 1;
+        c2 += k == 2;
+        c3 += k == 3;
+    }
+    lanes[0] = n - c1 - c2 - c3;
+    lanes[1] = c1;
+    lanes[2] = c2;
+    lanes[3] = c3;
+}
+
 /* codes: m rows of `ld` bytes, of which the first (n + 3) / 4 are read; lanes past n
  * are ignored (ncode, if not NULL: m × 4, the count of each code added at its slot).
  * Bt: the columns of B in tiles of 8, ntiles × npad × 8 (npad ≥ n rows,
  * a multiple of 8; rows past n and columns past C zero).  out: m × 4
- * × C, accumulated into (code k at slot slot[k]).  exact: the leading columns (whole
- * tiles of them) that are integers with every partial sum below 2^53, see above.
+ * × C, accumulated into (code k at slot slot[k]).  derive: the leading columns (whole
+ * tiles of them) whose commonest code comes from their totals, see above.
  * chunk: groups of eight per chunk
  * (1..256).  Returns 0, or -1 when memory runs out. */
 HLMM_TS_CLONES
 static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                                ptrdiff_t n, const double *Bt, ptrdiff_t npad, ptrdiff_t C,
-                               ptrdiff_t exact, double *out, int64_t *ncode,
+                               ptrdiff_t derive, double *out, int64_t *ncode,
                                const int *slot, ptrdiff_t chunk, uint16_t *scratch,
                                size_t scratch_len)
 {
     ptrdiff_t ngroups = (n + 7) / 8, nbytes = (n + 3) / 4, ntiles = (C + 7) / 8;
-    /* tiles of integer columns whose commonest code comes from their totals */
-    ptrdiff_t nexact = exact / 8 < ntiles ? exact / 8 : ntiles;
+    /* tiles whose commonest code comes from their totals */
+    ptrdiff_t nexact = derive / 8 < ntiles ? derive / 8 : ntiles;
     if (m <= 0 || n <= 0 || (C <= 0 && ncode == NULL))
         return 0;
     if (chunk > ngroups)
@@ -130,6 +159,21 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
         for (ptrdiff_t u = 0; u < n; u++)
             for (int c = 0; c < 8; c++)
                 tot[8 * t + c] += Bt[(t * npad + u) * 8 + c];
+    /* each SNP's lanes of every code and its commonest code, before the lists: when
+       every tile derives that code, its lists are not made */
+    for (ptrdiff_t j = 0; j < m; j++) {
+        int64_t *lj = lanes_of + j * 4;
+        hlmm_ts_lanes(codes + j * ld, n, lj);
+        int best = 0;
+        for (int k = 1; k < 4; k++)
+            if (lj[k] > lj[best])
+                best = k;
+        common[j] = (unsigned char)best;
+        if (ncode != NULL)
+            for (int k = 0; k < 4; k++)
+                ncode[j * 4 + slot[k]] += lj[k];
+    }
+    int skip_common = nexact == ntiles && ntiles > 0;
     size_t pos = 0;
     for (ptrdiff_t ci = 0; ci < nchunks; ci++) {
         ptrdiff_t g0 = ci * chunk, gn = ngroups - g0 < chunk ? ngroups - g0 : chunk;
@@ -142,15 +186,17 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
         for (ptrdiff_t j = 0; j < m; j++) {
             const uint8_t *row = codes + j * ld + 2 * g0;
             for (int k = 0; k < 4; k++) {
+                if (skip_common && k == common[j]) {
+                    counts[(ci * m + j) * 4 + k] = 0;
+                    continue;
+                }
                 uint16_t *lst = lists + pos;
                 const unsigned char *mk = HLMM_TS_MASK[k];
                 ptrdiff_t cnt = 0, g;
-                int64_t lanes = 0;
                 for (g = 0; g < full; g++) {
                     unsigned s = mk[row[2 * g]] | (unsigned)mk[row[2 * g + 1]] << 4;
                     lst[cnt] = (uint16_t)(g * 256 + s);
                     cnt += (s != 0);
-                    lanes += __builtin_popcount(s);
                 }
                 if (g < gn) {
                     unsigned s = mk[row[2 * g]];
@@ -159,23 +205,11 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                     s &= last;
                     lst[cnt] = (uint16_t)(g * 256 + s);
                     cnt += (s != 0);
-                    lanes += __builtin_popcount(s);
                 }
-                lanes_of[j * 4 + k] += lanes;
                 counts[(ci * m + j) * 4 + k] = (uint16_t)cnt;
                 pos += cnt;
             }
         }
-    }
-    for (ptrdiff_t j = 0; j < m; j++) {
-        int best = 0;
-        for (int k = 1; k < 4; k++)
-            if (lanes_of[j * 4 + k] > lanes_of[j * 4 + best])
-                best = k;
-        common[j] = (unsigned char)best;
-        if (ncode != NULL)
-            for (int k = 0; k < 4; k++)
-                ncode[j * 4 + slot[k]] += lanes_of[j * 4 + k];
     }
     for (ptrdiff_t t0 = 0; t0 < ntiles; t0 += band) {
         ptrdiff_t tb = ntiles - t0 < band ? ntiles - t0 : band;
@@ -229,7 +263,7 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                 ptrdiff_t c0 = (t0 + t) * 8, w = C - c0 < 8 ? C - c0 : 8;
                 const hlmm_v8d *a = acc + t * m * 4;
                 if (t0 + t < nexact && (jk & 3) == common[jk >> 2]) {
-                    /* the total minus the other codes: integers, so exact */
+                    /* the total minus the other codes (exact for integers) */
                     for (ptrdiff_t c = 0; c < w; c++)
                         dst[c0 + c] += tot[c0 + c] - (a[j4][c] + a[j4 + 1][c]
                                                        + a[j4 + 2][c] + a[j4 + 3][c]);
@@ -261,7 +295,7 @@ static ptrdiff_t hlmm_part_snps(ptrdiff_t m, ptrdiff_t n, size_t list_bytes)
 
 /* hlmm_code_sums_part over the parts of hlmm_part_snps. */
 static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdiff_t n,
-                          const double *Bt, ptrdiff_t npad, ptrdiff_t C, ptrdiff_t exact,
+                          const double *Bt, ptrdiff_t npad, ptrdiff_t C, ptrdiff_t derive,
                           double *out,
                           int64_t *ncode, const int *slot, ptrdiff_t chunk,
                           size_t list_bytes, uint16_t *scratch, size_t scratch_len)
@@ -269,7 +303,7 @@ static int hlmm_code_sums(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m, ptrdi
     ptrdiff_t size = hlmm_part_snps(m, n, list_bytes);
     for (ptrdiff_t j0 = 0; j0 < m; j0 += size) {
         ptrdiff_t mj = m - j0 < size ? m - j0 : size;
-        if (hlmm_code_sums_part(codes + j0 * ld, ld, mj, n, Bt, npad, C, exact,
+        if (hlmm_code_sums_part(codes + j0 * ld, ld, mj, n, Bt, npad, C, derive,
                                 out + j0 * 4 * C,
                                 ncode != NULL ? ncode + j0 * 4 : NULL, slot, chunk,
                                 scratch, scratch_len) != 0)

@@ -191,7 +191,12 @@ class MultiScan:
                               .astype(np.intp))
             self._counts.append(None if f is None else (f[1], (1 << f[2]) - 1))
         self._U = U.astype(np.intp)
-        self._Bt, self._C, self._exact = Bt, C, ncount
+        # every SNP's commonest class from the columns' totals (tablesums.h): exact for
+        # the counts; for y and y² a rounding of the direct sum's order, which the
+        # model-based fits take as it is; --robust's third and fourth moments are
+        # summed directly, as its SEs subtract them and would magnify it
+        derive = ncount if self.cfg.robust else Bt.shape[0] * 8
+        self._Bt, self._C, self._derive = Bt, C, derive
         self.log(f"Class statistics: one kernel over {U.size} individuals and {C} "
                  f"columns ({len(samples)} distinct sample(s), {len(fields)} of them "
                  f"counted in {len(used)} column(s); {len(scans)} phenotypes × {powers} "
@@ -209,7 +214,7 @@ class MultiScan:
         if buf is None or buf.size < need:
             buf = self._scratch.lists = np.empty(need, np.uint16)
         _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._Bt, out,
-                                 counts, scratch=buf, exact=self._exact)
+                                 counts, scratch=buf, derive=self._derive)
         return out, counts
 
     def _sums_of(self, sums, p):

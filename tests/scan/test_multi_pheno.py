@@ -272,35 +272,41 @@ def test_union_kernel_against_numpy(rng):
                                  _multi.tile_columns(B[:11]), np.empty((12, 4, 1)))
 
 
-def test_union_kernel_exact_integer_columns(rng):
-    """Integer columns declared ``exact`` (their commonest class per SNP from their
-    totals) sum to exactly the integers numpy counts, whichever code is the commonest
-    (0b00, 0b11, the missing code 0b01, or a tie), and the other columns as before."""
+def test_union_kernel_derived_columns(rng):
+    """Columns declared ``derive`` (their commonest class per SNP from their totals):
+    integer columns sum to exactly the integers numpy counts, float columns to the
+    direct sums within rounding, whichever code is the commonest (0b00, 0b11, the
+    missing code 0b01, or a tie), also when every tile is derived (the commonest
+    code's lists then not made) and for the .bed rows as they are (lanes past n in
+    the row's last byte, which must not count)."""
     from hlmm._core import _multi
 
     n = 301
-    codes4 = np.stack([rng.choice(4, (2, 4 * ((n + 3) // 4)), p=p)
+    codes4 = np.stack([rng.choice(4, (2, 4 * ((n + 3) // 4) + 8), p=p)
                        for p in ([.7, .05, .2, .05], [.05, .05, .2, .7], [.05, .8, .1, .05],
                                  [.25] * 4)]).reshape(8, -1, 4)
     codes4[7, :, :] = np.array([0, 2, 0, 2])          # a tie of codes 0b00 and 0b10
     packed = (codes4 << np.array([0, 2, 4, 6])).sum(axis=2).astype(np.uint8)
-    index = np.sort(rng.choice(4 * packed.shape[1], n, replace=False)).astype(np.intp)
-    B = np.column_stack([rng.integers(0, 1 << 20, (n, 16)).astype(float) * 2.0 ** 30,
-                         rng.normal(size=(n, 5))])
-    Bt = _multi.tile_columns(B)
-    codes = np.array([2, -1, 1, 0])[(packed[:, index >> 2] >> (2 * (index & 3))) & 3]
-    for exact in (8, 16):
-        out = np.full((8, 4, B.shape[1]), np.nan)
-        counts = np.empty((8, 4), np.int64)
-        _multi.class_column_sums(packed, index, True, Bt, out, counts, 4, exact=exact)
-        for j in range(8):
-            for k, cls in enumerate((0, 1, 2, -1)):
-                want = B[codes[j] == cls].sum(axis=0)
-                np.testing.assert_array_equal(out[j, k, :16], want[:16])
-                np.testing.assert_allclose(out[j, k, 16:], want[16:], atol=1e-12)
-                assert counts[j, k] == (codes[j] == cls).sum()
-    with pytest.raises(ValueError, match="multiple of 8"):
-        _multi.class_column_sums(packed, index, True, Bt, out, exact=4)
+    for index in (np.sort(rng.choice(4 * packed.shape[1], n, replace=False)),
+                  np.arange(n)):
+        index = index.astype(np.intp)
+        B = np.column_stack([rng.integers(0, 1 << 20, (n, 16)).astype(float) * 2.0 ** 30,
+                             rng.normal(size=(n, 5))])
+        Bt = _multi.tile_columns(B)
+        codes = np.array([2, -1, 1, 0])[(packed[:, index >> 2] >> (2 * (index & 3))) & 3]
+        for derive in (8, 16, 24):
+            out = np.full((8, 4, B.shape[1]), np.nan)
+            counts = np.empty((8, 4), np.int64)
+            _multi.class_column_sums(packed, index, True, Bt, out, counts, 4,
+                                     derive=derive)
+            for j in range(8):
+                for k, cls in enumerate((0, 1, 2, -1)):
+                    want = B[codes[j] == cls].sum(axis=0)
+                    np.testing.assert_array_equal(out[j, k, :16], want[:16])
+                    np.testing.assert_allclose(out[j, k, 16:], want[16:], atol=1e-12)
+                    assert counts[j, k] == (codes[j] == cls).sum()
+    with pytest.raises(ValueError, match="derive must be a multiple of 8"):
+        _multi.class_column_sums(packed, index, True, Bt, out, derive=4)
 
 
 def test_list_entries_sizes_a_part():
