@@ -37,25 +37,34 @@ for _k in range(23):
     _POW10[_k] = 10.0 ** _k
 
 
+cdef char _DIGITS2[201]
+for _k in range(100):
+    _DIGITS2[2 * _k] = 48 + _k // 10
+    _DIGITS2[2 * _k + 1] = 48 + _k % 10
+
+
 cdef inline int _sig6_fast(double v, char* out) noexcept nogil:
     """``%.6g`` of a finite nonzero ``v`` when one rounding decides it, else -1.
 
     ``v·10^s`` (s = 5 − decimal exponent, |s| ≤ 22 so 10^|s| is exact) is within
     ~1e-10 of the exact product; its rounding to 6 digits is correct unless the
-    fraction is that close to one half, which is left to snprintf.
+    fraction is that close to one half, which is left to snprintf.  The decimal
+    exponent is first guessed from the binary one (``a = f·2^b``, f in [½, 1):
+    ``⌊(b − 1)·log10 2⌋`` is the exponent or one less) and then checked on ``x``.
     """
     cdef double a = fabs(v), x, fr
-    cdef int e, s, p = 0, i, nd, lead
-    cdef long long q
+    cdef int e, s, p = 0, i, nd, lead, be
+    cdef long long q, r
     cdef char d[8]
     if a < 1e-300 or a > 1e300:
         return -1
-    e = <int>floor(log10(a))
+    frexp(a, &be)
+    e = <int>floor((be - 1) * 0.30102999566398120)
     s = 5 - e
     if s > 22 or s < -22:
         return -1
     x = a * _POW10[s] if s >= 0 else a / _POW10[-s]
-    # log10 may round across a power of ten: move to the neighbouring exponent
+    # the guess may be one too low (or, by rounding, off the other way): move once
     if x < 100000.0 or x >= 1000000.0:
         e += -1 if x < 100000.0 else 1
         s = 5 - e
@@ -73,9 +82,13 @@ cdef inline int _sig6_fast(double v, char* out) noexcept nogil:
     if q >= 1000000:            # 999999.5 and above round to 1e6: one more digit
         q = 100000
         e += 1
-    for i in range(5, -1, -1):
-        d[i] = <char>(48 + q % 10)
-        q //= 10
+    # six digits, two at a time
+    r = q // 10000
+    memcpy(d, &_DIGITS2[2 * r], 2)
+    q -= r * 10000
+    r = q // 100
+    memcpy(d + 2, &_DIGITS2[2 * r], 2)
+    memcpy(d + 4, &_DIGITS2[2 * (q - r * 100)], 2)
     nd = 6
     while nd > 1 and d[nd - 1] == 48:
         nd -= 1

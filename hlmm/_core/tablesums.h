@@ -80,7 +80,9 @@ static void hlmm_ts_init(void)
 }
 
 /* Lanes of each code (0b00, 0b01, 0b10, 0b11) among the first n of a row of codes. */
-static void hlmm_ts_lanes(const uint8_t *row, ptrdiff_t n, int64_t lanes[4])
+/* inlined into each target clone of its caller, for the hardware popcount */
+static inline __attribute__((always_inline)) void
+hlmm_ts_lanes(const uint8_t *row, ptrdiff_t n, int64_t lanes[4])
 {
     const uint64_t lo_bits = 0x5555555555555555ULL;
     ptrdiff_t words = n / 32, u;
