@@ -1,4 +1,4 @@
-"""Files in and out: genotype readers (``bed``, ``pgen``, ``bgen`` with ``bgen_blocks``, ``sample_ids``), text
+"""Files in and out: genotype readers (``bed``, ``pgen`` with ``pgen_files``, ``bgen`` with ``bgen_blocks``, ``sample_ids``), text
 tables (``tables``), phenotype columns (``phenotypes``), the analysis sample
 (``sample``), PLINK selections (``selection``), the random-effects design
 (``random_effects``), outputs and the run log (``output``) and results tables
