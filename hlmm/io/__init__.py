@@ -1,5 +1,5 @@
-"""Files in and out: genotype readers (``bed``, ``pgen`` with ``pgen_files``, ``bgen`` with ``bgen_blocks``, ``sample_ids``), text
-tables (``tables``), phenotype columns (``phenotypes``), the analysis sample
+"""Files in and out: genotype readers (``bed``, ``pgen`` with ``pgen_files``, ``bgen``
+with ``bgen_blocks`` and ``oxford_sample``, ``sample_ids``), text tables (``tables``), phenotype columns (``phenotypes``), the analysis sample
 (``sample``), PLINK selections (``selection``), the random-effects design
 (``random_effects``), outputs and the run log (``output``) and results tables
 (``results_table``); the tokens of users' files (``tokens``: numbers, IDs, string

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from .tokens import text_array
+from .oxford_sample import read_sample_columns
 from . import first_duplicate
 
 SHOWN = 3   # IDs shown of each side in the no-match error
@@ -76,8 +77,6 @@ def _n_matched(cand, pheno):
 
 def _beside(src, delim):
     """Candidate 1: the .sample beside the .bgen, if it fits the embedded IDs."""
-    from .bgen import read_sample_columns
-
     path = os.path.splitext(src.path)[0] + ".sample"
     what = f"{path} beside it"
     if not os.path.isfile(path):
