@@ -1,9 +1,10 @@
-"""Files in and out: genotype readers (``bed``, ``pgen`` with ``pgen_files``, ``bgen``
-with ``bgen_blocks`` and ``oxford_sample``, ``sample_ids``), text tables (``tables``), phenotype columns (``phenotypes``), the analysis sample
-(``sample``), PLINK selections (``selection``), the random-effects design
-(``random_effects``), outputs and the run log (``output``) and results tables
-(``results_table``); the tokens of users' files (``tokens``: numbers, IDs, string
-columns, how a bad token is shown) and the .pvar text checks (``pvar_text``).  Imports ``hlmm.models`` (never ``hlmm.scan``) and below.
+"""Files in and out: genotype readers (``bed``, ``pgen`` with ``pgen_files``, ``bgen`` with
+``bgen_blocks`` and ``oxford_sample``, ``sample_ids``), text tables (``tables``),
+phenotype columns (``phenotypes``), the analysis sample (``sample``), PLINK selections
+(``selection``), the random-effects design (``random_effects``), outputs and the run log
+(``output``) and results tables (``results_table``); the tokens of users' files
+(``tokens``: numbers, IDs, string columns, how a bad token is shown) and the .pvar text
+checks (``pvar_text``). Imports ``hlmm.models`` (never ``hlmm.scan``) and below.
 
 Genotype readers sit behind one small interface, chosen by the file's extension.
 
