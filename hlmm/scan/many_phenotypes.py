@@ -206,13 +206,18 @@ class MultiScan:
         from .._core import _multi
 
         m = packed.shape[0]
-        out = np.empty((m, 4, self._C))
+        # the sums and the lists of a part of the block: buffers of the thread's, grown
+        # when needed (fresh ones each block would fault their pages in again; the
+        # phenotypes' fits copy what they take from the sums)
+        out = getattr(self._scratch, "out", None)
+        if out is None or out.shape[0] < m:
+            out = self._scratch.out = np.empty((m, 4, self._C))
+        out = out[:m]
         counts = np.empty((m, 4), np.int64)
-        # the lists of a part of the block: one buffer per thread, grown when needed
         need = _multi.list_entries(m, self._U.size)
         buf = getattr(self._scratch, "lists", None)
         if buf is None or buf.size < need:
-            buf = self._scratch.lists = np.empty(need, np.uint16)
+            buf = self._scratch.lists = _multi.huge_zeros(need, np.uint16)
         _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._Bt, out,
                                  counts, scratch=buf, derive=self._derive)
         return out, counts
