@@ -420,3 +420,21 @@ def test_append_per_phenotype(data, tmp_path):
     res = run(base + [3, 9, d["pheno"], tmp_path / "app", "--pheno-name", "A,D",
                       "--append"], expect_ok=False)
     assert res.exit_code != 0 and "already holds" in res.output
+
+
+def test_huge_zeros_are_zeros_of_the_shape():
+    """Small and large (huge-page mapped) buffers: zeros of the shape and dtype asked,
+    writeable, and pickled as ordinary arrays (Dask ships B's tiles)."""
+    import pickle
+
+    from hlmm._core import _multi
+
+    for shape, dtype in (((3, 5), np.float64), (((24 << 20) // 2,), np.uint16),
+                         ((3, 1 << 20, 8), np.float64)):
+        a = _multi.huge_zeros(shape, dtype)
+        assert a.shape == (shape if isinstance(shape, tuple) else (shape,))
+        assert a.dtype == dtype and a.flags.writeable and a.flags.c_contiguous
+        assert not a.any()
+        a.flat[-1] = 7
+        b = pickle.loads(pickle.dumps(a))
+        assert b.dtype == dtype and b.shape == a.shape and b.flat[-1] == 7 and b.sum() == 7
