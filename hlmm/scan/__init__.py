@@ -1,7 +1,8 @@
 """The genome scan (``hlmm chr``): every SNP's mean and variance effect.
 
-- ``genome_scan``: :class:`ScanConfig` and :class:`GenomeScan`, what one phenotype's
-  SNP fits share (sample, null model, engine) and the fit of a block of SNPs;
+- ``genome_scan``: :class:`GenomeScan`, what one phenotype's SNP fits share (sample,
+  null model, engine) and the fit of a block of SNPs; ``config``: :class:`ScanConfig`,
+  the run's options;
 - ``inputs``: the genotype file, phenotypes and selections a run reads once;
 - ``class_engines``, ``dosage_engine``: fits from genotype-class (dosage-value)
   statistics; ``ld_grams``: the HLMM's class Grams updated from a recent SNP's
