@@ -11,9 +11,11 @@ missing values), null model, standardised y and, with random effects, null h2 �
   phenotypes' samples, with ``B`` the matrix of columns ``1[i ∉ sample_P]`` (one per
   distinct sample other than U, as bit fields of shared integer columns) and
   ``y_P^q`` (q = 1, 2, and 3, 4 with ``--robust``; 0 outside P's sample), the sums of
-  B's columns over each genotype class of a SNP are direct sums, by tables of the
-  subset sums of B's rows in groups of eight individuals, built once per block of SNPs
-  (blocks of 1024 by default).  Per phenotype and SNP this gives ``n_k`` (U's count
+  B's columns over each genotype class of a SNP are sums of tables of the subset sums
+  of B's rows in groups of eight individuals, built once per block of SNPs (blocks of
+  1024 by default); each SNP's commonest class is the columns' totals less the other
+  classes (exact for the counts; for y and y² rounded as the direct sums are; the
+  third and fourth powers of ``--robust`` are summed directly).  Per phenotype and SNP this gives ``n_k`` (U's count
   less the individuals P lacks, exact integers), ``Σ_k y, Σ_k y²`` (…), from which its
   fit is O(1) as in a single run.
 * **HLMM** (default mode): phenotypes with the same sample share G, ``M_all = GᵀG`` and,
