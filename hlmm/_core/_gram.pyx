@@ -354,22 +354,36 @@ def ld_costs(const signed char[::1] c, const signed char[:, ::1] R, int largest,
     class they leave unless that class is ``largest`` (the one formed by subtraction,
     never updated); ``out[r, 1]`` is the same with ``R[r]``'s alleles swapped
     (class k read as 2 − k, missing kept)."""
-    cdef Py_ssize_t n = c.shape[0], nr = R.shape[0], r, i
+    cdef Py_ssize_t n = c.shape[0], nr = R.shape[0], r, i, i0, m
     cdef Py_ssize_t s0, s1
+    cdef unsigned int t0, t1
     cdef signed char a, b, bf, L = <signed char>largest
+    cdef const signed char* cr
+    cdef const signed char* rr
     if R.shape[1] != n or out.shape[0] != nr or out.shape[1] != 2:
         raise ValueError("ld_costs: shape mismatch")
     with nogil:
         for r in range(nr):
             s0 = 0
             s1 = 0
-            for i in range(n):
-                a = c[i]
-                b = R[r, i]
-                bf = 2 - b if b >= 0 else b
-                if a != b:
-                    s0 += (a != L) + (b != L)
-                if a != bf:
-                    s1 += (a != L) + (bf != L)
+            i0 = 0
+            # branch-free, in chunks whose 32-bit sums cannot overflow: the compiler
+            # vectorises it (the branching loop mispredicted on every moved row and
+            # cost 5 ms for 64 kept SNPs at n = 20,000)
+            while i0 < n:
+                m = min(n - i0, 1 << 20)
+                cr = &c[i0]
+                rr = &R[r, i0]
+                t0 = 0
+                t1 = 0
+                for i in range(m):
+                    a = cr[i]
+                    b = rr[i]
+                    bf = b if b < 0 else 2 - b
+                    t0 += (a != b) * ((a != L) + (b != L))
+                    t1 += (a != bf) * ((a != L) + (bf != L))
+                s0 += t0
+                s1 += t1
+                i0 += m
             out[r, 0] = s0
             out[r, 1] = s1
