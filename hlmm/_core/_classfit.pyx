@@ -516,6 +516,28 @@ def trace_square(double[:, ::1] Y):
     return 2.0 * s + d
 
 
+def inner_products_ie(const double[:, ::1] B, const double[:, ::1] Z):
+    """``(⟨B, Z⟩, ‖E‖², ⟨B, E⟩, ⟨E, Z⟩)`` with ``E = I − B``, for l × l C-ordered B and
+    Z, in one pass and without forming E (``E`` is kept exact entry by entry: the
+    expanded ``l − 2tr B + ‖B‖²`` would cancel when h2, hence E, is small).  The HLMM
+    Hessian's traces ``tr(BZᵀ)`` etc. of :meth:`hlmm.models.hlmm_classes.ClassStatsHLMM.hessian`."""
+    cdef Py_ssize_t l = B.shape[0], i, j
+    cdef double bz = 0.0, ee = 0.0, be = 0.0, ez = 0.0, b, e, z
+    if B.shape[1] != l or Z.shape[0] != l or Z.shape[1] != l:
+        raise ValueError("inner_products_ie: B and Z must be l × l")
+    with nogil:
+        for i in range(l):
+            for j in range(l):
+                b = B[i, j]
+                z = Z[i, j]
+                e = (1.0 if i == j else 0.0) - b
+                bz = bz + b * z
+                ee = ee + e * e
+                be = be + b * e
+                ez = ez + e * z
+    return bz, ee, be, ez
+
+
 def code_sums(const signed char[::1] codes, const double[::1] y, double[:, ::1] out):
     """``out[k] = (n_k, Σ_{i∈k} y_i, Σ_{i∈k} y_i²)`` for the genotype classes
     k = 0, 1, 2 of hard-call codes (−1 missing, skipped), in one pass."""

@@ -146,14 +146,10 @@ class ClassStatsHLMM:
         Bz = _dsymv(B, z)
         Y = np.empty((l, l), order="F")
         _classfit.sym_product(B, K1, Y)          # = blas.dgemm(1.0, B.T, K1.T), no GIL
-        bf, yf = B.reshape(-1), Y.reshape(-1, order="F")
-        BY = _ddot(bf, yf)                   # ⟨B, Yᵀ⟩ = ⟨B, Y⟩
+        # Y.T is C-ordered: ⟨B, Yᵀ⟩ = ⟨B, Y⟩ (B symmetric), ⟨E, Yᵀ⟩ = ⟨E, Y⟩, one pass
+        BY, EE, BE, EY = _classfit.inner_products_ie(B, Y.T)
         YY = _classfit.trace_square(Y.T)         # ⟨Y, Yᵀ⟩
         if h2 > 0:
-            E = -B
-            E.flat[:: l + 1] += 1.0
-            ef = E.reshape(-1)
-            EE, BE, EY = _ddot(ef, ef), _ddot(bf, ef), _ddot(ef, yf)
             t00, t01 = EE, h2 * EY                     # h2²·tr(BK^(a)BK^(b))
             b2k0, bkk = BE / h2, EE / (h2 * h2)       # tr(B²K), tr((BK)²)
             zbkz = (_ddot(z, z) - _ddot(z, Bz)) / h2

@@ -125,8 +125,10 @@ class HLMMClassScan:
     differences of the analytic profile gradient), started from the SNP's HLM estimates
     and ``h2_init``.  SEs are the square roots of the diagonal of the inverse observed
     information ``−∂²L`` over (α0, α1, β0, β1, h2), the exact Hessian at the optimum
-    (carriers: central differences of the gradient).  A typical SNP costs two
-    evaluations and two Hessians beyond its syrk.
+    (carriers: central differences of the gradient).  A SNP costs two or three
+    evaluations (each a Cholesky and inverse of A, ~l³ flops) and one Hessian fewer
+    where a middle iterate can keep the last one (``_newton_exact``'s chord rule) beyond
+    its syrk; the Hessian of the SEs is always taken at the last point evaluated.
 
     **Boundary:** when h2 ends at ``h2_min`` with ∂L/∂h2 < 0, the fixed effects are still
     reported, with SEs from the information of (α, β) alone (h2 held fixed), ``h2_se`` is
