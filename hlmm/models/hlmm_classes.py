@@ -1,7 +1,7 @@
 """The HLMM of one SNP from genotype-class statistics: likelihood, exact derivatives, Newton.
 
-:class:`ClassStatsHLMM` (hard-call classes) and :class:`CarrierStatsHLMM` (dosages: the
-modal value as one class, every carrier its own row) evaluate ``f = −2L − n·log2π`` of
+:class:`ClassStatsHLMM` (hard-call classes; dosages:
+:class:`hlmm.models.hlmm_carriers.CarrierStatsHLMM`) evaluates ``f = −2L − n·log2π`` of
 ``y ~ N(α0 + α1·x, D + h2·GGᵀ)``, ``d_k = exp(β0 + β1·x_k)``, and its gradient in O(l³),
 independent of n (DESIGN.md §3); :meth:`ClassStatsHLMM.hessian` gives the exact Hessian
 from the same per-class quantities.  :func:`_newton_hlmm` maximises the profile
@@ -134,46 +134,14 @@ class ClassStatsHLMM:
         one l×l gemm (Y) beyond the evaluation.
         """
         h2, w, z, B, Q, trk, Mz, gr, a, q, XSX, K1 = self._at
-        x, l, C = self.x, self.l, len(self.M)
+        x, l = self.x, self.l
         e = np.zeros((l, 2), order="F")
-        for k in range(C):
+        for k in range(len(self.M)):
             rk = gr[k] - h2 * Mz[k]
             e[:, 0] += w[k] * rk
             e[:, 1] += (w[k] * x[k]) * rk
-        # B, K1 and M_k are symmetric and C-ordered: their transposes are the Fortran
-        # views scipy's BLAS takes without a copy
-        Be = _dsymm(B, e)
-        Bz = _dsymv(B, z)
-        Y = np.empty((l, l), order="F")
-        _classfit.sym_product(B, K1, Y)          # = blas.dgemm(1.0, B.T, K1.T), no GIL
-        # Y.T is C-ordered: ⟨B, Yᵀ⟩ = ⟨B, Y⟩ (B symmetric), ⟨E, Yᵀ⟩ = ⟨E, Y⟩, one pass
-        BY, EE, BE, EY = _classfit.inner_products_ie(B, Y.T)
-        YY = _classfit.trace_square(Y.T)         # ⟨Y, Yᵀ⟩
-        if h2 > 0:
-            t00, t01 = EE, h2 * EY                     # h2²·tr(BK^(a)BK^(b))
-            b2k0, bkk = BE / h2, EE / (h2 * h2)       # tr(B²K), tr((BK)²)
-            zbkz = (_ddot(z, z) - _ddot(z, Bz)) / h2
-        else:                                          # B = I
-            K = _combine(self.M, w)
-            t00 = t01 = 0.0
-            b2k0, bkk = float(w @ trk), _ddot(K.reshape(-1), K.reshape(-1))
-            zbkz = _ddot(z, _dsymv(K, z))
-        t11 = h2 * h2 * YY
-        V = np.column_stack([np.ones(C), x])
-        H = np.empty((5, 5))
-        H[:2, :2] = XSX + XSX.T
-        # l-long products through scipy's BLAS (see evaluate)
-        H[:2, 2:4] = 2.0 * ((V.T * (w * a)) @ V - h2 * blas.dgemm(1.0, Q[:, :2], e, trans_a=1))
-        H[:2, 4] = 2.0 * blas.dgemv(1.0, Q[:, :2], z, trans=1)
-        T = np.array([[t00, t01], [t01, t11]])
-        H[2:4, 2:4] = ((V.T * (w * (h2 * trk + q))) @ V - T
-                       - 2.0 * h2 * blas.dgemm(1.0, e, Be, trans_a=1))
-        H[2:4, 4] = -np.array([b2k0, BY]) + 2.0 * blas.dgemv(1.0, e, Bz, trans=1)
-        H[4, 4] = -bkk + 2.0 * zbkz
-        H[2:, :2] = H[:2, 2:].T
-        H[4, 2:4] = H[2:4, 4]
-        H[2:4, 2:4] = 0.5 * (H[2:4, 2:4] + H[2:4, 2:4].T)
-        return H
+        return _assemble_hessian(h2, w, x, z, B, Q, trk, a, q, XSX, K1, e,
+                                 lambda: _combine(self.M, w))
 
     # --- public, in log-likelihood units --------------------------------------------
     def loglik(self, alpha, beta, h2):
@@ -204,6 +172,49 @@ def _combine(Ms, c):
     for Mk, ck in zip(Ms[1:], c[1:]):
         _classfit.nogil_daxpy(Mk.reshape(-1), flat, float(ck))
     return out
+
+
+def _assemble_hessian(h2, w, x, z, B, Q, trk, a, q, XSX, K1, e, K_at_zero):
+    """The Hessian of :meth:`ClassStatsHLMM.hessian` from its per-class arrays (over the
+    classes: ``w_k, x_k, t_k, a_k, q_k``), the evaluation's ``z, B, Q, XᵀΣ⁻¹X``, and
+    ``K^(1)``, ``e`` (l × 2); ``K_at_zero()`` gives ``K = Σ_k w_k M_k``, needed only at
+    h2 = 0.  Shared by :class:`hlmm.models.hlmm_carriers.CarrierStatsHLMM` (every
+    carrier a class of one)."""
+    l, C = B.shape[0], len(w)
+    # B, K1 and M_k are symmetric and C-ordered: their transposes are the Fortran
+    # views scipy's BLAS takes without a copy
+    Be = _dsymm(B, e)
+    Bz = _dsymv(B, z)
+    Y = np.empty((l, l), order="F")
+    _classfit.sym_product(B, K1, Y)          # = blas.dgemm(1.0, B.T, K1.T), no GIL
+    # Y.T is C-ordered: ⟨B, Yᵀ⟩ = ⟨B, Y⟩ (B symmetric), ⟨E, Yᵀ⟩ = ⟨E, Y⟩, one pass
+    BY, EE, BE, EY = _classfit.inner_products_ie(B, Y.T)
+    YY = _classfit.trace_square(Y.T)         # ⟨Y, Yᵀ⟩
+    if h2 > 0:
+        t00, t01 = EE, h2 * EY                     # h2²·tr(BK^(a)BK^(b))
+        b2k0, bkk = BE / h2, EE / (h2 * h2)       # tr(B²K), tr((BK)²)
+        zbkz = (_ddot(z, z) - _ddot(z, Bz)) / h2
+    else:                                          # B = I
+        K = K_at_zero()
+        t00 = t01 = 0.0
+        b2k0, bkk = float(w @ trk), _ddot(K.reshape(-1), K.reshape(-1))
+        zbkz = _ddot(z, _dsymv(K, z))
+    t11 = h2 * h2 * YY
+    V = np.column_stack([np.ones(C), x])
+    H = np.empty((5, 5))
+    H[:2, :2] = XSX + XSX.T
+    # l-long products through scipy's BLAS (see ClassStatsHLMM.evaluate)
+    H[:2, 2:4] = 2.0 * ((V.T * (w * a)) @ V - h2 * blas.dgemm(1.0, Q[:, :2], e, trans_a=1))
+    H[:2, 4] = 2.0 * blas.dgemv(1.0, Q[:, :2], z, trans=1)
+    T = np.array([[t00, t01], [t01, t11]])
+    H[2:4, 2:4] = ((V.T * (w * (h2 * trk + q))) @ V - T
+                   - 2.0 * h2 * blas.dgemm(1.0, e, Be, trans_a=1))
+    H[2:4, 4] = -np.array([b2k0, BY]) + 2.0 * blas.dgemv(1.0, e, Bz, trans=1)
+    H[4, 4] = -bkk + 2.0 * zbkz
+    H[2:, :2] = H[:2, 2:].T
+    H[4, 2:4] = H[2:4, 4]
+    H[2:4, 2:4] = 0.5 * (H[2:4, 2:4] + H[2:4, 2:4].T)
+    return H
 
 
 def _solve2(XSX, XSy):
@@ -438,107 +449,3 @@ def _observed_information(model, theta, alpha, XSX, boundary):
     H[2:, :2] = H[:2, 2:].T  # α-θ cross terms: the differenced ones
     H[2:, 2:] = 0.5 * (H[2:, 2:] + H[2:, 2:].T)
     return 0.5 * H  # f = −2L − const
-
-
-class CarrierStatsHLMM(ClassStatsHLMM):
-    """Log-likelihood of one dosage SNP's HLMM: one class (the modal dosage value, its
-    sums ``n0, S1_0, S2_0, u0, s0, M0``) plus the carriers' own rows ``G_c, y_c, x_c``.
-
-    The formulas are those of :class:`ClassStatsHLMM` with every carrier a class of one
-    (``M_i = g_i g_iᵀ``, ``u_i = g_i``, ``s_i = y_i g_i``), computed without forming the
-    ``M_i``: ``Σ_i w_i M_i = G_cᵀ W_c G_c`` (weighted syrk), ``tr(A⁻¹M_i) = g_iᵀA⁻¹g_i`` and
-    ``zᵀM_i z = (g_iᵀz)²`` (one triangular multiply with ``L⁻¹``, ``A = LLᵀ``).
-    Classes are ordered [mode, carriers…] in ``last_terms``.
-    """
-
-    # no exact Hessian for carriers yet: Newton and SEs difference the gradient
-    hessian = None
-
-    def __init__(self, n0, S1_0, S2_0, u0, s0, M0, x0, Gc, yc, xc):
-        self.n0, self.S1_0, self.S2_0 = float(n0), float(S1_0), float(S2_0)
-        self.u0, self.s0, self.M0 = u0, s0, M0
-        self.x0 = float(x0)
-        self.Gc, self.yc, self.xc = Gc, np.asarray(yc, float), np.asarray(xc, float)
-        self.n = self.n0 + len(self.yc)
-        self.l = M0.shape[0]
-        self.nk = np.concatenate([[self.n0], np.ones(len(self.yc))])
-        self.x = np.concatenate([[self.x0], self.xc])
-
-    def evaluate(self, beta, h2, alpha=None):
-        from .._core import _mixed
-
-        b0, b1 = float(beta[0]), float(beta[1])
-        with np.errstate(over="ignore"):
-            w0 = np.exp(-(b0 + b1 * self.x0))
-            wc = np.exp(-(b0 + b1 * self.xc))
-        if not (np.isfinite(w0) and np.all(np.isfinite(wc))):
-            return None
-        l, Gc = self.l, self.Gc
-        A = np.empty((l, l))
-        if len(wc):
-            _gram.weighted_gram(Gc, wc, A)
-            A = np.triu(A) + np.triu(A, 1).T
-        else:
-            A[:] = 0.0
-        A = h2 * (A + w0 * self.M0)
-        A.flat[:: l + 1] += 1.0
-        chol = _chol_inverse(A, keep_factor=True)
-        if chol is None:
-            return None
-        logdet, c, Ainv = chol
-        # l-sized products through scipy's BLAS only (see ClassStatsHLMM.evaluate)
-        W3 = np.column_stack([wc, wc * self.xc, wc * self.yc])
-        P = blas.dgemm(1.0, Gc.T, W3) if len(wc) else np.zeros((l, 3), order="F")
-        P[:, 0] += w0 * self.u0
-        P[:, 1] += (w0 * self.x0) * self.u0
-        P[:, 2] += w0 * self.s0
-        Q = blas.dsymm(1.0, Ainv, P)
-        PQ = P.T @ Q
-        sw = w0 * self.n0 + wc.sum()
-        swx = w0 * self.n0 * self.x0 + wc @ self.xc
-        swxx = w0 * self.n0 * self.x0 ** 2 + wc @ (self.xc * self.xc)
-        XSX = np.array([[sw, swx], [swx, swxx]]) - h2 * PQ[:2, :2]
-        if alpha is None:
-            alpha = _solve2(XSX, np.array([w0 * self.S1_0 + wc @ self.yc,
-                                           w0 * self.x0 * self.S1_0 + wc @ (self.xc * self.yc)])
-                            - h2 * PQ[:2, 2])
-            if alpha is None:
-                return None
-        alpha = np.asarray(alpha, float)
-        mu0 = alpha[0] + alpha[1] * self.x0
-        muc = alpha[0] + alpha[1] * self.xc
-        rc = self.yc - muc
-        rr0 = self.S2_0 - 2.0 * mu0 * self.S1_0 + self.n0 * mu0 * mu0
-        gr0 = self.s0 - mu0 * self.u0
-        bvec = w0 * gr0 + (blas.dgemv(1.0, Gc.T, wc * rc) if len(wc) else 0.0)
-        z = blas.dsymv(1.0, Ainv, bvec)
-        eta0, etac = b0 + b1 * self.x0, b0 + b1 * self.xc
-        f = float(self.n0 * eta0 + etac.sum() + logdet + w0 * rr0 + wc @ (rc * rc)
-                  - h2 * bvec @ z)
-        trk0 = float(blas.ddot(Ainv.reshape(-1), self.M0.reshape(-1)))
-        zMz0 = float(blas.ddot(z, blas.dsymv(1.0, self.M0, z)))
-        if len(wc):
-            Linv, _ = lapack.dtrtri(c, lower=1)
-            Linv = np.ascontiguousarray(np.tril(Linv))
-            trc, az = np.empty(len(wc)), np.empty(len(wc))
-            _mixed.row_terms(Gc, Linv, z, trc, az)
-        else:
-            trc = az = np.zeros(0)
-        first = np.concatenate([[self.n0 - h2 * w0 * trk0], 1.0 - h2 * wc * trc])
-        second = np.concatenate([[w0 * (rr0 - 2.0 * h2 * (gr0 @ z) + h2 * h2 * zMz0)],
-                                 wc * (rc * rc - 2.0 * h2 * rc * az + h2 * h2 * az * az)])
-        uz0 = self.u0 @ z
-        ga = np.concatenate([[w0 * (self.S1_0 - self.n0 * mu0 - h2 * uz0)],
-                             wc * (rc - h2 * az)])
-        V1 = self.x
-        g_alpha = -2.0 * np.array([ga.sum(), ga @ V1])
-        d = first - second
-        g_beta = np.array([d.sum(), d @ V1])
-        wtrk = w0 * trk0 + wc @ trc
-        g_h2 = wtrk - z @ z
-        grad = np.concatenate([g_alpha, g_beta, [g_h2]])
-        if not (np.isfinite(f) and np.all(np.isfinite(grad))):
-            return None
-        self.last_terms = (np.concatenate([[w0], wc]), np.concatenate([[mu0], muc]), z,
-                           float(wtrk))
-        return f, grad, alpha, XSX

@@ -23,9 +23,9 @@ from .._core import _classfit, _gram
 from ..models._validate import all_finite, as_vector
 from ..models import robust as _robust
 from .ld_grams import LDGrams, direct_parts
-from ..models.hlmm_classes import (H2_MIN, LOG2PI, CarrierStatsHLMM,  # noqa: F401
-                              ClassStatsHLMM, _newton_exact, _newton_hlmm,
-                              _observed_information)
+from ..models.hlmm_carriers import CarrierStatsHLMM
+from ..models.hlmm_classes import (H2_MIN, LOG2PI, ClassStatsHLMM,  # noqa: F401
+                              _newton_exact, _newton_hlmm, _observed_information)
 
 _REASONS = {0: "", 1: "no calls", 2: "monomorphic", 3: "not converged",
             4: "degenerate: a genotype class has zero variance", 5: "line search failed"}

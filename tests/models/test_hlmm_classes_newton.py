@@ -118,3 +118,60 @@ def test_inner_products_ie_against_numpy(rng):
     B = np.eye(l) + 1e-9 * (B / np.abs(B).max())
     ee = _classfit.inner_products_ie(B, Z)[1]
     assert ee == pytest.approx(((np.eye(l) - B) ** 2).sum(), rel=1e-6)
+
+
+def _carrier_model(G, y, g):
+    """CarrierStatsHLMM of dosages g: the modal value one class, the rest rows."""
+    from hlmm.models.hlmm_carriers import CarrierStatsHLMM
+
+    x = g - g.mean()
+    vals, cnt = np.unique(g, return_counts=True)
+    m = g == vals[np.argmax(cnt)]
+    c = ~m
+    return CarrierStatsHLMM(m.sum(), y[m].sum(), y[m] @ y[m], G[m].sum(0), G[m].T @ y[m],
+                            np.ascontiguousarray(G[m].T @ G[m]), x[m][0],
+                            np.ascontiguousarray(G[c]), y[c], x[c])
+
+
+@pytest.mark.parametrize("h2", [0.3, 0.0])
+def test_carrier_hessian_equals_the_class_hessian_on_hard_calls(rng, h2):
+    """Hard calls as dosages: the carriers (classes of one) and the genotype classes are
+    the same model, so evaluations and exact Hessians agree to rounding."""
+    n, l = 500, 12
+    G = rng.standard_normal((n, l)) / np.sqrt(l)
+    g = rng.binomial(2, 0.3, n).astype(float)
+    y = G @ rng.standard_normal(l) * 0.6 + rng.standard_normal(n) * np.exp(0.2 * g)
+    x = g - g.mean()
+    cls = [np.flatnonzero(g == k) for k in range(3)]
+    cm = ClassStatsHLMM([len(c) for c in cls], [y[c].sum() for c in cls],
+                        [y[c] @ y[c] for c in cls], [G[c].sum(0) for c in cls],
+                        [G[c].T @ y[c] for c in cls],
+                        [np.ascontiguousarray(G[c].T @ G[c]) for c in cls],
+                        np.arange(3.0) - g.mean())
+    cc = _carrier_model(G, y, g)
+    a, b = cm.evaluate([0.1, 0.2], h2), cc.evaluate([0.1, 0.2], h2)
+    assert b[0] == pytest.approx(a[0], rel=1e-13)
+    np.testing.assert_allclose(b[1], a[1], rtol=0, atol=1e-10)
+    Ha = cm.hessian()
+    np.testing.assert_allclose(cc.hessian(), Ha, rtol=0, atol=1e-12 * np.abs(Ha).max())
+    assert cc.mean_gg() == pytest.approx((G ** 2).sum() / n, rel=1e-13)
+
+
+def test_carrier_hessian_matches_the_differenced_gradient(rng):
+    n, l = 500, 12
+    G = rng.standard_normal((n, l)) / np.sqrt(l)
+    g = rng.binomial(2, 0.3, n).astype(float)
+    g = np.clip(g + np.where(rng.random(n) < 0.3, rng.normal(0, 0.3, n), 0), 0, 2)
+    y = G @ rng.standard_normal(l) * 0.6 + rng.standard_normal(n) * np.exp(0.2 * g)
+    model = _carrier_model(G, y, g)
+    p0 = np.array([0.02, 0.1, 0.05, 0.1, 0.25])          # α0, α1, β0, β1, h2
+    model.evaluate(p0[2:4], p0[4], p0[:2])
+    H = model.hessian()
+    num = np.empty((5, 5))
+    for j in range(5):
+        pp, pm = p0.copy(), p0.copy()
+        pp[j] += 1e-6
+        pm[j] -= 1e-6
+        num[:, j] = (model.evaluate(pp[2:4], pp[4], pp[:2])[1]
+                     - model.evaluate(pm[2:4], pm[4], pm[:2])[1]) / 2e-6
+    np.testing.assert_allclose(H, num, rtol=0, atol=1e-8 * np.abs(H).max())
