@@ -325,25 +325,6 @@ def gram_update_rows(const double[:, ::1] G, const Py_ssize_t[::1] add,
     _rows_gram(G, add, rem, Y, M, S, False, "gram_update_rows")
 
 
-def rows_sumsq(const double[:, ::1] G, const Py_ssize_t[::1] rows, double[::1] out):
-    """``out[j] = Σ_{i∈rows} G[i, j]²``: the exact diagonal of a class Gram, O(|rows|·l),
-    to check one formed by updates (:func:`gram_update_rows`) for rounding drift."""
-    cdef Py_ssize_t n = rows.shape[0], l = G.shape[1], i, j, r
-    cdef double x
-    if out.shape[0] != l:
-        raise ValueError("rows_sumsq: shape mismatch")
-    for i in range(n):
-        if rows[i] < 0 or rows[i] >= G.shape[0]:
-            raise IndexError("rows_sumsq: row index out of range")
-    out[:] = 0.0
-    with nogil:
-        for i in range(n):
-            r = rows[i]
-            for j in range(l):
-                x = G[r, j]
-                out[j] += x * x
-
-
 def ld_costs(const signed char[::1] c, const signed char[:, ::1] R, int largest,
              Py_ssize_t[:, ::1] out):
     """Rows to update to move class Grams from each earlier SNP to this one.

@@ -121,14 +121,12 @@ class HLMMClassScan:
     l×l product).
 
     The MLE over (β0, β1, h2 ≥ ``h2_min``) with α profiled out is found by projected
-    Newton with that Hessian (``_newton_exact``; dosage carriers: Hessian from forward
-    differences of the analytic profile gradient), started from the SNP's HLM estimates
+    Newton with that Hessian (``_newton_exact``), started from the SNP's HLM estimates
     and ``h2_init``.  SEs are the square roots of the diagonal of the inverse observed
-    information ``−∂²L`` over (α0, α1, β0, β1, h2), the exact Hessian at the optimum
-    (carriers: central differences of the gradient).  A SNP costs two or three
-    evaluations (each a Cholesky and inverse of A, ~l³ flops) and one Hessian fewer
-    where a middle iterate can keep the last one (``_newton_exact``'s chord rule) beyond
-    its syrk; the Hessian of the SEs is always taken at the last point evaluated.
+    information ``−∂²L`` over (α0, α1, β0, β1, h2), the exact Hessian at the last point
+    evaluated.  Beyond its syrk a SNP costs two or three evaluations (each a Cholesky
+    and inverse of A, ~l³ flops) and as many exact Hessians (one l×l gemm, 2l³), one
+    fewer where a middle iterate can keep the last one (``_newton_exact``'s chord rule).
 
     **Boundary:** when h2 ends at ``h2_min`` with ∂L/∂h2 < 0, the fixed effects are still
     reported, with SEs from the information of (α, β) alone (h2 held fixed), ``h2_se`` is
@@ -404,7 +402,15 @@ class HLMMClassScan:
         the other individuals'); every other individual with a call (a *carrier*) keeps
         its own row: one syrk over the carriers and the missing calls per SNP, then per
         evaluation a weighted syrk and a triangular multiply over the carriers' rows
-        (:class:`CarrierStatsHLMM`), since their weights ``exp(−β1·x_i)`` differ.
+        (:class:`CarrierStatsHLMM`), since their weights ``exp(−β1·x_i)`` differ, and per
+        exact Hessian one more weighted syrk.  Newton and SEs as :meth:`fit_snp`'s (about
+        4 evaluations per SNP; differencing the gradient took 24).
+
+        The LD cache is not used: its class Grams would only replace the modal class's
+        ``M`` (the one syrk per SNP above), about 1.5 % of a dosage SNP's time before the
+        exact Hessian and ~5 % after it, against the memory of keeping carriers' Grams
+        (SNPs whose dosages are all hard calls are fitted by :meth:`fit_snp`, cache
+        included).
         """
         g = np.asarray(g, dtype=np.float64)
         called = ~np.isnan(g)

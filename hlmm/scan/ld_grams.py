@@ -12,9 +12,14 @@ that joined each class and removing those that left (``_gram.gram_update_rows``)
 
 Exactness: rounding accumulates along a chain of updates.  A chain is cut (the SNP
 formed directly) after ``max_depth`` updates, and every updated Gram's diagonal is
-compared with the exact sums of squares of its class's rows (``_gram.rows_sumsq``,
-O(rows·l)); a difference beyond ``rtol`` times the largest diagonal entry recomputes
-the SNP directly.  The updates are the same sums in another order, so each SNP's
+checked against exact sums over its class's rows: with ``C`` the l × 4 matrix of a
+column of ones and three columns of random signs and ``R = (G∘G)C`` (n × 4, formed once,
+O(n·l)), ``diag(M_k)ᵀC`` must equal ``Σ_{i∈k} R_i`` (O(rows), where summing the
+squares of the rows' l entries took a third of the update's time) within ``rtol``
+times ``tr(M_k)/√l`` — the trace and signed sums of the diagonal, which rounding drift
+of size δ in each entry moves by ~√l·δ, so the test fires at about the drift of the
+entry-wise test ``|ΔM_jj| > rtol·max_j M_jj`` it replaces.  A failure recomputes the
+SNP directly.  The updates are the same sums in another order, so each SNP's
 statistics, and fit, agree with those of the SNP formed alone to rounding.
 """
 import numpy as np
@@ -66,6 +71,14 @@ class LDGrams:
             capacity = int(min(64, max(2, budget // per_snp)))
         self.capacity = int(capacity)
         self.max_depth, self.max_fraction, self.rtol = max_depth, max_fraction, rtol
+        # the diagonal check's projections (module docstring); fixed signs, so that a
+        # scan's results do not depend on a seed
+        self._proj = np.ones((l, 4))
+        self._proj[:, 1:] = np.where(np.random.default_rng(0).random((l, 3)) < 0.5, -1.0, 1.0)
+        self._rowsq = np.empty((n, 4))
+        for i in range(0, n, 4096):
+            blk = G[i:i + 4096]
+            np.matmul(blk * blk, self._proj, out=self._rowsq[i:i + 4096])
         self.codes = np.empty((self.capacity, n), dtype=np.int8)
         self.entries = [None] * self.capacity  # (parts, largest, depth)
         # per slot and phenotype q: the fit's (a, b, h2), log d = a + b·k in class k
@@ -172,7 +185,7 @@ class LDGrams:
         moved = np.flatnonzero(codes != ref)
         c_new, c_old = codes[moved], ref[moved]
         l, P = self.G.shape[1], self.Y.shape[1]
-        out, diag = {}, np.empty(l)
+        out = {}
         for k in (-1, 0, 1, 2):
             if k == largest:
                 continue
@@ -191,8 +204,10 @@ class LDGrams:
             add = moved[c_new == k].astype(np.intp)
             rem = moved[c_old == k].astype(np.intp)
             _gram.gram_update_rows(self.G, add, rem, self.Y, Mk, Sk)
-            _gram.rows_sumsq(self.G, rows, diag)
-            if np.max(np.abs(np.diagonal(Mk) - diag)) > self.rtol * max(diag.max(), 1e-300):
+            exact = self._rowsq[rows].sum(axis=0)
+            dk = np.diagonal(Mk)
+            if np.max(np.abs(dk @ self._proj - exact)) > \
+                    self.rtol * max(exact[0], 1e-300) / np.sqrt(l):
                 return None
             out[k] = (Mk, Sk)
         return out
