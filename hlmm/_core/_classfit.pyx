@@ -485,6 +485,41 @@ def chol_inverse_inplace(double[:, ::1] A):
     return 2.0 * logdet
 
 
+def chol_inverse_factor(double[:, ::1] A, double[:, ::1] Linv):
+    """:func:`chol_inverse_inplace` that also returns the inverse Cholesky factor:
+    ``A ← A⁻¹`` and ``Linv ← L⁻¹`` (lower triangular, C order, zeros above) for
+    ``A = LLᵀ``; returns ``log|A|``, or None when A is not positive definite.
+
+    (In C order the Fortran ``A = UᵀU`` of dpotrf stores ``L = Uᵀ`` in the lower
+    triangle, and :func:`_trtri_upper` leaves ``U⁻¹``, i.e. ``L⁻¹``, there.)  The
+    dosage HLMM's per-carrier terms ``‖L⁻¹g_i‖²`` need the factor as well as A⁻¹."""
+    cdef int n = <int>A.shape[0], info = 0, i, j
+    cdef char uplo = b'U'
+    cdef double logdet = 0.0
+    if A.shape[1] != A.shape[0] or Linv.shape[0] != A.shape[0] or Linv.shape[1] != A.shape[0]:
+        raise ValueError("chol_inverse_factor: A and Linv must be square, of one size")
+    if n == 0:
+        return 0.0
+    with nogil:
+        dpotrf(&uplo, &n, &A[0, 0], &n, &info)
+        if info == 0:
+            for i in range(n):
+                logdet += log(A[i, i])
+            info = _trtri_upper(&A[0, 0], n, n)
+            if info == 0:
+                for i in range(n):
+                    for j in range(i + 1):
+                        Linv[i, j] = A[i, j]
+                    for j in range(i + 1, n):
+                        Linv[i, j] = 0.0
+                dlauum(&uplo, &n, &A[0, 0], &n, &info)
+            if info == 0:
+                _tiled(&A[0, 0], n, True)
+    if info != 0:
+        return None
+    return 2.0 * logdet
+
+
 def sym_product(const double[:, ::1] B, const double[:, ::1] K, double[::1, :] Y):
     """``Y = B·K`` (Fortran-ordered Y) for symmetric C-ordered B and K: the dgemm of
     ``scipy.linalg.blas.dgemm(1.0, B.T, K.T)`` (identical result) without the GIL."""

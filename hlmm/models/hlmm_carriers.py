@@ -7,10 +7,10 @@ weighted syrk over the carriers' rows and O(l³) per evaluation, and the exact H
 :func:`hlmm.models.hlmm_classes._newton_exact` fits it as it fits hard-call classes.
 """
 import numpy as np
-from scipy.linalg import blas, lapack
+from scipy.linalg import blas
 
-from .._core import _gram
-from .hlmm_classes import ClassStatsHLMM, _assemble_hessian, _chol_inverse, _solve2
+from .._core import _classfit, _gram
+from .hlmm_classes import ClassStatsHLMM, _assemble_hessian, _solve2
 
 
 class CarrierStatsHLMM(ClassStatsHLMM):
@@ -56,10 +56,11 @@ class CarrierStatsHLMM(ClassStatsHLMM):
             _gram.weighted_gram(Gc, wc, Kc)
         A = h2 * (Kc + w0 * self.M0)
         A.flat[:: l + 1] += 1.0
-        chol = _chol_inverse(A, keep_factor=True)
-        if chol is None:
+        Linv = np.empty((l, l))
+        logdet = _classfit.chol_inverse_factor(A, Linv)     # A ← A⁻¹
+        if logdet is None:
             return None
-        logdet, c, Ainv = chol
+        Ainv = A
         # l-sized products through scipy's BLAS only (see ClassStatsHLMM.evaluate)
         W3 = np.column_stack([wc, wc * self.xc, wc * self.yc])
         P = blas.dgemm(1.0, Gc.T, W3) if len(wc) else np.zeros((l, 3), order="F")
@@ -93,8 +94,6 @@ class CarrierStatsHLMM(ClassStatsHLMM):
         M0z = blas.dsymv(1.0, self.M0, z)
         zMz0 = float(blas.ddot(z, M0z))
         if len(wc):
-            Linv, _ = lapack.dtrtri(c, lower=1)
-            Linv = np.ascontiguousarray(np.tril(Linv))
             trc, az = np.empty(len(wc)), np.empty(len(wc))
             _mixed.row_terms(Gc, Linv, z, trc, az)
         else:

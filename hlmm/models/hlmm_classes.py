@@ -9,7 +9,7 @@ likelihood over (β0, β1, h2 ≥ h2_min); :class:`hlmm.scan.class_engines.HLMMC
 """
 import numpy as np
 from scipy import linalg
-from scipy.linalg import blas, lapack
+from scipy.linalg import blas
 
 from .._core import _classfit, _gram
 
@@ -60,10 +60,10 @@ class ClassStatsHLMM:
         A, K1 = np.empty((self.l, self.l)), np.empty((self.l, self.l))
         _gram.combine_two(self.M, h2 * w, w * self.x, A, K1)
         A.flat[:: self.l + 1] += 1.0
-        chol = _chol_inverse(A, keep_factor=False)
+        chol = _chol_inverse(A)
         if chol is None:
             return None
-        logdet, _, Ainv = chol
+        logdet, Ainv = chol
         # l-sized products go through scipy's BLAS only: numpy may carry its own
         # OpenBLAS, and two thread pools alternating spin against each other (measured:
         # 50× slower per evaluation on 2 cores).  Sums over the ≤ 3 classes are loops.
@@ -226,24 +226,12 @@ def _solve2(XSX, XSy):
                      XSX[0, 0] * XSy[1] - XSX[1, 0] * XSy[0]]) / det
 
 
-def _chol_inverse(A, keep_factor):
-    """``(log|A|, L, A⁻¹)`` for symmetric positive definite A (L lower, None unless
-    ``keep_factor``; A is overwritten otherwise); None if A is not positive definite."""
-    if not keep_factor and A.flags.c_contiguous:
-        # in place and without the GIL (phenotypes' fits run in threads)
-        logdet = _classfit.chol_inverse_inplace(A)
-        if logdet is None:
-            return None
-        return logdet, None, A
-    c, info = lapack.dpotrf(A, lower=1, clean=1 if keep_factor else 0,
-                            overwrite_a=0 if keep_factor else 1)
-    if info != 0:
-        return None
-    logdet = 2.0 * np.log(np.diag(c)).sum()
-    Ainv, info = lapack.dpotri(c, lower=1, overwrite_c=0 if keep_factor else 1)
-    if info != 0:
-        return None
-    return logdet, (c if keep_factor else None), np.tril(Ainv) + np.tril(Ainv, -1).T
+def _chol_inverse(A):
+    """``(log|A|, A⁻¹)`` for symmetric positive definite, C-ordered A, overwritten in
+    place and without the GIL (phenotypes' fits run in threads); None if A is not
+    positive definite."""
+    logdet = _classfit.chol_inverse_inplace(A)
+    return None if logdet is None else (logdet, A)
 
 
 def _fd_profile_hessian(model, theta, g):

@@ -103,6 +103,16 @@ def test_chol_inverse_inplace_against_lapack(rng, l):
     bad = A.copy()
     bad[l // 2, l // 2] = -1.0
     assert _classfit.chol_inverse_inplace(bad) is None
+    # with the inverse factor: A = LLᵀ, L⁻¹ lower triangular
+    B, Linv = A.copy(), np.full((l, l), np.nan)
+    assert _classfit.chol_inverse_factor(B, Linv) == pytest.approx(logdet, rel=1e-14)
+    np.testing.assert_array_equal(B, Ainv)
+    np.testing.assert_array_equal(np.triu(Linv, 1), 0.0)
+    L = np.linalg.cholesky(A)
+    np.testing.assert_allclose(Linv @ L, np.eye(l), atol=1e-12)
+    bad = A.copy()
+    bad[l // 2, l // 2] = -1.0
+    assert _classfit.chol_inverse_factor(bad, Linv) is None
 
 
 def test_inner_products_ie_against_numpy(rng):
