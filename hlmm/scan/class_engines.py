@@ -22,7 +22,7 @@ from scipy.linalg import blas
 from .._core import _classfit, _gram
 from ..models._validate import all_finite, as_vector
 from ..models import robust as _robust
-from .ld_grams import LDGrams, direct_parts
+from .ld_grams import LDGrams, LDStarts, direct_parts
 from ..models.hlmm_carriers import CarrierStatsHLMM
 from ..models.hlmm_classes import (H2_MIN, LOG2PI, ClassStatsHLMM,  # noqa: F401
                               _newton_exact, _newton_hlmm, _observed_information)
@@ -404,13 +404,15 @@ class HLMMClassScan:
         evaluation a weighted syrk and a triangular multiply over the carriers' rows
         (:class:`CarrierStatsHLMM`), since their weights ``exp(−β1·x_i)`` differ, and per
         exact Hessian one more weighted syrk.  Newton and SEs as :meth:`fit_snp`'s (about
-        4 evaluations per SNP; differencing the gradient took 24).
+        4 evaluations per SNP from the HLM start; differencing the gradient took 24);
+        with ``ld``, Newton starts from the fit of the nearest of this thread's recent
+        dosage SNPs (:class:`hlmm.scan.ld_grams.LDStarts`, by best-guess classes): 3.
 
-        The LD cache is not used: its class Grams would only replace the modal class's
-        ``M`` (the one syrk per SNP above), about 1.5 % of a dosage SNP's time before the
-        exact Hessian and ~5 % after it, against the memory of keeping carriers' Grams
-        (SNPs whose dosages are all hard calls are fitted by :meth:`fit_snp`, cache
-        included).
+        The LD cache's class Grams are not used: they would only replace the modal
+        class's ``M`` (the one syrk per SNP above), about 1.5 % of a dosage SNP's time
+        before the exact Hessian and ~5–10 % after it, against the memory of keeping
+        carriers' Grams (SNPs whose dosages are all hard calls are fitted by
+        :meth:`fit_snp`, cache included).
         """
         g = np.asarray(g, dtype=np.float64)
         called = ~np.isnan(g)
@@ -467,6 +469,17 @@ class HLMMClassScan:
             mui[is_c] = mu[1:]
             return called, xi, wi, mui
 
-        res = self._fit_model(model, start.beta, res, rows, tol, max_iter)
-        res.pop("theta", None)
+        # Newton from the fit of a recent dosage SNP in LD (best-guess classes), if any
+        starts = None
+        if self.ld:
+            starts = getattr(self._local, "dosage_starts", None)
+            if starts is None:
+                starts = self._local.dosage_starts = LDStarts(self.n)
+            c8 = np.where(called, np.rint(g), -1).astype(np.int8)
+            warm = starts.start(c8, int(np.rint(mode)), f, start.beta)
+        res = self._fit_model(model, start.beta, res, rows, tol, max_iter,
+                              warm if starts is not None else None)
+        theta = res.pop("theta", None)
+        if starts is not None and theta is not None:
+            starts.keep(c8, theta, f, start.beta)
         return res

@@ -48,6 +48,60 @@ def direct_parts(G, codes, largest, Y):
     return out
 
 
+def kept_fit(theta, f, hlm):
+    """A SNP's optimum θ = (β0, β1, h2) and HLM estimates ``hlm`` = (β0, β1), with
+    ``x = g − 2f``, kept as log d = a + b·g: ``(a, b, h2, a_HLM, b_HLM)``."""
+    return (theta[0] - 2.0 * f * theta[1], theta[1], theta[2],
+            hlm[0] - 2.0 * f * hlm[1], hlm[1])
+
+
+def shifted_start(fit, flip, f, hlm):
+    """Newton's start (β0, β1, h2) for a SNP (frequency ``f``, HLM estimates ``hlm``)
+    from a :func:`kept_fit` of a SNP in LD with it (``flip``: its alleles swapped, g
+    read as 2 − g): that optimum, its (a, b) moved by the difference between the two
+    SNPs' HLM estimates."""
+    a, b, h2, ah, bh = fit
+    if flip:                      # g was 2 − g: log d = a + 2b − b·g
+        a, b, ah, bh = a + 2.0 * b, -b, ah + 2.0 * bh, -bh
+    a += hlm[0] - 2.0 * f * hlm[1] - ah
+    b += hlm[1] - bh
+    return np.array([a + 2.0 * f * b, b, h2])
+
+
+class LDStarts:
+    """Newton starts for SNPs fitted without class Grams (dosage SNPs): the fits of the
+    last ``capacity`` such SNPs with their best-guess classes (dosages rounded, −1
+    missing); a SNP starts from the nearest (fewest rows to move, as
+    :class:`LDGrams` counts them, either orientation) when that moves fewer than
+    ``max_fraction`` of the rows outside its largest class (from farther SNPs the
+    start was no better than the HLM one)."""
+
+    def __init__(self, n, capacity=8, max_fraction=0.7):
+        self.codes = np.empty((capacity, n), dtype=np.int8)
+        self.fits = [None] * capacity
+        self.max_fraction = max_fraction
+        self.next = self.count = 0
+        self._cost = np.empty((capacity, 2), dtype=np.intp)
+
+    def start(self, codes, largest, f, hlm):
+        """(β0, β1, h2) to start the SNP of int8 ``codes`` at, or None."""
+        if self.count == 0:
+            return None
+        cost = self._cost[:self.count]
+        _gram.ld_costs(codes, self.codes[:self.count], largest, cost)
+        r, flip = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        if cost[r, flip] >= self.max_fraction * int((codes != largest).sum()):
+            return None
+        return shifted_start(self.fits[r], bool(flip), f, hlm)
+
+    def keep(self, codes, theta, f, hlm):
+        """Record a fitted SNP (its optimum θ, frequency and HLM estimates)."""
+        self.codes[self.next] = codes
+        self.fits[self.next] = kept_fit(theta, f, hlm)
+        self.count = max(self.count, self.next + 1)
+        self.next = (self.next + 1) % len(self.fits)
+
+
 class LDGrams:
     """The class statistics of up to ``capacity`` recent SNPs of one ``(G, Y)``.
 
@@ -143,22 +197,14 @@ class LDGrams:
         difference between the two SNPs' HLM estimates (``hlm``: this SNP's)."""
         _, r, flip, fits = self.last
         fit = None if r is None else fits.get(q)
-        if fit is None:
-            return None
-        a, b, h2, ah, bh = fit
-        if flip:                      # class k was class 2 − k: log d = a + 2b − b·k
-            a, b, ah, bh = a + 2.0 * b, -b, ah + 2.0 * bh, -bh
-        a += hlm[0] - 2.0 * f * hlm[1] - ah
-        b += hlm[1] - bh
-        return np.array([a + 2.0 * f * b, b, h2])
+        return None if fit is None else shifted_start(fit, flip, f, hlm)
 
     def keep(self, q, theta, f, hlm):
         """Record phenotype q's optimum θ = (β0, β1, h2) and HLM estimates ``hlm`` =
         (β0, β1) of the last :meth:`parts` SNP (frequency ``f``), as log d = a + b·k."""
         slot = self.last[0]
         if slot is not None:
-            self.fits[slot][q] = (theta[0] - 2.0 * f * theta[1], theta[1], theta[2],
-                                  hlm[0] - 2.0 * f * hlm[1], hlm[1])
+            self.fits[slot][q] = kept_fit(theta, f, hlm)
 
     def _nearest(self, codes, largest, n_direct):
         """(slot, allele swap) of the cheapest start, or None where the direct syrk is."""

@@ -209,3 +209,37 @@ def test_diagonal_check_sees_one_entry_and_cancelling_pairs(rng):
         assert cache._update(r, flip, c, largest) is None, bump
         M[...] = saved
     assert l > 1
+
+
+def test_dosage_snps_start_from_a_recent_dosage_snp_and_fit_as_alone(rng, monkeypatch):
+    """Dosage SNPs in LD: Newton starts from the nearest recent dosage SNP's fit
+    (LDStarts, by best-guess classes, either orientation), and each fit equals the
+    SNP's fitted from the HLM start (ld=False)."""
+    from hlmm.scan import ld_grams
+
+    codes, G, y = _data(rng, n=1500, snps=14)
+    g = np.where(codes >= 0, codes, np.nan).astype(float)
+    noisy = rng.random(g.shape) < 0.05
+    g = np.where(noisy, np.clip(g + rng.normal(0, 0.3, g.shape), 0, 2), g)
+    g = np.round(g * 255 / 2) * 2 / 255
+    used = []
+    start = ld_grams.LDStarts.start
+
+    def counted(self, *args):
+        out = start(self, *args)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(ld_grams.LDStarts, "start", counted)
+    warm = HLMMClassScan(y, G, 0.4)
+    cold = HLMMClassScan(y, G, 0.4, ld=False, M_all=warm.M_all)
+    for j, gj in enumerate(g):
+        got, want = warm.fit_snp_dosage(gj), cold.fit_snp_dosage(gj)
+        assert got["ok"] == want["ok"], j
+        if want["ok"]:
+            assert abs(got["likelihood"] / want["likelihood"] - 1) < 1e-10, j
+            for k in ("add", "var", "h2"):
+                assert abs(got[k] - want[k]) < 1e-7, (j, k)
+            for k in ("add_se", "var_se", "h2_se"):
+                assert abs(got[k] / want[k] - 1) < 1e-5, (j, k)
+    assert sum(used) >= len(g) // 2, used          # the warm starts are exercised
