@@ -410,7 +410,7 @@ class HLMMClassScan:
 
         The LD cache's class Grams are not used: they would only replace the modal
         class's ``M`` (the one syrk per SNP above), about 1.5 % of a dosage SNP's time
-        before the exact Hessian and ~5–10 % after it, against the memory of keeping
+        before the exact Hessian and ~9 % after it, against the memory of keeping
         carriers' Grams (SNPs whose dosages are all hard calls are fitted by
         :meth:`fit_snp`, cache included).
         """
