@@ -21,6 +21,10 @@ of size δ in each entry moves by ~√l·δ, so the test fires at about the drif
 entry-wise test ``|ΔM_jj| > rtol·max_j M_jj`` it replaces.  A failure recomputes the
 SNP directly.  The updates are the same sums in another order, so each SNP's
 statistics, and fit, agree with those of the SNP formed alone to rounding.
+
+Newton starts at the optimum of the SNP the Grams came from (:meth:`LDGrams.start`);
+dosage SNPs, fitted without class Grams, start from the nearest recent dosage SNP's
+optimum (:class:`LDStarts`).
 """
 import numpy as np
 
