@@ -325,25 +325,6 @@ def gram_update_rows(const double[:, ::1] G, const Py_ssize_t[::1] add,
     _rows_gram(G, add, rem, Y, M, S, False, "gram_update_rows")
 
 
-def rows_sumsq(const double[:, ::1] G, const Py_ssize_t[::1] rows, double[::1] out):
-    """``out[j] = Σ_{i∈rows} G[i, j]²``: the exact diagonal of a class Gram, O(|rows|·l),
-    to check one formed by updates (:func:`gram_update_rows`) for rounding drift."""
-    cdef Py_ssize_t n = rows.shape[0], l = G.shape[1], i, j, r
-    cdef double x
-    if out.shape[0] != l:
-        raise ValueError("rows_sumsq: shape mismatch")
-    for i in range(n):
-        if rows[i] < 0 or rows[i] >= G.shape[0]:
-            raise IndexError("rows_sumsq: row index out of range")
-    out[:] = 0.0
-    with nogil:
-        for i in range(n):
-            r = rows[i]
-            for j in range(l):
-                x = G[r, j]
-                out[j] += x * x
-
-
 def ld_costs(const signed char[::1] c, const signed char[:, ::1] R, int largest,
              Py_ssize_t[:, ::1] out):
     """Rows to update to move class Grams from each earlier SNP to this one.
@@ -354,22 +335,36 @@ def ld_costs(const signed char[::1] c, const signed char[:, ::1] R, int largest,
     class they leave unless that class is ``largest`` (the one formed by subtraction,
     never updated); ``out[r, 1]`` is the same with ``R[r]``'s alleles swapped
     (class k read as 2 − k, missing kept)."""
-    cdef Py_ssize_t n = c.shape[0], nr = R.shape[0], r, i
+    cdef Py_ssize_t n = c.shape[0], nr = R.shape[0], r, i, i0, m
     cdef Py_ssize_t s0, s1
+    cdef unsigned int t0, t1
     cdef signed char a, b, bf, L = <signed char>largest
+    cdef const signed char* cr
+    cdef const signed char* rr
     if R.shape[1] != n or out.shape[0] != nr or out.shape[1] != 2:
         raise ValueError("ld_costs: shape mismatch")
     with nogil:
         for r in range(nr):
             s0 = 0
             s1 = 0
-            for i in range(n):
-                a = c[i]
-                b = R[r, i]
-                bf = 2 - b if b >= 0 else b
-                if a != b:
-                    s0 += (a != L) + (b != L)
-                if a != bf:
-                    s1 += (a != L) + (bf != L)
+            i0 = 0
+            # branch-free, in chunks whose 32-bit sums cannot overflow: the compiler
+            # vectorises it (the branching loop mispredicted on every moved row and
+            # cost 5 ms for 64 kept SNPs at n = 20,000)
+            while i0 < n:
+                m = min(n - i0, 1 << 20)
+                cr = &c[i0]
+                rr = &R[r, i0]
+                t0 = 0
+                t1 = 0
+                for i in range(m):
+                    a = cr[i]
+                    b = rr[i]
+                    bf = b if b < 0 else 2 - b
+                    t0 += (a != b) * ((a != L) + (b != L))
+                    t1 += (a != bf) * ((a != L) + (bf != L))
+                s0 += t0
+                s1 += t1
+                i0 += m
             out[r, 0] = s0
             out[r, 1] = s1

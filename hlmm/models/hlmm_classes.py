@@ -1,7 +1,7 @@
 """The HLMM of one SNP from genotype-class statistics: likelihood, exact derivatives, Newton.
 
-:class:`ClassStatsHLMM` (hard-call classes) and :class:`CarrierStatsHLMM` (dosages: the
-modal value as one class, every carrier its own row) evaluate ``f = −2L − n·log2π`` of
+:class:`ClassStatsHLMM` (hard-call classes; dosages:
+:class:`hlmm.models.hlmm_carriers.CarrierStatsHLMM`) evaluates ``f = −2L − n·log2π`` of
 ``y ~ N(α0 + α1·x, D + h2·GGᵀ)``, ``d_k = exp(β0 + β1·x_k)``, and its gradient in O(l³),
 independent of n (DESIGN.md §3); :meth:`ClassStatsHLMM.hessian` gives the exact Hessian
 from the same per-class quantities.  :func:`_newton_hlmm` maximises the profile
@@ -9,7 +9,7 @@ likelihood over (β0, β1, h2 ≥ h2_min); :class:`hlmm.scan.class_engines.HLMMC
 """
 import numpy as np
 from scipy import linalg
-from scipy.linalg import blas, lapack
+from scipy.linalg import blas
 
 from .._core import _classfit, _gram
 
@@ -60,10 +60,10 @@ class ClassStatsHLMM:
         A, K1 = np.empty((self.l, self.l)), np.empty((self.l, self.l))
         _gram.combine_two(self.M, h2 * w, w * self.x, A, K1)
         A.flat[:: self.l + 1] += 1.0
-        chol = _chol_inverse(A, keep_factor=False)
+        chol = _chol_inverse(A)
         if chol is None:
             return None
-        logdet, _, Ainv = chol
+        logdet, Ainv = chol
         # l-sized products go through scipy's BLAS only: numpy may carry its own
         # OpenBLAS, and two thread pools alternating spin against each other (measured:
         # 50× slower per evaluation on 2 cores).  Sums over the ≤ 3 classes are loops.
@@ -134,50 +134,14 @@ class ClassStatsHLMM:
         one l×l gemm (Y) beyond the evaluation.
         """
         h2, w, z, B, Q, trk, Mz, gr, a, q, XSX, K1 = self._at
-        x, l, C = self.x, self.l, len(self.M)
+        x, l = self.x, self.l
         e = np.zeros((l, 2), order="F")
-        for k in range(C):
+        for k in range(len(self.M)):
             rk = gr[k] - h2 * Mz[k]
             e[:, 0] += w[k] * rk
             e[:, 1] += (w[k] * x[k]) * rk
-        # B, K1 and M_k are symmetric and C-ordered: their transposes are the Fortran
-        # views scipy's BLAS takes without a copy
-        Be = _dsymm(B, e)
-        Bz = _dsymv(B, z)
-        Y = np.empty((l, l), order="F")
-        _classfit.sym_product(B, K1, Y)          # = blas.dgemm(1.0, B.T, K1.T), no GIL
-        bf, yf = B.reshape(-1), Y.reshape(-1, order="F")
-        BY = _ddot(bf, yf)                   # ⟨B, Yᵀ⟩ = ⟨B, Y⟩
-        YY = _classfit.trace_square(Y.T)         # ⟨Y, Yᵀ⟩
-        if h2 > 0:
-            E = -B
-            E.flat[:: l + 1] += 1.0
-            ef = E.reshape(-1)
-            EE, BE, EY = _ddot(ef, ef), _ddot(bf, ef), _ddot(ef, yf)
-            t00, t01 = EE, h2 * EY                     # h2²·tr(BK^(a)BK^(b))
-            b2k0, bkk = BE / h2, EE / (h2 * h2)       # tr(B²K), tr((BK)²)
-            zbkz = (_ddot(z, z) - _ddot(z, Bz)) / h2
-        else:                                          # B = I
-            K = _combine(self.M, w)
-            t00 = t01 = 0.0
-            b2k0, bkk = float(w @ trk), _ddot(K.reshape(-1), K.reshape(-1))
-            zbkz = _ddot(z, _dsymv(K, z))
-        t11 = h2 * h2 * YY
-        V = np.column_stack([np.ones(C), x])
-        H = np.empty((5, 5))
-        H[:2, :2] = XSX + XSX.T
-        # l-long products through scipy's BLAS (see evaluate)
-        H[:2, 2:4] = 2.0 * ((V.T * (w * a)) @ V - h2 * blas.dgemm(1.0, Q[:, :2], e, trans_a=1))
-        H[:2, 4] = 2.0 * blas.dgemv(1.0, Q[:, :2], z, trans=1)
-        T = np.array([[t00, t01], [t01, t11]])
-        H[2:4, 2:4] = ((V.T * (w * (h2 * trk + q))) @ V - T
-                       - 2.0 * h2 * blas.dgemm(1.0, e, Be, trans_a=1))
-        H[2:4, 4] = -np.array([b2k0, BY]) + 2.0 * blas.dgemv(1.0, e, Bz, trans=1)
-        H[4, 4] = -bkk + 2.0 * zbkz
-        H[2:, :2] = H[:2, 2:].T
-        H[4, 2:4] = H[2:4, 4]
-        H[2:4, 2:4] = 0.5 * (H[2:4, 2:4] + H[2:4, 2:4].T)
-        return H
+        return _assemble_hessian(h2, w, x, z, B, Q, trk, a, q, XSX, K1, e,
+                                 lambda: _combine(self.M, w))
 
     # --- public, in log-likelihood units --------------------------------------------
     def loglik(self, alpha, beta, h2):
@@ -210,6 +174,49 @@ def _combine(Ms, c):
     return out
 
 
+def _assemble_hessian(h2, w, x, z, B, Q, trk, a, q, XSX, K1, e, K_at_zero):
+    """The Hessian of :meth:`ClassStatsHLMM.hessian` from its per-class arrays (over the
+    classes: ``w_k, x_k, t_k, a_k, q_k``), the evaluation's ``z, B, Q, XᵀΣ⁻¹X``, and
+    ``K^(1)``, ``e`` (l × 2); ``K_at_zero()`` gives ``K = Σ_k w_k M_k``, needed only at
+    h2 = 0.  Shared by :class:`hlmm.models.hlmm_carriers.CarrierStatsHLMM` (every
+    carrier a class of one)."""
+    l, C = B.shape[0], len(w)
+    # B, K1 and M_k are symmetric and C-ordered: their transposes are the Fortran
+    # views scipy's BLAS takes without a copy
+    Be = _dsymm(B, e)
+    Bz = _dsymv(B, z)
+    Y = np.empty((l, l), order="F")
+    _classfit.sym_product(B, K1, Y)          # = blas.dgemm(1.0, B.T, K1.T), no GIL
+    # Y.T is C-ordered: ⟨B, Yᵀ⟩ = ⟨B, Y⟩ (B symmetric), ⟨E, Yᵀ⟩ = ⟨E, Y⟩, one pass
+    BY, EE, BE, EY = _classfit.inner_products_ie(B, Y.T)
+    YY = _classfit.trace_square(Y.T)         # ⟨Y, Yᵀ⟩
+    if h2 > 0:
+        t00, t01 = EE, h2 * EY                     # h2²·tr(BK^(a)BK^(b))
+        b2k0, bkk = BE / h2, EE / (h2 * h2)       # tr(B²K), tr((BK)²)
+        zbkz = (_ddot(z, z) - _ddot(z, Bz)) / h2
+    else:                                          # B = I
+        K = K_at_zero()
+        t00 = t01 = 0.0
+        b2k0, bkk = float(w @ trk), _ddot(K.reshape(-1), K.reshape(-1))
+        zbkz = _ddot(z, _dsymv(K, z))
+    t11 = h2 * h2 * YY
+    V = np.column_stack([np.ones(C), x])
+    H = np.empty((5, 5))
+    H[:2, :2] = XSX + XSX.T
+    # l-long products through scipy's BLAS (see ClassStatsHLMM.evaluate)
+    H[:2, 2:4] = 2.0 * ((V.T * (w * a)) @ V - h2 * blas.dgemm(1.0, Q[:, :2], e, trans_a=1))
+    H[:2, 4] = 2.0 * blas.dgemv(1.0, Q[:, :2], z, trans=1)
+    T = np.array([[t00, t01], [t01, t11]])
+    H[2:4, 2:4] = ((V.T * (w * (h2 * trk + q))) @ V - T
+                   - 2.0 * h2 * blas.dgemm(1.0, e, Be, trans_a=1))
+    H[2:4, 4] = -np.array([b2k0, BY]) + 2.0 * blas.dgemv(1.0, e, Bz, trans=1)
+    H[4, 4] = -bkk + 2.0 * zbkz
+    H[2:, :2] = H[:2, 2:].T
+    H[4, 2:4] = H[2:4, 4]
+    H[2:4, 2:4] = 0.5 * (H[2:4, 2:4] + H[2:4, 2:4].T)
+    return H
+
+
 def _solve2(XSX, XSy):
     """α̂ = (XᵀΣ⁻¹X)⁻¹XᵀΣ⁻¹y for the 2×2 system; None unless positive definite."""
     det = XSX[0, 0] * XSX[1, 1] - XSX[0, 1] * XSX[1, 0]
@@ -219,24 +226,12 @@ def _solve2(XSX, XSy):
                      XSX[0, 0] * XSy[1] - XSX[1, 0] * XSy[0]]) / det
 
 
-def _chol_inverse(A, keep_factor):
-    """``(log|A|, L, A⁻¹)`` for symmetric positive definite A (L lower, None unless
-    ``keep_factor``; A is overwritten otherwise); None if A is not positive definite."""
-    if not keep_factor and A.flags.c_contiguous:
-        # in place and without the GIL (phenotypes' fits run in threads)
-        logdet = _classfit.chol_inverse_inplace(A)
-        if logdet is None:
-            return None
-        return logdet, None, A
-    c, info = lapack.dpotrf(A, lower=1, clean=1 if keep_factor else 0,
-                            overwrite_a=0 if keep_factor else 1)
-    if info != 0:
-        return None
-    logdet = 2.0 * np.log(np.diag(c)).sum()
-    Ainv, info = lapack.dpotri(c, lower=1, overwrite_c=0 if keep_factor else 1)
-    if info != 0:
-        return None
-    return logdet, (c if keep_factor else None), np.tril(Ainv) + np.tril(Ainv, -1).T
+def _chol_inverse(A):
+    """``(log|A|, A⁻¹)`` for symmetric positive definite, C-ordered A, overwritten in
+    place and without the GIL (phenotypes' fits run in threads); None if A is not
+    positive definite."""
+    logdet = _classfit.chol_inverse_inplace(A)
+    return None if logdet is None else (logdet, A)
 
 
 def _fd_profile_hessian(model, theta, g):
@@ -349,37 +344,51 @@ def _face_step(Hp, g, theta, h2_min):
     return step, dec
 
 
-def _newton_exact(model, theta, h2_min, tol, max_iter, se_moved=1e-8):
+def _newton_exact(model, theta, h2_min, tol, max_iter, se_moved=1e-8, chord=0.1,
+                  chord_max=1e-2):
     """:func:`_newton_hlmm` with the exact Hessian (``model.hessian()``, one l×l gemm)
     and :func:`_face_step` at the bound.
 
-    The Hessian is refreshed at an iterate when the last step's decrement was ≥ 1e-4
-    and reused otherwise; where the decrement falls below ``tol`` it also gives the
-    SEs, so it is refreshed there unless the steps since it was computed total a
-    decrement below ``se_moved`` = 1e-8 (it is then within ~1e-4 SEs of the point:
-    relative errors of ~1e-7 in the SEs, up to ~1e-5 for h2's; ``se_moved = 0``
-    refreshes it at any move).  The last step (decrement below ``tol``, ‖step‖ ≲ 1e-5 SEs)
-    is not evaluated but extrapolated on the quadratic model: ``f + gᵀs + ½sᵀHs`` and
-    ``α̂ + (dα̂/dθ)s``, ``dα̂/dθ = −H_αα⁻¹H_αθ``, with errors O(‖s‖³) and O(‖s‖²), far
-    below the SEs.  Returns (theta, f, grad, alpha, XSX, n_iter, message, H) with H
-    the full Hessian over (α, β, h2), or a message on failure.
+    **Which Hessian steers.**  Each step solves with the last exact Hessian ``H_j``
+    (from iterate j): at a new iterate it is refreshed unless the chord step with it
+    is predicted to end below ``tol``.  With ``s`` the last step and ``y`` the change in
+    the gradient along it, ``ρ² = (H_j s − y)ᵀH_j⁻¹(H_j s − y) / sᵀH_j s`` measures how
+    far ``H_j`` is from the Hessian along the path (the secant), and a chord step from a
+    point of decrement ``d`` leaves about ``ρ²·d``; ``H_j`` is kept while ``d <
+    chord_max`` and ``ρ²·d < chord·tol``, which saves the Hessian of a middle iterate
+    (3 evaluations and 2 Hessians instead of 3 and 3) without adding an evaluation.
+
+    **Where the SEs' Hessian is taken.**  Where the decrement falls below ``tol`` the
+    Hessian also gives the SEs, so it is refreshed there unless the steps since it was
+    computed total a decrement below ``se_moved`` = 1e-8 (it is then within ~1e-4 SEs
+    of the point: relative errors of ~1e-7 in the SEs, up to ~1e-5 for h2's;
+    ``se_moved = 0`` refreshes it at any move): so the returned H is exact at the last
+    point evaluated, whichever Hessians steered.  The last step (decrement below
+    ``tol``, ‖step‖ ≲ 1e-5 SEs) is not evaluated but extrapolated on the quadratic
+    model: ``f + gᵀs + ½sᵀHs`` and ``α̂ + (dα̂/dθ)s``, ``dα̂/dθ = −H_αα⁻¹H_αθ``, with
+    errors O(‖s‖³) and O(‖s‖²), far below the SEs.  Returns (theta, f, grad, alpha,
+    XSX, n_iter, message, H) with H the full Hessian over (α, β, h2), or a message on
+    failure.
     """
     start = _start(model, theta, h2_min)
     if isinstance(start, str):
         return start
     theta, (f, grad, alpha, XSX) = start
-    H, moved, dec = None, 0.0, np.inf       # moved: Σ decrements of the steps since H
+    H = None
+    moved = 0.0             # Σ decrements of the steps since H
+    rho2 = np.inf           # H's secant error along the last step (above)
     for it in range(1, max_iter + 1):
         g = grad[2:]
         while True:
-            if H is None or (moved > 0 and dec >= 1e-4):
+            if H is None:
                 H, moved = model.hessian(), 0.0
                 if not np.all(np.isfinite(H)):
                     return "Hessian not finite"
-            Hp = _profile(H)
+                Hp = _profile(H)
             step, dec = _face_step(Hp, g, theta, h2_min)
-            if dec < tol and moved > 0 and moved >= se_moved:
-                H = None          # the SEs need a Hessian nearer to this point
+            if moved > 0 and ((dec < tol and moved >= se_moved) or (
+                    dec >= tol and (dec >= chord_max or rho2 * dec >= chord * tol))):
+                H = None
                 continue
             break
         if dec < tol:
@@ -393,7 +402,13 @@ def _newton_exact(model, theta, h2_min, tol, max_iter, se_moved=1e-8):
         found = _line_search(model, theta, step, f, g, dec, h2_min)
         if found is None:
             return "line search failed"
-        theta, (f, grad, alpha, XSX) = found
+        theta_new, (f, grad, alpha, XSX) = found
+        s = theta_new - theta
+        Hs = Hp @ s
+        r = Hs - (grad[2:] - g)
+        sHs = s @ Hs
+        rho2 = float(r @ np.linalg.solve(Hp, r)) / sHs if sHs > 0 else np.inf
+        theta = theta_new
         moved += dec
     return "not converged"
 
@@ -422,107 +437,3 @@ def _observed_information(model, theta, alpha, XSX, boundary):
     H[2:, :2] = H[:2, 2:].T  # α-θ cross terms: the differenced ones
     H[2:, 2:] = 0.5 * (H[2:, 2:] + H[2:, 2:].T)
     return 0.5 * H  # f = −2L − const
-
-
-class CarrierStatsHLMM(ClassStatsHLMM):
-    """Log-likelihood of one dosage SNP's HLMM: one class (the modal dosage value, its
-    sums ``n0, S1_0, S2_0, u0, s0, M0``) plus the carriers' own rows ``G_c, y_c, x_c``.
-
-    The formulas are those of :class:`ClassStatsHLMM` with every carrier a class of one
-    (``M_i = g_i g_iᵀ``, ``u_i = g_i``, ``s_i = y_i g_i``), computed without forming the
-    ``M_i``: ``Σ_i w_i M_i = G_cᵀ W_c G_c`` (weighted syrk), ``tr(A⁻¹M_i) = g_iᵀA⁻¹g_i`` and
-    ``zᵀM_i z = (g_iᵀz)²`` (one triangular multiply with ``L⁻¹``, ``A = LLᵀ``).
-    Classes are ordered [mode, carriers…] in ``last_terms``.
-    """
-
-    # no exact Hessian for carriers yet: Newton and SEs difference the gradient
-    hessian = None
-
-    def __init__(self, n0, S1_0, S2_0, u0, s0, M0, x0, Gc, yc, xc):
-        self.n0, self.S1_0, self.S2_0 = float(n0), float(S1_0), float(S2_0)
-        self.u0, self.s0, self.M0 = u0, s0, M0
-        self.x0 = float(x0)
-        self.Gc, self.yc, self.xc = Gc, np.asarray(yc, float), np.asarray(xc, float)
-        self.n = self.n0 + len(self.yc)
-        self.l = M0.shape[0]
-        self.nk = np.concatenate([[self.n0], np.ones(len(self.yc))])
-        self.x = np.concatenate([[self.x0], self.xc])
-
-    def evaluate(self, beta, h2, alpha=None):
-        from .._core import _mixed
-
-        b0, b1 = float(beta[0]), float(beta[1])
-        with np.errstate(over="ignore"):
-            w0 = np.exp(-(b0 + b1 * self.x0))
-            wc = np.exp(-(b0 + b1 * self.xc))
-        if not (np.isfinite(w0) and np.all(np.isfinite(wc))):
-            return None
-        l, Gc = self.l, self.Gc
-        A = np.empty((l, l))
-        if len(wc):
-            _gram.weighted_gram(Gc, wc, A)
-            A = np.triu(A) + np.triu(A, 1).T
-        else:
-            A[:] = 0.0
-        A = h2 * (A + w0 * self.M0)
-        A.flat[:: l + 1] += 1.0
-        chol = _chol_inverse(A, keep_factor=True)
-        if chol is None:
-            return None
-        logdet, c, Ainv = chol
-        # l-sized products through scipy's BLAS only (see ClassStatsHLMM.evaluate)
-        W3 = np.column_stack([wc, wc * self.xc, wc * self.yc])
-        P = blas.dgemm(1.0, Gc.T, W3) if len(wc) else np.zeros((l, 3), order="F")
-        P[:, 0] += w0 * self.u0
-        P[:, 1] += (w0 * self.x0) * self.u0
-        P[:, 2] += w0 * self.s0
-        Q = blas.dsymm(1.0, Ainv, P)
-        PQ = P.T @ Q
-        sw = w0 * self.n0 + wc.sum()
-        swx = w0 * self.n0 * self.x0 + wc @ self.xc
-        swxx = w0 * self.n0 * self.x0 ** 2 + wc @ (self.xc * self.xc)
-        XSX = np.array([[sw, swx], [swx, swxx]]) - h2 * PQ[:2, :2]
-        if alpha is None:
-            alpha = _solve2(XSX, np.array([w0 * self.S1_0 + wc @ self.yc,
-                                           w0 * self.x0 * self.S1_0 + wc @ (self.xc * self.yc)])
-                            - h2 * PQ[:2, 2])
-            if alpha is None:
-                return None
-        alpha = np.asarray(alpha, float)
-        mu0 = alpha[0] + alpha[1] * self.x0
-        muc = alpha[0] + alpha[1] * self.xc
-        rc = self.yc - muc
-        rr0 = self.S2_0 - 2.0 * mu0 * self.S1_0 + self.n0 * mu0 * mu0
-        gr0 = self.s0 - mu0 * self.u0
-        bvec = w0 * gr0 + (blas.dgemv(1.0, Gc.T, wc * rc) if len(wc) else 0.0)
-        z = blas.dsymv(1.0, Ainv, bvec)
-        eta0, etac = b0 + b1 * self.x0, b0 + b1 * self.xc
-        f = float(self.n0 * eta0 + etac.sum() + logdet + w0 * rr0 + wc @ (rc * rc)
-                  - h2 * bvec @ z)
-        trk0 = float(blas.ddot(Ainv.reshape(-1), self.M0.reshape(-1)))
-        zMz0 = float(blas.ddot(z, blas.dsymv(1.0, self.M0, z)))
-        if len(wc):
-            Linv, _ = lapack.dtrtri(c, lower=1)
-            Linv = np.ascontiguousarray(np.tril(Linv))
-            trc, az = np.empty(len(wc)), np.empty(len(wc))
-            _mixed.row_terms(Gc, Linv, z, trc, az)
-        else:
-            trc = az = np.zeros(0)
-        first = np.concatenate([[self.n0 - h2 * w0 * trk0], 1.0 - h2 * wc * trc])
-        second = np.concatenate([[w0 * (rr0 - 2.0 * h2 * (gr0 @ z) + h2 * h2 * zMz0)],
-                                 wc * (rc * rc - 2.0 * h2 * rc * az + h2 * h2 * az * az)])
-        uz0 = self.u0 @ z
-        ga = np.concatenate([[w0 * (self.S1_0 - self.n0 * mu0 - h2 * uz0)],
-                             wc * (rc - h2 * az)])
-        V1 = self.x
-        g_alpha = -2.0 * np.array([ga.sum(), ga @ V1])
-        d = first - second
-        g_beta = np.array([d.sum(), d @ V1])
-        wtrk = w0 * trk0 + wc @ trc
-        g_h2 = wtrk - z @ z
-        grad = np.concatenate([g_alpha, g_beta, [g_h2]])
-        if not (np.isfinite(f) and np.all(np.isfinite(grad))):
-            return None
-        self.last_terms = (np.concatenate([[w0], wc]), np.concatenate([[mu0], muc]), z,
-                           float(wtrk))
-        return f, grad, alpha, XSX

@@ -22,10 +22,10 @@ from scipy.linalg import blas
 from .._core import _classfit, _gram
 from ..models._validate import all_finite, as_vector
 from ..models import robust as _robust
-from .ld_grams import LDGrams, direct_parts
-from ..models.hlmm_classes import (H2_MIN, LOG2PI, CarrierStatsHLMM,  # noqa: F401
-                              ClassStatsHLMM, _newton_exact, _newton_hlmm,
-                              _observed_information)
+from .ld_grams import LDGrams, LDStarts, direct_parts
+from ..models.hlmm_carriers import CarrierStatsHLMM
+from ..models.hlmm_classes import (H2_MIN, LOG2PI, ClassStatsHLMM,  # noqa: F401
+                              _newton_exact, _newton_hlmm, _observed_information)
 
 _REASONS = {0: "", 1: "no calls", 2: "monomorphic", 3: "not converged",
             4: "degenerate: a genotype class has zero variance", 5: "line search failed"}
@@ -121,12 +121,12 @@ class HLMMClassScan:
     l×l product).
 
     The MLE over (β0, β1, h2 ≥ ``h2_min``) with α profiled out is found by projected
-    Newton with that Hessian (``_newton_exact``; dosage carriers: Hessian from forward
-    differences of the analytic profile gradient), started from the SNP's HLM estimates
+    Newton with that Hessian (``_newton_exact``), started from the SNP's HLM estimates
     and ``h2_init``.  SEs are the square roots of the diagonal of the inverse observed
-    information ``−∂²L`` over (α0, α1, β0, β1, h2), the exact Hessian at the optimum
-    (carriers: central differences of the gradient).  A typical SNP costs two
-    evaluations and two Hessians beyond its syrk.
+    information ``−∂²L`` over (α0, α1, β0, β1, h2), the exact Hessian at the last point
+    evaluated.  Beyond its syrk a SNP costs two or three evaluations (each a Cholesky
+    and inverse of A, ~l³ flops) and as many exact Hessians (one l×l gemm, 2l³), one
+    fewer where a middle iterate can keep the last one (``_newton_exact``'s chord rule).
 
     **Boundary:** when h2 ends at ``h2_min`` with ∂L/∂h2 < 0, the fixed effects are still
     reported, with SEs from the information of (α, β) alone (h2 held fixed), ``h2_se`` is
@@ -402,7 +402,17 @@ class HLMMClassScan:
         the other individuals'); every other individual with a call (a *carrier*) keeps
         its own row: one syrk over the carriers and the missing calls per SNP, then per
         evaluation a weighted syrk and a triangular multiply over the carriers' rows
-        (:class:`CarrierStatsHLMM`), since their weights ``exp(−β1·x_i)`` differ.
+        (:class:`CarrierStatsHLMM`), since their weights ``exp(−β1·x_i)`` differ, and per
+        exact Hessian one more weighted syrk.  Newton and SEs as :meth:`fit_snp`'s (about
+        4 evaluations per SNP from the HLM start; differencing the gradient took 24);
+        with ``ld``, Newton starts from the fit of the nearest of this thread's recent
+        dosage SNPs (:class:`hlmm.scan.ld_grams.LDStarts`, by best-guess classes): 3.
+
+        The LD cache's class Grams are not used: they would only replace the modal
+        class's ``M`` (the one syrk per SNP above), about 1.5 % of a dosage SNP's time
+        before the exact Hessian and ~9 % after it, against the memory of keeping
+        carriers' Grams (SNPs whose dosages are all hard calls are fitted by
+        :meth:`fit_snp`, cache included).
         """
         g = np.asarray(g, dtype=np.float64)
         called = ~np.isnan(g)
@@ -459,6 +469,17 @@ class HLMMClassScan:
             mui[is_c] = mu[1:]
             return called, xi, wi, mui
 
-        res = self._fit_model(model, start.beta, res, rows, tol, max_iter)
-        res.pop("theta", None)
+        # Newton from the fit of a recent dosage SNP in LD (best-guess classes), if any
+        starts = None
+        if self.ld:
+            starts = getattr(self._local, "dosage_starts", None)
+            if starts is None:
+                starts = self._local.dosage_starts = LDStarts(self.n)
+            c8 = np.where(called, np.rint(g), -1).astype(np.int8)
+            warm = starts.start(c8, int(np.rint(mode)), f, start.beta)
+        res = self._fit_model(model, start.beta, res, rows, tol, max_iter,
+                              warm if starts is not None else None)
+        theta = res.pop("theta", None)
+        if starts is not None and theta is not None:
+            starts.keep(c8, theta, f, start.beta)
         return res

@@ -27,9 +27,11 @@ from .null_model import NullModel
 
 
 # HLMM dosage SNPs: the carriers' engine up to this fraction of non-modal calls, beyond
-# it the general path (bench/bench_formats.py: 70 % carriers took 13.6 s per SNP against
-# 5.5 s for the general path at n = 100,000, l = 500; the crossover is near 28 %)
-CARRIER_FRACTION = 0.25
+# it the general path.  With the differenced Hessian the crossover was near 28 %
+# (bench/bench_formats.py, n = 100,000, l = 500: 70 % carriers 13.6 s per SNP against
+# 5.5 s); with the exact carriers' Hessian (about 4× fewer syrks) at n = 20,000, l = 500:
+# 22, 35 and 53 % carriers 0.47, 0.61 and 0.86 s against 2.0 s for the general path
+CARRIER_FRACTION = 0.6
 
 
 class GenomeScan(BlockLoop):

@@ -12,10 +12,19 @@ that joined each class and removing those that left (``_gram.gram_update_rows``)
 
 Exactness: rounding accumulates along a chain of updates.  A chain is cut (the SNP
 formed directly) after ``max_depth`` updates, and every updated Gram's diagonal is
-compared with the exact sums of squares of its class's rows (``_gram.rows_sumsq``,
-O(rows·l)); a difference beyond ``rtol`` times the largest diagonal entry recomputes
-the SNP directly.  The updates are the same sums in another order, so each SNP's
+checked against exact sums over its class's rows: with ``C`` the l × 4 matrix of a
+column of ones and three columns of random signs and ``R = (G∘G)C`` (n × 4, formed once,
+O(n·l)), ``diag(M_k)ᵀC`` must equal ``Σ_{i∈k} R_i`` (O(rows), where summing the
+squares of the rows' l entries took a third of the update's time) within ``rtol``
+times ``tr(M_k)/√l`` — the trace and signed sums of the diagonal, which rounding drift
+of size δ in each entry moves by ~√l·δ, so the test fires at about the drift of the
+entry-wise test ``|ΔM_jj| > rtol·max_j M_jj`` it replaces.  A failure recomputes the
+SNP directly.  The updates are the same sums in another order, so each SNP's
 statistics, and fit, agree with those of the SNP formed alone to rounding.
+
+Newton starts at the optimum of the SNP the Grams came from (:meth:`LDGrams.start`);
+dosage SNPs, fitted without class Grams, start from the nearest recent dosage SNP's
+optimum (:class:`LDStarts`).
 """
 import numpy as np
 
@@ -43,6 +52,60 @@ def direct_parts(G, codes, largest, Y):
     return out
 
 
+def kept_fit(theta, f, hlm):
+    """A SNP's optimum θ = (β0, β1, h2) and HLM estimates ``hlm`` = (β0, β1), with
+    ``x = g − 2f``, kept as log d = a + b·g: ``(a, b, h2, a_HLM, b_HLM)``."""
+    return (theta[0] - 2.0 * f * theta[1], theta[1], theta[2],
+            hlm[0] - 2.0 * f * hlm[1], hlm[1])
+
+
+def shifted_start(fit, flip, f, hlm):
+    """Newton's start (β0, β1, h2) for a SNP (frequency ``f``, HLM estimates ``hlm``)
+    from a :func:`kept_fit` of a SNP in LD with it (``flip``: its alleles swapped, g
+    read as 2 − g): that optimum, its (a, b) moved by the difference between the two
+    SNPs' HLM estimates."""
+    a, b, h2, ah, bh = fit
+    if flip:                      # g was 2 − g: log d = a + 2b − b·g
+        a, b, ah, bh = a + 2.0 * b, -b, ah + 2.0 * bh, -bh
+    a += hlm[0] - 2.0 * f * hlm[1] - ah
+    b += hlm[1] - bh
+    return np.array([a + 2.0 * f * b, b, h2])
+
+
+class LDStarts:
+    """Newton starts for SNPs fitted without class Grams (dosage SNPs): the fits of the
+    last ``capacity`` such SNPs with their best-guess classes (dosages rounded, −1
+    missing); a SNP starts from the nearest (fewest rows to move, as
+    :class:`LDGrams` counts them, either orientation) when that moves fewer than
+    ``max_fraction`` of the rows outside its largest class (from farther SNPs the
+    start was no better than the HLM one)."""
+
+    def __init__(self, n, capacity=8, max_fraction=0.7):
+        self.codes = np.empty((capacity, n), dtype=np.int8)
+        self.fits = [None] * capacity
+        self.max_fraction = max_fraction
+        self.next = self.count = 0
+        self._cost = np.empty((capacity, 2), dtype=np.intp)
+
+    def start(self, codes, largest, f, hlm):
+        """(β0, β1, h2) to start the SNP of int8 ``codes`` at, or None."""
+        if self.count == 0:
+            return None
+        cost = self._cost[:self.count]
+        _gram.ld_costs(codes, self.codes[:self.count], largest, cost)
+        r, flip = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        if cost[r, flip] >= self.max_fraction * int((codes != largest).sum()):
+            return None
+        return shifted_start(self.fits[r], bool(flip), f, hlm)
+
+    def keep(self, codes, theta, f, hlm):
+        """Record a fitted SNP (its optimum θ, frequency and HLM estimates)."""
+        self.codes[self.next] = codes
+        self.fits[self.next] = kept_fit(theta, f, hlm)
+        self.count = max(self.count, self.next + 1)
+        self.next = (self.next + 1) % len(self.fits)
+
+
 class LDGrams:
     """The class statistics of up to ``capacity`` recent SNPs of one ``(G, Y)``.
 
@@ -66,6 +129,14 @@ class LDGrams:
             capacity = int(min(64, max(2, budget // per_snp)))
         self.capacity = int(capacity)
         self.max_depth, self.max_fraction, self.rtol = max_depth, max_fraction, rtol
+        # the diagonal check's projections (module docstring); fixed signs, so that a
+        # scan's results do not depend on a seed
+        self._proj = np.ones((l, 4))
+        self._proj[:, 1:] = np.where(np.random.default_rng(0).random((l, 3)) < 0.5, -1.0, 1.0)
+        self._rowsq = np.empty((n, 4))
+        for i in range(0, n, 4096):
+            blk = G[i:i + 4096]
+            np.matmul(blk * blk, self._proj, out=self._rowsq[i:i + 4096])
         self.codes = np.empty((self.capacity, n), dtype=np.int8)
         self.entries = [None] * self.capacity  # (parts, largest, depth)
         # per slot and phenotype q: the fit's (a, b, h2), log d = a + b·k in class k
@@ -130,22 +201,14 @@ class LDGrams:
         difference between the two SNPs' HLM estimates (``hlm``: this SNP's)."""
         _, r, flip, fits = self.last
         fit = None if r is None else fits.get(q)
-        if fit is None:
-            return None
-        a, b, h2, ah, bh = fit
-        if flip:                      # class k was class 2 − k: log d = a + 2b − b·k
-            a, b, ah, bh = a + 2.0 * b, -b, ah + 2.0 * bh, -bh
-        a += hlm[0] - 2.0 * f * hlm[1] - ah
-        b += hlm[1] - bh
-        return np.array([a + 2.0 * f * b, b, h2])
+        return None if fit is None else shifted_start(fit, flip, f, hlm)
 
     def keep(self, q, theta, f, hlm):
         """Record phenotype q's optimum θ = (β0, β1, h2) and HLM estimates ``hlm`` =
         (β0, β1) of the last :meth:`parts` SNP (frequency ``f``), as log d = a + b·k."""
         slot = self.last[0]
         if slot is not None:
-            self.fits[slot][q] = (theta[0] - 2.0 * f * theta[1], theta[1], theta[2],
-                                  hlm[0] - 2.0 * f * hlm[1], hlm[1])
+            self.fits[slot][q] = kept_fit(theta, f, hlm)
 
     def _nearest(self, codes, largest, n_direct):
         """(slot, allele swap) of the cheapest start, or None where the direct syrk is."""
@@ -172,7 +235,7 @@ class LDGrams:
         moved = np.flatnonzero(codes != ref)
         c_new, c_old = codes[moved], ref[moved]
         l, P = self.G.shape[1], self.Y.shape[1]
-        out, diag = {}, np.empty(l)
+        out = {}
         for k in (-1, 0, 1, 2):
             if k == largest:
                 continue
@@ -191,8 +254,10 @@ class LDGrams:
             add = moved[c_new == k].astype(np.intp)
             rem = moved[c_old == k].astype(np.intp)
             _gram.gram_update_rows(self.G, add, rem, self.Y, Mk, Sk)
-            _gram.rows_sumsq(self.G, rows, diag)
-            if np.max(np.abs(np.diagonal(Mk) - diag)) > self.rtol * max(diag.max(), 1e-300):
+            exact = self._rowsq[rows].sum(axis=0)
+            dk = np.diagonal(Mk)
+            if np.max(np.abs(dk @ self._proj - exact)) > \
+                    self.rtol * max(exact[0], 1e-300) / np.sqrt(l):
                 return None
             out[k] = (Mk, Sk)
         return out

@@ -33,9 +33,6 @@ def test_kernels_against_dense(rng):
     _gram.gram_update_rows(G, add, rem, Y, M, S)
     np.testing.assert_allclose(M, M0 + G[add].T @ G[add] - G[rem].T @ G[rem], atol=1e-11)
     np.testing.assert_allclose(S, S0 + Y[add].T @ G[add] - Y[rem].T @ G[rem], atol=1e-11)
-    d = np.empty(l)
-    _gram.rows_sumsq(G, add, d)
-    np.testing.assert_allclose(d, (G[add] ** 2).sum(0), rtol=1e-13)
     c = rng.integers(-1, 3, n).astype(np.int8)
     R = rng.integers(-1, 3, (4, n)).astype(np.int8)
     out = np.empty((4, 2), dtype=np.intp)
@@ -183,3 +180,66 @@ def test_a_failed_ld_start_falls_back_to_the_usual_one(rng, monkeypatch):
     got = ld.fit_snp(codes[3])
     assert got["ok"] and abs(got["likelihood"] / want["likelihood"] - 1) < 1e-7
     assert abs(got["var"] - want["var"]) < 1e-6
+
+
+def test_diagonal_check_sees_one_entry_and_cancelling_pairs(rng):
+    """The check compares projections of the diagonal (its trace and signed sums) with
+    sums over the class's rows: drift in a single entry, or in two entries that cancel
+    in the trace, fails it; the updated Grams themselves pass."""
+    codes, G, y = _data(rng, snps=6)
+    ld = HLMMClassScan(y, G, 0.4)
+    for c in codes[:2]:
+        ld.fit_snp(c)
+    cache = ld._ld_cache(ld._Y1, ld._S1)
+    r, flip = cache.last[0], False                    # SNP 1's slot
+    old, largest, _ = cache.entries[r]
+    c = codes[1].copy()
+    k = max((k for k in old if k >= 0), key=lambda k: (c == k).sum())
+    c[np.flatnonzero(c == k)[:5]] = largest           # 5 individuals move
+    assert cache._update(r, flip, c, largest) is not None
+    M = old[k][0]
+    l = M.shape[0]
+    signs = cache._proj[:, 1]
+    j, j2 = 0, int(np.flatnonzero(signs != signs[0])[0])
+    for bump in ({j: 1e-8}, {j: 1e-8, j2: None}):
+        saved = M.copy()
+        for jj, rel in bump.items():
+            delta = 1e-8 * M[j, j]
+            M[jj, jj] += delta if rel is not None else -delta
+        assert cache._update(r, flip, c, largest) is None, bump
+        M[...] = saved
+    assert l > 1
+
+
+def test_dosage_snps_start_from_a_recent_dosage_snp_and_fit_as_alone(rng, monkeypatch):
+    """Dosage SNPs in LD: Newton starts from the nearest recent dosage SNP's fit
+    (LDStarts, by best-guess classes, either orientation), and each fit equals the
+    SNP's fitted from the HLM start (ld=False)."""
+    from hlmm.scan import ld_grams
+
+    codes, G, y = _data(rng, n=1500, snps=14)
+    g = np.where(codes >= 0, codes, np.nan).astype(float)
+    noisy = rng.random(g.shape) < 0.05
+    g = np.where(noisy, np.clip(g + rng.normal(0, 0.3, g.shape), 0, 2), g)
+    g = np.round(g * 255 / 2) * 2 / 255
+    used = []
+    start = ld_grams.LDStarts.start
+
+    def counted(self, *args):
+        out = start(self, *args)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(ld_grams.LDStarts, "start", counted)
+    warm = HLMMClassScan(y, G, 0.4)
+    cold = HLMMClassScan(y, G, 0.4, ld=False, M_all=warm.M_all)
+    for j, gj in enumerate(g):
+        got, want = warm.fit_snp_dosage(gj), cold.fit_snp_dosage(gj)
+        assert got["ok"] == want["ok"], j
+        if want["ok"]:
+            assert abs(got["likelihood"] / want["likelihood"] - 1) < 1e-10, j
+            for k in ("add", "var", "h2"):
+                assert abs(got[k] - want[k]) < 1e-7, (j, k)
+            for k in ("add_se", "var_se", "h2_se"):
+                assert abs(got[k] / want[k] - 1) < 1e-5, (j, k)
+    assert sum(used) >= len(g) // 2, used          # the warm starts are exercised
