@@ -454,6 +454,35 @@ cdef int _trtri_upper(double* U, int n, int ld) noexcept nogil:
     return 0
 
 
+cdef int _chol_inverse(double* A, int n, double* Linv, double* logdet) noexcept nogil:
+    """``A ← A⁻¹`` (n×n, C order, symmetric positive definite) by dpotrf, the recursive
+    triangular inverse and dlauum, the triangle mirrored; ``*logdet ← log|A|``; with
+    ``Linv`` (n×n, C order) not NULL also ``Linv ← L⁻¹`` (``A = LLᵀ``, zeros above).
+    Returns LAPACK's info (0: done)."""
+    cdef int info = 0, i, j
+    cdef char uplo = b'U'     # the Fortran upper triangle is the C-ordered lower one
+    cdef double ld = 0.0
+    dpotrf(&uplo, &n, A, &n, &info)
+    if info != 0:
+        return info
+    for i in range(n):
+        ld += log(A[i * n + i])
+    logdet[0] = 2.0 * ld
+    info = _trtri_upper(A, n, n)
+    if info != 0:
+        return info
+    if Linv != NULL:
+        for i in range(n):
+            for j in range(i + 1):
+                Linv[i * n + j] = A[i * n + j]
+            for j in range(i + 1, n):
+                Linv[i * n + j] = 0.0
+    dlauum(&uplo, &n, A, &n, &info)
+    if info == 0:
+        _tiled(A, n, True)
+    return info
+
+
 def chol_inverse_inplace(double[:, ::1] A):
     """``A ← A⁻¹`` for a symmetric positive definite, C-ordered A; returns ``log|A|``,
     or None (A then undefined) when A is not positive definite.
@@ -463,26 +492,15 @@ def chol_inverse_inplace(double[:, ::1] A):
     (results equal to rounding; dpotri's own dtrtri was the slow part), without the
     GIL, which scipy's wrappers hold: per-phenotype HLMM fits in threads ran no faster
     than in one (measured 0.94×)."""
-    cdef int n = <int>A.shape[0], info = 0, i
-    cdef char uplo = b'U'     # the Fortran upper triangle is the C-ordered lower one
+    cdef int n = <int>A.shape[0], info
     cdef double logdet = 0.0
     if A.shape[1] != A.shape[0]:
         raise ValueError("chol_inverse_inplace: A must be square")
     if n == 0:
         return 0.0
     with nogil:
-        dpotrf(&uplo, &n, &A[0, 0], &n, &info)
-        if info == 0:
-            for i in range(n):
-                logdet += log(A[i, i])
-            info = _trtri_upper(&A[0, 0], n, n)
-            if info == 0:
-                dlauum(&uplo, &n, &A[0, 0], &n, &info)
-            if info == 0:
-                _tiled(&A[0, 0], n, True)
-    if info != 0:
-        return None
-    return 2.0 * logdet
+        info = _chol_inverse(&A[0, 0], n, NULL, &logdet)
+    return None if info != 0 else logdet
 
 
 def chol_inverse_factor(double[:, ::1] A, double[:, ::1] Linv):
@@ -493,31 +511,15 @@ def chol_inverse_factor(double[:, ::1] A, double[:, ::1] Linv):
     (In C order the Fortran ``A = UᵀU`` of dpotrf stores ``L = Uᵀ`` in the lower
     triangle, and :func:`_trtri_upper` leaves ``U⁻¹``, i.e. ``L⁻¹``, there.)  The
     dosage HLMM's per-carrier terms ``‖L⁻¹g_i‖²`` need the factor as well as A⁻¹."""
-    cdef int n = <int>A.shape[0], info = 0, i, j
-    cdef char uplo = b'U'
+    cdef int n = <int>A.shape[0], info
     cdef double logdet = 0.0
     if A.shape[1] != A.shape[0] or Linv.shape[0] != A.shape[0] or Linv.shape[1] != A.shape[0]:
         raise ValueError("chol_inverse_factor: A and Linv must be square, of one size")
     if n == 0:
         return 0.0
     with nogil:
-        dpotrf(&uplo, &n, &A[0, 0], &n, &info)
-        if info == 0:
-            for i in range(n):
-                logdet += log(A[i, i])
-            info = _trtri_upper(&A[0, 0], n, n)
-            if info == 0:
-                for i in range(n):
-                    for j in range(i + 1):
-                        Linv[i, j] = A[i, j]
-                    for j in range(i + 1, n):
-                        Linv[i, j] = 0.0
-                dlauum(&uplo, &n, &A[0, 0], &n, &info)
-            if info == 0:
-                _tiled(&A[0, 0], n, True)
-    if info != 0:
-        return None
-    return 2.0 * logdet
+        info = _chol_inverse(&A[0, 0], n, &Linv[0, 0], &logdet)
+    return None if info != 0 else logdet
 
 
 def sym_product(const double[:, ::1] B, const double[:, ::1] K, double[::1, :] Y):
