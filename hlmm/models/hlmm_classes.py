@@ -408,6 +408,8 @@ def _newton_exact(model, theta, h2_min, tol, max_iter, se_moved=1e-8, chord=0.1,
         r = Hs - (grad[2:] - g)
         sHs = s @ Hs
         rho2 = float(r @ np.linalg.solve(Hp, r)) / sHs if sHs > 0 else np.inf
+        if not rho2 >= 0:       # Hp indefinite: its secant error says nothing
+            rho2 = np.inf
         theta = theta_new
         moved += dec
     return "not converged"

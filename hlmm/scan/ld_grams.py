@@ -16,9 +16,11 @@ checked against exact sums over its class's rows: with ``C`` the l × 4 matrix o
 column of ones and three columns of random signs and ``R = (G∘G)C`` (n × 4, formed once,
 O(n·l)), ``diag(M_k)ᵀC`` must equal ``Σ_{i∈k} R_i`` (O(rows), where summing the
 squares of the rows' l entries took a third of the update's time) within ``rtol``
-times ``tr(M_k)/√l`` — the trace and signed sums of the diagonal, which rounding drift
-of size δ in each entry moves by ~√l·δ, so the test fires at about the drift of the
-entry-wise test ``|ΔM_jj| > rtol·max_j M_jj`` it replaces.  A failure recomputes the
+times ``tr(M_k)/l``, the mean diagonal entry.  Drift δ in a single entry moves each of
+the four sums by δ, so the test fires where the entry-wise test ``|ΔM_jj| >
+rtol·max_j M_jj`` it replaces would, or earlier; drift of random sign in every entry
+moves them by ~√l·δ and is caught earlier still.  Rounding moves them by ~eps·tr(M_k)
+times a small factor, far below the bound at ``rtol`` = 1e-10.  A failure recomputes the
 SNP directly.  The updates are the same sums in another order, so each SNP's
 statistics, and fit, agree with those of the SNP formed alone to rounding.
 
@@ -257,7 +259,7 @@ class LDGrams:
             exact = self._rowsq[rows].sum(axis=0)
             dk = np.diagonal(Mk)
             if np.max(np.abs(dk @ self._proj - exact)) > \
-                    self.rtol * max(exact[0], 1e-300) / np.sqrt(l):
+                    self.rtol * max(exact[0], 1e-300) / l:
                 return None
             out[k] = (Mk, Sk)
         return out

@@ -208,6 +208,14 @@ def test_diagonal_check_sees_one_entry_and_cancelling_pairs(rng):
             M[jj, jj] += delta if rel is not None else -delta
         assert cache._update(r, flip, c, largest) is None, bump
         M[...] = saved
+    # as sensitive as the entry-wise test it replaced: drift in one entry of twice its
+    # bound (rtol·max_j M_jj) fails, whichever entry
+    for jj in (0, l // 2, l - 1):
+        saved = M.copy()
+        M[jj, jj] += 2 * cache.rtol * np.diagonal(M).max()
+        assert cache._update(r, flip, c, largest) is None, jj
+        M[...] = saved
+    assert cache._update(r, flip, c, largest) is not None
     assert l > 1
 
 
