@@ -124,7 +124,7 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
 {
     ptrdiff_t ngroups = (n + 7) / 8, nbytes = (n + 3) / 4, ntiles = (C + 7) / 8;
     /* tiles whose commonest code comes from their totals */
-    ptrdiff_t nexact = derive / 8 < ntiles ? derive / 8 : ntiles;
+    ptrdiff_t nderive = derive / 8 < ntiles ? derive / 8 : ntiles;
     if (m <= 0 || n <= 0 || (C <= 0 && ncode == NULL))
         return 0;
     if (chunk > ngroups)
@@ -147,17 +147,17 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
         band = 1;
     hlmm_v8d *acc = (hlmm_v8d *)aligned_alloc(64, (size_t)m * 4 * band *
                                               sizeof(hlmm_v8d));
-    /* per SNP, the lanes of each code and its commonest code; the exact tiles' totals */
+    /* per SNP, the lanes of each code and its commonest code; the derived tiles' totals */
     int64_t *lanes_of = (int64_t *)calloc((size_t)m * 4, sizeof(int64_t));
     unsigned char *common = (unsigned char *)malloc((size_t)m + 1);
-    double *tot = (double *)calloc((size_t)nexact * 8 + 1, sizeof(double));
+    double *tot = (double *)calloc((size_t)nderive * 8 + 1, sizeof(double));
     if (T == NULL || lists == NULL || counts == NULL || starts == NULL || acc == NULL
             || lanes_of == NULL || common == NULL || tot == NULL) {
         free(T); free(own); free(counts); free(starts); free(acc);
         free(lanes_of); free(common); free(tot);
         return -1;
     }
-    for (ptrdiff_t t = 0; t < nexact; t++)
+    for (ptrdiff_t t = 0; t < nderive; t++)
         for (ptrdiff_t u = 0; u < n; u++)
             for (int c = 0; c < 8; c++)
                 tot[8 * t + c] += Bt[(t * npad + u) * 8 + c];
@@ -175,7 +175,7 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
             for (int k = 0; k < 4; k++)
                 ncode[j * 4 + slot[k]] += lj[k];
     }
-    int skip_common = nexact == ntiles && ntiles > 0;
+    int skip_common = nderive == ntiles && ntiles > 0;
     size_t pos = 0;
     for (ptrdiff_t ci = 0; ci < nchunks; ci++) {
         ptrdiff_t g0 = ci * chunk, gn = ngroups - g0 < chunk ? ngroups - g0 : chunk;
@@ -235,7 +235,7 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
                 }
                 const uint16_t *idx = lists + starts[ci];
                 const uint16_t *cnts = counts + ci * m * 4;
-                int derived = t0 + t < nexact;
+                int derived = t0 + t < nderive;
                 for (ptrdiff_t jk = 0; jk < m * 4; jk++) {
                     ptrdiff_t cnt = cnts[jk], q = 0;
                     if (cnt == 0)
@@ -267,7 +267,7 @@ static int hlmm_code_sums_part(const uint8_t *codes, ptrdiff_t ld, ptrdiff_t m,
             for (ptrdiff_t t = 0; t < tb; t++) {
                 ptrdiff_t c0 = (t0 + t) * 8, w = C - c0 < 8 ? C - c0 : 8;
                 const hlmm_v8d *a = acc + t * m * 4;
-                if (t0 + t < nexact && (jk & 3) == common[jk >> 2]) {
+                if (t0 + t < nderive && (jk & 3) == common[jk >> 2]) {
                     /* the total minus the other codes (exact for integers) */
                     for (ptrdiff_t c = 0; c < w; c++)
                         dst[c0 + c] += tot[c0 + c] - (a[j4][c] + a[j4 + 1][c]

@@ -37,17 +37,34 @@ from .._core import _gram
 BUDGET = 32 << 20
 
 
+def class_rows(codes, largest):
+    """``(k, rows)`` for each class k (−1 missing, 0, 1, 2) but ``largest`` that has rows."""
+    for k in (-1, 0, 1, 2):
+        if k != largest:
+            rows = np.flatnonzero(codes == k).astype(np.intp)
+            if rows.size:
+                yield k, rows
+
+
+def nearest(codes, kept, largest, cost, limit, barred=()):
+    """``(r, flip)``: the row of ``kept`` (earlier SNPs' codes) with the fewest rows to
+    move to ``codes``, in either allele orientation (``_gram.ld_costs`` into ``cost``,
+    len(kept) × 2), or None unless fewer than ``limit``; rows ``barred`` are skipped."""
+    _gram.ld_costs(codes, kept, largest, cost)
+    for r in barred:
+        cost[r] = np.iinfo(np.intp).max
+    r, flip = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    if cost[r, flip] >= limit:
+        return None
+    return int(r), bool(flip)
+
+
 def direct_parts(G, codes, largest, Y):
     """``{k: (M_k, S_k)}`` for the classes but ``largest`` with rows, each one syrk over
     its rows (``_gram.gram_products_rows``)."""
     l, P = G.shape[1], Y.shape[1]
     out = {}
-    for k in (-1, 0, 1, 2):
-        if k == largest:
-            continue
-        rows = np.flatnonzero(codes == k).astype(np.intp)
-        if rows.size == 0:
-            continue
+    for k, rows in class_rows(codes, largest):
         Mk, Sk = np.empty((l, l)), np.empty((P, l))
         _gram.gram_products_rows(G, rows, Y, Mk, Sk)
         out[k] = (Mk, Sk)
@@ -93,12 +110,9 @@ class LDStarts:
         """(β0, β1, h2) to start the SNP of int8 ``codes`` at, or None."""
         if self.count == 0:
             return None
-        cost = self._cost[:self.count]
-        _gram.ld_costs(codes, self.codes[:self.count], largest, cost)
-        r, flip = np.unravel_index(int(np.argmin(cost)), cost.shape)
-        if cost[r, flip] >= self.max_fraction * int((codes != largest).sum()):
-            return None
-        return shifted_start(self.fits[r], bool(flip), f, hlm)
+        hit = nearest(codes, self.codes[:self.count], largest, self._cost[:self.count],
+                      self.max_fraction * int((codes != largest).sum()))
+        return None if hit is None else shifted_start(self.fits[hit[0]], hit[1], f, hlm)
 
     def keep(self, codes, theta, f, hlm):
         """Record a fitted SNP (its optimum θ, frequency and HLM estimates)."""
@@ -216,15 +230,10 @@ class LDGrams:
         """(slot, allele swap) of the cheapest start, or None where the direct syrk is."""
         if self.count == 0:
             return None
-        cost = self._cost[:self.count]
-        _gram.ld_costs(codes, self.codes[:self.count], largest, cost)
-        for r in range(self.count):
-            if self.entries[r] is None or self.entries[r][2] >= self.max_depth:
-                cost[r] = np.iinfo(np.intp).max
-        r, flip = np.unravel_index(int(np.argmin(cost)), cost.shape)
-        if cost[r, flip] >= self.max_fraction * n_direct:
-            return None
-        return int(r), bool(flip)
+        barred = [r for r in range(self.count)
+                  if self.entries[r] is None or self.entries[r][2] >= self.max_depth]
+        return nearest(codes, self.codes[:self.count], largest, self._cost[:self.count],
+                       self.max_fraction * n_direct, barred)
 
     def _update(self, r, flip, codes, largest):
         """This SNP's statistics from slot r's, or None if the diagonal check fails."""
@@ -238,12 +247,7 @@ class LDGrams:
         c_new, c_old = codes[moved], ref[moved]
         l, P = self.G.shape[1], self.Y.shape[1]
         out = {}
-        for k in (-1, 0, 1, 2):
-            if k == largest:
-                continue
-            rows = np.flatnonzero(codes == k).astype(np.intp)
-            if rows.size == 0:
-                continue
+        for k, rows in class_rows(codes, largest):
             if k in old:
                 Mk, Sk = old[k][0].copy(), old[k][1].copy()
             elif k == old_largest:       # the totals minus the earlier SNP's others
