@@ -106,7 +106,7 @@ def stat_cells(est):
         [est[:, 1], est[:, 2], add_t, add_p, est[:, 3], est[:, 4], var_t, var_p, av_p]))
 
 
-def models_block_lines(code, names, overrides, labels, ns, freqs, est, bf=None):
+def models_block_lines(code, names, overrides, labels, ns, freqs, est, bf=None, cells=None):
     """Lines ``status<TAB>row`` (as in a partial file, bytes) of ``OUTPREFIX.models.gz``
     rows for a block of SNPs.
 
@@ -118,11 +118,13 @@ def models_block_lines(code, names, overrides, labels, ns, freqs, est, bf=None):
     and the covariance of add and var (NaN: no fit); ``bf`` the Brown–Forsythe F and
     −log10 p, or None for no such columns.  Frequencies, estimates, SEs, t statistics and
     p-values (−log10) are printed with 6 significant digits; the likelihood at full
-    precision (Python's repr); NaN as ``NA``.
+    precision (Python's repr); NaN as ``NA``.  ``cells``: ``stat_cells(est)`` if already
+    made (a many-phenotype block makes every phenotype's at once).
     """
     from .._core._format import partial_lines
 
-    cells = stat_cells(est)
+    if cells is None:
+        cells = stat_cells(est)
     a1_freq = np.ascontiguousarray(freqs, dtype=float)
     code = np.ascontiguousarray(code, dtype=np.int8)
     folded = np.where(code == 1, np.nan, np.minimum(a1_freq, 1.0 - a1_freq))

@@ -52,6 +52,15 @@ class BlockFits:
             out[j] = f
         return out
 
+    @classmethod
+    def of_arrays(cls, n, freq, code, est, reason):
+        """A block over the given arrays (kept, not copied), no Brown–Forsythe values."""
+        out = cls.__new__(cls)
+        out.n, out.freq, out.code, out.est = n, freq, code, est
+        out.bf = np.full((n.shape[0], 2), np.nan)
+        out.reason, out.extra, out.lines = reason, None, None
+        return out
+
     def __len__(self):
         return self.n.shape[0]
 

@@ -86,10 +86,11 @@ class BlockLoop:
         return row_labels(g.sid[idx], g.chromosome[idx], g.bp_position[idx], counted[idx],
                           other[idx])
 
-    def block_lines(self, idx, part, labels=None):
+    def block_lines(self, idx, part, labels=None, cells=None):
         """The partial-file lines (``status<TAB>row``, bytes) of ``part`` (a
         :class:`BlockFits` of the variants ``idx``); ``labels``: their
-        :meth:`row_labels`, if already made."""
+        :meth:`row_labels`, ``cells`` the statistics' columns
+        (:func:`hlmm.io.output.stat_cells`), if already made."""
         from .block_fits import STATUS_NAMES
         from ..io.output import models_block_lines
 
@@ -98,7 +99,7 @@ class BlockLoop:
         overrides = {j: s.encode() for j, s in part.reason_statuses().items()}
         lines = models_block_lines(part.code, STATUS_NAMES, overrides, labels, part.n,
                                    part.freq, part.est,
-                                   part.bf if self.cfg.brown_forsythe else None)
+                                   part.bf if self.cfg.brown_forsythe else None, cells)
         extra = self.extra_columns
         if extra:
             from ..io.output import append_cells

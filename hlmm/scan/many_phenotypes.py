@@ -36,6 +36,7 @@ import threading
 import numpy as np
 
 from ..errors import InputError
+from .block_fits import BlockFits
 from .genome_scan import GenomeScan, ScanInputs, SnpFit
 
 
@@ -193,6 +194,16 @@ class MultiScan:
                               .astype(np.intp))
             self._counts.append(None if f is None else (f[1], (1 << f[2]) - 1))
         self._U = U.astype(np.intp)
+        # blocks of hard calls with model-based SEs (off chrX, whose frequencies count
+        # males once: attached later): every phenotype fitted at once
+        from .union_fits import UnionFits
+
+        self._union_fits = None
+        if not self.cfg.robust:
+            self._union_fits = UnionFits(
+                [c[:3] for c in self._cols],
+                [(0, 0) if f is None else f for f in self._counts],
+                [s.sample.n for s in scans])
         # every SNP's commonest class from the columns' totals (tablesums.h): exact for
         # the counts; for y and y² a rounding of the direct sum's order, which the
         # model-based fits take as it is; --robust's third and fourth moments are
@@ -290,6 +301,12 @@ class MultiScan:
         packed, rows, hard = first._read_block(idx)
         if self.engine == "classes":
             out = self._union_sums(packed)
+            if (self._union_fits is not None and hard.all()
+                    and all(s._x_freq is None for s in self.scans)):
+                stats = self._union_fits.stats(out)
+                return [scan.finish_block(idx, packed, fits, stats[p], rows, hard)
+                        for p, (scan, fits) in enumerate(
+                            zip(self.scans, self._union_fits.fit(self.cfg, stats)))]
             return [scan.fit_read(idx, packed, rows, hard, self._sums_of(out, p))
                     for p, scan in enumerate(self.scans)]
         if self.engine == "classes_hlmm":
@@ -306,11 +323,17 @@ class MultiScan:
             s._alleles = alleles
 
     def _fit_block_text(self, idx):
+        from ..io.output import stat_cells
+
         out = self.fit_block(idx)          # a BlockFits per phenotype
         labels = self.scans[0].row_labels(idx)     # the same for every phenotype
-        for scan, part in zip(self.scans, out):
-            part.lines = scan.block_lines(idx, part, labels)
-        return out
+        # the t statistics and p-values of every phenotype in one pass
+        parts = [BlockFits.from_fits(part) for part in out]
+        m = len(idx)
+        cells = stat_cells(np.concatenate([part.est for part in parts]))
+        for p, (scan, part) in enumerate(zip(self.scans, parts)):
+            part.lines = scan.block_lines(idx, part, labels, cells[p * m:(p + 1) * m])
+        return parts
 
     blocks = GenomeScan.blocks
     iter_fits = GenomeScan.iter_fits

@@ -94,7 +94,9 @@ def test_hlm_all_phenotypes_equal_single_runs(data, extra):
         assert log.count("warning: the kurtosis of the phenotype") == 2
 
 
-def test_many_distinct_samples_share_count_columns(data, tmp_path, rng):
+@pytest.mark.parametrize("extra", [[], ["--robust"], ["--mac", "60", "--hwe", "0.2"]],
+                         ids=["model", "robust", "mac-hwe"])
+def test_many_distinct_samples_share_count_columns(data, tmp_path, rng, extra):
     """Nine phenotypes, each with its own missing values (from 5 to 630 of 700), and
     three individuals missing from all of them: each class count is the union's less
     the individuals the phenotype lacks, a bit field as wide as that number of a shared
@@ -108,10 +110,75 @@ def test_many_distinct_samples_share_count_columns(data, tmp_path, rng):
     names = [f"Q{k}" for k in range(9)]
     pheno = write_table(tmp_path / "q.txt", data["ids"], Y, header=names)
     d = dict(data, pheno=pheno, tmp=tmp_path)
-    _single_and_multi(d, names, ["--robust"], ["--all-pheno"])
+    _single_and_multi(d, names, extra, ["--all-pheno"])
     log = (tmp_path / "m.log").read_text()
     assert "over 697 individuals" in log
     assert "9 distinct sample(s), 9 of them counted in 2 column(s)" in log
+    if extra and extra[0] == "--mac":       # (the filters did act)
+        import re
+
+        assert re.search(r"[1-9]\d* filtered on minor allele count", log)
+        assert re.search(r"[1-9]\d* filtered on Hardy-Weinberg", log)
+
+
+def test_union_fits_equal_the_per_phenotype_path(rng):
+    """All phenotypes' fits of a block at once (``UnionFits``) against the path they
+    replace, phenotype by phenotype: ``_sums_of``'s gather and count fields, the class
+    fit and the filters of ``GenomeScan._fits_from_classes`` (fitted, filtered on
+    missingness, MAF, MAC and HWE, and failed rows with their reasons)."""
+    from types import SimpleNamespace
+
+    from hlmm.scan.block_fits import BlockFits
+    from hlmm.scan.class_engines import HLMClassScan
+    from hlmm.scan.genome_scan import GenomeScan
+    from hlmm.scan.many_phenotypes import MultiScan
+    from hlmm.scan.union_fits import UnionFits
+
+    m, P, C = 40, 5, 8 + 2 * 5
+    sizes = [500, 480, 470, 500, 300]
+    fields = [None, (0, 31), (5, 31), None, (10, 255)]
+    # kernel output: union counts and sums (n_k as the union's, S2 ≥ S1²/n_k)
+    counts = np.zeros((m, 4), np.int64)
+    counts[:, :3] = rng.multinomial(500, [0.5, 0.4, 0.1], size=m)
+    counts[:7] = [[500, 0, 0, 0], [498, 2, 0, 0], [250, 250, 0, 0], [200, 200, 100, 0],
+                  [480, 20, 0, 0], [300, 150, 20, 30], [400, 100, 0, 0]]
+    out = rng.normal(size=(m, 4, C))
+    lack = np.zeros((m, 4, P))
+    for p, size in enumerate(sizes):
+        if fields[p] is not None:   # the individuals P lacks, per class, ≤ its count
+            lack[:, :3, p] = np.minimum(counts[:, :3], rng.multinomial(
+                500 - size, [0.5, 0.4, 0.1], size=m))
+    out[:, :, :8] = 0.0
+    for p, f in enumerate(fields):
+        if f is not None:
+            out[:, :, p % 8] += lack[:, :, p] * 2.0 ** f[0]
+    cols = [np.r_[p % 8, 8 + 2 * p, 9 + 2 * p] for p in range(P)]
+    nk = counts[:, None, :3] - lack[:, :3, :].transpose(0, 2, 1)          # (m, P, 3)
+    for p in range(P):
+        out[:, :3, cols[p][1]] = rng.normal(size=(m, 3)) * np.sqrt(nk[:, p])
+        out[:, :3, cols[p][2]] = (nk[:, p] + out[:, :3, cols[p][1]] ** 2
+                                  / np.maximum(nk[:, p], 1) + rng.random((m, 3)))
+    # SNP 6: two classes, one without variance (degenerate: a failed fit, its reason)
+    out[6, 1, cols[0][1:]] = out[6, 1, cols[3][1:]] = 0.0
+    cfg = SimpleNamespace(max_missing=5.0, min_maf=0.01, mac=30, hwe=1e-4)
+    multi = SimpleNamespace(_cols=cols, _counts=[None if f is None else f for f in fields])
+    union = UnionFits(cols, [(0, 0) if f is None else f for f in fields], sizes)
+    stats = union.stats((out, counts))
+    got = union.fit(cfg, stats)
+    codes = set()
+    for p in range(P):
+        want_stats = MultiScan._sums_of(multi, (out, counts), p).reshape(m, 9)
+        np.testing.assert_array_equal(stats[p], want_stats)
+        scan = SimpleNamespace(cfg=cfg, sample=SimpleNamespace(n=sizes[p]))
+        want = BlockFits(m)
+        GenomeScan._fits_from_classes(scan, HLMClassScan(np.zeros(3)).fit_block(want_stats),
+                                      want, range(m),
+                                      lambda j: want_stats.reshape(-1, 3, 3)[j, :, 0])
+        for a in ("n", "freq", "code", "est", "bf"):
+            np.testing.assert_array_equal(getattr(got[p], a), getattr(want, a), err_msg=a)
+        assert got[p].reason == want.reason
+        codes |= set(want.code.tolist())
+    assert codes >= {0, 1, 2, 3, 5, 6}, codes
 
 
 def test_hlm_covariates_and_general_engine(data):
