@@ -481,6 +481,14 @@ def repr_cells(const double[::1] x):
     return out
 
 
+cdef inline Py_ssize_t _past_line(const unsigned char* s, Py_ssize_t j,
+                                  Py_ssize_t m) noexcept nogil:
+    """The index after the newline that ends the line at ``j`` (``m`` if none)."""
+    while j < m and s[j] != 10:
+        j += 1
+    return j + 1 if j < m else m
+
+
 def split_status(const unsigned char[::1] lines):
     """Partial-file ``lines`` (bytes of whole ``status<TAB>row`` lines) split into
     ``(rows, n_ok, others)``: the rows without their status column, the number of
@@ -508,14 +516,54 @@ def split_status(const unsigned char[::1] lines):
                         k += 1
                     others.append((bytes(lines[i:j]), bytes(lines[j + 1:k])))
                 i = j + 1
-            j = i       # the rest of the line, its newline included
-            while j < m and lines[j] != 10:
-                j += 1
-            if j < m:
-                j += 1
+            j = _past_line(&lines[0], i, m)     # the rest of the line and its newline
             memcpy(out + p, &lines[i], j - i)
             p += j - i
             i = j
         return PyBytes_FromStringAndSize(out, p), n_ok, others
     finally:
         free(out)
+
+
+def split_keys(const unsigned char[::1] lines):
+    """Partial-file ``lines`` (bytes of whole ``status<TAB>row`` lines, each with a tab)
+    split into ``(rows, keys)``: the rows without their status column, and per line
+    ``status<TAB>SNP`` (the row's first field) and a newline, as a checkpoint keeps
+    them (:class:`hlmm.scan.checkpoint.Partial`)."""
+    cdef Py_ssize_t m = lines.shape[0], i = 0, p = 0, q = 0, j, k
+    cdef char* rows
+    cdef char* keys
+    if m == 0:
+        return b"", b""
+    rows = <char*>malloc(m)
+    keys = <char*>malloc(m + 1)
+    if rows == NULL or keys == NULL:
+        free(rows)
+        free(keys)
+        raise MemoryError()
+    try:
+        with nogil:
+            while i < m:
+                j = i       # the status: up to the line's first tab
+                while j < m and lines[j] != 9 and lines[j] != 10:
+                    j += 1
+                if j == m or lines[j] != 9:
+                    break
+                k = j + 1   # the SNP: the row's first field
+                while k < m and lines[k] != 9 and lines[k] != 10:
+                    k += 1
+                memcpy(keys + q, &lines[i], k - i)
+                q += k - i
+                keys[q] = 10
+                q += 1
+                i = j + 1   # the row, its newline included
+                j = _past_line(&lines[0], k, m)
+                memcpy(rows + p, &lines[i], j - i)
+                p += j - i
+                i = j
+        if i < m:
+            raise ValueError("split_keys: a line without a status column")
+        return PyBytes_FromStringAndSize(rows, p), PyBytes_FromStringAndSize(keys, q)
+    finally:
+        free(rows)
+        free(keys)

@@ -149,13 +149,41 @@ _CHUNK = 1 << 24
 _DEFLATE_CHUNK = 1 << 18
 
 
-def _table_rows(lines, counts, unusable, failures):
-    """The rows of whole partial-file ``lines`` (bytes) without their status column;
-    their statuses are counted into ``counts``, ``unusable`` (per reason) and
-    ``failures`` (``"SNP: reason"``)."""
+def gzip_member(data):
+    """``data`` (bytes) as one gzip member: the header above, deflate at level 1 (ISA-L's
+    where installed, else zlib's; both release the GIL, so blocks compress in parallel
+    threads), its crc32 and size.  Level 1: the table is numbers and compresses well
+    anyway; higher levels cost more time than the whole scan's arithmetic."""
+    co = _deflate.compressobj(1, _deflate.DEFLATED, -_deflate.MAX_WBITS,
+                              _deflate.DEF_MEM_LEVEL, 0)
+    view = memoryview(data)
+    parts = [_GZIP_HEADER]
+    for i in range(0, len(data), _DEFLATE_CHUNK):       # (cache-sized pieces: faster)
+        parts.append(co.compress(view[i:i + _DEFLATE_CHUNK]))
+    parts.append(co.flush())
+    parts.append(struct.pack("<LL", _deflate.crc32(data) & 0xFFFFFFFF,
+                             len(data) & 0xFFFFFFFF))
+    return b"".join(parts)
+
+
+def pack_block(lines):
+    """A block's partial-file ``lines`` (bytes, ``status<TAB>row`` each) as a checkpoint
+    keeps them (:class:`hlmm.scan.checkpoint.Partial`): ``(member, keys)``, the rows
+    without their status column as one gzip member of the final table, and the lines
+    ``status<TAB>SNP``.  Done where the block was fitted, so that the table's
+    compression runs in the scan's threads and the end of the run only concatenates."""
+    from .._core._format import split_keys
+
+    rows, keys = split_keys(lines)
+    return gzip_member(rows), keys
+
+
+def _count_statuses(keys, counts, unusable, failures):
+    """Count the ``status<TAB>SNP`` lines ``keys`` (bytes) into ``counts``, ``unusable``
+    (per reason) and ``failures`` (``"SNP: reason"``, in order)."""
     from .._core._format import split_status
 
-    rows, n_ok, others = split_status(lines)
+    _, n_ok, others = split_status(keys)
     counts["ok"] += n_ok
     for status, sid in others:          # the few lines not fitted
         status = status.decode()
@@ -166,49 +194,50 @@ def _table_rows(lines, counts, unusable, failures):
         counts[key] = counts.get(key, 0) + 1     # (filtered_mac, _hwe: when seen)
         if key == "failed":
             failures.append(f"{sid.decode()}: {status[7:]}")
-    return rows
 
 
-def gzip_table(partial_path, path, header=None, chunk=_CHUNK):
-    """Append to ``path`` one gzip member (deflate level 1, no name, time 0) holding
-    ``header`` (bytes or None) and the rows of the partial file ``partial_path``
-    without their status column.  Returns the statuses' ``(counts, unusable,
-    failures)``: counts of ok, filtered_missing, filtered_maf and failed rows, unusable
-    rows per reason and the failures as ``"SNP: reason"``, in file order.
+def _copy_into(src, out, chunk):
+    """The rest of file ``src`` appended to ``out`` (flushed): by sendfile, in the kernel,
+    where it works; else through a buffer."""
+    offset = src.tell()
+    try:
+        fin, fout = src.fileno(), out.fileno()
+        size = os.fstat(fin).st_size
+        while offset < size:
+            sent = os.sendfile(fout, fin, offset, size - offset)
+            if sent == 0:
+                break
+            offset += sent
+    except (OSError, AttributeError):
+        pass
+    src.seek(offset)
+    shutil.copyfileobj(src, out, chunk)     # (what sendfile left, if anything)
 
-    The file is read in chunks of whole lines (bounded memory whatever its size), so
-    equal partial files give equal bytes.  Deflate (ISA-L's where installed, else
-    zlib's) and crc32 release the GIL, so tables compress in parallel threads.  Level
-    1: the table is numbers and compresses well anyway; higher levels cost more time
-    than the whole scan's arithmetic.
-    """
+
+def write_table(keys_path, rows_path, path, header=None, chunk=_CHUNK):
+    """Append to ``path`` the table of a checkpoint: a gzip member of ``header`` (bytes;
+    None: none) and the members of ``rows_path`` as they are (their bytes copied by the
+    kernel where it can).  Returns the statuses of ``keys_path`` (``status<TAB>SNP``
+    lines) as ``(counts, unusable, failures)``: counts of ok, filtered_missing,
+    filtered_maf and failed rows, unusable rows per reason and the failures as
+    ``"SNP: reason"``, in file order.  Memory: one chunk of either file."""
     counts = {"ok": 0, "filtered_missing": 0, "filtered_maf": 0, "failed": 0}
     unusable, failures = {}, []
-    co = _deflate.compressobj(1, _deflate.DEFLATED, -_deflate.MAX_WBITS,
-                              _deflate.DEF_MEM_LEVEL, 0)
-    crc = size = 0
-    with open(path, "ab") as out, open(partial_path, "rb") as src:
-        out.write(_GZIP_HEADER)
-        rest = header or b""
-        head = len(rest)
+    with open(path, "ab") as out, open(rows_path, "rb") as src:
+        if header is not None:
+            out.write(gzip_member(header))
+        out.flush()
+        _copy_into(src, out, chunk)
+    with open(keys_path, "rb") as src:
+        rest = b""
         while True:
             block = src.read(chunk)
             data = rest + block
-            if block:           # whole lines only (none yet: the next chunk adds to them)
-                cut = max(data.rfind(b"\n", head) + 1, head)
-            else:
-                cut = len(data)
-            rows = data[:head] + _table_rows(data[head:cut], counts, unusable, failures)
-            crc = _deflate.crc32(rows, crc)
-            size += len(rows)
-            view = memoryview(rows)
-            for i in range(0, len(rows), _DEFLATE_CHUNK):    # (cache-sized pieces: faster)
-                out.write(co.compress(view[i:i + _DEFLATE_CHUNK]))
-            rest, head = data[cut:], 0
+            cut = data.rfind(b"\n") + 1 if block else len(data)   # whole lines
+            _count_statuses(data[:cut], counts, unusable, failures)
+            rest = data[cut:]
             if not block:
                 break
-        out.write(co.flush())
-        out.write(struct.pack("<LL", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
     return counts, unusable, failures
 
 

@@ -41,7 +41,9 @@ class BlockFits:
         self.bf = np.full((m, 2), np.nan)
         self.reason = {}
         self.extra = None         # (m, k) further columns (GxE), NaN where not fitted
-        self.lines = None         # its partial-file lines (bytes), when formatted where computed
+        # its rows as the checkpoint keeps them (hlmm.io.output.pack_block), when
+        # formatted where computed
+        self.packed = None
 
     @classmethod
     def from_fits(cls, fits):
@@ -58,7 +60,7 @@ class BlockFits:
         out = cls.__new__(cls)
         out.n, out.freq, out.code, out.est = n, freq, code, est
         out.bf = np.full((n.shape[0], 2), np.nan)
-        out.reason, out.extra, out.lines = reason, None, None
+        out.reason, out.extra, out.packed = reason, None, None
         return out
 
     def __len__(self):

@@ -51,15 +51,22 @@ class BlockLoop:
         _dosage.pack_rows(rows, packed, hard, self._bf is not None)
         return packed, rows, hard.astype(bool)
 
-    def blocks(self):
-        """The variant index arrays of the blocks, in order."""
-        b = self.block_size
-        return [self.snps[i:i + b] for i in range(0, len(self.snps), b)]
+    def blocks(self, threads=1):
+        """The variant index arrays of the blocks, in order: at most ``block_size`` SNPs
+        each, of equal sizes, as many as a multiple of ``threads`` (with 19½ blocks of
+        work on two threads, one would wait alone for the last full block)."""
+        b, m = self.block_size, len(self.snps)
+        k = -(-m // b)
+        if threads > 1 and k > 1:
+            k = -(-k // threads) * threads
+        size = -(-m // k) if k else b
+        return [self.snps[i:i + size] for i in range(0, m, size)]
 
     def iter_fits(self, threads=1, text=False):
         """Yield ``(variant indices, outcomes)`` per block in SNP order, ``threads``
-        blocks in flight; with ``text`` each :class:`BlockFits` carries its partial-file
-        lines (``.lines``), formatted in the worker threads."""
+        blocks in flight; with ``text`` each :class:`BlockFits` carries its rows as the
+        checkpoint keeps them (``.packed``), formatted and compressed in the worker
+        threads."""
         with blas_single_threaded(threads > 1):
             if text:
                 self._prepare_text()
@@ -71,8 +78,10 @@ class BlockLoop:
             self._alleles = self.geno.counted_alleles()
 
     def _fit_block_text(self, idx):
+        from ..io.output import pack_block
+
         part = self.fit_block(idx)
-        part.lines = self.block_lines(idx, part)
+        part.packed = pack_block(self.block_lines(idx, part))
         return part
 
     def row_labels(self, idx):
@@ -109,7 +118,7 @@ class BlockLoop:
 
     def _iter_fits(self, threads, text=False):
         fit = self._fit_block_text if text else self.fit_block
-        blocks = self.blocks()
+        blocks = self.blocks(threads)
         if threads <= 1 or len(blocks) <= 1:
             for idx in blocks:
                 yield idx, fit(idx)

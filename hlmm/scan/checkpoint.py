@@ -1,22 +1,27 @@
 """Scans that survive interruption: per-block partial results, --resume, a lock per
 output prefix, signal handling and batch-log progress.
 
-While a scan runs, every finished block of rows is appended to ``OUTPREFIX.models.partial``
-(one line per SNP: its outcome, a tab, its table row) and flushed to disk, and
-``OUTPREFIX.resume`` records what the results depend on (the options that change them,
-and the name, size and modification time of every input file).  A scan killed by the
-scheduler, Ctrl-C or a node failure leaves both; the same command with ``--resume``
-checks the fingerprint, keeps the complete lines and computes only the SNPs after them.
-At the end the partial rows become ``OUTPREFIX.models.gz`` (so the table is the same,
-byte for byte once decompressed, as an uninterrupted run's) and both files are removed.
+While a scan runs, every finished block of rows is appended, and flushed to disk, to
+``OUTPREFIX.models.partial.gz`` (the block's table rows, one gzip member per block,
+compressed where the block was fitted) and then to ``OUTPREFIX.models.partial`` (one line
+per SNP: its outcome, a tab, its ID); ``OUTPREFIX.resume`` records what the results
+depend on (the options that change them, and the name, size and modification time of
+every input file).  A scan killed by the scheduler, Ctrl-C or a node failure leaves
+them; the same command with ``--resume`` checks the fingerprint, keeps the SNPs of the
+complete lines (their rows, written first, are all in complete members) and computes only
+the SNPs after them.  At the end a gzip member of the header and the members of the
+rows become ``OUTPREFIX.models.gz`` (the table is the same, once decompressed, as an
+uninterrupted run's) and the files are removed.
 """
 import errno
+import gzip
 import json
 import os
 import signal
 import sys
 import threading
 import time
+import zlib
 
 from ..errors import InputError
 
@@ -142,19 +147,22 @@ def _differences(old, new):
 
 
 class Partial:
-    """``OUTPREFIX.models.partial`` (lines ``status<TAB>row``) and ``OUTPREFIX.resume``."""
+    """``OUTPREFIX.models.partial`` (lines ``status<TAB>SNP``), its rows
+    ``OUTPREFIX.models.partial.gz`` and ``OUTPREFIX.resume`` (see the module)."""
 
     def __init__(self, outprefix):
         self.path = outprefix + ".models.partial"
+        self.rows_path = outprefix + ".models.partial.gz"
         self.fp_path = outprefix + ".resume"
-        self.fh = None
+        self.fh = self.rows_fh = None
         self.kept = []           # SNP IDs of the rows done before this run (--resume)
         self._synced = None
         self._sync_interval = float(os.environ.get("HLMM_SYNC_INTERVAL", "30"))
 
     def start(self, fp, resume):
         """Begin a run: with ``resume``, check the fingerprint and keep the complete
-        lines; otherwise start afresh (refused over an unfinished run's rows)."""
+        lines (and as many rows); otherwise start afresh (refused over an unfinished
+        run's rows)."""
         if resume:
             if not (os.path.exists(self.path) and os.path.exists(self.fp_path)):
                 raise InputError(f"--resume: no unfinished run to resume ({self.path} and "
@@ -173,16 +181,16 @@ class Partial:
                 data = fh.read()
             complete = data[: data.rfind(b"\n") + 1]    # a half-written last line is dropped
             try:
-                # a row is "status<TAB>SNP<TAB>…": its SNP ID is the second field
-                fields = [ln.split("\t", 2) for ln in complete.decode().splitlines()]
+                fields = [ln.split("\t") for ln in complete.decode().splitlines()]
             except UnicodeDecodeError:
                 fields = [[]]
-            if any(len(f) != 3 for f in fields):
+            if any(len(f) != 2 for f in fields):
                 raise InputError(f"--resume: {self.path} is corrupt; delete it (and "
                                  f"{self.fp_path}) to start afresh")
             self.kept = [f[1] for f in fields]
             with open(self.path, "r+b") as fh:
                 fh.truncate(len(complete))
+            self._keep_rows(len(self.kept))
         else:
             if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
                 raise InputError(f"{self.path} holds the results of an unfinished run: add "
@@ -190,21 +198,58 @@ class Partial:
             with open(self.fp_path, "w") as fh:
                 json.dump(fp, fh)
             open(self.path, "wb").close()
+            open(self.rows_path, "wb").close()
+        self._open()
+
+    def _open(self):
+        self.rows_fh = open(self.rows_path, "ab")
         self.fh = open(self.path, "ab")
 
-    def append(self, lines):
-        """Append a block's lines (bytes: ``status<TAB>row`` per SNP) and flush them.
+    def _keep_rows(self, k):
+        """Keep the first ``k`` rows of the rows file (one member): they are all there
+        (rows are written before their status lines); a member cut short by a kill and
+        the rows of a block whose status lines were not written are dropped."""
+        rows = []
+        try:
+            with gzip.open(self.rows_path, "rb") as src:
+                while len(rows) < k:
+                    line = src.readline()
+                    if not line.endswith(b"\n"):
+                        break
+                    rows.append(line)
+        except (OSError, EOFError, zlib.error):
+            pass
+        if len(rows) < k:
+            raise InputError(f"--resume: {self.rows_path} holds {len(rows)} rows, fewer "
+                             f"than the {k} of {self.path}: delete both (and "
+                             f"{self.fp_path}) to start afresh")
+        from ..io.output import gzip_member
 
-        The rows reach the OS at once, so they survive the process (kill -9, OOM, a
+        tmp = self.rows_path + ".tmp"
+        with open(tmp, "wb") as out:
+            if rows:
+                out.write(gzip_member(b"".join(rows)))
+        os.replace(tmp, self.rows_path)
+
+    def append(self, member, keys):
+        """Append a block: its rows' gzip ``member`` and its ``keys`` (bytes:
+        ``status<TAB>SNP`` per SNP), each flushed, the rows first.
+
+        The data reach the OS at once, so they survive the process (kill -9, OOM, a
         signal); they are forced to the disk (fsync, which also reports a full disk) at
         the first block and then at most every ``HLMM_SYNC_INTERVAL`` seconds (default
         30, the kernel's own write-back delay): a machine crash loses at most that much
         work, and a many-phenotype run does not pay one fsync per phenotype and block."""
         try:
-            self.fh.write(lines)
-            self.fh.flush()
+            self.rows_fh.write(member)
+            self.rows_fh.flush()
             now = time.monotonic()
-            if self._synced is None or now - self._synced >= self._sync_interval:
+            sync = self._synced is None or now - self._synced >= self._sync_interval
+            if sync:
+                os.fsync(self.rows_fh.fileno())
+            self.fh.write(keys)
+            self.fh.flush()
+            if sync:
                 os.fsync(self.fh.fileno())
                 self._synced = now
         except OSError as exc:
@@ -214,25 +259,28 @@ class Partial:
                              "--resume") from None
 
     def keep_first(self, k):
-        """Keep only the first ``k`` rows (resuming a many-phenotype run, whose outputs
+        """Keep only the first ``k`` SNPs (resuming a many-phenotype run, whose outputs
         must hold the same SNPs)."""
         self.close()
         with open(self.path, "rb") as fh:
             lines = fh.read().split(b"\n")
         with open(self.path, "wb") as fh:
             fh.write(b"".join(ln + b"\n" for ln in lines[:k]))
+        self._keep_rows(k)
         self.kept = self.kept[:k]
-        self.fh = open(self.path, "ab")
+        self._open()
 
     def close(self):
-        if self.fh is not None:
-            self.fh.close()
-            self.fh = None
+        for name in ("fh", "rows_fh"):
+            fh = getattr(self, name)
+            if fh is not None:
+                fh.close()
+                setattr(self, name, None)
 
     def finish(self):
         """The run is complete: remove the partial results and the fingerprint."""
         self.close()
-        for p in (self.path, self.fp_path):
+        for p in (self.path, self.rows_path, self.fp_path):
             try:
                 os.remove(p)
             except FileNotFoundError:

@@ -375,8 +375,9 @@ class ChromosomeScan:
         finally:
             self._engines.done(key)
 
-    def blocks(self):
-        """Blocks of at most ``block_size`` SNPs, none crossing a chromosome."""
+    def blocks(self, threads=1):
+        """Blocks of at most ``block_size`` SNPs, none crossing a chromosome (``threads``:
+        as :meth:`hlmm.scan.blocks.BlockLoop.blocks` takes it; not used)."""
         snps = self.snps
         if len(snps) == 0:
             return []

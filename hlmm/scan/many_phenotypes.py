@@ -131,15 +131,20 @@ class MultiScan:
         # union position of each .bed individual (a gather per sample, no search)
         where = np.full(self.geno.n_samples, -1, dtype=np.intp)
         where[U] = np.arange(U.size)
-        # each distinct sample's union positions, found once
-        keys, samples = [], {}
+        # each distinct sample's union positions, found once (samples are told apart by
+        # a cheap fingerprint, then compared: hashing each sample's bytes cost more)
+        keys, samples, seen = [], {}, {}
         for s in scans:
-            key = s.sample_index.tobytes()
-            if key not in samples:
+            idx = s.sample_index
+            bucket = seen.setdefault((idx.size, int(idx.sum()), int(idx[::257].sum())), [])
+            key = next((k for k in bucket if np.array_equal(samples[k][0], idx)), None)
+            if key is None:
+                key = len(samples)
+                bucket.append(key)
                 # the whole union: a slice, not a scatter
-                samples[key] = (slice(0, U.size) if s.sample_index.size == U.size
-                                else where[s.sample_index])
+                samples[key] = (idx, slice(0, U.size) if idx.size == U.size else where[idx])
             keys.append(key)
+        samples = {key: pos for key, (_, pos) in samples.items()}
         # The kernel counts the union's individuals per class; a sample's own class
         # counts are those minus the counts of the union's individuals it lacks, an
         # integer bit field of a shared column: sample w adds 2^shift_w to its column
@@ -161,25 +166,19 @@ class MultiScan:
         # the count columns fill whole tiles of their own (the kernel's exact tiles)
         ncount = -(-len(used) // 8) * 8
         C = ncount + powers * len(scans)
-        # B's columns written into the kernel's tiles (_core/tablesums.h) eight at a time:
-        # a tile's rows are staged column by column, then copied once (a strided write
-        # per column would pass over the tile's memory eight times)
+        # B's columns written into the kernel's tiles (_core/tablesums.h)
         Bt = _multi.tiled_zeros(U.size, C)
-        stage = np.zeros((8, U.size))
 
-        def put(c, values, pos=slice(None)):
-            stage[c % 8, pos] = values
-            if c % 8 == 7 or c == C - 1:
-                Bt[c // 8, :U.size, :c % 8 + 1] = stage[:c % 8 + 1].T
-                stage[:] = 0.0
+        def put(c, values, pos=slice(0, U.size)):
+            Bt[c // 8, pos, c % 8] = values
 
         counts = np.zeros((len(used), U.size))
         for key, (col, shift, width) in fields.items():
             lacks = np.full(U.size, float(1 << shift))
             lacks[samples[key]] = 0.0
             counts[col] += lacks
-        for c in range(ncount):
-            put(c, counts[c] if c < len(used) else 0.0)
+        for c in range(len(used)):
+            put(c, counts[c])
         del counts
         self._cols, self._counts = [], []
         for p, (s, key) in enumerate(zip(scans, keys)):
@@ -323,7 +322,7 @@ class MultiScan:
             s._alleles = alleles
 
     def _fit_block_text(self, idx):
-        from ..io.output import stat_cells
+        from ..io.output import pack_block, stat_cells
 
         out = self.fit_block(idx)          # a BlockFits per phenotype
         labels = self.scans[0].row_labels(idx)     # the same for every phenotype
@@ -332,7 +331,8 @@ class MultiScan:
         m = len(idx)
         cells = stat_cells(np.concatenate([part.est for part in parts]))
         for p, (scan, part) in enumerate(zip(self.scans, parts)):
-            part.lines = scan.block_lines(idx, part, labels, cells[p * m:(p + 1) * m])
+            part.packed = pack_block(scan.block_lines(idx, part, labels,
+                                                      cells[p * m:(p + 1) * m]))
         return parts
 
     blocks = GenomeScan.blocks

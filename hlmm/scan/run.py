@@ -20,7 +20,8 @@ from .checkpoint import (BatchProgress, Interrupted, Partial, PrefixLock, check_
                          fingerprint, signals_interrupt)
 from ..errors import InputError
 from .block_fits import BlockFits
-from ..io.output import AtomicOutputs, NEW_COLUMNS, effects_table, gzip_table, models_columns
+from ..io.output import (AtomicOutputs, NEW_COLUMNS, effects_table, models_columns,
+                         pack_block, write_table)
 from ..io.run_log import LiveLog, Log
 from .genome_scan import GenomeScan, ScanInputs
 
@@ -129,15 +130,27 @@ def _open_scan(cfg, log):
 
 
 def _check_partial_columns(path, columns):
-    """--resume: the kept rows must have this run's columns (a partial file of an
-    earlier hlmm lacks a1_freq and status: its rows would be mixed with the new ones)."""
+    """--resume: the kept rows must be this hlmm's, with this run's columns.  A partial
+    file of an earlier hlmm holds whole rows after each status (and, older still, rows
+    without a1_freq and status): they would be mixed with the new ones."""
     with open(path, "rb") as fh:
         first = fh.readline()
     n_fields = first.count(b"\t")        # the status column is one more than the row's
-    if first.endswith(b"\n") and n_fields != len(columns):
+    if first.endswith(b"\n") and n_fields != 1:
         raise InputError(f"--resume: {path} has rows of {n_fields} columns and this "
                          f"run writes {len(columns)} (written by another hlmm version?); "
                          "run without --resume to start afresh")
+    rows = path + ".gz"
+    if first and os.path.exists(rows):
+        try:
+            with gzip.open(rows, "rb") as fh:
+                row = fh.readline()
+        except (OSError, EOFError):
+            row = b""
+        n_cols = row.count(b"\t") + 1
+        if row.endswith(b"\n") and n_cols != len(columns):
+            raise InputError(f"--resume: {rows} has rows of {n_cols} columns and this run "
+                             f"writes {len(columns)}; run without --resume to start afresh")
 
 
 def _start_partials(cfg, scan, outs, columns):
@@ -224,10 +237,10 @@ def _run_locked(cfg, log, progress, t_start):
             for idx, block in fits:
                 for o, part in zip(outs, block if multi else [block]):
                     part = BlockFits.from_fits(part)
-                    lines = part.lines
-                    if lines is None:        # (Dask: formatted here)
-                        lines = o.scan.block_lines(idx, part)
-                    o.partial.append(lines)
+                    packed = part.packed
+                    if packed is None:        # (Dask: formatted here)
+                        packed = pack_block(o.scan.block_lines(idx, part))
+                    o.partial.append(*packed)
                     for j, reason in part.failures():
                         print(f"hlmm: warning: fit failed for {bed.sid[idx[j]]}"
                               + (f" (phenotype {o.label})" if o.label else "")
@@ -290,18 +303,19 @@ def _write_null_files(cfg, o, out):
 
 
 def _write_tables(outs, out, columns, threads):
-    """Every output's table from its partial rows, in ``threads`` parallel threads (zlib
-    releases the GIL); returns each one's ``(counts, unusable, failures)``
-    (:func:`hlmm.io.output.gzip_table`)."""
+    """Every output's table from its partial rows (the compressed rows copied after a
+    member of the header), in ``threads`` parallel threads; returns each one's
+    ``(counts, unusable, failures)`` (:func:`hlmm.io.output.write_table`)."""
     header = ("\t".join(columns) + "\n").encode()
     # the temporary files are made here, in order; the threads only write them
-    jobs = [(o.partial.path, out.temp_path(o.models_path, append=o.append),
+    jobs = [(o.partial.path, o.partial.rows_path,
+             out.temp_path(o.models_path, append=o.append),
              None if o.append else header) for o in outs]
     if threads <= 1 or len(jobs) <= 1:
-        return [gzip_table(*job) for job in jobs]
+        return [write_table(*job) for job in jobs]
     pool = cf.ThreadPoolExecutor(max_workers=min(threads, len(jobs)))
     try:
-        futures = [pool.submit(gzip_table, *job) for job in jobs]
+        futures = [pool.submit(write_table, *job) for job in jobs]
         return [f.result() for f in futures]
     finally:        # (an error or a signal: the tables not started are not written)
         pool.shutdown(wait=True, cancel_futures=True)

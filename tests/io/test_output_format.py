@@ -141,30 +141,62 @@ def _partial_file(path, rng, m):
 
 @pytest.mark.parametrize("m,chunk", [(0, 1 << 24), (1, 1 << 24), (5000, 1 << 24),
                                      (5000, 64), (300, 7)])
-def test_gzip_table_equals_former_writer(tmp_path, rng, m, chunk):
-    """The same table (header and rows, once decompressed) and counts as GzipFile line
-    by line, fresh and appended as a new member, whatever the chunks (lines longer than
-    a chunk too); a member without name or time, and equal input gives equal bytes."""
+def test_checkpoint_table_equals_former_writer(tmp_path, rng, m, chunk):
+    """Blocks of partial lines packed as a checkpoint keeps them (a gzip member of the
+    rows per block, ``status<TAB>SNP`` keys) and written out as a table: the same table
+    (header and rows, once decompressed) and counts as GzipFile line by line from the
+    whole partial file, fresh and appended as a new member, whatever the blocks and
+    chunks; every member without name or time, and equal input gives equal bytes."""
     import gzip
 
-    from hlmm.io.output import _GZIP_HEADER, gzip_table
-    from output_reference import write_table
+    from hlmm.io.output import _GZIP_HEADER, pack_block, write_table
+    from output_reference import write_table as former
 
     part = tmp_path / "p.partial"
     _partial_file(part, rng, m)
+    lines = part.read_bytes().splitlines(keepends=True)
+    cuts = np.sort(rng.choice(m + 1, min(m + 1, 6), replace=False)) if m else []
+    keys, rows = tmp_path / "k", tmp_path / "r.gz"
+    with open(keys, "wb") as kf, open(rows, "wb") as rf:
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, m]):
+            if b > a:
+                member, k = pack_block(b"".join(lines[a:b]))
+                assert member.startswith(_GZIP_HEADER) and k.count(b"\n") == b - a
+                rf.write(member)
+                kf.write(k)
     header = b"SNP\tn\tfrequency\n"
-    got = gzip_table(part, tmp_path / "new", header, chunk=chunk)
-    want = write_table(part, tmp_path / "old", header.decode(), append=False)
+    got = write_table(keys, rows, tmp_path / "new", header, chunk=chunk)
+    want = former(part, tmp_path / "old", header.decode(), append=False)
     assert got == want
     new, old = (tmp_path / "new").read_bytes(), (tmp_path / "old").read_bytes()
     assert new.startswith(_GZIP_HEADER)
     assert gzip.decompress(new) == gzip.decompress(old)
-    assert gzip_table(part, tmp_path / "new", None, chunk=chunk) == \
-        write_table(part, tmp_path / "old", None, append=True)
+    assert write_table(keys, rows, tmp_path / "new", None, chunk=chunk) == \
+        former(part, tmp_path / "old", None, append=True)
     assert gzip.decompress((tmp_path / "new").read_bytes()) == \
         gzip.decompress((tmp_path / "old").read_bytes())
-    gzip_table(part, tmp_path / "again", header, chunk=chunk)
+    write_table(keys, rows, tmp_path / "again", header, chunk=chunk)
     assert (tmp_path / "again").read_bytes() == new
+
+
+def test_split_keys():
+    from hlmm._core._format import split_keys
+
+    def oracle(data):
+        rows, keys = [], []
+        for ln in data.splitlines(keepends=True):
+            status, row = ln.split(b"\t", 1)
+            rows.append(row)
+            keys.append(status + b"\t" + row.split(b"\t", 1)[0].rstrip(b"\n") + b"\n")
+        return b"".join(rows), b"".join(keys)
+
+    for data in (b"", b"ok\ta\tb\n", b"ok\ta\n", b"failed:r\ts\t1\n", b"\t\t\n",
+                 "é\tü\tx\n".encode(), b"oky\ta\nok\tb\n", b"failed\tsnp",
+                 b"ok\trs1\t1\t2\nunusable:x y\trs2\n"):
+        assert split_keys(data) == oracle(data)
+    for bad in (b"no tab\n", b"ok\ta\nno tab\n"):
+        with pytest.raises(ValueError, match="without a status column"):
+            split_keys(bad)
 
 
 def test_split_status():

@@ -505,3 +505,25 @@ def test_huge_zeros_are_zeros_of_the_shape():
         a.flat[-1] = 7
         b = pickle.loads(pickle.dumps(a))
         assert b.dtype == dtype and b.shape == a.shape and b.flat[-1] == 7 and b.sum() == 7
+
+
+@pytest.mark.parametrize("m, size, threads, want", [
+    (20000, 1024, 2, [1000] * 20),          # 19½ blocks of 1024 on two threads
+    (20000, 1000, 2, [1000] * 20),
+    (33, 16, 2, [9, 9, 9, 6]),
+    (33, 16, 1, [11, 11, 11]),
+    (7, 1, 2, [1] * 7),
+    (5, 16, 4, [5]),
+    (0, 16, 2, []),
+])
+def test_blocks_are_even_and_a_multiple_of_the_threads(m, size, threads, want):
+    """Blocks of at most --block-size SNPs, in order, covering every SNP once, of
+    equal sizes and as many as a multiple of the threads, so that no thread ends
+    alone with a last full block while the other waits."""
+    from hlmm.scan.blocks import BlockLoop
+
+    loop = BlockLoop()
+    loop.block_size, loop.snps = size, np.arange(100, 100 + m)
+    blocks = loop.blocks(threads)
+    assert [len(b) for b in blocks] == want
+    assert np.array_equal(np.concatenate(blocks) if blocks else [], loop.snps)

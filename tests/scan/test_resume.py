@@ -264,3 +264,42 @@ def test_resume_and_append_refuse_tables_without_the_new_columns(data):
     res = run(["chr", d["bed"], 10, 20, d["pheno"], d["out"] / "oldt", "--append"],
               expect_ok=False)
     assert res.exit_code != 0 and "without the a1_freq and status columns" in res.output
+
+
+def test_partial_keeps_the_rows_of_complete_status_lines(tmp_path):
+    """A kill can leave the rows file ahead of the status lines (a block's member written,
+    its statuses not, or a member cut short): --resume keeps exactly the SNPs of the
+    complete status lines and their rows, and the table is that of an unbroken run."""
+    import gzip
+
+    from hlmm.io.output import pack_block, write_table
+    from hlmm.scan.checkpoint import Partial
+
+    blocks = [b"".join(f"ok\trs{j}\t{j}\t0.5\n".encode() for j in range(a, b))
+              for a, b in ((0, 3), (3, 5), (5, 9))]
+    fp = {"options": {"x": 1}, "files": []}
+    part = Partial(str(tmp_path / "o"))
+    part.start(fp, resume=False)
+    for lines in blocks[:2]:
+        part.append(*pack_block(lines))
+    member, keys = pack_block(blocks[2])
+    part.rows_fh.write(member[: len(member) // 2])      # killed while writing block 3
+    part.close()
+    with open(part.path, "ab") as fh:
+        fh.write(b"ok\trs5")                            # and a half status line
+    again = Partial(str(tmp_path / "o"))
+    again.start(fp, resume=True)
+    assert again.kept == [f"rs{j}" for j in range(5)]
+    again.append(member, keys)
+    again.close()
+    counts, _, _ = write_table(again.path, again.rows_path, tmp_path / "t.gz", b"h\n")
+    assert counts["ok"] == 9
+    want = b"h\n" + b"".join(b"".join(ln.split(b"\t", 1)[1] for ln in
+                                      blk.splitlines(keepends=True)) for blk in blocks)
+    assert gzip.decompress((tmp_path / "t.gz").read_bytes()) == want
+    # rows lost (a file cut by hand): refused, not resumed with a gap
+    broken = Partial(str(tmp_path / "o"))
+    with open(broken.rows_path, "wb"):
+        pass
+    with pytest.raises(Exception, match="fewer than the 9"):
+        broken.start(fp, resume=True)
