@@ -85,13 +85,30 @@ def huge_zeros(shape, dtype=np.float64):
     return np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
 
 
-def tiled_zeros(n, C):
+def tiled_size(n, C):
+    """The doubles :func:`tiled_zeros` takes for n rows and C columns."""
+    return (C + 7) // 8 * ((n + 7) // 8 * 8) * 8 + 8
+
+
+def touch_pages(double[::1] buf):
+    """Write a zero into every 4 KB page of ``buf`` (zeros already), without the GIL: a
+    fresh mapping's pages are faulted in, by a thread of their own while the caller
+    does other work (a first write to a page costs more here than the scan's use of it)."""
+    cdef Py_ssize_t i, n = buf.shape[0]
+    with nogil:
+        for i in range(0, n, 512):
+            buf[i] = 0.0
+
+
+def tiled_zeros(n, C, raw=None):
     """Zeros in the layout :func:`class_column_sums` takes B in: tiles of 8 columns,
     each ``npad × 8`` with ``npad`` = n rounded up to 8, shape (tiles, npad, 8), 64-byte
     aligned (each 8 columns of a row one cache line; the kernel also takes an unaligned
-    copy, e.g. an unpickled one).  Column c of B goes to ``[c // 8, :n, c % 8]``."""
+    copy, e.g. an unpickled one).  Column c of B goes to ``[c // 8, :n, c % 8]``.
+    ``raw``: zeros (float64, at least :func:`tiled_size` of them) to carve it from."""
     npad, nt = (n + 7) // 8 * 8, (C + 7) // 8
-    raw = huge_zeros(nt * npad * 8 + 8)
+    if raw is None or raw.shape[0] < tiled_size(n, C):
+        raw = huge_zeros(tiled_size(n, C))
     off = (-raw.ctypes.data % 64) // 8
     return raw[off:off + nt * npad * 8].reshape(nt, npad, 8)
 

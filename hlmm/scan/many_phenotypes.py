@@ -40,6 +40,28 @@ from .block_fits import BlockFits
 from .genome_scan import GenomeScan, ScanInputs, SnpFit
 
 
+class _Prefaulted:
+    """Zeros for the kernel's tiles of B (``n`` union individuals at most, ``P``
+    phenotypes × ``powers`` columns and at most a count column per three of them, for
+    fields of at most 17 bits; more bits need more columns), their pages faulted in by a
+    thread of its own while the phenotypes' null models are fitted: written the first
+    time, each page costs more than the kernel's use of it."""
+
+    def __init__(self, n, P, powers):
+        from .._core import _multi
+
+        width = max(1, int(n).bit_length())
+        ncount = -(-(-(-P // max(1, 52 // width))) // 8) * 8
+        self._raw = _multi.huge_zeros(_multi.tiled_size(n, ncount + powers * P))
+        self._thread = threading.Thread(target=_multi.touch_pages, args=(self._raw,),
+                                        daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        return self._raw
+
+
 class MultiScan:
     """The per-phenotype scans of one run and the genotype work they share."""
 
@@ -64,9 +86,13 @@ class MultiScan:
         self.snps = inputs.snps
         self.scans, self.skipped = [], []
         errors = []
+        self._tiles = None
         for column, label in inputs.phenotypes:
             try:
                 self.scans.append(GenomeScan(cfg, log, inputs, column, label, multi=True))
+                if self._tiles is None and self.scans[0].engine == "classes":
+                    self._tiles = _Prefaulted(self.geno.n_samples, len(inputs.phenotypes),
+                                              4 if cfg.robust else 2)
             except InputError as exc:
                 msg = f"phenotype '{label}' skipped: {exc}"
                 log(msg)
@@ -167,7 +193,8 @@ class MultiScan:
         ncount = -(-len(used) // 8) * 8
         C = ncount + powers * len(scans)
         # B's columns written into the kernel's tiles (_core/tablesums.h)
-        Bt = _multi.tiled_zeros(U.size, C)
+        Bt = _multi.tiled_zeros(U.size, C, self._tiles.result() if self._tiles else None)
+        self._tiles = None
 
         def put(c, values, pos=slice(0, U.size)):
             Bt[c // 8, pos, c % 8] = values

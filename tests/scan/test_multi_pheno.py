@@ -527,3 +527,22 @@ def test_blocks_are_even_and_a_multiple_of_the_threads(m, size, threads, want):
     blocks = loop.blocks(threads)
     assert [len(b) for b in blocks] == want
     assert np.array_equal(np.concatenate(blocks) if blocks else [], loop.snps)
+
+
+def test_tiles_carved_from_prefaulted_zeros():
+    """The kernel's tiles of B come from zeros faulted in by a thread of their own
+    (sized for the worst case of count columns) when they fit, else fresh ones; either
+    way zeros of the same layout."""
+    from hlmm._core import _multi
+    from hlmm.scan.many_phenotypes import _Prefaulted
+
+    pre = _Prefaulted(1000, 9, 2)
+    raw = pre.result()
+    # the most count columns 9 samples can take (≥ 3 fields of ≤ 10 bits per column)
+    assert raw.size >= _multi.tiled_size(1000, 8 + 2 * 9)
+    Bt = _multi.tiled_zeros(997, 8 + 2 * 9, raw)
+    assert np.shares_memory(Bt, raw) and Bt.shape == (4, 1000, 8) and not Bt.any()
+    assert Bt.ctypes.data % 64 == 0
+    small = np.zeros(10)
+    Bt = _multi.tiled_zeros(997, 27, small)
+    assert not np.shares_memory(Bt, small) and Bt.shape == (4, 1000, 8) and not Bt.any()
