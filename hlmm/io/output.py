@@ -149,33 +149,69 @@ _CHUNK = 1 << 24
 _DEFLATE_CHUNK = 1 << 18
 
 
-def gzip_member(data):
-    """``data`` (bytes) as one gzip member: the header above, deflate at level 1 (ISA-L's
-    where installed, else zlib's; both release the GIL, so blocks compress in parallel
-    threads), its crc32 and size.  Level 1: the table is numbers and compresses well
-    anyway; higher levels cost more time than the whole scan's arithmetic."""
+# A checkpoint's record of a block's rows: magic, rows, bytes, compressed bytes, CRC-32,
+# then the rows as a raw deflate segment ending on a byte boundary (a sync flush, not
+# final): the segments of a table, one after the other, are one deflate stream.
+_RECORD = struct.Struct("<4sIQQI")
+_RECORD_MAGIC = b"hlmr"
+_LAST_BLOCK = b"\x03\x00"         # an empty final block: the end of a deflate stream
+
+
+def deflate_segment(data):
+    """``data`` (bytes) as raw deflate at level 1 (ISA-L's where installed, else zlib's;
+    both release the GIL, so blocks compress in parallel threads) ending with a sync
+    flush: segments concatenate into one stream.  Level 1: the table is numbers and
+    compresses well anyway; higher levels cost more time than the scan's arithmetic."""
     co = _deflate.compressobj(1, _deflate.DEFLATED, -_deflate.MAX_WBITS,
                               _deflate.DEF_MEM_LEVEL, 0)
     view = memoryview(data)
-    parts = [_GZIP_HEADER]
-    for i in range(0, len(data), _DEFLATE_CHUNK):       # (cache-sized pieces: faster)
-        parts.append(co.compress(view[i:i + _DEFLATE_CHUNK]))
-    parts.append(co.flush())
-    parts.append(struct.pack("<LL", _deflate.crc32(data) & 0xFFFFFFFF,
-                             len(data) & 0xFFFFFFFF))
+    parts = [co.compress(view[i:i + _DEFLATE_CHUNK])     # (cache-sized pieces: faster)
+             for i in range(0, len(data), _DEFLATE_CHUNK)]
+    parts.append(co.flush(_deflate.Z_SYNC_FLUSH))
     return b"".join(parts)
 
 
 def pack_block(lines):
     """A block's partial-file ``lines`` (bytes, ``status<TAB>row`` each) as a checkpoint
-    keeps them (:class:`hlmm.scan.checkpoint.Partial`): ``(member, keys)``, the rows
-    without their status column as one gzip member of the final table, and the lines
+    keeps them (:class:`hlmm.scan.checkpoint.Partial`): ``(record, keys)``, the rows
+    without their status column as a record (:func:`read_records`) and the lines
     ``status<TAB>SNP``.  Done where the block was fitted, so that the table's
     compression runs in the scan's threads and the end of the run only concatenates."""
     from .._core._format import split_keys
 
     rows, keys = split_keys(lines)
-    return gzip_member(rows), keys
+    return rows_record(rows), keys
+
+
+def rows_record(rows):
+    """Table rows (bytes, whole lines) as a checkpoint's record: a header (magic, rows,
+    bytes, compressed bytes, CRC-32) and the rows' :func:`deflate_segment`."""
+    seg = deflate_segment(rows)
+    return _RECORD.pack(_RECORD_MAGIC, rows.count(b"\n"), len(rows), len(seg),
+                        _deflate.crc32(rows) & 0xFFFFFFFF) + seg
+
+
+def read_records(fh):
+    """The complete records of a checkpoint's rows file ``fh`` (open for reading, at a
+    record), in order: ``(end, n_rows, raw_bytes, crc, segment)``, ``end`` the offset
+    past the record; a record cut short (a kill while it was written) or not a record
+    ends them."""
+    while True:
+        head = fh.read(_RECORD.size)
+        if len(head) < _RECORD.size:
+            return
+        magic, n_rows, raw, size, crc = _RECORD.unpack(head)
+        if magic != _RECORD_MAGIC:
+            return
+        seg = fh.read(size)
+        if len(seg) < size:
+            return
+        yield fh.tell(), n_rows, raw, crc, seg
+
+
+def inflate_segment(seg):
+    """The bytes of one record's segment (:func:`deflate_segment`)."""
+    return zlib.decompressobj(-zlib.MAX_WBITS).decompress(seg)
 
 
 def _count_statuses(keys, counts, unusable, failures):
@@ -196,38 +232,32 @@ def _count_statuses(keys, counts, unusable, failures):
             failures.append(f"{sid.decode()}: {status[7:]}")
 
 
-def _copy_into(src, out, chunk):
-    """The rest of file ``src`` appended to ``out`` (flushed): by sendfile, in the kernel,
-    where it works; else through a buffer."""
-    offset = src.tell()
-    try:
-        fin, fout = src.fileno(), out.fileno()
-        size = os.fstat(fin).st_size
-        while offset < size:
-            sent = os.sendfile(fout, fin, offset, size - offset)
-            if sent == 0:
-                break
-            offset += sent
-    except (OSError, AttributeError):
-        pass
-    src.seek(offset)
-    shutil.copyfileobj(src, out, chunk)     # (what sendfile left, if anything)
-
-
 def write_table(keys_path, rows_path, path, header=None, chunk=_CHUNK):
-    """Append to ``path`` the table of a checkpoint: a gzip member of ``header`` (bytes;
-    None: none) and the members of ``rows_path`` as they are (their bytes copied by the
-    kernel where it can).  Returns the statuses of ``keys_path`` (``status<TAB>SNP``
-    lines) as ``(counts, unusable, failures)``: counts of ok, filtered_missing,
-    filtered_maf and failed rows, unusable rows per reason and the failures as
-    ``"SNP: reason"``, in file order.  Memory: one chunk of either file."""
+    """Append to ``path`` the table of a checkpoint as one gzip member (no name, time 0):
+    ``header`` (bytes; None: none) and the rows of ``rows_path``, whose compressed
+    segments are copied as they are (one deflate stream; the CRC-32 combined from theirs).
+    Returns the statuses of ``keys_path`` (``status<TAB>SNP`` lines) as ``(counts,
+    unusable, failures)``: counts of ok, filtered_missing, filtered_maf and failed rows,
+    unusable rows per reason and the failures as ``"SNP: reason"``, in file order.
+    Memory: a record, or a chunk of the keys."""
+    from .._core._format import crc32_combine
+
     counts = {"ok": 0, "filtered_missing": 0, "filtered_maf": 0, "failed": 0}
     unusable, failures = {}, []
+    crc = size = 0
     with open(path, "ab") as out, open(rows_path, "rb") as src:
-        if header is not None:
-            out.write(gzip_member(header))
-        out.flush()
-        _copy_into(src, out, chunk)
+        out.write(_GZIP_HEADER)
+        if header:
+            out.write(deflate_segment(header))
+            crc, size = _deflate.crc32(header) & 0xFFFFFFFF, len(header)
+        for _, _, raw, seg_crc, seg in read_records(src):
+            out.write(seg)
+            crc = crc32_combine(crc, seg_crc, raw)
+            size += raw
+        if src.read(1):     # (a run's own records, trimmed on --resume: never)
+            raise OSError(f"{rows_path}: not a checkpoint's rows past byte {src.tell() - 1}")
+        out.write(_LAST_BLOCK)
+        out.write(struct.pack("<LL", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
     with open(keys_path, "rb") as src:
         rest = b""
         while True:

@@ -1,27 +1,26 @@
 """Scans that survive interruption: per-block partial results, --resume, a lock per
 output prefix, signal handling and batch-log progress.
 
-While a scan runs, every finished block of rows is appended, and flushed to disk, to
-``OUTPREFIX.models.partial.gz`` (the block's table rows, one gzip member per block,
-compressed where the block was fitted) and then to ``OUTPREFIX.models.partial`` (one line
-per SNP: its outcome, a tab, its ID); ``OUTPREFIX.resume`` records what the results
-depend on (the options that change them, and the name, size and modification time of
-every input file).  A scan killed by the scheduler, Ctrl-C or a node failure leaves
-them; the same command with ``--resume`` checks the fingerprint, keeps the SNPs of the
-complete lines (their rows, written first, are all in complete members) and computes only
-the SNPs after them.  At the end a gzip member of the header and the members of the
-rows become ``OUTPREFIX.models.gz`` (the table is the same, once decompressed, as an
-uninterrupted run's) and the files are removed.
+While a scan runs, every finished block of rows is appended, written through to the OS,
+to ``OUTPREFIX.models.partial.rows`` (a record per block: the block's table rows
+compressed where it was fitted, :func:`hlmm.io.output.read_records`) and then to
+``OUTPREFIX.models.partial`` (one line per SNP: its outcome, a tab, its ID);
+``OUTPREFIX.resume`` records what the results depend on (the options that change them,
+and the name, size and modification time of every input file).  A scan killed by the
+scheduler, Ctrl-C or a node failure leaves them; the same command with ``--resume``
+checks the fingerprint, keeps the SNPs of the complete lines whose rows are in whole
+records and computes only the SNPs after them.  At the end the header and the records'
+compressed rows, copied as they are, become ``OUTPREFIX.models.gz`` (one gzip member:
+the table is the same, once decompressed, as an uninterrupted run's) and the files are
+removed.
 """
 import errno
-import gzip
 import json
 import os
 import signal
 import sys
 import threading
 import time
-import zlib
 
 from ..errors import InputError
 
@@ -146,13 +145,22 @@ def _differences(old, new):
     return diff
 
 
+def _write_all(fh, data):
+    """All of ``data`` to the unbuffered file ``fh`` (a raw write may take part of it):
+    an error leaves nothing buffered to be written again, and fail again, at close."""
+    view = memoryview(data)
+    while view:
+        view = view[fh.write(view):]
+
+
 class Partial:
     """``OUTPREFIX.models.partial`` (lines ``status<TAB>SNP``), its rows
-    ``OUTPREFIX.models.partial.gz`` and ``OUTPREFIX.resume`` (see the module)."""
+    ``OUTPREFIX.models.partial.rows`` (a record per block,
+    :func:`hlmm.io.output.read_records`) and ``OUTPREFIX.resume`` (see the module)."""
 
     def __init__(self, outprefix):
         self.path = outprefix + ".models.partial"
-        self.rows_path = outprefix + ".models.partial.gz"
+        self.rows_path = outprefix + ".models.partial.rows"
         self.fp_path = outprefix + ".resume"
         self.fh = self.rows_fh = None
         self.kept = []           # SNP IDs of the rows done before this run (--resume)
@@ -160,9 +168,9 @@ class Partial:
         self._sync_interval = float(os.environ.get("HLMM_SYNC_INTERVAL", "30"))
 
     def start(self, fp, resume):
-        """Begin a run: with ``resume``, check the fingerprint and keep the complete
-        lines (and as many rows); otherwise start afresh (refused over an unfinished
-        run's rows)."""
+        """Begin a run: with ``resume``, check the fingerprint and keep the SNPs of the
+        complete lines whose rows are all there; otherwise start afresh (refused over an
+        unfinished run's rows)."""
         if resume:
             if not (os.path.exists(self.path) and os.path.exists(self.fp_path)):
                 raise InputError(f"--resume: no unfinished run to resume ({self.path} and "
@@ -188,9 +196,7 @@ class Partial:
                 raise InputError(f"--resume: {self.path} is corrupt; delete it (and "
                                  f"{self.fp_path}) to start afresh")
             self.kept = [f[1] for f in fields]
-            with open(self.path, "r+b") as fh:
-                fh.truncate(len(complete))
-            self._keep_rows(len(self.kept))
+            self._keep(len(self.kept))
         else:
             if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
                 raise InputError(f"{self.path} holds the results of an unfinished run: add "
@@ -202,38 +208,43 @@ class Partial:
         self._open()
 
     def _open(self):
-        self.rows_fh = open(self.rows_path, "ab")
-        self.fh = open(self.path, "ab")
+        self.rows_fh = open(self.rows_path, "ab", buffering=0)
+        self.fh = open(self.path, "ab", buffering=0)
 
-    def _keep_rows(self, k):
-        """Keep the first ``k`` rows of the rows file (one member): they are all there
-        (rows are written before their status lines); a member cut short by a kill and
-        the rows of a block whose status lines were not written are dropped."""
-        rows = []
+    def _keep(self, k):
+        """Keep the first ``k`` SNPs, or fewer: as many as the rows file holds in whole
+        records (rows are written before their status lines, but after a machine crash
+        the two files may reach the disk unevenly); a record cut short by a kill, and
+        the rows of a block whose status lines were not written, are dropped."""
+        from ..io.output import inflate_segment, read_records, rows_record
+
+        done, end, cut = 0, 0, None
         try:
-            with gzip.open(self.rows_path, "rb") as src:
-                while len(rows) < k:
-                    line = src.readline()
-                    if not line.endswith(b"\n"):
+            with open(self.rows_path, "rb") as src:
+                for rec_end, n_rows, _, _, seg in read_records(src):
+                    if done + n_rows > k:
+                        cut = seg           # a block past k: its first rows stay
                         break
-                    rows.append(line)
-        except (OSError, EOFError, zlib.error):
+                    done, end = done + n_rows, rec_end
+        except FileNotFoundError:
             pass
-        if len(rows) < k:
-            raise InputError(f"--resume: {self.rows_path} holds {len(rows)} rows, fewer "
-                             f"than the {k} of {self.path}: delete both (and "
-                             f"{self.fp_path}) to start afresh")
-        from ..io.output import gzip_member
+        tail = b""
+        if cut is not None and done < k:
+            rows = inflate_segment(cut).splitlines(keepends=True)[:k - done]
+            tail = rows_record(b"".join(rows))
+            done += len(rows)
+        with open(self.rows_path, "ab") as fh:
+            fh.truncate(end)
+            fh.write(tail)
+        with open(self.path, "rb") as fh:
+            lines = fh.read().split(b"\n")[:done]
+        with open(self.path, "wb") as fh:
+            fh.write(b"".join(ln + b"\n" for ln in lines))
+        self.kept = self.kept[:done]
 
-        tmp = self.rows_path + ".tmp"
-        with open(tmp, "wb") as out:
-            if rows:
-                out.write(gzip_member(b"".join(rows)))
-        os.replace(tmp, self.rows_path)
-
-    def append(self, member, keys):
-        """Append a block: its rows' gzip ``member`` and its ``keys`` (bytes:
-        ``status<TAB>SNP`` per SNP), each flushed, the rows first.
+    def append(self, record, keys):
+        """Append a block: its rows' ``record`` and its ``keys`` (bytes:
+        ``status<TAB>SNP`` per SNP), each written through at once, the rows first.
 
         The data reach the OS at once, so they survive the process (kill -9, OOM, a
         signal); they are forced to the disk (fsync, which also reports a full disk) at
@@ -241,14 +252,12 @@ class Partial:
         30, the kernel's own write-back delay): a machine crash loses at most that much
         work, and a many-phenotype run does not pay one fsync per phenotype and block."""
         try:
-            self.rows_fh.write(member)
-            self.rows_fh.flush()
+            _write_all(self.rows_fh, record)
             now = time.monotonic()
             sync = self._synced is None or now - self._synced >= self._sync_interval
             if sync:
                 os.fsync(self.rows_fh.fileno())
-            self.fh.write(keys)
-            self.fh.flush()
+            _write_all(self.fh, keys)
             if sync:
                 os.fsync(self.fh.fileno())
                 self._synced = now
@@ -262,20 +271,18 @@ class Partial:
         """Keep only the first ``k`` SNPs (resuming a many-phenotype run, whose outputs
         must hold the same SNPs)."""
         self.close()
-        with open(self.path, "rb") as fh:
-            lines = fh.read().split(b"\n")
-        with open(self.path, "wb") as fh:
-            fh.write(b"".join(ln + b"\n" for ln in lines[:k]))
-        self._keep_rows(k)
-        self.kept = self.kept[:k]
+        self._keep(k)
         self._open()
 
     def close(self):
         for name in ("fh", "rows_fh"):
             fh = getattr(self, name)
+            setattr(self, name, None)
             if fh is not None:
-                fh.close()
-                setattr(self, name, None)
+                try:
+                    fh.close()
+                except OSError:     # (unbuffered: nothing is lost)
+                    pass
 
     def finish(self):
         """The run is complete: remove the partial results and the fingerprint."""

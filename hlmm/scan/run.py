@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 
 from .._threads import capped_threads
@@ -133,24 +134,25 @@ def _check_partial_columns(path, columns):
     """--resume: the kept rows must be this hlmm's, with this run's columns.  A partial
     file of an earlier hlmm holds whole rows after each status (and, older still, rows
     without a1_freq and status): they would be mixed with the new ones."""
+    from ..io.output import inflate_segment, read_records
+
     with open(path, "rb") as fh:
         first = fh.readline()
     n_fields = first.count(b"\t")        # the status column is one more than the row's
     if first.endswith(b"\n") and n_fields != 1:
-        raise InputError(f"--resume: {path} has rows of {n_fields} columns and this "
-                         f"run writes {len(columns)} (written by another hlmm version?); "
-                         "run without --resume to start afresh")
-    rows = path + ".gz"
-    if first and os.path.exists(rows):
-        try:
-            with gzip.open(rows, "rb") as fh:
-                row = fh.readline()
-        except (OSError, EOFError):
-            row = b""
-        n_cols = row.count(b"\t") + 1
-        if row.endswith(b"\n") and n_cols != len(columns):
-            raise InputError(f"--resume: {rows} has rows of {n_cols} columns and this run "
-                             f"writes {len(columns)}; run without --resume to start afresh")
+        raise InputError(f"--resume: {path} holds whole rows (of {n_fields} columns): "
+                         "it was written by an earlier hlmm; run without --resume to "
+                         "start afresh")
+    try:
+        with open(path + ".rows", "rb") as fh:
+            record = next(read_records(fh), None)
+            row = inflate_segment(record[4]).split(b"\n", 1)[0] if record else b""
+    except (OSError, zlib.error):
+        row = b""
+    n_cols = row.count(b"\t") + 1
+    if row and n_cols != len(columns):
+        raise InputError(f"--resume: {path}.rows has rows of {n_cols} columns and this run "
+                         f"writes {len(columns)}; run without --resume to start afresh")
 
 
 def _start_partials(cfg, scan, outs, columns):

@@ -142,28 +142,32 @@ def _partial_file(path, rng, m):
 @pytest.mark.parametrize("m,chunk", [(0, 1 << 24), (1, 1 << 24), (5000, 1 << 24),
                                      (5000, 64), (300, 7)])
 def test_checkpoint_table_equals_former_writer(tmp_path, rng, m, chunk):
-    """Blocks of partial lines packed as a checkpoint keeps them (a gzip member of the
-    rows per block, ``status<TAB>SNP`` keys) and written out as a table: the same table
-    (header and rows, once decompressed) and counts as GzipFile line by line from the
-    whole partial file, fresh and appended as a new member, whatever the blocks and
-    chunks; every member without name or time, and equal input gives equal bytes."""
+    """Blocks of partial lines packed as a checkpoint keeps them (a record of the rows'
+    deflate segment per block, ``status<TAB>SNP`` keys) and written out as a table: the
+    same table (header and rows, once decompressed) and counts as GzipFile line by line
+    from the whole partial file, fresh and appended as a new member, whatever the blocks
+    and chunks; one member (a reader of the first member only reads it all) without
+    name or time, and equal input gives equal bytes."""
     import gzip
+    import zlib
 
-    from hlmm.io.output import _GZIP_HEADER, pack_block, write_table
+    from hlmm.io.output import _GZIP_HEADER, pack_block, read_records, write_table
     from output_reference import write_table as former
 
     part = tmp_path / "p.partial"
     _partial_file(part, rng, m)
     lines = part.read_bytes().splitlines(keepends=True)
     cuts = np.sort(rng.choice(m + 1, min(m + 1, 6), replace=False)) if m else []
-    keys, rows = tmp_path / "k", tmp_path / "r.gz"
+    keys, rows = tmp_path / "k", tmp_path / "r"
     with open(keys, "wb") as kf, open(rows, "wb") as rf:
         for a, b in zip(np.r_[0, cuts], np.r_[cuts, m]):
             if b > a:
-                member, k = pack_block(b"".join(lines[a:b]))
-                assert member.startswith(_GZIP_HEADER) and k.count(b"\n") == b - a
-                rf.write(member)
+                record, k = pack_block(b"".join(lines[a:b]))
+                assert k.count(b"\n") == b - a
+                rf.write(record)
                 kf.write(k)
+    with open(rows, "rb") as fh:
+        assert sum(r[1] for r in read_records(fh)) == m
     header = b"SNP\tn\tfrequency\n"
     got = write_table(keys, rows, tmp_path / "new", header, chunk=chunk)
     want = former(part, tmp_path / "old", header.decode(), append=False)
@@ -171,12 +175,24 @@ def test_checkpoint_table_equals_former_writer(tmp_path, rng, m, chunk):
     new, old = (tmp_path / "new").read_bytes(), (tmp_path / "old").read_bytes()
     assert new.startswith(_GZIP_HEADER)
     assert gzip.decompress(new) == gzip.decompress(old)
+    assert zlib.decompress(new, 31) == gzip.decompress(old)       # one member
     assert write_table(keys, rows, tmp_path / "new", None, chunk=chunk) == \
         former(part, tmp_path / "old", None, append=True)
     assert gzip.decompress((tmp_path / "new").read_bytes()) == \
         gzip.decompress((tmp_path / "old").read_bytes())
     write_table(keys, rows, tmp_path / "again", header, chunk=chunk)
     assert (tmp_path / "again").read_bytes() == new
+
+
+def test_crc32_combine():
+    import zlib
+
+    from hlmm._core._format import crc32_combine
+
+    rng = np.random.default_rng(5)
+    for la, lb in [(0, 0), (1, 0), (0, 5), (10, 1), (1000, 12345), (3, 1 << 20), (7, 255)]:
+        a, b = rng.bytes(la), rng.bytes(lb)
+        assert crc32_combine(zlib.crc32(a), zlib.crc32(b), lb) == zlib.crc32(a + b)
 
 
 def test_split_keys():

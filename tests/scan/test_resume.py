@@ -257,7 +257,7 @@ def test_resume_and_append_refuse_tables_without_the_new_columns(data):
     (d["out"] / "old.resume").write_text("{}")
     res = run(["chr", d["bed"], 0, 10, d["pheno"], d["out"] / "old", "--resume"],
               expect_ok=False)
-    assert res.exit_code != 0 and "has rows of 17 columns" in res.output
+    assert res.exit_code != 0 and "holds whole rows (of 17 columns)" in res.output
     assert len(res.output.strip().splitlines()) == 1
     with gzip.open(d["out"] / "oldt.models.gz", "wt") as fh:
         fh.write("\t".join(old_cols) + "\n" + row + "\n")
@@ -267,39 +267,52 @@ def test_resume_and_append_refuse_tables_without_the_new_columns(data):
 
 
 def test_partial_keeps_the_rows_of_complete_status_lines(tmp_path):
-    """A kill can leave the rows file ahead of the status lines (a block's member written,
-    its statuses not, or a member cut short): --resume keeps exactly the SNPs of the
-    complete status lines and their rows, and the table is that of an unbroken run."""
+    """A kill can leave the rows file ahead of the status lines (a block's record
+    written, its statuses not, or a record cut short), and a machine crash the status
+    lines ahead of the rows: --resume keeps the SNPs whose status lines and rows are
+    both whole (a record cut within a block is cut to them), and the table is that of an
+    unbroken run; the rows' file and the status lines agree afterwards."""
     import gzip
 
-    from hlmm.io.output import pack_block, write_table
+    from hlmm.io.output import pack_block, read_records, write_table
     from hlmm.scan.checkpoint import Partial
 
     blocks = [b"".join(f"ok\trs{j}\t{j}\t0.5\n".encode() for j in range(a, b))
               for a, b in ((0, 3), (3, 5), (5, 9))]
-    fp = {"options": {"x": 1}, "files": []}
-    part = Partial(str(tmp_path / "o"))
-    part.start(fp, resume=False)
-    for lines in blocks[:2]:
-        part.append(*pack_block(lines))
-    member, keys = pack_block(blocks[2])
-    part.rows_fh.write(member[: len(member) // 2])      # killed while writing block 3
-    part.close()
-    with open(part.path, "ab") as fh:
-        fh.write(b"ok\trs5")                            # and a half status line
-    again = Partial(str(tmp_path / "o"))
-    again.start(fp, resume=True)
-    assert again.kept == [f"rs{j}" for j in range(5)]
-    again.append(member, keys)
-    again.close()
-    counts, _, _ = write_table(again.path, again.rows_path, tmp_path / "t.gz", b"h\n")
-    assert counts["ok"] == 9
     want = b"h\n" + b"".join(b"".join(ln.split(b"\t", 1)[1] for ln in
                                       blk.splitlines(keepends=True)) for blk in blocks)
-    assert gzip.decompress((tmp_path / "t.gz").read_bytes()) == want
-    # rows lost (a file cut by hand): refused, not resumed with a gap
-    broken = Partial(str(tmp_path / "o"))
-    with open(broken.rows_path, "wb"):
-        pass
-    with pytest.raises(Exception, match="fewer than the 9"):
-        broken.start(fp, resume=True)
+    fp = {"options": {"x": 1}, "files": []}
+
+    def run(cut_rows, cut_keys):
+        """Two blocks written, then the third's rows and keys cut short."""
+        prefix = str(tmp_path / f"o{cut_rows}_{cut_keys}")
+        part = Partial(prefix)
+        part.start(fp, resume=False)
+        for lines in blocks[:2]:
+            part.append(*pack_block(lines))
+        record, keys = pack_block(blocks[2])
+        part.rows_fh.write(record[:cut_rows])
+        part.fh.write(keys[:cut_keys])
+        part.close()
+        again = Partial(prefix)
+        again.start(fp, resume=True)
+        return again
+
+    full = len(pack_block(blocks[2])[0])
+    # (the last: the status lines ahead of the rows, as after a machine crash)
+    for cut_rows, cut_keys, kept in [(full // 2, 0, 5), (full // 2, 6, 5), (full, 0, 5),
+                                     (full, 14, 7), (full, 100, 9), (0, 14, 5)]:
+        again = run(cut_rows, cut_keys)
+        assert again.kept == [f"rs{j}" for j in range(kept)], (cut_rows, cut_keys)
+        with open(again.rows_path, "rb") as fh:       # the files agree
+            assert sum(r[1] for r in read_records(fh)) == kept
+        with open(again.path, "rb") as fh:
+            assert fh.read().count(b"\n") == kept
+        if kept < 9:
+            again.append(*pack_block(b"".join(
+                b"".join(blocks).splitlines(keepends=True)[kept:])))
+        again.close()
+        counts, _, _ = write_table(again.path, again.rows_path, tmp_path / "t.gz", b"h\n")
+        assert counts["ok"] == 9
+        assert gzip.decompress((tmp_path / "t.gz").read_bytes()) == want
+        (tmp_path / "t.gz").unlink()
