@@ -53,8 +53,9 @@ class BlockLoop:
 
     def blocks(self, threads=1):
         """The variant index arrays of the blocks, in order: at most ``block_size`` SNPs
-        each, of equal sizes, as many as a multiple of ``threads`` (with 19½ blocks of
-        work on two threads, one would wait alone for the last full block)."""
+        each, of equal sizes and, where that allows, as many as a multiple of
+        ``threads`` (with 19½ blocks of work on two threads, one would wait alone for
+        the last full block)."""
         b, m = self.block_size, len(self.snps)
         k = -(-m // b)
         if threads > 1 and k > 1:

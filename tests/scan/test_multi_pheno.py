@@ -79,7 +79,9 @@ def _single_and_multi(d, names, extra, multi_args):
 
 @pytest.mark.parametrize("extra", [[], ["--robust"], ["--brown-forsythe"],
                                    ["--robust", "--brown-forsythe", "--threads", "2",
-                                    "--block-size", "3"]])
+                                    "--block-size", "3"],
+                                   ["--brown-forsythe", "--threads", "2", "--block-size",
+                                    "4"]])
 def test_hlm_all_phenotypes_equal_single_runs(data, extra):
     res = _single_and_multi(data, ["A", "B", "C", "D"], extra, ["--all-pheno"])
     log = (data["tmp"] / "m.log").read_text()
@@ -518,8 +520,8 @@ def test_huge_zeros_are_zeros_of_the_shape():
 ])
 def test_blocks_are_even_and_a_multiple_of_the_threads(m, size, threads, want):
     """Blocks of at most --block-size SNPs, in order, covering every SNP once, of
-    equal sizes and as many as a multiple of the threads, so that no thread ends
-    alone with a last full block while the other waits."""
+    equal sizes and, where the block size allows, as many as a multiple of the threads,
+    so that no thread ends alone with a last full block while the other waits."""
     from hlmm.scan.blocks import BlockLoop
 
     loop = BlockLoop()

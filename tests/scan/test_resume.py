@@ -145,6 +145,20 @@ def test_full_disk_keeps_partial_results_resumable(data, monkeypatch):
     assert _table(d["out"] / "f.models.gz") == _table(d["out"] / "g.models.gz")
 
 
+def test_a_failing_write_is_one_line(data):
+    """The write itself fails (a full disk at the write, not at the flush): a one-line
+    error, no traceback at close, and with no SNP done no checkpoint left behind."""
+    d = data
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    os.symlink("/dev/full", d["out"] / "w.models.partial.rows")
+    res = run(["chr", d["bed"], 0, M, d["pheno"], d["out"] / "w", "--block-size", "7",
+               "--threads", "1"], expect_ok=False)
+    assert_clean_failure(res, d["out"], "disk is full", "--resume")
+    assert "Traceback" not in res.output
+    assert not list(d["out"].glob("w.*"))
+
+
 def test_overflowing_phenotype_is_one_line(data):
     d = data
     y = np.loadtxt(d["pheno"], usecols=2) * 1e200
