@@ -8,7 +8,8 @@
   statistics; ``ld_grams``: the HLMM's class Grams updated from a recent SNP's
   (linkage disequilibrium); ``levene``: the Brown–Forsythe test; ``block_fits``: a
   block's outcomes;
-- ``many_phenotypes``: many phenotypes over one pass of the genotypes;
+- ``many_phenotypes``: many phenotypes over one pass of the genotypes; ``union_fits``:
+  a block's HLM fits of every phenotype at once;
 - ``run``: the runner (outputs, checkpoints, threads); ``checkpoint``: ``--resume``,
   locks, progress, signals; ``dask_cluster``: blocks on a Dask cluster.
 
