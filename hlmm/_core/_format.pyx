@@ -569,51 +569,39 @@ def split_keys(const unsigned char[::1] lines):
         free(keys)
 
 
-cdef unsigned int _gf2_times(const unsigned int* mat, unsigned int vec) noexcept nogil:
-    cdef unsigned int s = 0
-    cdef int i = 0
-    while vec:
-        if vec & 1:
-            s ^= mat[i]
-        vec >>= 1
-        i += 1
-    return s
+cdef unsigned int _multmodp(unsigned int a, unsigned int b) noexcept nogil:
+    """``a·b`` modulo the CRC-32 polynomial (bit-reflected, as zlib's ``multmodp``)."""
+    cdef unsigned int m = 1u << 31, p = 0
+    while True:
+        if a & m:
+            p ^= b
+            if (a & (m - 1)) == 0:
+                break
+        m >>= 1
+        b = (b >> 1) ^ 0xEDB88320u if b & 1 else b >> 1
+    return p
 
 
-cdef void _gf2_square(unsigned int* sq, const unsigned int* mat) noexcept nogil:
-    cdef int n
-    for n in range(32):
-        sq[n] = _gf2_times(mat, mat[n])
+cdef unsigned int _X2N[32]          # x^(2^k) modulo the polynomial
+_X2N[0] = 1u << 30                  # x
+for _k in range(1, 32):
+    _X2N[_k] = _multmodp(_X2N[_k - 1], _X2N[_k - 1])
 
 
 def crc32_combine(unsigned int crc1, unsigned int crc2, long long len2):
     """The CRC-32 (zlib's) of ``A + B`` from ``crc1 = crc32(A)``, ``crc2 = crc32(B)`` and
-    ``len2 = len(B)``: ``crc1`` carried through ``len2`` zero bytes (operators on
-    GF(2)³² squared for each bit of ``len2``, as zlib's ``crc32_combine``), xor ``crc2``."""
-    cdef unsigned int even[32]
-    cdef unsigned int odd[32]
-    cdef unsigned int row = 1
-    cdef int n
+    ``len2 = len(B)``: ``crc1`` times ``x^(8·len2)`` modulo the polynomial (the powers
+    ``x^(2^k)`` tabulated, one product per bit of ``len2``, as zlib's
+    ``crc32_combine``), xor ``crc2``."""
+    cdef unsigned int p = 1u << 31       # x^0
+    cdef int k = 3                       # 8·len2 = len2·2^3
     if len2 <= 0:
         return crc1
     with nogil:
-        odd[0] = 0xEDB88320u        # the operator of one zero bit
-        for n in range(1, 32):
-            odd[n] = row
-            row <<= 1
-        _gf2_square(even, odd)      # two zero bits
-        _gf2_square(odd, even)      # four
-        while True:
-            _gf2_square(even, odd)  # one zero byte, then 4, 16, … (doubling each time)
+        while len2:
             if len2 & 1:
-                crc1 = _gf2_times(even, crc1)
+                p = _multmodp(_X2N[k & 31], p)
             len2 >>= 1
-            if len2 == 0:
-                break
-            _gf2_square(odd, even)
-            if len2 & 1:
-                crc1 = _gf2_times(odd, crc1)
-            len2 >>= 1
-            if len2 == 0:
-                break
-    return crc1 ^ crc2
+            k += 1
+        p = _multmodp(p, crc1) ^ crc2
+    return p
