@@ -8,7 +8,7 @@ import importlib.machinery as _machinery
 import os as _os
 
 _KERNELS = ("_bed", "_bgen", "_classfit", "_dosage", "_format", "_gram", "_gxe", "_hlm",
-            "_levene", "_mixed", "_multi", "_standardise", "_text")
+            "_levene", "_mixed", "_multi", "_rows", "_standardise", "_text")
 
 for _name in _KERNELS:
     if _machinery.PathFinder.find_spec(f"{__name__}.{_name}", __path__) is None:

@@ -177,7 +177,7 @@ def pack_block(lines):
     without their status column as a record (:func:`read_records`) and the lines
     ``status<TAB>SNP``.  Done where the block was fitted, so that the table's
     compression runs in the scan's threads and the end of the run only concatenates."""
-    from .._core._format import split_keys
+    from .._core._rows import split_keys
 
     rows, keys = split_keys(lines)
     return rows_record(rows), keys
@@ -217,7 +217,7 @@ def inflate_segment(seg):
 def _count_statuses(keys, counts, unusable, failures):
     """Count the ``status<TAB>SNP`` lines ``keys`` (bytes) into ``counts``, ``unusable``
     (per reason) and ``failures`` (``"SNP: reason"``, in order)."""
-    from .._core._format import split_status
+    from .._core._rows import split_status
 
     _, n_ok, others = split_status(keys)
     counts["ok"] += n_ok
@@ -240,7 +240,7 @@ def write_table(keys_path, rows_path, path, header=None, chunk=_CHUNK):
     unusable, failures)``: counts of ok, filtered_missing, filtered_maf and failed rows,
     unusable rows per reason and the failures as ``"SNP: reason"``, in file order.
     Memory: a record, or a chunk of the keys."""
-    from .._core._format import crc32_combine
+    from .._core._rows import crc32_combine
 
     counts = {"ok": 0, "filtered_missing": 0, "filtered_maf": 0, "failed": 0}
     unusable, failures = {}, []

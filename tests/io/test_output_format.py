@@ -187,7 +187,7 @@ def test_checkpoint_table_equals_former_writer(tmp_path, rng, m, chunk):
 def test_crc32_combine():
     import zlib
 
-    from hlmm._core._format import crc32_combine
+    from hlmm._core._rows import crc32_combine
 
     rng = np.random.default_rng(5)
     for la, lb in [(0, 0), (1, 0), (0, 5), (10, 1), (1000, 12345), (3, 1 << 20), (7, 255)]:
@@ -196,7 +196,7 @@ def test_crc32_combine():
 
 
 def test_split_keys():
-    from hlmm._core._format import split_keys
+    from hlmm._core._rows import split_keys
 
     def oracle(data):
         rows, keys = [], []
@@ -216,7 +216,7 @@ def test_split_keys():
 
 
 def test_split_status():
-    from hlmm._core._format import split_status
+    from hlmm._core._rows import split_status
 
     def oracle(data):
         rows, n_ok, others = [], 0, []
