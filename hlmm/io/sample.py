@@ -7,12 +7,15 @@ Covariate columns are z-scored (population SD) and an intercept column is put fi
 the SDs are kept to put effects back on the covariates' own scale.
 """
 import itertools
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import InputError
 from .tables import match_keys, read_table
+
+_SHARED_LOCK = threading.Lock()     # SampleFrame._shared, shared by threads
 
 
 def missing_summary(counts):
@@ -286,7 +289,8 @@ class SampleFrame:
         shared by their Samples.  Only the last few masks are kept: phenotypes that each miss
         different individuals share nothing and should not hold their arrays."""
         key = np.packbits(keep).tobytes()
-        parts = self._shared.get(key)
+        with _SHARED_LOCK:      # (many phenotypes' Samples are made in threads)
+            parts = self._shared.get(key)
         if parts is not None:
             return parts
         pos = np.flatnonzero(keep)
@@ -304,7 +308,9 @@ class SampleFrame:
                                          ("--mean-covar", "--var-covar"))
             for part in _design(t, t.values[r[pos]] if t is not None else None, pos.size,
                                 option))
-        if len(self._shared) >= 4:
-            self._shared.pop(next(iter(self._shared)))
-        self._shared[key] = parts = (pos, kept, designs)
+        parts = (pos, kept, designs)
+        with _SHARED_LOCK:
+            if len(self._shared) >= 4:
+                self._shared.pop(next(iter(self._shared)))
+            self._shared[key] = parts
         return parts

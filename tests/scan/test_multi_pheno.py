@@ -548,3 +548,31 @@ def test_tiles_carved_from_prefaulted_zeros():
     small = np.zeros(10)
     Bt = _multi.tiled_zeros(997, 27, small)
     assert not np.shares_memory(Bt, small) and Bt.shape == (4, 1000, 8) and not Bt.any()
+
+
+def test_phenotypes_set_up_in_threads_log_in_order(data, tmp_path):
+    """The phenotypes' scans are set up in threads, each logging into a buffer of its
+    own: the log (a skipped phenotype's line included) and stderr are those of a run
+    on one thread, line for line, and so are the tables."""
+    d = data
+    Y = d["Y"].copy()
+    Y[3:, 1] = np.nan                        # B: skipped, between A and C
+    p = write_table(tmp_path / "few.txt", d["ids"], Y, header=["A", "B", "C", "D"])
+    out = {}
+    for t in ("1", "2"):
+        res = run(["chr", d["bed"], 0, M, p, tmp_path / f"t{t}", "--all-pheno",
+                   "--threads", t])
+        lines = (tmp_path / f"t{t}.log").read_text().replace(f"t{t}", "T").splitlines()
+        out[t] = ([ln for ln in lines if not ln.startswith(
+                      ("Command", "Started", "Finished", "Timing"))],
+                  res.output.replace(f"t{t}", "T"))
+    assert out["1"] == out["2"]
+    log = out["2"][0]
+
+    def at(text):
+        return next(i for i, ln in enumerate(log) if text in ln)
+
+    assert at("Phenotype 'A' (column 1") < at("phenotype 'B' skipped: only 3") \
+        < at("Phenotype 'C' (column 3") < at("Phenotype 'D' (column 4")
+    for q in "ACD":
+        _same_tables(tmp_path / f"t1.{q}.models.gz", tmp_path / f"t2.{q}.models.gz", rtol=0)
