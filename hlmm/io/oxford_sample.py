@@ -6,7 +6,7 @@ against the BGEN's embedded IDs by :mod:`hlmm.io.sample_ids`.
 import numpy as np
 
 from ..errors import InputError
-from .tokens import check_ids, text_array
+from .tokens import check_ids, read_lines, text_array
 
 
 def _first_line(exc):
@@ -28,13 +28,7 @@ def read_sample_file(path, n_expected, where):
 def read_sample_columns(path, n_expected, where):
     """``(ID_1, ID_2, line_numbers)`` of an Oxford .sample file, as written (see
     :func:`read_sample_file`)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        raise InputError(f"{where}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{where}: cannot read ({_first_line(exc)})") from None
+    lines = read_lines(path, where)
     rows = [(k + 1, line.split()) for k, line in enumerate(lines) if line.strip()]
     if not rows or [t.upper() for t in rows[0][1][:2]] != ["ID_1", "ID_2"]:
         found = " ".join(rows[0][1][:4]) if rows else "an empty file"

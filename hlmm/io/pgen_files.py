@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from ..errors import InputError
-from .tokens import check_ids, text_array
+from .tokens import check_ids, read_lines, text_array
 
 PGEN_MAGIC = b"\x6c\x1b"
 VBLOCK = 65536           # variants per .pgen header block (kPglVblockSize)
@@ -48,13 +48,7 @@ def read_psam(path, where=None):
     file; ``line_numbers``: the 1-based line of each sample. ``where`` adds context to
     messages (e.g. ``"GENOFILE X.pgen"``)."""
     ctx = f" ({where})" if where else ""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found{ctx}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({_first_line(exc)}){ctx}") from None
+    lines = read_lines(path, path, ctx, _first_line)
     header = None
     rows, numbers = [], []
     for k, line in enumerate(lines, 1):

@@ -104,3 +104,21 @@ def check_ids(values, what, where):
             raise InputError(f"{where}: {what} {k + 1} is {show(v)}, which holds whitespace "
                              "or a control character (not allowed in IDs and alleles)")
 
+
+def read_lines(path, label, suffix="", describe=None):
+    """The lines of a small UTF-8 text file (a sample list, a .psam): a missing or
+    unreadable file is an InputError ``"<label>: file not found<suffix>"`` or
+    ``"<label>: cannot read (<why>)<suffix>"``, ``why`` the exception's first line or
+    ``describe(exc)``."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().splitlines()
+    except FileNotFoundError:
+        raise InputError(f"{label}: file not found{suffix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        if describe is None:
+            text = str(exc).strip()
+            why = text.splitlines()[0] if text else type(exc).__name__
+        else:
+            why = describe(exc)
+        raise InputError(f"{label}: cannot read ({why}){suffix}") from None
