@@ -263,16 +263,12 @@ class MultiScan:
                               .astype(np.intp))
             self._counts.append(None if f is None else (f[1], (1 << f[2]) - 1))
         self._U = U.astype(np.intp)
-        # blocks of hard calls with model-based SEs (off chrX, whose frequencies count
-        # males once: attached later): every phenotype fitted at once
+        # every phenotype's class sums gathered at once (and, where they can be, fitted)
         from .union_fits import UnionFits
 
-        self._union_fits = None
-        if not self.cfg.robust:
-            self._union_fits = UnionFits(
-                [c[:3] for c in self._cols],
-                [(0, 0) if f is None else f for f in self._counts],
-                [s.sample.n for s in scans])
+        self._union = UnionFits(self._cols,
+                                [(0, 0) if f is None else f for f in self._counts],
+                                [s.sample.n for s in scans])
         # every SNP's commonest class from the columns' totals (tablesums.h): exact for
         # the counts; for y and y² a rounding of the direct sum's order, which the
         # model-based fits take as it is; --robust's third and fourth moments are
@@ -303,18 +299,6 @@ class MultiScan:
         _multi.class_column_sums(packed, self._U, self.scans[0]._count_a1, self._Bt, out,
                                  counts, scratch=buf, derive=self._derive)
         return out, counts
-
-    def _sums_of(self, sums, p):
-        """Phenotype p's SNPs × classes 0, 1, 2 × [n, Σy, Σy², …] from the kernel's
-        ``(out, counts)``."""
-        out, counts = sums
-        res = np.ascontiguousarray(out[:, :3, self._cols[p]])
-        if self._counts[p] is None:         # the whole union
-            res[:, :, 0] = counts[:, :3]
-        else:                               # the union's less its field's
-            shift, mask = self._counts[p]
-            res[:, :, 0] = counts[:, :3] - ((res[:, :, 0].astype(np.int64) >> shift) & mask)
-        return res
 
     # --- HLMM: Grams shared by phenotypes with the same sample ----------------------
     def _setup_groups(self):
@@ -369,14 +353,16 @@ class MultiScan:
         first = self.scans[0]
         packed, rows, hard = first._read_block(idx)
         if self.engine == "classes":
-            out = self._union_sums(packed)
-            if (self._union_fits is not None and hard.all()
+            stats = self._union.stats(self._union_sums(packed))
+            # blocks of hard calls with model-based SEs, off chrX (whose frequencies
+            # count males once: attached after set-up): every phenotype fitted at once
+            if (not self.cfg.robust and hard.all()
                     and all(s._x_freq is None for s in self.scans)):
-                stats = self._union_fits.stats(out)
-                return [scan.finish_block(idx, packed, fits, stats[p], rows, hard)
+                return [scan.finish_block(idx, packed, fits, stats[p].reshape(-1, 9), rows,
+                                          hard)
                         for p, (scan, fits) in enumerate(
-                            zip(self.scans, self._union_fits.fit(self.cfg, stats)))]
-            return [scan.fit_read(idx, packed, rows, hard, self._sums_of(out, p))
+                            zip(self.scans, self._union.fit(self.cfg, stats)))]
+            return [scan.fit_read(idx, packed, rows, hard, stats[p])
                     for p, scan in enumerate(self.scans)]
         if self.engine == "classes_hlmm":
             fits = [[None] * len(idx) for _ in self.scans]

@@ -6,9 +6,10 @@ phenotypes the per-phenotype Python around those O(1) fits (a gather of its colu
 a call of the Cython fit, a dict of arrays, the filters) cost as much as the fits.  Here
 each of those steps runs once per block on arrays of all phenotypes (``P × m`` rows):
 
-* one gather of the sums ``(P, m, 3, 3)`` (class k's ``n_k, Σ_k y, Σ_k y²``), the
-  counts of each phenotype's own sample being the union's less its bit field (see
-  :meth:`hlmm.scan.many_phenotypes.MultiScan._setup_union`);
+* one gather of the sums ``(P, m, 3, 1 + powers)`` (class k's ``n_k, Σ_k y, Σ_k y², …``),
+  the counts of each phenotype's own sample being the union's less its bit field (see
+  :meth:`hlmm.scan.many_phenotypes.MultiScan._setup_union`): every block's, the
+  per-phenotype path's included;
 * one :func:`hlmm._core._classfit.hlm_fit_block` over the ``P·m`` rows;
 * one pass of the SNP filters (:func:`hlmm.scan.snp_filters.filter_codes`), each
   phenotype's own sample size in its rows.
@@ -16,7 +17,8 @@ each of those steps runs once per block on arrays of all phenotypes (``P × m`` 
 The results are those of the per-phenotype path
 (:meth:`hlmm.scan.genome_scan.GenomeScan.fit_read` with the same sums) bit for bit: the
 same sums in the same order, the same fit, the same filters.  Used for blocks of hard
-calls without ``--robust`` and off chrX; other blocks take the per-phenotype path.
+calls without ``--robust`` and off chrX; other blocks take the per-phenotype path
+with their gathered sums.
 """
 import numpy as np
 
@@ -30,22 +32,25 @@ _FIT_COLS = np.array([_COL[k] for k in FIT_KEYS], dtype=np.intp)
 class UnionFits:
     """The gather of every phenotype's class sums and their fits (see the module).
 
-    ``cols``: per phenotype, its columns of the kernel's output ``[count, Σy, Σy²]``;
+    ``cols``: per phenotype, its columns of the kernel's output ``[count, Σy, Σy², …]``
+    (as many for each: the powers of y, 2, or 4 with ``--robust``);
     ``fields``: per phenotype ``(shift, mask)`` of its bit field in the count column
     (``(0, 0)`` for a phenotype over the whole union: its counts are the union's);
     ``sizes``: each phenotype's analysis sample size."""
 
     def __init__(self, cols, fields, sizes):
         self.P = len(cols)
-        self._cols = np.asarray(cols, dtype=np.intp)          # (P, 3)
+        self._cols = np.asarray(cols, dtype=np.intp)          # (P, 1 + powers)
         self._index = (0, 0, None)      # (m, C, the gather's flat positions) of a block
         self._shift = np.array([f[0] for f in fields], dtype=np.int64)[:, None, None]
         self._mask = np.array([f[1] for f in fields], dtype=np.int64)[:, None, None]
         self._sizes = np.asarray(sizes, dtype=np.float64)
 
     def stats(self, sums):
-        """``(P, m, 9)``: per phenotype and SNP ``n_k, Σ_k y, Σ_k y²`` for k = 0, 1, 2,
-        as :meth:`hlmm.scan.many_phenotypes.MultiScan._sums_of` gives one phenotype's."""
+        """``(P, m, 3, 1 + powers)``: per phenotype, SNP and class k = 0, 1, 2, ``n_k,
+        Σ_k y, Σ_k y², …`` over the phenotype's own sample, from the kernel's ``sums``
+        ``(out, counts)``: its columns gathered and each count the union's less the
+        individuals the phenotype lacks (its bit field)."""
         out, counts = sums
         m, C = out.shape[0], out.shape[2]
         im, iC, index = self._index
@@ -60,12 +65,12 @@ class UnionFits:
         n = res[..., 0]
         field = (n.astype(np.int64) >> self._shift) & self._mask
         np.subtract(counts[None, :, :3], field, out=n, casting="unsafe")
-        return res.reshape(self.P, m, 9)
+        return res
 
     def fit(self, cfg, stats):
         """Every phenotype's :class:`BlockFits` of a block from its ``stats``
-        (:meth:`stats`): the MLE of each SNP's HLM and the SNP filters, as
-        :meth:`hlmm.scan.genome_scan.GenomeScan._fits_from_classes` sets them (the
+        (:meth:`stats` of n, Σy and Σy²): the MLE of each SNP's HLM and the SNP filters,
+        as :meth:`hlmm.scan.genome_scan.GenomeScan._fits_from_classes` sets them (the
         likelihood still of the standardised trait)."""
         P, m = stats.shape[:2]
         flat = stats.reshape(P * m, 9)

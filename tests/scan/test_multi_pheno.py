@@ -125,15 +125,14 @@ def test_many_distinct_samples_share_count_columns(data, tmp_path, rng, extra):
 
 def test_union_fits_equal_the_per_phenotype_path(rng):
     """All phenotypes' fits of a block at once (``UnionFits``) against the path they
-    replace, phenotype by phenotype: ``_sums_of``'s gather and count fields, the class
-    fit and the filters of ``GenomeScan._fits_from_classes`` (fitted, filtered on
+    replace, phenotype by phenotype: the gathered sums and count fields against the
+    counts and sums the block was made of, the class fit and the filters of ``GenomeScan._fits_from_classes`` (fitted, filtered on
     missingness, MAF, MAC and HWE, and failed rows with their reasons)."""
     from types import SimpleNamespace
 
     from hlmm.scan.block_fits import BlockFits
     from hlmm.scan.class_engines import HLMClassScan
     from hlmm.scan.genome_scan import GenomeScan
-    from hlmm.scan.many_phenotypes import MultiScan
     from hlmm.scan.union_fits import UnionFits
 
     m, P, C = 40, 5, 8 + 2 * 5
@@ -163,14 +162,14 @@ def test_union_fits_equal_the_per_phenotype_path(rng):
     # SNP 6: two classes, one without variance (degenerate: a failed fit, its reason)
     out[6, 1, cols[0][1:]] = out[6, 1, cols[3][1:]] = 0.0
     cfg = SimpleNamespace(max_missing=5.0, min_maf=0.01, mac=30, hwe=1e-4)
-    multi = SimpleNamespace(_cols=cols, _counts=[None if f is None else f for f in fields])
     union = UnionFits(cols, [(0, 0) if f is None else f for f in fields], sizes)
     stats = union.stats((out, counts))
     got = union.fit(cfg, stats)
     codes = set()
     for p in range(P):
-        want_stats = MultiScan._sums_of(multi, (out, counts), p).reshape(m, 9)
-        np.testing.assert_array_equal(stats[p], want_stats)
+        want_stats = np.stack([nk[:, p], out[:, :3, cols[p][1]], out[:, :3, cols[p][2]]],
+                              axis=2).reshape(m, 9)
+        np.testing.assert_array_equal(stats[p].reshape(m, 9), want_stats)
         scan = SimpleNamespace(cfg=cfg, sample=SimpleNamespace(n=sizes[p]))
         want = BlockFits(m)
         GenomeScan._fits_from_classes(scan, HLMClassScan(np.zeros(3)).fit_block(want_stats),
