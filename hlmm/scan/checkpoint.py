@@ -246,6 +246,18 @@ class Partial:
             fh.write(b"".join(ln + b"\n" for ln in lines))
         self.kept = self.kept[:done]
 
+    def first_row(self):
+        """The first row of the rows file (bytes, no newline; empty if it has none or
+        cannot be read)."""
+        from ..io.output import inflate_segment, read_records
+
+        try:
+            with open(self.rows_path, "rb") as fh:
+                record = next(read_records(fh), None)
+                return inflate_segment(record[4]).split(b"\n", 1)[0] if record else b""
+        except (OSError, zlib.error):
+            return b""
+
     def append(self, record, keys):
         """Append a block: its rows' ``record`` and its ``keys`` (bytes:
         ``status<TAB>SNP`` per SNP), each written through at once, the rows first.

@@ -13,7 +13,6 @@ import os
 import sys
 import threading
 import time
-import zlib
 from dataclasses import dataclass
 
 from .._threads import capped_threads
@@ -130,12 +129,11 @@ def _open_scan(cfg, log):
     return scan, [_Output(f"{cfg.outprefix}.{s.label}", s, s.label) for s in scan.scans], True
 
 
-def _check_partial_columns(path, columns):
+def _check_partial_columns(partial, columns):
     """--resume: the kept rows must be this hlmm's, with this run's columns.  A partial
     file of an earlier hlmm holds whole rows after each status (and, older still, rows
     without a1_freq and status): they would be mixed with the new ones."""
-    from ..io.output import inflate_segment, read_records
-
+    path = partial.path
     with open(path, "rb") as fh:
         first = fh.readline()
     n_fields = first.count(b"\t")        # the status column is one more than the row's
@@ -143,16 +141,12 @@ def _check_partial_columns(path, columns):
         raise InputError(f"--resume: {path} holds whole rows (of {n_fields} columns): "
                          "it was written by an earlier hlmm; run without --resume to "
                          "start afresh")
-    try:
-        with open(path + ".rows", "rb") as fh:
-            record = next(read_records(fh), None)
-            row = inflate_segment(record[4]).split(b"\n", 1)[0] if record else b""
-    except (OSError, zlib.error):
-        row = b""
+    row = partial.first_row()
     n_cols = row.count(b"\t") + 1
     if row and n_cols != len(columns):
-        raise InputError(f"--resume: {path}.rows has rows of {n_cols} columns and this run "
-                         f"writes {len(columns)}; run without --resume to start afresh")
+        raise InputError(f"--resume: {partial.rows_path} has rows of {n_cols} columns and "
+                         f"this run writes {len(columns)}; run without --resume to start "
+                         "afresh")
 
 
 def _start_partials(cfg, scan, outs, columns):
@@ -162,7 +156,7 @@ def _start_partials(cfg, scan, outs, columns):
     for o in outs:
         o.partial = Partial(o.prefix)
         if cfg.resume and os.path.exists(o.partial.path):
-            _check_partial_columns(o.partial.path, columns)
+            _check_partial_columns(o.partial, columns)
         o.partial.start(fp, cfg.resume)
     k = min(len(o.partial.kept) for o in outs)
     sids = scan.bed.sid[scan.snps[:k]].tolist() if k <= len(scan.snps) else None
@@ -305,8 +299,8 @@ def _write_null_files(cfg, o, out):
 
 
 def _write_tables(outs, out, columns, threads):
-    """Every output's table from its partial rows (the compressed rows copied after a
-    member of the header), in ``threads`` parallel threads; returns each one's
+    """Every output's table from its partial rows (their compressed blocks copied after
+    the header), in ``threads`` parallel threads; returns each one's
     ``(counts, unusable, failures)`` (:func:`hlmm.io.output.write_table`)."""
     header = ("\t".join(columns) + "\n").encode()
     # the temporary files are made here, in order; the threads only write them
