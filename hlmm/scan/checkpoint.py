@@ -235,7 +235,7 @@ class Partial:
                 rows = inflate_segment(cut).splitlines(keepends=True)[:k - done]
             except zlib.error:      # (damaged: its rows are computed again)
                 rows = []
-            tail = rows_record(b"".join(rows))
+            tail = rows_record(b"".join(rows)) if rows else b""
             done += len(rows)
         with open(self.rows_path, "ab") as fh:
             fh.truncate(end)
